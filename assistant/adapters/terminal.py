@@ -1,0 +1,80 @@
+"""The terminal adapter: the same core, buttons as numbered choices."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+from collections.abc import Awaitable, Callable
+
+from rich.console import Console
+from rich.markup import escape
+
+from assistant.events import Event, Reply
+
+logger = logging.getLogger(__name__)
+
+_TAG = re.compile(r"<(/?)(b|i|code)>")
+_STYLE = {"b": "bold", "i": "italic", "code": "cyan"}
+EXIT_WORDS = {"quit", "exit", ":q", "退出"}
+
+
+def html_to_rich(text: str) -> str:
+    """Telegram-style HTML as rich markup, everything else shown literally."""
+    out: list[str] = []
+    position = 0
+    for match in _TAG.finditer(text):
+        out.append(escape(html.unescape(text[position:match.start()])))
+        out.append(f"[{match.group(1)}{_STYLE[match.group(2)]}]")
+        position = match.end()
+    out.append(escape(html.unescape(text[position:])))
+    return "".join(out)
+
+
+def to_event(line: str, last: Reply | None, *, user_id: int, chat_id: int, language: str) -> Event:
+    """A typed line as an event: a number picks a button of the last reply, /x is a command."""
+    line = line.strip()
+    base = {"user_id": user_id, "chat_id": chat_id, "language": language, "user_name": "terminal"}
+    if line.startswith("/") and len(line) > 1:
+        command, _, args = line[1:].partition(" ")
+        return Event(command=command, args=args.strip(), **base)  # type: ignore[arg-type]
+    if line.isdigit() and last is not None and 1 <= int(line) <= len(last.choices):
+        return Event(choice=last.choices[int(line) - 1], choice_version=last.version, **base)  # type: ignore[arg-type]
+    return Event(text=line, **base)  # type: ignore[arg-type]
+
+
+def show(console: Console, replies: list[Reply]) -> Reply | None:
+    """Print replies; returns the last one that has buttons."""
+    last = None
+    for reply in replies:
+        console.print(html_to_rich(reply.text), style="green", highlight=False)
+        number = 0
+        for row in reply.buttons:
+            cells = []
+            for button in row:
+                number += 1
+                cells.append(f"[bold][{number}][/bold] {escape(button.label)}")
+            console.print("   ".join(cells), highlight=False)
+        console.print()
+        if reply.buttons:
+            last = reply
+    return last
+
+
+async def chat_loop(handle: Callable[[Event], Awaitable[list[Reply]]], *, user_id: int, chat_id: int,
+                    language: str, console: Console, read_line: Callable[[str], str] = input) -> None:
+    """Talk to the assistant until EOF or "quit"."""
+    last = show(console, await handle(Event(user_id=user_id, chat_id=chat_id, language=language,
+                                             command="start", user_name="terminal")))
+    while True:
+        try:
+            line = await asyncio.to_thread(read_line, "> ")
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return
+        if line.strip().lower() in EXIT_WORDS:
+            return
+        event = to_event(line, last, user_id=user_id, chat_id=chat_id, language=language)
+        shown = show(console, await handle(event))
+        last = shown or last

@@ -1,0 +1,166 @@
+"""Find invoice fields in whatever a merchant typed: labelled, unlabelled, or one bare value."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from assistant.domain.identifiers import (
+    Problem,
+    family_of,
+    fourth_field,
+    normalise_text,
+    parse_date,
+    validate_check_code,
+    validate_code,
+    validate_date,
+    validate_money,
+    validate_number,
+)
+
+# Longest labels first so that 发票号码 wins over 号码 and 不含税金额 over 金额.
+_LABELS: list[tuple[str, str]] = [
+    ("数电发票号码", "number"), ("数电票号码", "number"), ("全电发票号码", "number"),
+    ("发票代码", "code"), ("发票号码", "number"), ("开票日期", "date"), ("校验码后6位", "check_code"),
+    ("校验码", "check_code"), ("不含税金额", "amount"), ("开具金额", "amount"), ("价税合计", "total"),
+    ("合计金额", "total"), ("税额", "tax"), ("代码", "code"), ("号码", "number"), ("日期", "date"),
+    ("金额", "amount"), ("合计", "total"),
+    ("invoice code", "code"), ("invoice number", "number"), ("invoice no", "number"), ("issue date", "date"),
+    ("check code", "check_code"), ("amount excluding tax", "amount"), ("total including tax", "total"),
+    ("code", "code"), ("number", "number"), ("no", "number"), ("date", "date"), ("amount", "amount"),
+    ("total", "total"), ("tax", "tax"),
+]
+_LABEL_RE = re.compile(
+    r"(?<![A-Za-z])(" + "|".join(re.escape(label) for label, _ in _LABELS) + r")(?![A-Za-z])\s*[:=.：是为]?\s*",
+    re.IGNORECASE,
+)
+_LABEL_FIELD = {label.lower(): name for label, name in _LABELS}
+
+_VALUE_PATTERNS: dict[str, re.Pattern[str]] = {
+    "date": re.compile(r"\d{4}\s*[年\-./]\s*\d{1,2}\s*[月\-./]\s*\d{1,2}\s*日?|\d{1,2}\s*月\s*\d{1,2}\s*[日号]?|\d{8}"),
+    "money": re.compile(r"[¥￥]?\s*-?[\d,]*\d(?:\.\d+)?\s*(?:元|rmb|cny|yuan)?", re.IGNORECASE),
+    "ident": re.compile(r"[0-9OoIlL][0-9OoIlL \-]*[0-9OoIlL]|[0-9]"),
+}
+_TOKEN = re.compile(
+    r"\d{4}\s*[年\-./]\s*\d{1,2}\s*[月\-./]\s*\d{1,2}\s*日?"
+    r"|\d{1,2}\s*月\s*\d{1,2}\s*[日号]?"
+    r"|[¥￥]\s*[\d,]+(?:\.\d+)?\s*元?|[\d,]*\d\.\d+\s*元?|\d+\s*元"
+    r"|\d+",
+)
+
+
+@dataclass
+class Extraction:
+    """What one message contributed: validated values, problems, and pieces it could not place."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    unplaced: list[str] = field(default_factory=list)
+
+    @property
+    def found_anything(self) -> bool:
+        return bool(self.values or self.problems)
+
+
+def _validate(name: str, raw: str, today: date, max_years: int) -> tuple[str | None, list[Problem]]:
+    if name == "code":
+        return validate_code(raw)
+    if name == "number":
+        return validate_number(raw)
+    if name == "check_code":
+        return validate_check_code(raw)
+    if name == "date":
+        return validate_date(raw, today, max_years)
+    return validate_money(raw, name)
+
+
+def _labelled(text: str) -> tuple[list[tuple[str, str]], str]:
+    """(field, raw value) pairs found after labels, and the text with them removed."""
+    pairs: list[tuple[str, str]] = []
+    rest: list[str] = []
+    position = 0
+    for match in _LABEL_RE.finditer(text):
+        if match.start() < position:
+            continue
+        name = _LABEL_FIELD[match.group(1).lower()]
+        kind = "date" if name == "date" else "ident" if name in ("code", "number", "check_code") else "money"
+        value = _VALUE_PATTERNS[kind].match(text, match.end())
+        if not value:
+            continue
+        rest.append(text[position:match.start()])
+        pairs.append((name, value.group(0).strip()))
+        position = value.end()
+    rest.append(text[position:])
+    return pairs, " ".join(rest)
+
+
+def _classify(token: str, known: dict[str, str], claimed: set[str], awaiting: str | None,
+              today: date) -> str | None:
+    """Which field an unlabelled token most likely is."""
+    family = family_of(known.get("code"), known.get("number"))
+    money = "total" if fourth_field(family) == "total" or awaiting == "total" else "amount"
+    if not token.isdigit():
+        if "月" in token or "年" in token or re.search(r"\d{4}\s*[\-./]", token):
+            return "date"
+        return money
+    size = len(token)
+    if size in (10, 12):
+        return "code"
+    if size == 20:
+        has_code = "code" in known or "code" in claimed
+        if awaiting == "check_code" or (has_code and ("number" in known or "number" in claimed)):
+            return "check_code"
+        return "number"
+    if size == 8:
+        looks_like_date = isinstance(parse_date(token, today), date) and token[:2] in ("19", "20")
+        if awaiting == "date" and looks_like_date:
+            return "date"
+        number_taken = "number" in known or "number" in claimed
+        if looks_like_date and number_taken and "date" not in claimed:
+            return "date"
+        return "number" if "number" not in claimed else "date"
+    if size == 6:
+        return "check_code"
+    if size <= 7 and money not in claimed:
+        return money
+    return awaiting
+
+
+def extract(text: str, *, awaiting: str | None, known: dict[str, str], today: date,
+            max_years: int) -> Extraction:
+    """Extract, normalise and validate every invoice field found in `text`."""
+    result = Extraction()
+    clean = normalise_text(text)
+    pairs, rest = _labelled(clean)
+    claimed = {name for name, _ in pairs}
+    tokens = [t.group(0).strip() for t in _TOKEN.finditer(rest)]
+    bare = rest.strip()
+    if not pairs and awaiting and bare and len(bare.split()) == 1:
+        # One bare answer to the question just asked: it is that field unless its shape says otherwise.
+        value, problems = _validate(awaiting, bare, today, max_years)
+        guess = _classify(tokens[0], known, claimed, None, today) if tokens and tokens[0] == bare else None
+        if not problems or guess in (None, awaiting) or guess not in _VALUE_NAMES:
+            pairs.append((awaiting, bare))
+        else:
+            pairs.append((guess, bare))
+        tokens = []
+    for token in tokens:
+        context = {**known, **{name: raw for name, raw in pairs if name in ("code", "number")}}
+        name = _classify(token, context, claimed, awaiting, today)
+        if name is None:
+            result.unplaced.append(token)
+            continue
+        claimed.add(name)
+        pairs.append((name, token))
+    for name, raw in pairs:
+        if name == "tax":
+            continue
+        value, problems = _validate(name, raw, today, max_years)
+        result.problems.extend(problems)
+        if value is not None:
+            result.values[name] = value
+    return result
+
+
+_VALUE_NAMES = {"code", "number", "date", "amount", "check_code", "total"}

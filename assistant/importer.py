@@ -1,0 +1,280 @@
+"""Import invoices from CSV or XLSX: English headers or the e-tax bureau's Chinese export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.domain.identifiers import (
+    compact,
+    family_of,
+    parse_date,
+    validate_code,
+    validate_money,
+    validate_number,
+)
+from assistant.store.models import INVOICE_STATUSES, Invoice
+from assistant.store.repo import dialect_insert
+
+logger = logging.getLogger(__name__)
+
+BATCH = 1000
+
+HEADERS: dict[str, str] = {
+    "code": "code", "number": "number", "kind": "kind", "issue_date": "issue_date", "amount": "amount",
+    "tax": "tax", "total": "total", "check_code": "check_code", "seller_tax_id": "seller_tax_id",
+    "seller_name": "seller_name", "buyer_tax_id": "buyer_tax_id", "buyer_name": "buyer_name",
+    "status": "status", "synced_at": "synced_at",
+    "发票代码": "code", "发票号码": "number", "数电发票号码": "digital_number", "数电票号码": "digital_number",
+    "开票日期": "issue_date", "金额": "amount", "税额": "tax", "价税合计": "total", "校验码": "check_code",
+    "销方识别号": "seller_tax_id", "销方名称": "seller_name", "购方识别号": "buyer_tax_id", "购方名称": "buyer_name",
+    "发票状态": "status", "同步时间": "synced_at",
+}
+STATUSES = {"正常": "normal", "作废": "voided", "红冲": "red_reversed", "已红冲": "red_reversed",
+            "全额红冲": "red_reversed", "部分红冲": "red_reversed", "失控": "out_of_control", "异常": "abnormal",
+            **{s: s for s in INVOICE_STATUSES}, "red-reversed": "red_reversed", "out of control": "out_of_control"}
+KINDS = {"special", "e_special", "ordinary", "roll", "e_ordinary", "toll", "digital", "other"}
+_COMPARED = ("kind", "issue_date", "amount", "tax", "total", "check_code", "seller_tax_id", "seller_name",
+             "buyer_tax_id", "buyer_name", "status", "sync_state")
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    code: str
+    number: str
+    kind: str
+    issue_date: date
+    amount: Decimal
+    tax: Decimal
+    total: Decimal
+    check_code: str
+    seller_tax_id: str
+    seller_name: str
+    buyer_tax_id: str
+    buyer_name: str
+    status: str
+    synced_at: datetime | None
+    uploaded_at: datetime | None = None
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+class RowError(ValueError):
+    """A row that cannot be imported, with the reason in words."""
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _money(value: Any, name: str, required: bool = True) -> Decimal | None:
+    raw = _text(value)
+    if not raw:
+        if required:
+            raise RowError(f"{name} is empty")
+        return None
+    if raw in ("0", "0.0", "0.00"):
+        return Decimal("0.00")
+    parsed, problems = validate_money(raw.lstrip("-") if name == "tax" else raw, name)
+    if problems or parsed is None:
+        raise RowError(f"{name} {raw!r} is not a positive amount with at most two decimals")
+    return Decimal(parsed)
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    raw = _text(value)
+    parsed = parse_date(raw.split(" ")[0] if " " in raw and "年" not in raw else raw, date.today())
+    if not isinstance(parsed, date):
+        raise RowError(f"issue_date {raw!r} is not a date")
+    return parsed
+
+
+def _moment(value: Any) -> datetime | None:
+    if value is None or _text(value) == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(_text(value))
+        except ValueError as error:
+            raise RowError(f"synced_at {_text(value)!r} is not a date and time") from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime) -> InvoiceRecord:
+    """One spreadsheet row as a record; raises RowError with the reason."""
+    number_raw = _text(row.get("digital_number")) or _text(row.get("number"))
+    if not number_raw:
+        raise RowError("number is empty")
+    number, problems = validate_number(number_raw)
+    if number is None:
+        raise RowError(f"number {number_raw!r} must have 8 or 20 digits")
+    code = ""
+    if len(number) != 20:
+        code_raw = _text(row.get("code"))
+        code_value, problems = validate_code(code_raw)
+        if code_value is None:
+            raise RowError(f"code {code_raw!r} must have 10 or 12 digits")
+        code = code_value
+    kind = _text(row.get("kind")) or family_of(code or None, number) or "other"
+    if kind not in KINDS:
+        raise RowError(f"kind {kind!r} is not one of {', '.join(sorted(KINDS))}")
+    status_raw = _text(row.get("status")) or "normal"
+    status = STATUSES.get(status_raw.lower(), STATUSES.get(status_raw))
+    if status is None:
+        raise RowError(f"status {status_raw!r} is unknown (正常/作废/红冲/失控/异常)")
+    amount = _money(row.get("amount"), "amount")
+    tax = _money(row.get("tax"), "tax", required=False) or Decimal("0.00")
+    total = _money(row.get("total"), "total", required=False) or (amount + tax)  # type: ignore[operator]
+    assert amount is not None
+    seller_tax_id = compact(_text(row.get("seller_tax_id"))).upper()
+    if not seller_tax_id:
+        raise RowError("seller_tax_id is empty")
+    synced_at = _moment(row.get("synced_at")) if has_sync_column else now
+    return InvoiceRecord(code=code, number=number, kind=kind, issue_date=_date(row.get("issue_date")),
+                         amount=amount, tax=tax, total=total, check_code=compact(_text(row.get("check_code"))),
+                         seller_tax_id=seller_tax_id, seller_name=_text(row.get("seller_name")),
+                         buyer_tax_id=compact(_text(row.get("buyer_tax_id"))).upper(),
+                         buyer_name=_text(row.get("buyer_name")), status=status, synced_at=synced_at)
+
+
+def _map_headers(headers: Sequence[Any]) -> list[str | None]:
+    mapped = [HEADERS.get(_text(h).lower(), HEADERS.get(_text(h))) for h in headers]
+    if "number" not in mapped and "digital_number" not in mapped:
+        raise RowError("no invoice number column (number / 发票号码 / 数电发票号码)")
+    return mapped
+
+
+def _csv_rows(path: Path) -> Iterator[list[Any]]:
+    data = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise RowError("the file is neither UTF-8 nor GB18030 text")
+    yield from csv.reader(io.StringIO(text))
+
+
+def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
+    from openpyxl import load_workbook
+
+    book = load_workbook(path, read_only=True, data_only=True)
+    try:
+        for row in book.active.iter_rows(values_only=True):  # type: ignore[union-attr]
+            yield list(row)
+    finally:
+        book.close()
+
+
+def read_rows(path: Path) -> tuple[Iterator[tuple[int, dict[str, Any]]], bool]:
+    """(row number, mapped row) pairs of a CSV or XLSX file, and whether it has a sync column."""
+    rows = _xlsx_rows(path) if path.suffix.lower() in (".xlsx", ".xlsm") else _csv_rows(path)
+    header = next(rows, None)
+    if header is None:
+        raise RowError("the file is empty")
+    mapped = _map_headers(header)
+
+    def generate() -> Iterator[tuple[int, dict[str, Any]]]:
+        for index, values in enumerate(rows, start=2):
+            if not any(_text(v) for v in values):
+                continue
+            yield index, {name: value for name, value in zip(mapped, values) if name}
+
+    return generate(), "synced_at" in mapped
+
+
+def _values(record: InvoiceRecord, now: datetime) -> dict[str, Any]:
+    values = asdict(record)
+    values["sync_state"] = "synced" if record.synced_at else "pending"
+    values["uploaded_at"] = record.uploaded_at or (record.synced_at or now)
+    values["status_changed_at"] = None if record.status == "normal" else now
+    return values
+
+
+async def upsert_invoices(session: AsyncSession, records: Sequence[InvoiceRecord], *, now: datetime,
+                          report: ImportReport | None = None) -> ImportReport:
+    """Insert new invoices, update changed ones, leave identical ones untouched."""
+    report = report or ImportReport()
+    by_key = {(r.code, r.number): r for r in records}
+    existing = {(inv.code, inv.number): inv for inv in await session.scalars(
+        select(Invoice).where(tuple_(Invoice.code, Invoice.number).in_(list(by_key))))}
+    fresh: list[dict[str, Any]] = []
+    for key, record in by_key.items():
+        values = _values(record, now)
+        current = existing.get(key)
+        if current is None:
+            fresh.append(values)
+            report.new += 1
+            continue
+        if all(getattr(current, name) == values[name] for name in _COMPARED):
+            report.unchanged += 1
+            continue
+        if current.status != record.status:
+            current.status_changed_at = now
+        for name in _COMPARED:
+            setattr(current, name, values[name])
+        current.synced_at = record.synced_at
+        report.updated += 1
+    if fresh:
+        await session.execute(dialect_insert(session, Invoice).on_conflict_do_nothing(
+            index_elements=["code", "number"]), fresh)
+    return report
+
+
+def _batches(items: Iterable[tuple[int, dict[str, Any]]], size: int) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    batch: list[tuple[int, dict[str, Any]]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def import_file(sessions: Callable[[], AsyncSession], path: Path, *, now: datetime,
+                      progress: Callable[[int], None] = lambda n: None) -> ImportReport:
+    """Import a file in batches (one transaction each); bad rows are reported, good rows imported."""
+    report = ImportReport()
+    rows, has_sync = read_rows(path)
+    for batch in _batches(rows, BATCH):
+        records: list[InvoiceRecord] = []
+        for index, row in batch:
+            try:
+                records.append(parse_row(row, has_sync_column=has_sync, now=now))
+            except RowError as error:
+                report.errors.append((index, str(error)))
+        async with sessions() as session, session.begin():
+            await upsert_invoices(session, records, now=now, report=report)
+        report.rows += len(batch)
+        progress(len(batch))
+    return report

@@ -1,0 +1,46 @@
+"""Apply Alembic migrations on an async engine (batch mode on SQLite)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the schema up to `revision`."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade, revision)
+    logger.info("database schema at %s", revision)
+
+
+def _autogenerate(connection: Connection, message: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.revision(config, message=message, autogenerate=True)
+
+
+async def autogenerate(engine: AsyncEngine, message: str) -> None:
+    """Write a new migration from the difference between the models and the database (developers)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_autogenerate, message)

@@ -1,0 +1,224 @@
+"""Queries and writes over one session (one transaction); the only place that speaks SQL."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.store.models import (
+    AccessRequest,
+    Company,
+    Conversation,
+    Diagnosis,
+    FollowUp,
+    Invoice,
+    MaintenanceWindow,
+    Ticket,
+    User,
+    UserCompany,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """INSERT with ON CONFLICT support for the session's backend."""
+    name = session.get_bind().dialect.name
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+
+
+class Store:
+    """The assistant's data access for one transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # -- users ------------------------------------------------------------------------------
+    async def user(self, user_id: int) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def ensure_user(self, user_id: int, *, language: str, name: str, now: datetime,
+                          role: str = "merchant") -> User:
+        """The user, created on first contact; insert-or-ignore so two processes cannot collide."""
+        user = await self.session.get(User, user_id)
+        if user is not None:
+            if name and user.name != name:
+                user.name = name
+            return user
+        statement = dialect_insert(self.session, User).values(
+            id=user_id, role=role, language=language, name=name, unreachable=False, created_at=now)
+        await self.session.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
+        user = await self.session.get(User, user_id, populate_existing=True)
+        assert user is not None
+        return user
+
+    async def save_user(self, user_id: int, *, role: str, language: str | None, companies: Sequence[str],
+                        now: datetime, name: str = "") -> User:
+        user = await self.ensure_user(user_id, language=language or "zh", name=name, now=now, role=role)
+        user.role = role
+        if language:
+            user.language = language
+        for tax_id in companies:
+            await self.session.merge(UserCompany(user_id=user_id, tax_id=tax_id))
+            if await self.session.get(Company, tax_id) is None:
+                self.session.add(Company(tax_id=tax_id, name=""))
+        return user
+
+    async def companies_of(self, user_id: int) -> set[str]:
+        rows = await self.session.scalars(select(UserCompany.tax_id).where(UserCompany.user_id == user_id))
+        return set(rows)
+
+    async def users(self) -> list[tuple[User, list[str]]]:
+        users = list(await self.session.scalars(select(User).order_by(User.id)))
+        links = await self.session.execute(select(UserCompany.user_id, UserCompany.tax_id))
+        by_user: dict[int, list[str]] = {}
+        for user_id, tax_id in links:
+            by_user.setdefault(user_id, []).append(tax_id)
+        return [(user, sorted(by_user.get(user.id, []))) for user in users]
+
+    # -- conversations ----------------------------------------------------------------------
+    async def conversation(self, chat_id: int, user_id: int, *, initial: str,
+                           now: datetime) -> tuple[Conversation, bool]:
+        """The chat's conversation row, locked for this transaction; created when new."""
+        statement = dialect_insert(self.session, Conversation).values(
+            chat_id=chat_id, user_id=user_id, flow="troubleshoot", state=initial, data={}, version=0,
+            updated_at=now)
+        created = await self.session.execute(
+            statement.on_conflict_do_nothing(index_elements=["chat_id"]).returning(Conversation.chat_id))
+        is_new = created.first() is not None
+        row = await self.session.scalar(
+            select(Conversation).where(Conversation.chat_id == chat_id).with_for_update()
+            .execution_options(populate_existing=True))
+        assert row is not None
+        return row, is_new
+
+    # -- invoices ---------------------------------------------------------------------------
+    async def find_invoice(self, code: str | None, number: str) -> Invoice | None:
+        query = select(Invoice).where(Invoice.number == number)
+        if len(number) != 20:
+            query = query.where(Invoice.code == (code or ""))
+        return (await self.session.scalars(query.limit(1))).first()
+
+    async def invoice_by_number(self, number: str) -> list[Invoice]:
+        return list(await self.session.scalars(select(Invoice).where(Invoice.number == number)))
+
+    async def near_invoices(self, *, code: str | None, number: str, codes: Iterable[str],
+                            numbers: Iterable[str], issued: date | None, money: Decimal | None,
+                            tax_ids: set[str] | None, limit: int = 5) -> list[Invoice]:
+        """Invoices one typo away from (code, number), or with the same date and amount.
+
+        `tax_ids` limits them to invoices the user may view; None means every invoice.
+        """
+        near_ids = and_(Invoice.number.in_(list(numbers)), Invoice.code == (code or ""))
+        if code:
+            near_ids = or_(near_ids, and_(Invoice.number == number, Invoice.code.in_(list(codes))))
+        conditions = [near_ids]
+        if issued is not None and money is not None:
+            conditions.append(and_(Invoice.issue_date == issued,
+                                   or_(Invoice.amount == money, Invoice.total == money)))
+        query = select(Invoice).where(or_(*conditions))
+        if tax_ids is not None:
+            if not tax_ids:
+                return []
+            query = query.where(or_(Invoice.seller_tax_id.in_(tax_ids), Invoice.buyer_tax_id.in_(tax_ids)))
+        return list(await self.session.scalars(query.order_by(Invoice.issue_date.desc()).limit(limit)))
+
+    async def count_invoices(self) -> int:
+        return int(await self.session.scalar(select(func.count()).select_from(Invoice)) or 0)
+
+    # -- maintenance --------------------------------------------------------------------------
+    async def active_maintenance(self, now: datetime) -> MaintenanceWindow | None:
+        query = (select(MaintenanceWindow)
+                 .where(MaintenanceWindow.starts_at <= now, MaintenanceWindow.ends_at > now,
+                        MaintenanceWindow.ended_at.is_(None))
+                 .order_by(MaintenanceWindow.ends_at.desc()))
+        return (await self.session.scalars(query.limit(1))).first()
+
+    async def upcoming_maintenance(self, now: datetime) -> list[MaintenanceWindow]:
+        query = (select(MaintenanceWindow)
+                 .where(MaintenanceWindow.starts_at > now, MaintenanceWindow.ended_at.is_(None))
+                 .order_by(MaintenanceWindow.starts_at))
+        return list(await self.session.scalars(query))
+
+    async def maintenance_windows(self) -> list[MaintenanceWindow]:
+        query = select(MaintenanceWindow).order_by(MaintenanceWindow.starts_at.desc())
+        return list(await self.session.scalars(query))
+
+    async def add_maintenance(self, *, starts_at: datetime, ends_at: datetime, message_zh: str,
+                              message_en: str, now: datetime, created_by: int | None = None) -> MaintenanceWindow:
+        window = MaintenanceWindow(starts_at=starts_at, ends_at=ends_at, message_zh=message_zh,
+                                   message_en=message_en, created_by=created_by, created_at=now)
+        self.session.add(window)
+        await self.session.flush()
+        return window
+
+    async def end_maintenance(self, now: datetime) -> list[MaintenanceWindow]:
+        """End every window that is running now; returns them."""
+        query = select(MaintenanceWindow).where(MaintenanceWindow.starts_at <= now, MaintenanceWindow.ends_at > now,
+                                                MaintenanceWindow.ended_at.is_(None))
+        windows = list(await self.session.scalars(query))
+        for window in windows:
+            window.ended_at = now
+        return windows
+
+    # -- records ------------------------------------------------------------------------------
+    async def add_diagnosis(self, *, user_id: int, chat_id: int, fields: dict[str, str], outcome: str,
+                            now: datetime) -> None:
+        self.session.add(Diagnosis(user_id=user_id, chat_id=chat_id, code=fields.get("code", ""),
+                                   number=fields.get("number", ""), outcome=outcome, created_at=now))
+
+    async def diagnoses(self) -> list[Diagnosis]:
+        return list(await self.session.scalars(select(Diagnosis).order_by(Diagnosis.id)))
+
+    async def add_ticket(self, *, user_id: int, chat_id: int, reason: str, language: str,
+                         fields: dict[str, Any], checks: list[Any], now: datetime) -> Ticket:
+        ticket = Ticket(user_id=user_id, chat_id=chat_id, state="open", reason=reason, language=language,
+                        fields=fields, checks=checks, created_at=now)
+        self.session.add(ticket)
+        await self.session.flush()
+        return ticket
+
+    async def tickets(self, user_id: int | None = None) -> list[Ticket]:
+        query = select(Ticket).order_by(Ticket.id)
+        if user_id is not None:
+            query = query.where(Ticket.user_id == user_id)
+        return list(await self.session.scalars(query))
+
+    async def add_access_request(self, *, user_id: int, invoice_id: int, now: datetime) -> bool:
+        """Store an access request; False when the same one was already pending."""
+        statement = dialect_insert(self.session, AccessRequest).values(
+            user_id=user_id, invoice_id=invoice_id, state="pending", created_at=now)
+        result = await self.session.execute(
+            statement.on_conflict_do_nothing(index_elements=["user_id", "invoice_id"]).returning(AccessRequest.id))
+        return result.first() is not None
+
+    async def access_requests(self) -> list[AccessRequest]:
+        return list(await self.session.scalars(select(AccessRequest).order_by(AccessRequest.id)))
+
+    async def add_follow_up(self, *, kind: str, user_id: int, chat_id: int, fields: dict[str, str],
+                            due_at: datetime, now: datetime, window_id: int | None = None) -> bool:
+        """Store a promise to come back; False when the same one is already waiting."""
+        query = select(FollowUp).where(FollowUp.kind == kind, FollowUp.chat_id == chat_id,
+                                       FollowUp.delivered_at.is_(None))
+        for existing in await self.session.scalars(query):
+            if existing.fields == fields and existing.window_id == window_id:
+                return False
+        self.session.add(FollowUp(kind=kind, user_id=user_id, chat_id=chat_id, fields=fields, due_at=due_at,
+                                  window_id=window_id, created_at=now))
+        return True
+
+    async def follow_ups(self) -> list[FollowUp]:
+        return list(await self.session.scalars(select(FollowUp).order_by(FollowUp.id)))
+
+    async def clear_all(self) -> None:
+        """Delete every row (tests)."""
+        for model in (FollowUp, AccessRequest, Diagnosis, Ticket, Conversation, UserCompany, User, Company,
+                      MaintenanceWindow, Invoice):
+            await self.session.execute(delete(model))

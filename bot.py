@@ -1,0 +1,339 @@
+"""Invoice troubleshooting assistant: the composition root and the command line.
+
+Everything is wired here and only here: settings, database engine, templates, flow machines,
+the core, and the adapters. Nothing connects or reads configuration at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from assistant.core import Assistant, CoreConfig, utcnow
+from assistant.diagnosis import DiagnosisRules
+from assistant.replies import Renderer
+from assistant.settings import Settings
+from assistant.store.engine import make_engine, make_sessions
+from assistant.store.migrate import upgrade
+from assistant.store.models import ROLES
+from assistant.store.repo import Store
+from flows.base import build_machine, mermaid
+from flows.troubleshoot import TROUBLESHOOT
+
+logger = logging.getLogger("bot")
+
+ROOT = Path(__file__).resolve().parent
+REPLIES = ROOT / "replies"
+FLOWS_DOC = ROOT / "docs" / "flows.md"
+DEMO_DATABASE_URL = "sqlite+aiosqlite:///./data/demo.sqlite3"
+FLOWS = (TROUBLESHOOT,)
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+# -- composition -----------------------------------------------------------------------------
+@dataclass
+class Runtime:
+    """Everything built from the settings for one process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    renderer: Renderer
+    assistant: Assistant
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        first = error.errors()[0]
+        fail(f"configuration error: {'.'.join(str(p) for p in first['loc']).upper()}: {first['msg']}")
+        raise  # unreachable
+
+
+def build_assistant(settings: Settings, sessions: async_sessionmaker[AsyncSession],
+                    clock: Callable[[], datetime] = utcnow) -> tuple[Assistant, Renderer]:
+    renderer = Renderer(REPLIES, settings.tz)
+    config = CoreConfig(default_language=settings.default_language, max_years=settings.max_years_back,
+                        max_failures=settings.max_field_failures, max_message_chars=settings.max_message_chars,
+                        rules=DiagnosisRules(sync_delay=settings.sync_delay, tz=settings.tz))
+    assistant = Assistant(sessions, renderer, build_machine(TROUBLESHOOT), config, clock=clock)
+    return assistant, renderer
+
+
+@asynccontextmanager
+async def runtime(settings: Settings, clock: Callable[[], datetime] = utcnow) -> AsyncIterator[Runtime]:
+    """Build the process: engine (schema brought up to date), templates, machines, core."""
+    engine = make_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        sessions = make_sessions(engine)
+        assistant, renderer = build_assistant(settings, sessions, clock)
+        yield Runtime(settings, engine, sessions, renderer, assistant)
+    finally:
+        await engine.dispose()
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def fail(message: str) -> None:
+    err_console.print(f"[red]{message}[/red]", highlight=False)
+    raise typer.Exit(code=2)
+
+
+def run_async(coroutine: Awaitable[T]) -> T:
+    return asyncio.run(coroutine)  # type: ignore[arg-type]
+
+
+def parse_time(value: str, settings: Settings, now: datetime) -> datetime:
+    """"+90m", "+2h", "18:00" (Beijing time, today or tomorrow) or "2026-11-23 18:00"."""
+    text = value.strip()
+    if match := re.fullmatch(r"\+(\d+)\s*([mhd])", text):
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+        return now + timedelta(**{unit: int(match.group(1))})
+    local_now = now.astimezone(settings.tz)
+    if match := re.fullmatch(r"(\d{1,2}):(\d{2})", text):
+        moment = local_now.replace(hour=int(match.group(1)), minute=int(match.group(2)), second=0, microsecond=0)
+        return moment if moment > local_now else moment + timedelta(days=1)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"cannot read the time {value!r}: use +90m, +2h, 18:00 or 2026-11-23 18:00")
+        raise
+    return moment if moment.tzinfo else moment.replace(tzinfo=settings.tz)
+
+
+# -- command line ------------------------------------------------------------------------------
+app = typer.Typer(help="Invoice troubleshooting assistant (查不到发票).", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+maintenance_app = typer.Typer(help="Maintenance windows.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(maintenance_app, name="maintenance")
+
+DemoOption = Annotated[bool, typer.Option("--demo", help="Use the demo database (data/demo.sqlite3).")]
+
+
+def settings_for(demo: bool) -> Settings:
+    settings = load_settings(database_url=DEMO_DATABASE_URL if demo else None)
+    configure_logging(settings.log_level)
+    return settings
+
+
+@db_app.command("upgrade")
+def db_upgrade(demo: DemoOption = False) -> None:
+    """Apply the database migrations."""
+    settings = settings_for(demo)
+
+    async def main() -> None:
+        async with runtime(settings):
+            pass
+
+    run_async(main())
+    console.print("database is up to date")
+
+
+@app.command()
+def chat(demo: DemoOption = False,
+         user: Annotated[int | None, typer.Option(help="Telegram user id to chat as.")] = None,
+         lang: Annotated[str, typer.Option(help="zh or en for a new user.")] = "zh") -> None:
+    """Chat with the assistant in the terminal (buttons become numbered choices)."""
+    from assistant.adapters.terminal import chat_loop
+    from assistant.demo import DEMO_USER, seed_demo
+
+    settings = settings_for(demo)
+    logging.getLogger().setLevel(logging.WARNING)
+    user_id = user if user is not None else DEMO_USER
+
+    async def main() -> None:
+        async with runtime(settings) as rt:
+            if demo:
+                now = utcnow()
+                async with rt.sessions() as session, session.begin():
+                    cases = await seed_demo(Store(session), now, now.astimezone(settings.tz).date())
+                console.print("[bold]Demo invoices[/bold]: copy a line (after the colon) into the chat.")
+                for case in cases:
+                    console.print(f"  {case.outcome}: [cyan]{case.typed}[/cyan]", soft_wrap=True, highlight=False)
+                console.print("Maintenance: in another terminal run [bold].venv/bin/python bot.py maintenance "
+                              "start --demo --until +1h --message-zh 系统升级[/bold] (and [bold]maintenance end "
+                              "--demo[/bold]).\nType a number to press a button, /cancel for the menu, "
+                              "/lang to switch language, quit to leave.\n", highlight=False)
+            await chat_loop(rt.assistant.handle, user_id=user_id, chat_id=user_id, language=lang, console=console)
+
+    run_async(main())
+
+
+@app.command("import-invoices")
+def import_invoices(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+                    demo: DemoOption = False) -> None:
+    """Import invoices from CSV or XLSX (English headers or the e-tax bureau export)."""
+    from assistant.importer import RowError, import_file
+
+    settings = settings_for(demo)
+
+    async def main() -> None:
+        async with runtime(settings) as rt:
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task(f"importing {file.name}", total=None)
+                report = await import_file(rt.sessions, file, now=utcnow(),
+                                           progress=lambda n: progress.advance(task, n))
+        for row, reason in report.errors[:200]:
+            console.print(f"row {row}: {reason}", style="yellow", highlight=False)
+        if len(report.errors) > 200:
+            console.print(f"… and {len(report.errors) - 200} more bad rows", style="yellow")
+        console.print(f"{report.rows} rows: {report.new} new, {report.updated} updated, "
+                      f"{report.unchanged} unchanged, {len(report.errors)} rejected")
+
+    try:
+        run_async(main())
+    except RowError as error:
+        fail(f"{file}: {error}")
+
+
+@users_app.command("add")
+def users_add(telegram_id: int,
+              role: Annotated[str, typer.Option(help="merchant, staff or admin")] = "merchant",
+              company: Annotated[list[str] | None, typer.Option(help="Tax id the user may view (repeat).")] = None,
+              lang: Annotated[str | None, typer.Option(help="zh or en")] = None,
+              demo: DemoOption = False) -> None:
+    """Add a user, or change an existing user's role, language or companies."""
+    if role not in ROLES:
+        fail(f"role must be one of {', '.join(ROLES)}")
+    if lang is not None and lang not in ("zh", "en"):
+        fail("lang must be zh or en")
+    settings = settings_for(demo)
+
+    async def main() -> None:
+        async with runtime(settings) as rt, rt.sessions() as session, session.begin():
+            await Store(session).save_user(telegram_id, role=role, language=lang, companies=company or [],
+                                           now=utcnow())
+
+    run_async(main())
+    console.print(f"user {telegram_id} saved as {role}")
+
+
+@users_app.command("list")
+def users_list(demo: DemoOption = False) -> None:
+    """List users with their roles, languages and companies."""
+    settings = settings_for(demo)
+
+    async def main() -> None:
+        async with runtime(settings) as rt, rt.sessions() as session:
+            rows = await Store(session).users()
+        table = Table("telegram id", "role", "lang", "name", "companies")
+        for user, companies in rows:
+            table.add_row(str(user.id), user.role, user.language, user.name, ", ".join(companies))
+        console.print(table)
+
+    run_async(main())
+
+
+@maintenance_app.command("start")
+def maintenance_start(until: Annotated[str, typer.Option(help="Expected end: +2h, 18:00, 2026-11-23 18:00")],
+                      message_zh: Annotated[str, typer.Option(help="Message in Chinese.")],
+                      message_en: Annotated[str, typer.Option(help="Message in English (default: Chinese).")] = "",
+                      from_: Annotated[str | None, typer.Option("--from", help="Start (default: now).")] = None,
+                      demo: DemoOption = False) -> None:
+    """Announce a maintenance window."""
+    settings = settings_for(demo)
+    now = utcnow()
+    starts = parse_time(from_, settings, now) if from_ else now
+    ends = parse_time(until, settings, now)
+    if ends <= starts:
+        fail("the window must end after it starts")
+
+    async def main() -> int:
+        async with runtime(settings) as rt, rt.sessions() as session, session.begin():
+            window = await Store(session).add_maintenance(starts_at=starts, ends_at=ends, message_zh=message_zh,
+                                                          message_en=message_en, now=now)
+            return window.id
+
+    window_id = run_async(main())
+    tz = settings.tz
+    console.print(f"maintenance window {window_id}: {starts.astimezone(tz):%Y-%m-%d %H:%M} to "
+                  f"{ends.astimezone(tz):%Y-%m-%d %H:%M} ({settings.timezone})")
+
+
+@maintenance_app.command("end")
+def maintenance_end(demo: DemoOption = False) -> None:
+    """End the running maintenance window now."""
+    settings = settings_for(demo)
+
+    async def main() -> int:
+        async with runtime(settings) as rt, rt.sessions() as session, session.begin():
+            return len(await Store(session).end_maintenance(utcnow()))
+
+    ended = run_async(main())
+    console.print(f"{ended} maintenance window(s) ended" if ended else "no maintenance window is running")
+
+
+@maintenance_app.command("list")
+def maintenance_list(demo: DemoOption = False) -> None:
+    """List maintenance windows, newest first."""
+    settings = settings_for(demo)
+
+    async def main() -> None:
+        now = utcnow()
+        async with runtime(settings) as rt, rt.sessions() as session:
+            windows = await Store(session).maintenance_windows()
+        table = Table("id", "from", "until", "state", "message")
+        tz = settings.tz
+        for w in windows:
+            state = ("ended" if w.ended_at else "running" if w.starts_at <= now < w.ends_at
+                     else "planned" if w.starts_at > now else "over")
+            table.add_row(str(w.id), f"{w.starts_at.astimezone(tz):%Y-%m-%d %H:%M}",
+                          f"{w.ends_at.astimezone(tz):%Y-%m-%d %H:%M}", state, w.message_zh)
+        console.print(table)
+
+    run_async(main())
+
+
+def flows_markdown() -> str:
+    """docs/flows.md as the code defines it."""
+    parts = ["# Conversation flows", "",
+             "Generated from the tables in `flows/` by `python bot.py flows`; a test fails when it is stale.", ""]
+    for spec in FLOWS:
+        parts += [f"## {spec.name}", "", "```mermaid", mermaid(spec), "```", ""]
+    return "\n".join(parts)
+
+
+@app.command()
+def flows(check: Annotated[bool, typer.Option(help="Only check that docs/flows.md is current.")] = False) -> None:
+    """Regenerate the mermaid diagrams in docs/flows.md."""
+    text = flows_markdown()
+    if check:
+        if not FLOWS_DOC.exists() or FLOWS_DOC.read_text(encoding="utf-8") != text:
+            fail("docs/flows.md is out of date: run `python bot.py flows`")
+        console.print("docs/flows.md is current")
+        return
+    FLOWS_DOC.parent.mkdir(exist_ok=True)
+    FLOWS_DOC.write_text(text, encoding="utf-8")
+    console.print(f"wrote {FLOWS_DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,90 @@
+"""Shared machinery for declarative flows: one AsyncMachine per flow, models attached per event."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from transitions.extensions.asyncio import AsyncMachine
+
+logger = logging.getLogger(__name__)
+
+Buttons = Sequence[Sequence[str]]
+
+
+@dataclass
+class Say:
+    """An intent to reply: a template key, its context, and rows of choice ids for buttons."""
+
+    key: str
+    context: dict[str, Any] = field(default_factory=dict)
+    buttons: list[list[str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """A flow as data: its states, its transitions (in priority order) and its initial state."""
+
+    name: str
+    states: list[dict[str, Any]]
+    transitions: list[dict[str, Any]]
+    initial: str
+
+    @property
+    def state_names(self) -> list[str]:
+        return [state["name"] for state in self.states]
+
+    def machine_kwargs(self) -> dict[str, Any]:
+        return {
+            "states": self.states,
+            "transitions": self.transitions,
+            "initial": self.initial,
+            "auto_transitions": False,
+            "send_event": True,
+        }
+
+
+class FlowModel:
+    """Base of a conversation's model: its state, its stored data, and what it wants to say."""
+
+    def __init__(self, state: str, data: dict[str, Any]) -> None:
+        self.state = state
+        self.data = data
+        self.said: list[Say] = []
+
+    def say(self, key: str, buttons: Buttons = (), **context: Any) -> None:
+        self.said.append(Say(key, context, [list(row) for row in buttons]))
+
+
+def build_machine(spec: FlowSpec) -> AsyncMachine:
+    """The one shared machine of a flow; it holds no model between events."""
+    return AsyncMachine(model=None, queued="model", name=spec.name, **spec.machine_kwargs())
+
+
+@asynccontextmanager
+async def attached(machine: AsyncMachine, model: FlowModel) -> AsyncIterator[FlowModel]:
+    """Attach `model` to the shared machine for one event, and always detach it."""
+    machine.add_model(model, initial=model.state)
+    try:
+        yield model
+    finally:
+        machine.remove_model(model)
+
+
+def mermaid(spec: FlowSpec) -> str:
+    """The flow's mermaid state diagram, conditions on the edges."""
+    from transitions.extensions import GraphMachine
+
+    class _Diagram:
+        pass
+
+    graph = GraphMachine(model=None, graph_engine="mermaid", show_conditions=True, title=spec.name,
+                         **spec.machine_kwargs())
+    model = _Diagram()
+    graph.add_model(model)
+    source = str(model.get_graph().draw(None))  # type: ignore[attr-defined]
+    # The initial state is drawn as "active"; a document shows no model's position.
+    return source.replace(f"Class {spec.initial} s_active", f"Class {spec.initial} s_default")
