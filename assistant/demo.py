@@ -22,6 +22,7 @@ SUPPLIER = ("91110105MA00XYZW3K", "北京朝阳办公用品有限公司")
 class DemoCase:
     outcome: str
     typed: str
+    state: str
 
 
 def _code12(year: int, kind: str, batch: str = "100") -> str:
@@ -62,25 +63,25 @@ def demo_invoices(today: date, now: datetime) -> tuple[list[InvoiceRecord], list
     ]
     e = records[0]
     cases = [
-        DemoCase("found", f"代码 {e_code} 号码 12345678 日期 {d1.isoformat()} 校验码 567890"),
-        DemoCase("found (special invoice)", f"代码 {special} 号码 00112233 日期 {d2.isoformat()} 金额 5000"),
+        DemoCase("found", f"代码 {e_code} 号码 12345678 日期 {d1.isoformat()} 校验码 567890", "found"),
+        DemoCase("found (special invoice)", f"代码 {special} 号码 00112233 日期 {d2.isoformat()} 金额 5000", "found"),
         DemoCase("mismatch (total typed as amount)",
-                 f"代码 {special} 号码 00112233 日期 {d2.isoformat()} 金额 5650"),
-        DemoCase("voided", f"代码 {_code12(d2.year, '04')} 号码 22334455 日期 {d2.isoformat()} 校验码 445555"),
-        DemoCase("red-reversed", f"号码 {digital_red} 日期 {d2.isoformat()} 价税合计 904"),
+                 f"代码 {special} 号码 00112233 日期 {d2.isoformat()} 金额 5650", "mismatch"),
+        DemoCase("voided", f"代码 {_code12(d2.year, '04')} 号码 22334455 日期 {d2.isoformat()} 校验码 445555", "bad_status"),
+        DemoCase("red-reversed", f"号码 {digital_red} 日期 {d2.isoformat()} 价税合计 904", "bad_status"),
         DemoCase("out of control",
-                 f"代码 {_code12(d1.year, '11', '200')} 号码 33445566 日期 {d1.isoformat()} 校验码 665555"),
-        DemoCase("pending sync", f"号码 {digital_ok} 日期 {d3.isoformat()} 价税合计 2260"),
+                 f"代码 {_code12(d1.year, '11', '200')} 号码 33445566 日期 {d1.isoformat()} 校验码 665555", "bad_status"),
+        DemoCase("pending sync", f"号码 {digital_ok} 日期 {d3.isoformat()} 价税合计 2260", "pending_sync"),
         DemoCase("another company's invoice",
-                 f"代码 {_code12(d2.year, '11', '300')} 号码 44556677 日期 {d2.isoformat()} 校验码 221111"),
+                 f"代码 {_code12(d2.year, '11', '300')} 号码 44556677 日期 {d2.isoformat()} 校验码 221111", "no_permission"),
         DemoCase("issued today (sync delay)",
-                 f"代码 {_code12(today.year, '11', '400')} 号码 55667788 日期 {today.isoformat()} 校验码 123456"),
+                 f"代码 {_code12(today.year, '11', '400')} 号码 55667788 日期 {today.isoformat()} 校验码 123456", "too_recent"),
         DemoCase("not a Beijing invoice",
-                 f"代码 03100{d2.year % 100:02d}10011 号码 66778899 日期 {d2.isoformat()} 校验码 123456"),
+                 f"代码 03100{d2.year % 100:02d}10011 号码 66778899 日期 {d2.isoformat()} 校验码 123456", "other_region"),
         DemoCase("did you mean (two digits swapped)",
-                 f"代码 {e_code} 号码 12345687 日期 {d1.isoformat()} 校验码 567890"),
+                 f"代码 {e_code} 号码 12345687 日期 {d1.isoformat()} 校验码 567890", "near_match"),
         DemoCase("not found → ticket",
-                 f"代码 {_code12(d2.year, '11', '500')} 号码 77889900 日期 {d2.isoformat()} 校验码 123456"),
+                 f"代码 {_code12(d2.year, '11', '500')} 号码 77889900 日期 {d2.isoformat()} 校验码 123456", "handoff"),
     ]
     return records, cases
 

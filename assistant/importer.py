@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.domain.identifiers import (
@@ -225,8 +225,9 @@ async def upsert_invoices(session: AsyncSession, records: Sequence[InvoiceRecord
     """Insert new invoices, update changed ones, leave identical ones untouched."""
     report = report or ImportReport()
     by_key = {(r.code, r.number): r for r in records}
+    numbers = list({number for _, number in by_key})
     existing = {(inv.code, inv.number): inv for inv in await session.scalars(
-        select(Invoice).where(tuple_(Invoice.code, Invoice.number).in_(list(by_key))))}
+        select(Invoice).where(Invoice.number.in_(numbers))) if (inv.code, inv.number) in by_key}
     fresh: list[dict[str, Any]] = []
     for key, record in by_key.items():
         values = _values(record, now)

@@ -340,7 +340,7 @@ class Troubleshoot(FlowModel):
             return
         result = self.data.get("result") or {}
         self.say(f"state_{self.state}", buttons=PROMPT_BUTTONS.get(self.state, NEXT_STEPS),
-                 fields=dict(self.fields), ticket_id=self.data.get("ticket_id"),
+                 fields=dict(self.data.get("fields", {})), ticket_id=self.data.get("ticket_id"),
                  ticket_reason=self.data.get("ticket_reason_shown"), **result)
 
 

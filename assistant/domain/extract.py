@@ -40,8 +40,10 @@ _LABEL_FIELD = {label.lower(): name for label, name in _LABELS}
 _VALUE_PATTERNS: dict[str, re.Pattern[str]] = {
     "date": re.compile(r"\d{4}\s*[年\-./]\s*\d{1,2}\s*[月\-./]\s*\d{1,2}\s*日?|\d{1,2}\s*月\s*\d{1,2}\s*[日号]?|\d{8}"),
     "money": re.compile(r"[¥￥]?\s*-?[\d,]*\d(?:\.\d+)?\s*(?:元|rmb|cny|yuan)?", re.IGNORECASE),
-    "ident": re.compile(r"[0-9OoIlL][0-9OoIlL \-]*[0-9OoIlL]|[0-9]"),
+    "ident": re.compile(r"[0-9OoIlL][0-9OoIlL\-]*[0-9OoIlL]|[0-9]"),
 }
+# Digits typed in groups as printed on invoices: "1234 5678 9012 3456 7890".
+_GROUPED = re.compile(r"(?<![\d.,])\d{1,4}(?:[ \-]\d{1,4}){2,}(?![\d.,])")
 _TOKEN = re.compile(
     r"\d{4}\s*[年\-./]\s*\d{1,2}\s*[月\-./]\s*\d{1,2}\s*日?"
     r"|\d{1,2}\s*月\s*\d{1,2}\s*[日号]?"
@@ -101,9 +103,7 @@ def _classify(token: str, known: dict[str, str], claimed: set[str], awaiting: st
     family = family_of(known.get("code"), known.get("number"))
     money = "total" if fourth_field(family) == "total" or awaiting == "total" else "amount"
     if not token.isdigit():
-        if "月" in token or "年" in token or re.search(r"\d{4}\s*[\-./]", token):
-            return "date"
-        return money
+        return "date" if _DATE_SHAPE.fullmatch(token) else money
     size = len(token)
     if size in (10, 12):
         return "code"
@@ -113,7 +113,7 @@ def _classify(token: str, known: dict[str, str], claimed: set[str], awaiting: st
             return "check_code"
         return "number"
     if size == 8:
-        looks_like_date = isinstance(parse_date(token, today), date) and token[:2] in ("19", "20")
+        looks_like_date = _looks_like_date(token, today)
         if awaiting == "date" and looks_like_date:
             return "date"
         number_taken = "number" in known or "number" in claimed
@@ -131,7 +131,7 @@ def extract(text: str, *, awaiting: str | None, known: dict[str, str], today: da
             max_years: int) -> Extraction:
     """Extract, normalise and validate every invoice field found in `text`."""
     result = Extraction()
-    clean = normalise_text(text)
+    clean = _GROUPED.sub(lambda m: re.sub(r"[ \-]", "", m.group(0)), normalise_text(text))
     pairs, rest = _labelled(clean)
     claimed = {name for name, _ in pairs}
     tokens = [t.group(0).strip() for t in _TOKEN.finditer(rest)]
@@ -139,15 +139,17 @@ def extract(text: str, *, awaiting: str | None, known: dict[str, str], today: da
     if not pairs and awaiting and bare and len(bare.split()) == 1:
         # One bare answer to the question just asked: it is that field unless its shape says otherwise.
         value, problems = _validate(awaiting, bare, today, max_years)
-        guess = _classify(tokens[0], known, claimed, None, today) if tokens and tokens[0] == bare else None
-        if not problems or guess in (None, awaiting) or guess not in _VALUE_NAMES:
-            pairs.append((awaiting, bare))
-        else:
-            pairs.append((guess, bare))
+        guess = _unmistakable(bare, known) if problems else None
+        pairs.append((guess or awaiting, bare))
         tokens = []
+    # Two 8-digit values where exactly one is a plausible date: that one is the date.
+    eights = [t for t in tokens if t.isdigit() and len(t) == 8]
+    dates = [t for t in eights if _looks_like_date(t, today)]
+    forced = ({t: ("date" if t in dates else "number") for t in eights}
+              if len(eights) == 2 and len(dates) == 1 else {})
     for token in tokens:
         context = {**known, **{name: raw for name, raw in pairs if name in ("code", "number")}}
-        name = _classify(token, context, claimed, awaiting, today)
+        name = forced.get(token) or _classify(token, context, claimed, awaiting, today)
         if name is None:
             result.unplaced.append(token)
             continue
@@ -163,4 +165,24 @@ def extract(text: str, *, awaiting: str | None, known: dict[str, str], today: da
     return result
 
 
-_VALUE_NAMES = {"code", "number", "date", "amount", "check_code", "total"}
+_DATE_SHAPE = re.compile(r"\d{4}\s*[年\-./]\s*\d{1,2}\s*[月\-./]\s*\d{1,2}\s*日?|\d{1,2}\s*月\s*\d{1,2}\s*[日号]?")
+
+
+def _looks_like_date(token: str, today: date) -> bool:
+    return token.isdigit() and len(token) == 8 and token[:2] in ("19", "20") and isinstance(
+        parse_date(token, today), date)
+
+
+def _unmistakable(value: str, known: dict[str, str]) -> str | None:
+    """The field a bare value must be by its shape alone, whatever was asked."""
+    digits = re.sub(r"[ \-]", "", value)
+    if digits.isdigit() and len(digits) in (10, 12):
+        return "code"
+    if digits.isdigit() and len(digits) == 20:
+        return "check_code" if "number" in known else "number"
+    if _DATE_SHAPE.fullmatch(value):
+        return "date"
+    if re.search(r"[¥￥元]|\d\.\d", value):
+        family = family_of(known.get("code"), known.get("number"))
+        return "total" if fourth_field(family) == "total" else "amount"
+    return None

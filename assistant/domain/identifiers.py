@@ -19,7 +19,8 @@ _ORDINARY_ENDINGS: dict[str, Family] = {
     "11": "e_ordinary", "12": "toll", "13": "e_special",
 }
 _SPECIAL_10 = re.compile(r"^\d{8}[2-9][0-4]$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028-\u202e]")
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff]")
 _LOOKALIKES = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "L": "1"})
 
 
@@ -36,7 +37,7 @@ class Problem:
 def normalise_text(text: str) -> str:
     """Full-width to half-width, control characters removed, whitespace folded."""
     text = unicodedata.normalize("NFKC", text)
-    text = _CONTROL.sub(" ", text)
+    text = _CONTROL.sub(" ", _INVISIBLE.sub("", text))
     return re.sub(r"[ \t\u3000]+", " ", text).strip()
 
 

@@ -44,3 +44,13 @@ async def autogenerate(engine: AsyncEngine, message: str) -> None:
     """Write a new migration from the difference between the models and the database (developers)."""
     async with engine.begin() as connection:
         await connection.run_sync(_autogenerate, message)
+
+
+async def recreate(engine: AsyncEngine) -> None:
+    """Drop every table and migrate from scratch (tests and benchmarks only; PostgreSQL)."""
+    from sqlalchemy import text
+
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await connection.execute(text("CREATE SCHEMA public"))
+    await upgrade(engine)

@@ -1,0 +1,29 @@
+# The two commands: `make demo` (the assistant in the terminal on demo data) and `make test`.
+# Both create .venv and install the project on first use; only Python 3.11+ is needed.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench flows clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python bot.py chat --demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/import_invoices.py
+
+flows: $(STAMP)
+	$(BIN)/python bot.py flows
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,170 @@
+"""Shared fixtures: both database backends, a controllable clock, and a merchant's chat."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from assistant.core import Assistant
+from assistant.events import Attachment, Event, Reply
+from assistant.settings import Settings
+from assistant.store.engine import make_engine, make_sessions
+from assistant.store.migrate import recreate, upgrade
+from assistant.store.repo import Store
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+# A fixed "now": 2026-06-15 10:00 Beijing time.
+START = datetime(2026, 6, 15, 10, 0, tzinfo=BEIJING).astimezone(timezone.utc)
+BACKENDS = ["sqlite", "postgresql"]
+
+
+class FakeClock:
+    """A clock the tests move by hand."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(BEIJING).date()
+
+
+def _migrate(url: str, reset_postgres: bool) -> None:
+    async def main() -> None:
+        engine = make_engine(url)
+        await (recreate(engine) if reset_postgres else upgrade(engine))
+        await engine.dispose()
+
+    asyncio.run(main())
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One migrated database per backend for the whole run."""
+    urls = {"sqlite": f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"}
+    _migrate(urls["sqlite"], reset_postgres=False)
+    postgres = os.environ.get("TEST_DATABASE_URL")
+    if postgres:
+        _migrate(postgres, reset_postgres=True)
+        urls["postgresql"] = postgres
+    return urls
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, database_urls: dict[str, str]) -> str:
+    if request.param not in database_urls:
+        pytest.skip("set TEST_DATABASE_URL to test PostgreSQL")
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, database_urls: dict[str, str]) -> str:
+    return database_urls[backend]
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions over an emptied database."""
+    engine = make_engine(database_url)
+    factory = make_sessions(engine)
+    async with factory() as session, session.begin():
+        await Store(session).clear_all()
+    yield factory
+    await engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def assistant(settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: FakeClock) -> Assistant:
+    from bot import build_assistant
+
+    return build_assistant(settings, sessions, clock)[0]
+
+
+@dataclass
+class Chat:
+    """A merchant talking to the core; keeps every reply like a chat window would."""
+
+    assistant: Assistant
+    user_id: int = 1000
+    chat_id: int = 1000
+    language: str = "zh"
+    history: list[Reply] = field(default_factory=list)
+
+    async def _send(self, **kwargs: object) -> list[Reply]:
+        event = Event(user_id=self.user_id, chat_id=self.chat_id, language=self.language, user_name="Test",
+                      **kwargs)  # type: ignore[arg-type]
+        replies = await self.assistant.handle(event)
+        self.history.extend(replies)
+        return replies
+
+    async def say(self, text: str) -> str:
+        return joined(await self._send(text=text))
+
+    async def command(self, name: str, args: str = "") -> str:
+        return joined(await self._send(command=name, args=args))
+
+    async def press(self, choice: str) -> str:
+        """Press the button `choice` on the latest reply that shows it."""
+        for reply in reversed(self.history):
+            if reply.buttons:
+                assert choice in reply.choices, f"no {choice!r} button, only {reply.choices}"
+                return joined(await self._send(choice=choice, choice_version=reply.version))
+        raise AssertionError("no buttons shown yet")
+
+    async def press_old(self, choice: str, version: int) -> str:
+        return joined(await self._send(choice=choice, choice_version=version))
+
+    async def send_attachment(self, kind: str) -> str:
+        return joined(await self._send(attachment=Attachment(kind=kind)))
+
+    @property
+    def buttons(self) -> list[str]:
+        for reply in reversed(self.history):
+            if reply.buttons:
+                return reply.choices
+        return []
+
+
+def joined(replies: list[Reply]) -> str:
+    return "\n".join(reply.text for reply in replies)
+
+
+@pytest.fixture
+def chat(assistant: Assistant) -> Chat:
+    return Chat(assistant)
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _no_dotenv(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests never read a developer's .env."""
+    monkeypatch.setitem(Settings.model_config, "env_file", None)
+    yield

@@ -1,0 +1,86 @@
+"""The command line, run as a user would, against a SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import bot
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "cli.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(bot.app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_db_upgrade_creates_the_schema(database: Path) -> None:
+    assert "up to date" in invoke("db", "upgrade")
+    assert database.exists()
+
+
+def test_users_add_and_list(database: Path) -> None:
+    invoke("users", "add", "42", "--role", "admin", "--company", "91110000600037341L", "--lang", "en")
+    invoke("users", "add", "43", "--company", "A1", "--company", "B2")
+    out = invoke("users", "list")
+    assert "42" in out and "admin" in out and "91110000600037341L" in out
+    assert "43" in out and "merchant" in out and "A1, B2" in out
+
+
+def test_users_add_rejects_unknown_roles(database: Path) -> None:
+    result = runner.invoke(bot.app, ["users", "add", "42", "--role", "boss"])
+    assert result.exit_code == 2 and "role must be one of" in result.output
+
+
+def test_maintenance_start_list_end(database: Path) -> None:
+    out = invoke("maintenance", "start", "--until", "+2h", "--message-zh", "系统升级", "--message-en", "Upgrade")
+    assert "maintenance window 1" in out
+    assert "running" in invoke("maintenance", "list")
+    assert "1 maintenance window(s) ended" in invoke("maintenance", "end")
+    assert "ended" in invoke("maintenance", "list")
+    assert "no maintenance window is running" in invoke("maintenance", "end")
+
+
+def test_maintenance_rejects_bad_times(database: Path) -> None:
+    result = runner.invoke(bot.app, ["maintenance", "start", "--until", "soon", "--message-zh", "x"])
+    assert result.exit_code == 2 and "cannot read the time" in result.output
+
+
+def test_import_invoices_reports_rows(database: Path, tmp_path: Path) -> None:
+    path = tmp_path / "i.csv"
+    path.write_text("code,number,issue_date,amount,seller_tax_id\n011002500111,12345678,2025-03-01,100,X1\n"
+                    "011002500111,123,2025-03-01,100,X1\n", encoding="utf-8")
+    out = invoke("import-invoices", str(path))
+    assert "row 3: number '123' must have 8 or 20 digits" in out
+    assert "2 rows: 1 new, 0 updated, 0 unchanged, 1 rejected" in out
+    assert "1 unchanged" in invoke("import-invoices", str(path))
+
+
+def test_configuration_errors_are_one_line(database: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNC_DELAY_HOURS", "soon")
+    result = runner.invoke(bot.app, ["db", "upgrade"])
+    assert result.exit_code == 2
+    assert "configuration error: SYNC_DELAY_HOURS" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_chat_in_the_terminal(database: Path) -> None:
+    result = runner.invoke(bot.app, ["chat", "--user", "7"], input="1\n号码 12345678\n/cancel\nquit\n")
+    assert result.exit_code == 0, result.output
+    assert "请选择您需要的服务" in result.output
+    assert "已收到：发票号码 12345678" in result.output
+
+
+def test_flows_check(database: Path) -> None:
+    assert "current" in invoke("flows", "--check")

@@ -1,0 +1,120 @@
+"""Importing invoices: both header styles, CSV and XLSX, bad rows, idempotency."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import select
+
+from assistant.importer import import_file
+from assistant.store.models import Invoice
+from tests.conftest import FakeClock
+
+ENGLISH = ["code", "number", "kind", "issue_date", "amount", "tax", "total", "check_code", "seller_tax_id",
+           "seller_name", "buyer_tax_id", "buyer_name", "status", "synced_at"]
+CHINESE = ["发票代码", "发票号码", "数电发票号码", "开票日期", "金额", "税额", "价税合计", "校验码", "销方识别号",
+           "销方名称", "购方识别号", "购方名称", "发票状态"]
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8") -> Path:
+    with path.open("w", newline="", encoding=encoding) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+async def invoices(sessions) -> dict[tuple[str, str], Invoice]:
+    async with sessions() as session:
+        return {(i.code, i.number): i for i in await session.scalars(select(Invoice))}
+
+
+GOOD = [
+    ["011002500111", "12345678", "", "2025-03-01", "1000", "130", "1130", "12345678901234567890",
+     "91110105MA00XYZW3K", "卖方", "91110000600037341L", "买方", "正常", "2025-03-02T08:00:00+08:00"],
+    ["1100252130", "00112233", "special", "2025/3/5", "5000.00", "650.00", "5650.00", "", "91110105MA00XYZW3K",
+     "卖方", "91110000600037341L", "买方", "voided", ""],
+    ["", "25112000000012345678", "", "20250310", "800", "104", "904", "", "91110105MA00XYZW3K", "卖方", "", "",
+     "红冲", "2025-03-11 09:00"],
+]
+BAD = [
+    ["011002500111", "1234567", "", "2025-03-01", "1", "0", "1", "", "X", "", "", "", "正常", ""],
+    ["011002500111", "12345679", "", "not a date", "1", "0", "1", "", "X", "", "", "", "正常", ""],
+    ["011002500111", "12345670", "", "2025-03-01", "-5", "0", "1", "", "X", "", "", "", "正常", ""],
+    ["011002500111", "12345671", "", "2025-03-01", "1", "0", "1", "", "X", "", "", "", "丢失", ""],
+    ["0110025", "12345672", "", "2025-03-01", "1", "0", "1", "", "X", "", "", "", "正常", ""],
+]
+
+
+async def test_english_csv_with_bad_rows(sessions, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "invoices.csv", ENGLISH, [GOOD[0], BAD[0], GOOD[1], BAD[1], BAD[2], BAD[3],
+                                                          GOOD[2], BAD[4]])
+    report = await import_file(sessions, path, now=FakeClock().now)
+    assert (report.rows, report.new, report.updated, report.unchanged) == (8, 3, 0, 0)
+    assert [row for row, _ in report.errors] == [3, 5, 6, 7, 9]
+    reasons = dict(report.errors)
+    assert "8 or 20 digits" in reasons[3] and "not a date" in reasons[5] and "positive" in reasons[6]
+    assert "unknown" in reasons[7] and "10 or 12 digits" in reasons[9]
+    stored = await invoices(sessions)
+    first = stored[("011002500111", "12345678")]
+    assert (first.kind, first.issue_date, first.total, first.status, first.sync_state) == (
+        "e_ordinary", date(2025, 3, 1), Decimal("1130.00"), "normal", "synced")
+    special = stored[("1100252130", "00112233")]
+    assert (special.status, special.sync_state, special.synced_at) == ("voided", "pending", None)
+    digital = stored[("", "25112000000012345678")]
+    assert (digital.kind, digital.status) == ("digital", "red_reversed")
+
+
+async def test_importing_twice_changes_nothing_and_changes_are_updates(sessions, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "invoices.csv", ENGLISH, GOOD)
+    await import_file(sessions, path, now=FakeClock().now)
+    before = {k: (v.id, v.status, v.status_changed_at, v.total) for k, v in (await invoices(sessions)).items()}
+    again = await import_file(sessions, path, now=FakeClock().now)
+    assert (again.new, again.updated, again.unchanged) == (0, 0, 3)
+    assert {k: (v.id, v.status, v.status_changed_at, v.total) for k, v in (await invoices(sessions)).items()} == before
+    changed = [GOOD[0][:12] + ["作废", GOOD[0][13]], *GOOD[1:]]
+    report = await import_file(sessions, write_csv(tmp_path / "v2.csv", ENGLISH, changed), now=FakeClock().now)
+    assert (report.new, report.updated, report.unchanged) == (0, 1, 2)
+    updated = (await invoices(sessions))[("011002500111", "12345678")]
+    assert updated.status == "voided" and updated.status_changed_at is not None
+
+
+async def test_chinese_export_in_gb18030(sessions, tmp_path: Path) -> None:
+    rows = [["011002500111", "12345678", "", "2025年3月1日", "1000.00", "130.00", "1130.00", "12345678901234567890",
+             "91110105MA00XYZW3K", "北京朝阳办公用品有限公司", "91110000600037341L", "北京星河商贸有限公司", "失控"],
+            ["", "", "25112000000012345678", "2025-03-10", "800", "104", "904", "", "91110105MA00XYZW3K", "卖方",
+             "", "", "正常"]]
+    path = write_csv(tmp_path / "导出.csv", CHINESE, rows, encoding="gb18030")
+    report = await import_file(sessions, path, now=FakeClock().now)
+    assert (report.new, report.errors) == (2, [])
+    stored = await invoices(sessions)
+    assert stored[("011002500111", "12345678")].seller_name == "北京朝阳办公用品有限公司"
+    assert stored[("011002500111", "12345678")].status == "out_of_control"
+    assert stored[("", "25112000000012345678")].sync_state == "synced"  # the bureau's export is synced
+
+
+async def test_xlsx(sessions, tmp_path: Path) -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(ENGLISH)
+    sheet.append(["011002500111", 12345678, None, date(2025, 3, 1), 1000, 130, 1130, "12345678901234567890",
+                  "91110105MA00XYZW3K", "卖方", "91110000600037341L", "买方", "normal", None])
+    path = tmp_path / "invoices.xlsx"
+    book.save(path)
+    report = await import_file(sessions, path, now=FakeClock().now)
+    assert (report.new, report.errors) == (1, [])
+    stored = (await invoices(sessions))[("011002500111", "12345678")]
+    assert stored.sync_state == "pending" and stored.amount == Decimal("1000.00")
+
+
+async def test_a_file_without_a_number_column_is_refused(sessions, tmp_path: Path) -> None:
+    from assistant.importer import RowError
+
+    with pytest.raises(RowError, match="no invoice number column"):
+        await import_file(sessions, write_csv(tmp_path / "x.csv", ["foo", "bar"], [["1", "2"]]),
+                          now=FakeClock().now)

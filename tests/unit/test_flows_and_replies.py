@@ -1,0 +1,73 @@
+"""The flow diagrams are current, and every reply exists in both languages and renders."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from assistant.replies import LANGUAGES, Renderer, normalise_language
+from flows.base import Say, build_machine
+from flows.troubleshoot import CHOICES, PROMPT_BUTTONS, STATE_NAMES, TROUBLESHOOT
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_docs_flows_md_matches_the_code() -> None:
+    from bot import FLOWS_DOC, flows_markdown
+
+    assert FLOWS_DOC.read_text(encoding="utf-8") == flows_markdown(), "run `python bot.py flows`"
+
+
+def test_the_diagram_shows_every_state_and_the_decision_conditions() -> None:
+    from bot import flows_markdown
+
+    text = flows_markdown()
+    for state in STATE_NAMES:
+        assert f'state "{state}" as {state}' in text
+    assert "checking --> maintenance: check [in_maintenance]" in text
+
+
+def test_machine_is_shared_and_holds_no_model() -> None:
+    machine = build_machine(TROUBLESHOOT)
+    assert machine.models == []
+    assert machine.has_queue == "model"
+
+
+@pytest.fixture
+def renderer() -> Renderer:
+    return Renderer(ROOT / "replies", ZoneInfo("Asia/Shanghai"))
+
+
+def test_both_languages_have_the_same_templates(renderer: Renderer) -> None:
+    assert renderer.keys("zh") == renderer.keys("en")
+    assert len(renderer.keys("zh")) > 30
+
+
+def test_every_template_the_code_names_exists(renderer: Renderer) -> None:
+    source = "\n".join(p.read_text(encoding="utf-8") for p in [*(ROOT / "flows").glob("*.py"),
+                                                               *(ROOT / "assistant").rglob("*.py")])
+    named = set(re.findall(r'say\(\s*"([a-z_]+)"', source)) | set(re.findall(r'text\(\s*"([a-z_]+)"', source))
+    named |= {f"state_{s}" for s in PROMPT_BUTTONS if s != "collecting"}
+    for language in LANGUAGES:
+        assert named - renderer.keys(language) == set()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_button_has_a_label(renderer: Renderer, language: str) -> None:
+    labels = {choice: renderer.label(choice, language) for choice in CHOICES}
+    assert all(labels.values()) and len(set(labels.values())) == len(CHOICES)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_user_text_is_escaped(renderer: Renderer, language: str) -> None:
+    text, _ = renderer.render(Say("not_understood", {"text": "<b>x</b> & y"}), language)
+    assert "&lt;b&gt;x&lt;/b&gt; &amp; y" in text and "<b>x</b>" not in text
+
+
+@pytest.mark.parametrize(("code", "language"), [("zh-hans", "zh"), ("zh-TW", "zh"), ("en-GB", "en"),
+                                                ("en", "en"), ("fr", "zh"), (None, "zh")])
+def test_language_codes(code, language) -> None:
+    assert normalise_language(code, "zh") == language
