@@ -99,7 +99,7 @@ def configure_logging(level: str) -> None:
 
 
 def fail(message: str) -> None:
-    err_console.print(f"[red]{message}[/red]", highlight=False)
+    err_console.print(f"[red]{message}[/red]", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -310,6 +310,144 @@ def maintenance_list(demo: DemoOption = False) -> None:
         console.print(table)
 
     run_async(main())
+
+
+# -- Telegram -------------------------------------------------------------------------------------
+TOKEN_PATTERN = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
+
+
+def telegram_token(settings: Settings) -> str:
+    """The bot token, or a one-line error."""
+    if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value().strip():
+        fail("TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and put its token in the environment "
+             "or .env")
+    token = settings.telegram_bot_token.get_secret_value().strip()  # type: ignore[union-attr]
+    if not TOKEN_PATTERN.match(token):
+        fail("TELEGRAM_BOT_TOKEN is malformed: it looks like 123456789:AAH… (digits, a colon, 35 characters)")
+    return token
+
+
+def build_application(settings: Settings, rt: Runtime, token: str, *, webhook: bool) -> Any:
+    """python-telegram-bot's Application with every handler, in one visible block."""
+    from telegram.ext import (
+        AIORateLimiter,
+        Application,
+        CallbackQueryHandler,
+        CommandHandler,
+        MessageHandler,
+        filters,
+    )
+
+    from assistant.adapters.telegram import ChatOrderedProcessor, TelegramAdapter
+
+    adapter = TelegramAdapter(handle=rt.assistant.handle, renderer=rt.renderer,
+                              mark_unreachable=rt.assistant.mark_unreachable,
+                              default_language=settings.default_language, support_chat_id=settings.support_chat_id)
+    builder = (Application.builder().token(token)
+               .base_url(settings.telegram_api_base_url).base_file_url(settings.telegram_api_file_url)
+               .rate_limiter(AIORateLimiter(max_retries=5))
+               .concurrent_updates(ChatOrderedProcessor(256)))
+    if webhook:
+        builder = builder.updater(None)
+    application = builder.build()
+
+    application.add_handlers([
+        CallbackQueryHandler(adapter.on_private, pattern=lambda _: True),
+        MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE, adapter.on_private),
+        CommandHandler("start", adapter.on_group_start, filters=filters.ChatType.GROUPS),
+    ])
+    application.add_error_handler(adapter.on_error)
+    return application
+
+
+async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], datetime] = utcnow,
+                ready: asyncio.Event | None = None) -> None:
+    """Run the bot until `stop` is set: long polling, or a webhook server when WEBHOOK_URL is set."""
+    from assistant.adapters.telegram import set_up_bot_profile
+
+    token = telegram_token(settings)
+    async with runtime(settings, clock) as rt:
+        async with rt.sessions() as session, session.begin():
+            created = await Store(session).ensure_admins(settings.admin_ids, utcnow())
+        if created:
+            logger.info("admins created: %s", ", ".join(map(str, created)))
+        application = build_application(settings, rt, token, webhook=bool(settings.webhook_url))
+        async with application:
+            await set_up_bot_profile(application.bot, rt.renderer, settings.default_language)
+            await application.start()
+            try:
+                await _receive_updates(application, settings, rt, stop, ready)
+            finally:
+                await application.stop()
+
+
+async def _receive_updates(application: Any, settings: Settings, rt: Runtime, stop: asyncio.Event,
+                           ready: asyncio.Event | None) -> None:
+    """Long polling, or the webhook server, until `stop` is set."""
+    import secrets
+    from urllib.parse import urlparse
+
+    import uvicorn
+    from telegram import Update
+
+    from assistant.adapters.webhook import webhook_app
+    from assistant.store.engine import ping
+
+    webhook_url = settings.webhook_url
+    if not webhook_url:
+        await application.updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=int(settings.poll_timeout))
+        logger.info("long polling %s", settings.telegram_api_base_url)
+        try:
+            if ready is not None:
+                ready.set()
+            await stop.wait()
+        finally:
+            await application.updater.stop()
+        return
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else secrets.token_urlsafe(32)
+    app_ = webhook_app(application, path=urlparse(webhook_url).path or "/", secret=secret,
+                       healthy=lambda: ping(rt.engine))
+    server = uvicorn.Server(uvicorn.Config(app_, host=settings.webhook_listen, port=settings.webhook_port,
+                                           log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        await application.bot.set_webhook(webhook_url, secret_token=secret, allowed_updates=Update.ALL_TYPES)
+        logger.info("webhook %s served on %s:%s", webhook_url, settings.webhook_listen, settings.webhook_port)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+    finally:
+        server.should_exit = True
+        await serving
+
+
+@app.command()
+def run(webhook: Annotated[str | None, typer.Option(help="Public HTTPS URL for Telegram's webhook "
+                                                          "(default: long polling).")] = None,
+        listen: Annotated[str | None, typer.Option(help="Address the webhook server binds.")] = None,
+        port: Annotated[int | None, typer.Option(help="Port the webhook server binds.")] = None) -> None:
+    """Run the Telegram bot."""
+    import signal
+
+    from telegram.error import InvalidToken, NetworkError
+
+    settings = load_settings(webhook_url=webhook, webhook_listen=listen, webhook_port=port)
+    configure_logging(settings.log_level)
+    telegram_token(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await serve(settings, stop)
+
+    try:
+        run_async(main())
+    except InvalidToken:
+        fail("Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather")
+    except NetworkError as error:
+        fail(f"cannot reach the Bot API at {settings.telegram_api_base_url}: {error}")
 
 
 def flows_markdown() -> str:

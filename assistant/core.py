@@ -63,6 +63,11 @@ class Assistant:
             language = normalise_language(event.language, self.config.default_language)
             return [Reply(self.renderer.text("internal_error", language), chat_id=event.chat_id)]
 
+    async def mark_unreachable(self, user_id: int) -> None:
+        """The user blocked the bot: remember it so that nothing is sent to them in vain."""
+        async with self.sessions() as session, session.begin():
+            await Store(session).set_unreachable(user_id)
+
     async def _handle(self, event: Event) -> list[Reply]:
         now = self.clock()
         async with self.sessions() as session, session.begin():

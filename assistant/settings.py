@@ -34,9 +34,11 @@ class Settings(BaseSettings):
     telegram_api_file_url: str = "https://api.telegram.org/file/bot"
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     support_chat_id: int | None = None
+    webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8080
+    poll_timeout: float = Field(default=10.0, ge=0)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -6,7 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+import asyncio
+
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,3 +50,15 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine, timeout: float = 2.0) -> bool:
+    """True when the database answers a trivial query in time."""
+    try:
+        async with asyncio.timeout(timeout):
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        return True
+    except Exception as error:  # noqa: BLE001 - any failure means "not healthy"
+        logger.warning("database health check failed: %s", error)
+        return False

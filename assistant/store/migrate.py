@@ -31,7 +31,7 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema up to `revision`."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade, revision)
-    logger.info("database schema at %s", revision)
+    logger.debug("database schema at %s", revision)
 
 
 def _autogenerate(connection: Connection, message: str) -> None:

@@ -51,6 +51,8 @@ class Store:
         if user is not None:
             if name and user.name != name:
                 user.name = name
+            if user.unreachable:  # they wrote to us, so they can be reached again
+                user.unreachable = False
             return user
         statement = dialect_insert(self.session, User).values(
             id=user_id, role=role, language=language, name=name, unreachable=False, created_at=now)
@@ -70,6 +72,20 @@ class Store:
             if await self.session.get(Company, tax_id) is None:
                 self.session.add(Company(tax_id=tax_id, name=""))
         return user
+
+    async def set_unreachable(self, user_id: int) -> None:
+        user = await self.session.get(User, user_id)
+        if user is not None:
+            user.unreachable = True
+
+    async def ensure_admins(self, user_ids: Sequence[int], now: datetime) -> list[int]:
+        """Create the configured admins that do not exist yet; existing users keep their role."""
+        created = []
+        for user_id in user_ids:
+            if await self.session.get(User, user_id) is None:
+                await self.ensure_user(user_id, language="zh", name="", now=now, role="admin")
+                created.append(user_id)
+        return created
 
     async def companies_of(self, user_id: int) -> set[str]:
         rows = await self.session.scalars(select(UserCompany.tax_id).where(UserCompany.user_id == user_id))

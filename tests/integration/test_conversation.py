@@ -262,3 +262,23 @@ async def test_two_chats_do_not_mix(assistant, sessions, clock, merchant) -> Non
     assert "请选择" in await two.say("hello")
     assert (await conversation(sessions, 2000))[0] == "menu"
     assert (await conversation(sessions, 1000))[1]["fields"] == {"number": "12345678"}
+
+
+async def test_a_failure_inside_the_core_keeps_the_users_place(chat: Chat, sessions, clock, merchant,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.troubleshoot import Troubleshoot
+
+    async def broken(self, event) -> None:
+        raise RuntimeError("database fell over")
+
+    await chat.command("start")
+    await chat.press("find")
+    await chat.say("号码 12345678")
+    monkeypatch.setattr(Troubleshoot, "diagnose", broken)
+    text = await chat.say(f"代码 {code12(clock.today - timedelta(days=30))} 日期 {clock.today - timedelta(days=30)} "
+                          "校验码 123456")
+    assert "出了点问题" in text and "进度已保留" in text
+    state, data = await conversation(sessions)
+    assert state == "collecting" and data["fields"] == {"number": "12345678"}  # rolled back, nothing half-done
+    monkeypatch.undo()
+    assert "请发送<b>发票代码</b>" in await chat.say("你好？")

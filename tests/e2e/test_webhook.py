@@ -1,0 +1,73 @@
+"""Webhook mode: Telegram posts updates to our ASGI server, which checks the secret token."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from assistant.settings import Settings
+from tests.e2e.conftest import RunningBot
+from tests.e2e.fake_bot_api import FakeBotAPI, Merchant
+
+pytestmark = pytest.mark.e2e
+SECRET = "s3cret-token_for-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+async def webhook_bot(bot_settings: Settings, clock, sessions) -> AsyncIterator[tuple[RunningBot, str]]:
+    port = free_port()
+    settings = bot_settings.model_copy(update={"webhook_url": f"http://127.0.0.1:{port}/telegram/hook",
+                                               "webhook_port": port, "webhook_listen": "127.0.0.1",
+                                               "webhook_secret": SecretStr(SECRET)})
+    bot = RunningBot(settings, clock)
+    await bot.start()
+    yield bot, f"http://127.0.0.1:{port}"
+    await bot.stop()
+
+
+async def test_webhook_serves_merchants_and_checks_the_secret(api: FakeBotAPI, webhook_bot) -> None:
+    _, base = webhook_bot
+    assert api.profile["webhook"]["url"] == f"{base}/telegram/hook"
+    assert api.profile["webhook"]["secret_token"] == SECRET
+    assert not api.calls_of("getUpdates"), "no polling in webhook mode"
+    merchant = Merchant(api, 1001)
+    async with httpx.AsyncClient(base_url=base) as client:
+        update = {"update_id": 1, **merchant.message_update("/start")}
+        assert (await client.post("/telegram/hook", json=update)).status_code == 403
+        wrong = {"X-Telegram-Bot-Api-Secret-Token": "nope"}
+        assert (await client.post("/telegram/hook", json=update, headers=wrong)).status_code == 403
+        right = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        assert (await client.post("/telegram/hook", json={"update_id": "x", "message": 5},
+                                  headers=right)).status_code == 400
+        assert (await client.post("/telegram/hook", json=update, headers=right)).status_code == 200
+        await api.wait_for(lambda: any(m.get("reply_markup") for m in merchant.inbox))
+        assert "请选择您需要的服务" in merchant.inbox[-1]["text"]
+        assert len([m for m in merchant.inbox if "发票查询助手" in m["text"]]) == 1  # rejected calls did nothing
+        health = await client.get("/healthz")
+        assert (health.status_code, health.text) == (200, "ok")
+
+
+async def test_healthz_is_503_when_the_database_does_not_answer(api: FakeBotAPI) -> None:
+    from telegram.ext import Application
+
+    from assistant.adapters.webhook import webhook_app
+    from assistant.store.engine import make_engine, ping
+
+    engine = make_engine("postgresql+asyncpg://nobody@127.0.0.1:9/nothing")
+    assert await ping(engine, timeout=2) is False
+    application = Application.builder().token(api.token).base_url(api.base_url).updater(None).build()
+    app = webhook_app(application, path="/hook", secret=SECRET, healthy=lambda: ping(engine, timeout=2))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        response = await client.get("/healthz")
+    assert (response.status_code, response.text) == (503, "database unavailable")
+    await engine.dispose()

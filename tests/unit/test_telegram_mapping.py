@@ -1,0 +1,95 @@
+"""Update → event and reply → keyboard mapping of the Telegram adapter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from telegram import Bot, Update
+
+from assistant.adapters.telegram import decode_choice, encode_choice, reply_markup, update_to_event
+from assistant.events import Button, Reply
+from tests.e2e.fake_bot_api import TOKEN
+
+USER = {"id": 7, "is_bot": False, "first_name": "王", "last_name": "经理", "language_code": "zh-hans"}
+CHAT = {"id": 7, "type": "private", "first_name": "王"}
+
+
+def update(**payload: Any) -> Update:
+    return Update.de_json({"update_id": 1, **payload}, Bot(TOKEN))
+
+
+def message(**fields: Any) -> dict[str, Any]:
+    return {"message": {"message_id": 3, "date": 0, "chat": CHAT, "from": USER, **fields}}
+
+
+def test_text() -> None:
+    event = update_to_event(update(**message(text="号码 12345678")))
+    assert (event.user_id, event.chat_id, event.language, event.text, event.user_name) == (
+        7, 7, "zh-hans", "号码 12345678", "王 经理")
+
+
+@pytest.mark.parametrize(("text", "command", "args"), [
+    ("/start", "start", ""), ("/start@invoice_helper_bot", "start", ""), ("/Lang en", "lang", "en"),
+    ("/cancel  now ", "cancel", "now"),
+])
+def test_commands(text: str, command: str, args: str) -> None:
+    event = update_to_event(update(**message(text=text)))
+    assert (event.command, event.args, event.text) == (command, args, None)
+
+
+@pytest.mark.parametrize("text", ["/", "/ 123", "//note", "/号码"])
+def test_slash_texts_that_are_not_commands(text: str) -> None:
+    assert update_to_event(update(**message(text=text))).text == text
+
+
+def test_button_press() -> None:
+    query = {"id": "q", "from": USER, "chat_instance": "c", "data": "12:find",
+             "message": {"message_id": 9, "date": 0, "chat": CHAT, "text": "menu"}}
+    event = update_to_event(update(callback_query=query))
+    assert (event.choice, event.choice_version, event.chat_id) == ("find", 12, 7)
+
+
+def test_foreign_callback_data_is_an_expired_choice() -> None:
+    query = {"id": "q", "from": USER, "chat_instance": "c", "data": "garbage",
+             "message": {"message_id": 9, "date": 0, "chat": CHAT, "text": "menu"}}
+    event = update_to_event(update(callback_query=query))
+    assert (event.choice, event.choice_version) == ("", -1)
+
+
+@pytest.mark.parametrize(("fields", "kind"), [
+    ({"photo": [{"file_id": "small", "file_unique_id": "a", "width": 1, "height": 1},
+                {"file_id": "big", "file_unique_id": "b", "width": 9, "height": 9}], "caption": "发票"}, "photo"),
+    ({"document": {"file_id": "d", "file_unique_id": "d", "file_name": "invoice.pdf", "mime_type": "application/pdf"}},
+     "document"),
+    ({"sticker": {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1, "height": 1,
+                  "is_animated": False, "is_video": False}}, "sticker"),
+    ({"voice": {"file_id": "v", "file_unique_id": "v", "duration": 1}}, "voice"),
+    ({"location": {"latitude": 1.0, "longitude": 2.0}}, "location"),
+    ({"contact": {"phone_number": "1", "first_name": "x"}}, "contact"),
+])
+def test_attachments(fields: dict[str, Any], kind: str) -> None:
+    event = update_to_event(update(**message(**fields)))
+    assert event.attachment is not None and event.attachment.kind == kind
+    if kind == "photo":
+        assert (event.attachment.file_id, event.text) == ("big", "发票")
+
+
+def test_updates_without_a_user_are_ignored() -> None:
+    post = {"message_id": 1, "date": 0, "chat": {"id": -100, "type": "channel", "title": "公告"}, "text": "hi"}
+    assert update_to_event(update(channel_post=post)) is None
+
+
+def test_keyboard_from_reply() -> None:
+    reply = Reply("x", ((Button("查找", "find"),), (Button("菜单", "menu"), Button("人工", "human"))), version=41)
+    markup = reply_markup(reply)
+    assert [[(b.text, b.callback_data) for b in row] for row in markup.inline_keyboard] == [
+        [("查找", "41:find")], [("菜单", "41:menu"), ("人工", "41:human")]]
+    assert reply_markup(Reply("no buttons")) is None
+
+
+def test_choice_codec() -> None:
+    assert decode_choice(encode_choice(123456789, "access")) == (123456789, "access")
+    assert decode_choice("x:y") is None and decode_choice(None) is None
+    with pytest.raises(ValueError):
+        encode_choice(1, "x" * 70)
