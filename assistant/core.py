@@ -13,6 +13,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from transitions.extensions.asyncio import AsyncMachine
 
 from assistant.diagnosis import DiagnosisRules
+from assistant.domain.extract import names_an_invoice
 from assistant.events import Event, Reply
 from assistant.ports import StorePorts
 from assistant.replies import Renderer, normalise_language
@@ -130,33 +131,20 @@ class Assistant:
             model.say("message_too_long", length=len(text), limit=self.config.max_message_chars)
             model.prompt()
             return
-        if is_new and model.state == "menu":
-            # A first message that already names an invoice starts the check; otherwise the menu.
-            if await self._fire(model, "provide", text=text, quiet=True):
-                return
-            model.prompt()
+        if is_new and not names_an_invoice(text, today=model.ports.today(), max_years=self.config.max_years):
+            model.prompt()  # a first "hello" gets the greeting and the menu, not "I did not understand"
             return
         await self._fire(model, "provide", text=text)
 
-    async def _fire(self, model: Troubleshoot, trigger: str, quiet: bool = False, **kwargs: object) -> bool:
+    async def _fire(self, model: Troubleshoot, trigger: str, **kwargs: object) -> None:
         """Fire `trigger` if the current state has it; otherwise say it is not available here."""
         if trigger not in self.machine.get_triggers(model.state):
-            if not quiet:
-                model.say("not_available")
-                model.prompt()
-            return False
-        if quiet and trigger == "provide" and not model.names_an_invoice(_Kwargs(kwargs)):  # type: ignore[arg-type]
-            return False
+            model.say("not_available")
+            model.prompt()
+            return
         await model.trigger(trigger, **kwargs)  # type: ignore[attr-defined]
-        return True
 
     def _render(self, say: Say, language: str, version: int, chat_id: int) -> Reply:
         text, buttons = self.renderer.render(say, language)
         return Reply(text=text, buttons=buttons, version=version, chat_id=chat_id)
 
-
-@dataclass(frozen=True)
-class _Kwargs:
-    """Stand-in for EventData when asking a condition outside a transition."""
-
-    kwargs: dict[str, object]

@@ -39,16 +39,12 @@ class Renderer:
                                default_for_string=True, default=True), undefined=StrictUndefined,
                                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
         self.env.filters["when"] = self._when
-        self.env.filters["day"] = self._day
 
     def _when(self, value: str | datetime | None) -> str:
         if value is None:
             return ""
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
         return moment.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
-
-    def _day(self, value: str | None) -> str:
-        return value or ""
 
     def text(self, key: str, language: str, **context: object) -> str:
         template = self.env.get_template(f"{language}/{key}.j2")

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from transitions.extensions.asyncio import AsyncEventData
 
-from assistant.domain.extract import extract
+from assistant.domain.extract import extract, names_an_invoice
 from assistant.domain.identifiers import FIELDS, Problem, cross_check, family_of, fourth_field
 from flows.base import FlowModel, FlowSpec
 
@@ -161,10 +161,7 @@ class Troubleshoot(FlowModel):
 
     # -- conditions -------------------------------------------------------------------------
     def names_an_invoice(self, event: AsyncEventData) -> bool:
-        found = extract(_ev_text(event), awaiting=None, known={}, today=self.ports.today(),
-                        max_years=self.ports.max_years)
-        return any(name in found.values or any(p.field == name for p in found.problems)
-                   for name in ("code", "number"))
+        return names_an_invoice(_ev_text(event), today=self.ports.today(), max_years=self.ports.max_years)
 
     def fields_complete(self, event: AsyncEventData) -> bool:
         return not self.missing()

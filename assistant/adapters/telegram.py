@@ -23,7 +23,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, TimedOut
 from telegram.ext import BaseUpdateProcessor, ContextTypes
 
 from assistant.events import Attachment, Event, Reply
-from assistant.replies import LANGUAGES, Renderer
+from assistant.replies import LANGUAGES, Renderer, normalise_language
 
 logger = logging.getLogger(__name__)
 
@@ -160,8 +160,6 @@ class TelegramAdapter:
     support_chat_id: int | None = None
 
     def _language(self, update: Update) -> str:
-        from assistant.replies import normalise_language
-
         user = update.effective_user
         return normalise_language(user.language_code if user else None, self.default_language)
 

@@ -186,3 +186,9 @@ def _unmistakable(value: str, known: dict[str, str]) -> str | None:
         family = family_of(known.get("code"), known.get("number"))
         return "total" if fourth_field(family) == "total" else "amount"
     return None
+
+
+def names_an_invoice(text: str, *, today: date, max_years: int) -> bool:
+    """Whether a message (right or wrong) tries to give an invoice code or number."""
+    found = extract(text, awaiting=None, known={}, today=today, max_years=max_years)
+    return any(name in found.values or any(p.field == name for p in found.problems) for name in ("code", "number"))
