@@ -32,7 +32,9 @@ from assistant.store.engine import make_engine, make_sessions
 from assistant.store.migrate import upgrade
 from assistant.store.models import ROLES
 from assistant.store.repo import Store
+from assistant.support import SupportConfig
 from flows.base import build_machine, mermaid
+from flows.ticket import TICKET
 from flows.troubleshoot import TROUBLESHOOT
 
 logger = logging.getLogger("bot")
@@ -41,7 +43,7 @@ ROOT = Path(__file__).resolve().parent
 REPLIES = ROOT / "replies"
 FLOWS_DOC = ROOT / "docs" / "flows.md"
 DEMO_DATABASE_URL = "sqlite+aiosqlite:///./data/demo.sqlite3"
-FLOWS = (TROUBLESHOOT,)
+FLOWS = (TROUBLESHOOT, TICKET)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -72,10 +74,16 @@ def load_settings(**overrides: Any) -> Settings:
 def build_assistant(settings: Settings, sessions: async_sessionmaker[AsyncSession],
                     clock: Callable[[], datetime] = utcnow) -> tuple[Assistant, Renderer]:
     renderer = Renderer(REPLIES, settings.tz)
+    opens, closes = settings.support_times
+    support = SupportConfig(chat_id=settings.support_chat_id, opens=opens, closes=closes,
+                            weekdays=frozenset(settings.support_weekdays),
+                            claim_timeout=timedelta(minutes=settings.claim_timeout_minutes),
+                            max_escalations=settings.max_escalations, staff_language=settings.default_language,
+                            tz=settings.tz)
     config = CoreConfig(default_language=settings.default_language, max_years=settings.max_years_back,
                         max_failures=settings.max_field_failures, max_message_chars=settings.max_message_chars,
-                        rules=DiagnosisRules(sync_delay=settings.sync_delay, tz=settings.tz))
-    assistant = Assistant(sessions, renderer, build_machine(TROUBLESHOOT), config, clock=clock)
+                        rules=DiagnosisRules(sync_delay=settings.sync_delay, tz=settings.tz), support=support)
+    assistant = Assistant(sessions, renderer, build_machine(TROUBLESHOOT), build_machine(TICKET), config, clock=clock)
     return assistant, renderer
 
 
@@ -219,8 +227,9 @@ def users_add(telegram_id: int,
               role: Annotated[str, typer.Option(help="merchant, staff or admin")] = "merchant",
               company: Annotated[list[str] | None, typer.Option(help="Tax id the user may view (repeat).")] = None,
               lang: Annotated[str | None, typer.Option(help="zh or en")] = None,
+              alias: Annotated[str | None, typer.Option(help="Name merchants see for a staff member.")] = None,
               demo: DemoOption = False) -> None:
-    """Add a user, or change an existing user's role, language or companies."""
+    """Add a user, or change an existing user's role, language, companies or staff alias."""
     if role not in ROLES:
         fail(f"role must be one of {', '.join(ROLES)}")
     if lang is not None and lang not in ("zh", "en"):
@@ -230,7 +239,7 @@ def users_add(telegram_id: int,
     async def main() -> None:
         async with runtime(settings) as rt, rt.sessions() as session, session.begin():
             await Store(session).save_user(telegram_id, role=role, language=lang, companies=company or [],
-                                           now=utcnow())
+                                           now=utcnow(), alias=alias)
 
     run_async(main())
     console.print(f"user {telegram_id} saved as {role}")
@@ -244,9 +253,9 @@ def users_list(demo: DemoOption = False) -> None:
     async def main() -> None:
         async with runtime(settings) as rt, rt.sessions() as session:
             rows = await Store(session).users()
-        table = Table("telegram id", "role", "lang", "name", "companies")
+        table = Table("telegram id", "role", "lang", "name", "alias", "companies")
         for user, companies in rows:
-            table.add_row(str(user.id), user.role, user.language, user.name, ", ".join(companies))
+            table.add_row(str(user.id), user.role, user.language, user.name, user.alias, ", ".join(companies))
         console.print(table)
 
     run_async(main())
@@ -327,8 +336,8 @@ def telegram_token(settings: Settings) -> str:
     return token
 
 
-def build_application(settings: Settings, rt: Runtime, token: str, *, webhook: bool) -> Any:
-    """python-telegram-bot's Application with every handler, in one visible block."""
+def build_application(settings: Settings, rt: Runtime, token: str, *, webhook: bool) -> tuple[Any, Any]:
+    """python-telegram-bot's Application with every handler, in one visible block; and the adapter."""
     from telegram.ext import (
         AIORateLimiter,
         Application,
@@ -340,8 +349,7 @@ def build_application(settings: Settings, rt: Runtime, token: str, *, webhook: b
 
     from assistant.adapters.telegram import ChatOrderedProcessor, TelegramAdapter
 
-    adapter = TelegramAdapter(handle=rt.assistant.handle, renderer=rt.renderer,
-                              mark_unreachable=rt.assistant.mark_unreachable,
+    adapter = TelegramAdapter(handle=rt.assistant.handle, renderer=rt.renderer, reports=rt.assistant,
                               default_language=settings.default_language, support_chat_id=settings.support_chat_id)
     builder = (Application.builder().token(token)
                .base_url(settings.telegram_api_base_url).base_file_url(settings.telegram_api_file_url)
@@ -351,13 +359,28 @@ def build_application(settings: Settings, rt: Runtime, token: str, *, webhook: b
         builder = builder.updater(None)
     application = builder.build()
 
+    support = filters.Chat(chat_id=settings.support_chat_id or (), allow_empty=False)  # empty: matches nothing
+    messages = filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE
     application.add_handlers([
-        CallbackQueryHandler(adapter.on_private, pattern=lambda _: True),
-        MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE, adapter.on_private),
-        CommandHandler("start", adapter.on_group_start, filters=filters.ChatType.GROUPS),
+        CallbackQueryHandler(adapter.on_update, pattern=lambda _: True),     # buttons (menus, cards, ratings)
+        MessageHandler((filters.ChatType.PRIVATE | support) & messages, adapter.on_update),  # merchants, staff
+        CommandHandler("start", adapter.on_group_start, filters=filters.ChatType.GROUPS & ~support),
     ])
     application.add_error_handler(adapter.on_error)
-    return application
+    return application, adapter
+
+
+async def run_scheduler(assistant: Assistant, adapter: Any, bot: Any, interval: float, stop: asyncio.Event) -> None:
+    """Carry out what falls due (tickets waiting too long), also what fell due while the bot was down."""
+    while not stop.is_set():
+        try:
+            await adapter.execute(bot, await assistant.due())
+        except Exception:
+            logger.exception("scheduled work failed; trying again in %.0f s", interval)
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except TimeoutError:
+            pass
 
 
 async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], datetime] = utcnow,
@@ -371,13 +394,18 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
             created = await Store(session).ensure_admins(settings.admin_ids, utcnow())
         if created:
             logger.info("admins created: %s", ", ".join(map(str, created)))
-        application = build_application(settings, rt, token, webhook=bool(settings.webhook_url))
+        application, adapter = build_application(settings, rt, token, webhook=bool(settings.webhook_url))
         async with application:
             await set_up_bot_profile(application.bot, rt.renderer, settings.default_language)
+            await adapter.execute(application.bot, await rt.assistant.startup_notices())
             await application.start()
+            scheduler = asyncio.create_task(run_scheduler(rt.assistant, adapter, application.bot,
+                                                          settings.scheduler_interval_seconds, stop))
             try:
                 await _receive_updates(application, settings, rt, stop, ready)
             finally:
+                stop.set()
+                await scheduler
                 await application.stop()
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import flag_modified
@@ -14,10 +15,12 @@ from transitions.extensions.asyncio import AsyncMachine
 
 from assistant.diagnosis import DiagnosisRules
 from assistant.domain.extract import names_an_invoice
-from assistant.events import Event, Reply
+from assistant.events import Event, Out, Reply
 from assistant.ports import StorePorts
 from assistant.replies import Renderer, normalise_language
+from assistant.store.models import User
 from assistant.store.repo import Store
+from assistant.support import SupportConfig, SupportDesk
 from flows.base import Say, attached
 from flows.troubleshoot import CHOICES, TROUBLESHOOT, Troubleshoot
 
@@ -33,6 +36,7 @@ def utcnow() -> datetime:
 # command -> flow trigger
 COMMANDS = {"start": "menu", "cancel": "menu", "menu": "menu", "help": "help", "lang": "lang",
             "status": "status", "find": "find", "human": "human"}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,20 +46,22 @@ class CoreConfig:
     max_failures: int
     max_message_chars: int
     rules: DiagnosisRules
+    support: SupportConfig
 
 
 class Assistant:
     """Handles one event in one database transaction, with the flow's model attached for that event."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], renderer: Renderer, machine: AsyncMachine,
-                 config: CoreConfig, clock: Clock = utcnow) -> None:
+                 ticket_machine: AsyncMachine, config: CoreConfig, clock: Clock = utcnow) -> None:
         self.sessions = sessions
         self.renderer = renderer
         self.machine = machine
+        self.ticket_machine = ticket_machine
         self.config = config
         self.clock = clock
 
-    async def handle(self, event: Event) -> list[Reply]:
+    async def handle(self, event: Event) -> list[Out]:
         """Everything the user should receive in answer to `event`; never raises for user input."""
         try:
             return await self._handle(event)
@@ -69,19 +75,31 @@ class Assistant:
         async with self.sessions() as session, session.begin():
             await Store(session).set_unreachable(user_id)
 
-    async def _handle(self, event: Event) -> list[Reply]:
+    def _desk(self, store: Store, now: datetime) -> SupportDesk:
+        return SupportDesk(store, self.renderer, self.config.support, self.ticket_machine, now)
+
+    async def _handle(self, event: Event) -> list[Out]:
         now = self.clock()
         async with self.sessions() as session, session.begin():
             store = Store(session)
             user = await store.ensure_user(event.user_id, now=now, name=event.user_name,
                                            language=normalise_language(event.language, self.config.default_language))
+            desk = self._desk(store, now)
+            if self.config.support.chat_id is not None and event.chat_id == self.config.support.chat_id:
+                outputs = await desk.staff_event(event, user)
+                logger.info("support chat, topic %s: %s output(s)", event.thread_id, len(outputs))
+                return outputs
+            support_outputs = await self._merchant_support(desk, store, event, user)
+            if support_outputs is not None:
+                logger.info("chat %s: ticket relay/action, %s output(s)", event.chat_id, len(support_outputs))
+                return support_outputs
             conversation, is_new = await store.conversation(event.chat_id, event.user_id,
                                                             initial=TROUBLESHOOT.initial, now=now)
             if conversation.state not in TROUBLESHOOT.state_names:
                 logger.warning("chat %s: unknown stored state %r, back to the menu", event.chat_id, conversation.state)
                 conversation.state, conversation.data = TROUBLESHOOT.initial, {}
             ports = StorePorts(store, user, conversation, now, self.config.rules, self.config.max_years,
-                               self.config.max_failures)
+                               self.config.max_failures, desk)
             model = Troubleshoot(conversation.state, copy.deepcopy(conversation.data), ports, user.language)
             before = conversation.state
             async with attached(self.machine, model):
@@ -91,10 +109,63 @@ class Assistant:
             flag_modified(conversation, "data")
             conversation.version += 1
             conversation.updated_at = now
-            replies = [self._render(say, model.language, conversation.version, event.chat_id) for say in model.said]
+            replies: list[Out] = [self._render(say, model.language, conversation.version, event.chat_id)
+                                  for say in model.said]
         logger.info("chat %s: %s -> %s (%s)", event.chat_id, before, model.state,
                     ",".join(say.key for say in model.said))
-        return replies
+        return replies + ports.outputs
+
+    async def _merchant_support(self, desk: SupportDesk, store: Store, event: Event, user: User) -> list[Out] | None:
+        """Ticket matters of a merchant's chat; None when the troubleshooting flow should answer."""
+        ticket = await store.active_ticket(event.chat_id)
+        if ticket is not None:
+            return await desk.merchant_event(event, user, ticket)
+        if event.choice is not None:
+            handled = await desk.merchant_choice(event, user)
+            if handled is not None:
+                return handled
+        if event.command == "tickets":
+            return [await desk.ticket_list(user, event.chat_id)]
+        if event.edited or event.service is not None:
+            return []  # edits and service messages outside a ticket change nothing
+        return await desk.reopen_offer(event, user)
+
+    # -- reports from the transport about support outputs (each in its own transaction) -------------
+    async def _in_desk(self, work: Callable[[SupportDesk], Awaitable[T]]) -> T:
+        async with self.sessions() as session, session.begin():
+            return await work(self._desk(Store(session), self.clock()))
+
+    async def topic_opened(self, ticket_id: int, thread_id: int) -> None:
+        await self._in_desk(lambda desk: desk.topic_opened(ticket_id, thread_id))
+
+    async def card_posted(self, ticket_id: int, message_id: int) -> None:
+        await self._in_desk(lambda desk: desk.card_posted(ticket_id, message_id))
+
+    async def relayed(self, ticket_id: int, from_chat_id: int, pairs: list[tuple[int, int]], to_chat_id: int) -> None:
+        await self._in_desk(lambda desk: desk.relayed(ticket_id, from_chat_id, pairs, to_chat_id))
+
+    async def topic_lost(self, ticket_id: int) -> list[Out]:
+        return await self._in_desk(lambda desk: desk.topic_lost(ticket_id))
+
+    async def topic_of(self, ticket_id: int) -> int | None:
+        return await self._in_desk(lambda desk: desk.topic_of(ticket_id))
+
+    async def merchant_unreachable(self, ticket_id: int) -> list[Out]:
+        return await self._in_desk(lambda desk: desk.merchant_unreachable(ticket_id))
+
+    async def due(self) -> list[Out]:
+        """Whatever fell due (tickets waiting too long); safe to call from a timer, also after downtime."""
+        return await self._in_desk(lambda desk: desk.due())
+
+    async def startup_notices(self) -> list[Out]:
+        """Warnings for admins at start: no support group configured."""
+        if self.config.support.chat_id is not None:
+            return []
+        async with self.sessions() as session:
+            admins = await Store(session).admins()
+        logger.warning("SUPPORT_CHAT_ID is not set: tickets are stored but nobody is told in Telegram")
+        return [Reply(self.renderer.text("support_missing_admin", admin.language), chat_id=admin.id)
+                for admin in admins]
 
     async def _dispatch(self, model: Troubleshoot, event: Event, is_new: bool, version: int) -> None:
         if is_new or event.command == "start":
@@ -108,7 +179,7 @@ class Assistant:
             await self._fire(model, trigger)
             return
         if event.choice is not None:
-            if event.choice_version is not None and event.choice_version != version:
+            if event.choice_version not in (None, 0) and event.choice_version != version:
                 model.say("menu_expired")
                 model.prompt()
                 return

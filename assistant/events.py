@@ -30,6 +30,17 @@ class Event:
     command: str | None = None
     args: str = ""
     attachment: Attachment | None = None
+    message_id: int | None = None
+    album: tuple[int, ...] = ()
+    thread_id: int | None = None
+    reply_to: int | None = None
+    edited: bool = False
+    service: str | None = None
+
+    @property
+    def message_ids(self) -> tuple[int, ...]:
+        """The messages this event stands for: an album's, or the one message."""
+        return self.album or ((self.message_id,) if self.message_id is not None else ())
 
 
 @dataclass(frozen=True)
@@ -40,16 +51,72 @@ class Button:
 
 @dataclass(frozen=True)
 class Reply:
-    """Rendered HTML text and rows of buttons; `version` ties the buttons to the conversation's state."""
+    """Rendered HTML text and rows of buttons; `version` ties the buttons to the conversation's state.
+
+    Version 0 marks buttons that stay valid whatever the conversation does (ticket cards, ratings).
+    """
 
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     version: int = 0
     chat_id: int = 0
+    thread_id: int | None = None
+    reply_to: int | None = None
 
     @property
     def choices(self) -> list[str]:
         return [button.choice for row in self.buttons for button in row]
+
+
+@dataclass(frozen=True)
+class Copy:
+    """Relay messages of a ticket from one chat to another (copied, not forwarded)."""
+
+    ticket_id: int
+    from_chat_id: int
+    message_ids: tuple[int, ...]
+    to_chat_id: int
+    thread_id: int | None = None
+    reply_to: int | None = None
+
+
+@dataclass(frozen=True)
+class EditCopy:
+    """Carry an edit of a relayed text message over to its copy."""
+
+    chat_id: int
+    message_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class OpenTopic:
+    """Create a ticket's topic in the support group and post its card there."""
+
+    ticket_id: int
+    chat_id: int
+    name: str
+    card: Reply
+
+
+@dataclass(frozen=True)
+class EditCard:
+    chat_id: int
+    message_id: int
+    card: Reply
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """Rename a ticket's topic and close or reopen it."""
+
+    chat_id: int
+    thread_id: int
+    name: str
+    closed: bool
+
+
+Out = Reply | Copy | EditCopy | OpenTopic | EditCard | TopicState
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ from datetime import date, datetime
 from typing import Any
 
 from assistant.diagnosis import DiagnosisRules, diagnose, window_summary
+from assistant.events import Out
 from assistant.store.models import Conversation, User
 from assistant.store.repo import Store
+from assistant.support import SupportDesk
 from flows.troubleshoot import Facts
 
 logger = logging.getLogger(__name__)
@@ -18,7 +20,7 @@ class StorePorts:
     """Everything the flow asks of the world during one event, inside that event's transaction."""
 
     def __init__(self, store: Store, user: User, conversation: Conversation, now: datetime,
-                 rules: DiagnosisRules, max_years: int, max_failures: int) -> None:
+                 rules: DiagnosisRules, max_years: int, max_failures: int, desk: SupportDesk) -> None:
         self.store = store
         self.user = user
         self.conversation = conversation
@@ -26,6 +28,8 @@ class StorePorts:
         self.rules = rules
         self.max_years = max_years
         self.max_failures = max_failures
+        self.desk = desk
+        self.outputs: list[Out] = []
 
     def today(self) -> date:
         return self.now.astimezone(self.rules.tz).date()
@@ -37,12 +41,11 @@ class StorePorts:
         await self.store.add_diagnosis(user_id=self.user.id, chat_id=self.conversation.chat_id, fields=fields,
                                        outcome=outcome, now=self.now)
 
-    async def open_ticket(self, reason: str, fields: dict[str, str], checks: list[dict[str, Any]]) -> int:
-        ticket = await self.store.add_ticket(user_id=self.user.id, chat_id=self.conversation.chat_id,
-                                             reason=reason, language=self.user.language, fields=fields,
-                                             checks=checks, now=self.now)
-        logger.info("ticket %s opened for chat %s (%s)", ticket.id, self.conversation.chat_id, reason)
-        return ticket.id
+    async def open_ticket(self, reason: str, fields: dict[str, str], checks: list[dict[str, Any]]) -> dict[str, Any]:
+        info, outputs = await self.desk.open(user=self.user, chat_id=self.conversation.chat_id, reason=reason,
+                                             fields=fields, checks=checks)
+        self.outputs.extend(outputs)
+        return info
 
     async def subscribe_maintenance(self, fields: dict[str, str]) -> dict[str, Any] | None:
         window = await self.store.active_maintenance(self.now)

@@ -46,12 +46,15 @@ class Renderer:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
         return moment.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
 
-    def text(self, key: str, language: str, **context: object) -> str:
-        template = self.env.get_template(f"{language}/{key}.j2")
+    def text(self, template_key: str, language: str, **context: object) -> str:
+        template = self.env.get_template(f"{language}/{template_key}.j2")
         return template.render(lang=language, **context).strip()
 
     def label(self, choice: str, language: str) -> str:
-        return self.text("button", language, choice=choice)
+        """A button's label; a ticket id inside the choice ("rate.12.4") is not part of the label."""
+        parts = choice.split(".")
+        key = ".".join(part for i, part in enumerate(parts) if not (i == 1 and part.isdigit()))
+        return self.text("button", language, choice=key)
 
     def render(self, say: Say, language: str) -> tuple[str, tuple[tuple[Button, ...], ...]]:
         text = self.text(say.key, language, **say.context)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     telegram_api_file_url: str = "https://api.telegram.org/file/bot"
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     support_chat_id: int | None = None
+    support_hours: str = Field(default="09:00-18:00", pattern=r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$")
+    support_weekdays: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    claim_timeout_minutes: float = Field(default=15.0, gt=0)
+    max_escalations: int = Field(default=3, ge=1)
+    scheduler_interval_seconds: float = Field(default=30.0, gt=0)
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "127.0.0.1"
@@ -48,6 +53,28 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+    @field_validator("support_weekdays", mode="before")
+    @classmethod
+    def _weekdays(cls, value: object) -> object:
+        """"1-5" or "1,2,3,4,5,6" (1 = Monday)."""
+        if isinstance(value, str):
+            days: list[int] = []
+            for part in value.replace(" ", "").split(","):
+                if "-" in part:
+                    first, last = part.split("-", 1)
+                    days.extend(range(int(first), int(last) + 1))
+                elif part:
+                    days.append(int(part))
+            value = days
+        if isinstance(value, list) and not all(1 <= int(day) <= 7 for day in value):
+            raise ValueError("weekdays are 1 (Monday) to 7 (Sunday)")
+        return value
+
+    @property
+    def support_times(self) -> tuple[time, time]:
+        opens, closes = self.support_hours.split("-")
+        return time.fromisoformat(opens.zfill(5)), time.fromisoformat(closes.zfill(5))
 
     @property
     def sync_delay(self) -> timedelta:

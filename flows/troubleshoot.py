@@ -116,7 +116,8 @@ class TroubleshootPorts(Protocol):
     def today(self) -> date: ...
     async def diagnose(self, fields: dict[str, str]) -> Facts: ...
     async def record_outcome(self, outcome: str, fields: dict[str, str]) -> None: ...
-    async def open_ticket(self, reason: str, fields: dict[str, str], checks: list[dict[str, Any]]) -> int: ...
+    async def open_ticket(self, reason: str, fields: dict[str, str],
+                          checks: list[dict[str, Any]]) -> dict[str, Any]: ...
     async def subscribe_maintenance(self, fields: dict[str, str]) -> dict[str, Any] | None: ...
     async def subscribe_recheck(self, fields: dict[str, str], due_at: str) -> bool: ...
     async def request_access(self, invoice_id: int) -> bool: ...
@@ -198,7 +199,7 @@ class Troubleshoot(FlowModel):
 
     # -- actions ----------------------------------------------------------------------------
     def forget_invoice(self, event: AsyncEventData) -> None:
-        for key in ("fields", "failures", "warned", "result", "checks", "near", "awaiting", "ticket_id", "access"):
+        for key in ("fields", "failures", "warned", "result", "checks", "near", "awaiting", "ticket_id", "ticket", "access"):
             self.data.pop(key, None)
 
     def absorb(self, event: AsyncEventData) -> None:
@@ -287,8 +288,9 @@ class Troubleshoot(FlowModel):
         failures = self.data.get("failures", {})
         reason = self.data.pop("ticket_reason", None) or (
             "input_failures" if any(n >= self.ports.max_failures for n in failures.values()) else "requested")
-        ticket_id = await self.ports.open_ticket(reason, dict(self.fields), list(self.data.get("checks", [])))
-        self.data["ticket_id"] = ticket_id
+        ticket = await self.ports.open_ticket(reason, dict(self.fields), list(self.data.get("checks", [])))
+        self.data["ticket_id"] = ticket["id"]
+        self.data["ticket"] = ticket
         self.data["ticket_reason_shown"] = reason
         if reason == "not_found":
             await self.ports.record_outcome("not_found", dict(self.fields))
@@ -338,6 +340,7 @@ class Troubleshoot(FlowModel):
         result = self.data.get("result") or {}
         self.say(f"state_{self.state}", buttons=PROMPT_BUTTONS.get(self.state, NEXT_STEPS),
                  fields=dict(self.data.get("fields", {})), ticket_id=self.data.get("ticket_id"),
+                 ticket=self.data.get("ticket"),
                  ticket_reason=self.data.get("ticket_reason_shown"), **result)
 
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.core import Assistant
-from assistant.events import Attachment, Event, Reply
+from assistant.events import Attachment, Event, Out, Reply
 from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions
 from assistant.store.migrate import recreate, upgrade
@@ -92,9 +92,12 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+SUPPORT_CHAT = -1001234567890
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+    return Settings(database_url=database_url, support_chat_id=SUPPORT_CHAT, _env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.fixture
@@ -113,13 +116,26 @@ class Chat:
     chat_id: int = 1000
     language: str = "zh"
     history: list[Reply] = field(default_factory=list)
+    outputs: list[Out] = field(default_factory=list)
+    name: str = "Test"
+    _ids: Iterator[int] = field(default_factory=lambda: iter(range(1, 10**6)))
 
     async def _send(self, **kwargs: object) -> list[Reply]:
-        event = Event(user_id=self.user_id, chat_id=self.chat_id, language=self.language, user_name="Test",
+        if "message_id" not in kwargs and ("text" in kwargs or "attachment" in kwargs):
+            kwargs["message_id"] = next(self._ids)
+        event = Event(user_id=self.user_id, chat_id=self.chat_id, language=self.language, user_name=self.name,
                       **kwargs)  # type: ignore[arg-type]
-        replies = await self.assistant.handle(event)
+        outputs = await self.assistant.handle(event)
+        self.outputs.extend(outputs)
+        replies = [out for out in outputs if isinstance(out, Reply)]
         self.history.extend(replies)
         return replies
+
+    async def send(self, **kwargs: object) -> list[Out]:
+        """Send any event; every output (copies, topics…) is returned."""
+        before = len(self.outputs)
+        await self._send(**kwargs)
+        return self.outputs[before:]
 
     async def say(self, text: str) -> str:
         return joined(await self._send(text=text))
@@ -151,6 +167,10 @@ class Chat:
 
 def joined(replies: list[Reply]) -> str:
     return "\n".join(reply.text for reply in replies)
+
+
+def replies_of(outputs: list[Out]) -> list[Reply]:
+    return [out for out in outputs if isinstance(out, Reply)]
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from telegram import (
     BotCommand,
@@ -16,19 +16,22 @@ from telegram import (
     InlineKeyboardMarkup,
     LinkPreviewOptions,
     Message,
+    ReplyParameters,
     Update,
 )
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, TimedOut
 from telegram.ext import BaseUpdateProcessor, ContextTypes
 
-from assistant.events import Attachment, Event, Reply
+from assistant.events import Attachment, Copy, EditCard, EditCopy, Event, OpenTopic, Out, Reply, TopicState
 from assistant.replies import LANGUAGES, Renderer, normalise_language
 
 logger = logging.getLogger(__name__)
 
 SEND_ATTEMPTS = 4
-COMMANDS = ("start", "cancel", "help", "lang", "status")
+ALBUM_WAIT = 1.0  # seconds to collect the messages of one album before relaying them together
+TOPIC_GONE = ("thread not found", "topic_deleted", "topic_closed", "topic not found", "topic_id_invalid")
+COMMANDS = ("start", "cancel", "help", "lang", "status", "tickets")
 ATTACHMENT_KINDS = ("photo", "document", "sticker", "voice", "audio", "video", "video_note", "animation",
                     "location", "venue", "contact", "poll", "dice")
 
@@ -78,23 +81,44 @@ def _command(message: Message) -> tuple[str, str] | None:
     return name.lower(), args.strip()
 
 
-def update_to_event(update: Update) -> Event | None:
-    """The core event for an update from a merchant, or None when it carries nothing to handle."""
+def _reply_to(message: Message) -> int | None:
+    """The message this one answers; in a forum topic, the topic's first message is not an answer."""
+    replied = message.reply_to_message
+    if replied is None or replied.forum_topic_created is not None:
+        return None
+    if message.is_topic_message and replied.message_id == message.message_thread_id:
+        return None
+    return replied.message_id
+
+
+def update_to_event(update: Update, album: tuple[int, ...] = ()) -> Event | None:
+    """The core event for an update, or None when it carries nothing to handle."""
     user = update.effective_user
     chat = update.effective_chat
-    if user is None or chat is None:
+    if user is None or chat is None or user.is_bot:
         return None
     base: dict[str, Any] = {"user_id": user.id, "chat_id": chat.id, "language": user.language_code,
                             "user_name": user.full_name}
     query = update.callback_query
     if query is not None:
+        message = query.message
+        thread = getattr(message, "message_thread_id", None) if message is not None else None
         decoded = decode_choice(query.data)
         if decoded is None:
-            return Event(choice="", choice_version=-1, **base)
+            return Event(choice="", choice_version=-1, thread_id=thread, **base)
         version, choice = decoded
-        return Event(choice=choice, choice_version=version, **base)
-    message = update.message
+        return Event(choice=choice, choice_version=version, thread_id=thread, **base)
+    message = update.message or update.edited_message
     if message is None:
+        return None
+    base.update(message_id=message.message_id, edited=update.edited_message is not None,
+                thread_id=message.message_thread_id if message.is_topic_message else None,
+                reply_to=_reply_to(message), album=album)
+    if message.forum_topic_closed is not None:
+        return Event(service="topic_closed", **base)
+    if message.forum_topic_reopened is not None:
+        return Event(service="topic_reopened", **base)
+    if message.forum_topic_created is not None or message.forum_topic_edited is not None:
         return None
     command = _command(message)
     if command is not None:
@@ -149,30 +173,86 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
 
 
 # -- the adapter -------------------------------------------------------------------------------------
+class SupportReports(Protocol):
+    """What the core wants to hear back about support outputs the adapter carried out."""
+
+    async def topic_opened(self, ticket_id: int, thread_id: int) -> None: ...
+    async def card_posted(self, ticket_id: int, message_id: int) -> None: ...
+    async def relayed(self, ticket_id: int, from_chat_id: int, pairs: list[tuple[int, int]],
+                      to_chat_id: int) -> None: ...
+    async def topic_lost(self, ticket_id: int) -> list[Out]: ...
+    async def topic_of(self, ticket_id: int) -> int | None: ...
+    async def merchant_unreachable(self, ticket_id: int) -> list[Out]: ...
+    async def mark_unreachable(self, user_id: int) -> None: ...
+
+
+def _topic_gone(error: Exception) -> bool:
+    return isinstance(error, BadRequest) and any(mark in str(error).lower() for mark in TOPIC_GONE)
+
+
+def _not_modified(error: Exception) -> bool:
+    return isinstance(error, BadRequest) and "not modified" in str(error).lower()
+
+
 @dataclass
 class TelegramAdapter:
-    """Handlers that translate between Telegram and the core."""
+    """Handlers that translate between Telegram and the core, and carry out the core's outputs."""
 
-    handle: Callable[[Event], Awaitable[list[Reply]]]
+    handle: Callable[[Event], Awaitable[list[Out]]]
     renderer: Renderer
-    mark_unreachable: Callable[[int], Awaitable[None]]
+    reports: SupportReports
     default_language: str
     support_chat_id: int | None = None
+    album_wait: float = ALBUM_WAIT
+    _albums: dict[tuple[int, str], list[Update]] = field(default_factory=dict)
+    _album_tasks: dict[tuple[int, str], asyncio.Task[None]] = field(default_factory=dict)
 
     def _language(self, update: Update) -> str:
         user = update.effective_user
         return normalise_language(user.language_code if user else None, self.default_language)
 
-    async def on_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A message or a button press in a private chat."""
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A message, an edit or a button press in a private chat or in the support group."""
         chat = update.effective_chat
+        if chat is None or (chat.type != ChatType.PRIVATE and chat.id != self.support_chat_id):
+            return
+        message = update.message
+        if message is not None and message.media_group_id:
+            self._collect_album(update, message.media_group_id, context)
+            return
         event = update_to_event(update)
-        if event is None or chat is None or chat.type != ChatType.PRIVATE:
+        if event is None:
             return
         if update.callback_query is not None:
-            await self._settle_button(update.callback_query)
-        replies = await self.handle(event)
-        await self.send(context, event.chat_id, event.user_id, replies)
+            await self._settle_button(update.callback_query, keep=event.choice_version == 0)
+        await self.execute(context.bot, await self.handle(event))
+
+    def _collect_album(self, update: Update, group: str, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Telegram sends an album as separate messages; relay them together, once the last has come."""
+        chat = update.effective_chat
+        assert chat is not None
+        key = (chat.id, group)
+        self._albums.setdefault(key, []).append(update)
+        task = self._album_tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+        self._album_tasks[key] = asyncio.create_task(self._flush_album(key, context))
+
+    async def _flush_album(self, key: tuple[int, str], context: ContextTypes.DEFAULT_TYPE) -> None:
+        await asyncio.sleep(self.album_wait)
+        self._album_tasks.pop(key, None)
+        updates = sorted(self._albums.pop(key, []), key=lambda u: u.message.message_id if u.message else 0)
+        if not updates:
+            return
+        ids = tuple(u.message.message_id for u in updates if u.message)
+        captioned = next((u for u in updates if u.message and u.message.caption), updates[0])
+        event = update_to_event(captioned, album=ids)
+        if event is None:
+            return
+        try:
+            await self.execute(context.bot, await self.handle(event))
+        except Exception:
+            logger.exception("album %s of chat %s could not be handled", key[1], key[0])
 
     async def on_group_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/start in a group: one pointer to a private chat; everything else in groups stays unanswered."""
@@ -182,42 +262,149 @@ class TelegramAdapter:
         text = self.renderer.text("group_start", self._language(update), bot_username=context.bot.username)
         await update.message.reply_text(text, parse_mode=ParseMode.HTML)
 
-    async def _settle_button(self, query: CallbackQuery) -> None:
-        """Answer the press and take the pressed keyboard away so it cannot be pressed twice."""
+    async def _settle_button(self, query: CallbackQuery, keep: bool = False) -> None:
+        """Answer the press and take the pressed keyboard away so it cannot be pressed twice.
+
+        Ticket cards keep their keyboard (`keep`): the core edits the card when its state changes.
+        """
         try:
             await query.answer()
         except BadRequest as error:  # too old to answer; the press is still handled
             logger.info("callback query not answered: %s", error)
-        if query.message is not None:
+        if query.message is not None and not keep:
             try:
                 await query.edit_message_reply_markup(reply_markup=None)
             except BadRequest as error:  # already removed, or the message is too old to edit
                 logger.info("keyboard not removed: %s", error)
 
-    async def send(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_id: int,
-                   replies: list[Reply]) -> None:
-        for reply in replies:
+    # -- carrying out the core's outputs -----------------------------------------------------------------
+    async def execute(self, bot: Any, outputs: list[Out]) -> None:
+        """Carry out outputs in order; a failure of one does not stop the others, and is raised at the end."""
+        failure: Exception | None = None
+        for output in outputs:
             try:
-                await self._send_one(context, chat_id, reply)
-            except Forbidden:
-                logger.info("user %s blocked the bot; marked unreachable", user_id)
-                await self.mark_unreachable(user_id)
-                return
+                await self._execute_one(bot, output)
+            except Exception as error:  # noqa: BLE001 - re-raised below for the error handler
+                logger.warning("could not carry out %s: %s", type(output).__name__, error)
+                failure = failure or error
+        if failure is not None:
+            raise failure
 
-    async def _send_one(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, reply: Reply) -> None:
+    async def _execute_one(self, bot: Any, output: Out) -> None:
+        if isinstance(output, Reply):
+            await self._send_reply(bot, output)
+        elif isinstance(output, Copy):
+            await self._copy(bot, output)
+        elif isinstance(output, OpenTopic):
+            await self._open_topic(bot, output)
+        elif isinstance(output, EditCard):
+            await self._edit_card(bot, output)
+        elif isinstance(output, EditCopy):
+            try:
+                await bot.edit_message_text(output.text, chat_id=output.chat_id, message_id=output.message_id)
+            except BadRequest as error:
+                if not _not_modified(error):
+                    raise
+        elif isinstance(output, TopicState):
+            await self._topic_state(bot, output)
+
+    async def _send_reply(self, bot: Any, reply: Reply) -> Message | None:
+        try:
+            return await self._send_one(bot, reply)
+        except Forbidden:
+            logger.info("chat %s blocked the bot; marked unreachable", reply.chat_id)
+            await self.reports.mark_unreachable(reply.chat_id)
+            return None
+        except BadRequest as error:
+            if reply.thread_id is None or not _topic_gone(error):
+                raise
+            logger.warning("topic %s is gone; posting in the general topic", reply.thread_id)
+            return await self._send_one(bot, Reply(reply.text, reply.buttons, reply.version, reply.chat_id))
+
+    async def _send_one(self, bot: Any, reply: Reply) -> Message:
         """Send with retries on transient network errors (RetryAfter is the rate limiter's)."""
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
-                await context.bot.send_message(chat_id, reply.text, parse_mode=ParseMode.HTML,
-                                               reply_markup=reply_markup(reply),
-                                               link_preview_options=LinkPreviewOptions(is_disabled=True))
-                return
+                return await bot.send_message(
+                    reply.chat_id, reply.text, parse_mode=ParseMode.HTML, reply_markup=reply_markup(reply),
+                    message_thread_id=reply.thread_id, link_preview_options=LinkPreviewOptions(is_disabled=True),
+                    reply_parameters=(ReplyParameters(reply.reply_to, allow_sending_without_reply=True)
+                                      if reply.reply_to else None))
             except (TimedOut, NetworkError) as error:
-                if isinstance(error, (Forbidden, BadRequest)) or attempt == SEND_ATTEMPTS:
+                if isinstance(error, BadRequest) or attempt == SEND_ATTEMPTS:
                     raise
                 delay = 0.5 * 2 ** (attempt - 1)
-                logger.warning("sending to %s failed (%s); retry %s in %.1f s", chat_id, error, attempt, delay)
+                logger.warning("sending to %s failed (%s); retry %s in %.1f s", reply.chat_id, error, attempt, delay)
                 await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _copy(self, bot: Any, copy: Copy) -> None:
+        """Relay messages; a lost topic gets a new one and the copy is made again, so nothing is lost."""
+        to_support = copy.to_chat_id == self.support_chat_id
+        thread = copy.thread_id
+        if to_support and thread is None:
+            thread = await self._recover_topic(bot, copy.ticket_id)
+        for attempt in (1, 2):
+            try:
+                ids = await self._copy_messages(bot, copy, thread)
+                break
+            except Forbidden:
+                if to_support:
+                    raise
+                logger.info("merchant chat %s blocked the bot", copy.to_chat_id)
+                await self.execute(bot, await self.reports.merchant_unreachable(copy.ticket_id))
+                return
+            except BadRequest as error:
+                if not (to_support and _topic_gone(error)) or attempt == 2:
+                    raise
+                logger.warning("topic %s of ticket %s is gone; opening a new one", thread, copy.ticket_id)
+                thread = await self._recover_topic(bot, copy.ticket_id, lost=True)
+        await self.reports.relayed(copy.ticket_id, copy.from_chat_id, list(zip(copy.message_ids, ids)),
+                                   copy.to_chat_id)
+
+    async def _copy_messages(self, bot: Any, copy: Copy, thread: int | None) -> list[int]:
+        if len(copy.message_ids) > 1:
+            copied = await bot.copy_messages(copy.to_chat_id, copy.from_chat_id, list(copy.message_ids),
+                                             message_thread_id=thread)
+            return [item.message_id for item in copied]
+        reply = ReplyParameters(copy.reply_to, allow_sending_without_reply=True) if copy.reply_to else None
+        copied = await bot.copy_message(copy.to_chat_id, copy.from_chat_id, copy.message_ids[0],
+                                        message_thread_id=thread, reply_parameters=reply)
+        return [copied.message_id]
+
+    async def _recover_topic(self, bot: Any, ticket_id: int, lost: bool = False) -> int | None:
+        if not lost:
+            known = await self.reports.topic_of(ticket_id)
+            if known is not None:
+                return known
+        await self.execute(bot, await self.reports.topic_lost(ticket_id))
+        return await self.reports.topic_of(ticket_id)
+
+    async def _open_topic(self, bot: Any, topic: OpenTopic) -> None:
+        created = await bot.create_forum_topic(topic.chat_id, topic.name)
+        thread = created.message_thread_id
+        await self.reports.topic_opened(topic.ticket_id, thread)
+        card = Reply(topic.card.text, topic.card.buttons, 0, topic.chat_id, thread_id=thread)
+        message = await self._send_one(bot, card)
+        await self.reports.card_posted(topic.ticket_id, message.message_id)
+
+    async def _edit_card(self, bot: Any, edit: EditCard) -> None:
+        try:
+            await bot.edit_message_text(edit.card.text, chat_id=edit.chat_id, message_id=edit.message_id,
+                                        parse_mode=ParseMode.HTML, reply_markup=reply_markup(edit.card))
+        except BadRequest as error:
+            if not _not_modified(error):
+                logger.warning("ticket card %s not edited: %s", edit.message_id, error)
+
+    async def _topic_state(self, bot: Any, state: TopicState) -> None:
+        try:
+            await bot.edit_forum_topic(state.chat_id, state.thread_id, name=state.name)
+            if state.closed:
+                await bot.close_forum_topic(state.chat_id, state.thread_id)
+            else:
+                await bot.reopen_forum_topic(state.chat_id, state.thread_id)
+        except BadRequest as error:  # already in that state, or gone: the card and messages still tell
+            logger.info("topic %s not changed: %s", state.thread_id, error)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the traceback; tell the user something went wrong (their place is kept by the core)."""

@@ -77,6 +77,7 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="merchant")
     language: Mapped[str] = mapped_column(String(8), default="zh")
     name: Mapped[str] = mapped_column(String(200), default="")
+    alias: Mapped[str] = mapped_column(String(64), default="")
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
 
@@ -144,8 +145,11 @@ class Diagnosis(Base):
 
 
 class Ticket(Base):
+    """A human-support ticket; its lifecycle is flows/ticket.py, its history is TicketEvent."""
+
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_user_id", "user_id"),)
+    __table_args__ = (Index("ix_tickets_user_id", "user_id"), Index("ix_tickets_topic_id", "topic_id"),
+                      Index("ix_tickets_state_escalate_at", "state", "escalate_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger)
@@ -153,8 +157,49 @@ class Ticket(Base):
     state: Mapped[str] = mapped_column(String(16), default="open")
     reason: Mapped[str] = mapped_column(String(32))
     language: Mapped[str] = mapped_column(String(8))
+    merchant_name: Mapped[str] = mapped_column(String(200), default="")
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     checks: Mapped[list[Any]] = mapped_column(default=list)
+    topic_id: Mapped[int | None] = mapped_column(BigInteger)
+    card_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    assignee_id: Mapped[int | None] = mapped_column(BigInteger)
+    claimed_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str] = mapped_column(Text, default="")
+    rating: Mapped[int | None] = mapped_column(Integer)
+    escalate_at: Mapped[datetime | None]
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+
+class TicketEvent(Base):
+    """Every change of a ticket: what, who, when."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (Index("ix_ticket_events_ticket_id", "ticket_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(24))
+    state: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime]
+
+
+class RelayedMessage(Base):
+    """Which copy stands for which original, so replies stay threaded and edits carry over."""
+
+    __tablename__ = "relayed_messages"
+    __table_args__ = (UniqueConstraint("ticket_id", "source_chat_id", "source_message_id"),
+                      Index("ix_relayed_messages_copy", "copy_chat_id", "copy_message_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    source_chat_id: Mapped[int] = mapped_column(BigInteger)
+    source_message_id: Mapped[int] = mapped_column(BigInteger)
+    copy_chat_id: Mapped[int] = mapped_column(BigInteger)
+    copy_message_id: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
 
 

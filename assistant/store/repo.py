@@ -20,7 +20,9 @@ from assistant.store.models import (
     FollowUp,
     Invoice,
     MaintenanceWindow,
+    RelayedMessage,
     Ticket,
+    TicketEvent,
     User,
     UserCompany,
 )
@@ -62,9 +64,11 @@ class Store:
         return user
 
     async def save_user(self, user_id: int, *, role: str, language: str | None, companies: Sequence[str],
-                        now: datetime, name: str = "") -> User:
+                        now: datetime, name: str = "", alias: str | None = None) -> User:
         user = await self.ensure_user(user_id, language=language or "zh", name=name, now=now, role=role)
         user.role = role
+        if alias is not None:
+            user.alias = alias
         if language:
             user.language = language
         for tax_id in companies:
@@ -72,6 +76,9 @@ class Store:
             if await self.session.get(Company, tax_id) is None:
                 self.session.add(Company(tax_id=tax_id, name=""))
         return user
+
+    async def admins(self) -> list[User]:
+        return list(await self.session.scalars(select(User).where(User.role == "admin").order_by(User.id)))
 
     async def set_unreachable(self, user_id: int) -> None:
         user = await self.session.get(User, user_id)
@@ -207,6 +214,73 @@ class Store:
             query = query.where(Ticket.user_id == user_id)
         return list(await self.session.scalars(query))
 
+    async def ticket(self, ticket_id: int) -> Ticket | None:
+        query = select(Ticket).where(Ticket.id == ticket_id).with_for_update()
+        return (await self.session.scalars(query.execution_options(populate_existing=True))).first()
+
+    async def active_ticket(self, chat_id: int) -> Ticket | None:
+        """The chat's ticket that a person is (or will be) handling."""
+        query = (select(Ticket).where(Ticket.chat_id == chat_id, Ticket.state.in_(("open", "claimed")))
+                 .order_by(Ticket.id.desc()).with_for_update())
+        return (await self.session.scalars(query.limit(1))).first()
+
+    async def last_closed_ticket(self, chat_id: int) -> Ticket | None:
+        query = (select(Ticket).where(Ticket.chat_id == chat_id, Ticket.state == "closed")
+                 .order_by(Ticket.closed_at.desc()).with_for_update())
+        return (await self.session.scalars(query.limit(1))).first()
+
+    async def ticket_by_topic(self, topic_id: int) -> Ticket | None:
+        query = select(Ticket).where(Ticket.topic_id == topic_id).order_by(Ticket.id.desc()).with_for_update()
+        return (await self.session.scalars(query.limit(1))).first()
+
+    async def queue(self) -> list[Ticket]:
+        """Tickets nobody has claimed yet, longest waiting first."""
+        query = select(Ticket).where(Ticket.state == "open").order_by(Ticket.created_at, Ticket.id)
+        return list(await self.session.scalars(query))
+
+    async def queue_position(self, ticket: Ticket) -> int:
+        query = select(func.count()).select_from(Ticket).where(Ticket.state == "open", Ticket.id <= ticket.id)
+        return int(await self.session.scalar(query) or 0)
+
+    async def due_escalations(self, now: datetime) -> list[Ticket]:
+        query = (select(Ticket).where(Ticket.state == "open", Ticket.escalate_at.is_not(None),
+                                      Ticket.escalate_at <= now).order_by(Ticket.id).with_for_update(skip_locked=True))
+        return list(await self.session.scalars(query))
+
+    async def add_ticket_event(self, *, ticket_id: int, event: str, state: str, actor_id: int | None,
+                               detail: dict[str, Any], now: datetime) -> None:
+        self.session.add(TicketEvent(ticket_id=ticket_id, event=event, state=state, actor_id=actor_id,
+                                     detail=detail, at=now))
+
+    async def ticket_events(self, ticket_id: int) -> list[TicketEvent]:
+        query = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
+        return list(await self.session.scalars(query))
+
+    async def add_relayed(self, *, ticket_id: int, source_chat_id: int, pairs: Sequence[tuple[int, int]],
+                          copy_chat_id: int, now: datetime) -> None:
+        for source_id, copy_id in pairs:
+            statement = dialect_insert(self.session, RelayedMessage).values(
+                ticket_id=ticket_id, source_chat_id=source_chat_id, source_message_id=source_id,
+                copy_chat_id=copy_chat_id, copy_message_id=copy_id, created_at=now)
+            await self.session.execute(statement.on_conflict_do_nothing(
+                index_elements=["ticket_id", "source_chat_id", "source_message_id"]))
+
+    async def counterpart(self, ticket_id: int, chat_id: int, message_id: int) -> int | None:
+        """The id, on the other side of a ticket's relay, of the message `message_id` in `chat_id`."""
+        copy = await self.session.scalar(select(RelayedMessage.copy_message_id).where(
+            RelayedMessage.ticket_id == ticket_id, RelayedMessage.source_chat_id == chat_id,
+            RelayedMessage.source_message_id == message_id))
+        if copy is not None:
+            return int(copy)
+        source = await self.session.scalar(select(RelayedMessage.source_message_id).where(
+            RelayedMessage.ticket_id == ticket_id, RelayedMessage.copy_chat_id == chat_id,
+            RelayedMessage.copy_message_id == message_id))
+        return int(source) if source is not None else None
+
+    async def relayed(self, ticket_id: int) -> list[RelayedMessage]:
+        query = select(RelayedMessage).where(RelayedMessage.ticket_id == ticket_id).order_by(RelayedMessage.id)
+        return list(await self.session.scalars(query))
+
     async def add_access_request(self, *, user_id: int, invoice_id: int, now: datetime) -> bool:
         """Store an access request; False when the same one was already pending."""
         statement = dialect_insert(self.session, AccessRequest).values(
@@ -235,6 +309,6 @@ class Store:
 
     async def clear_all(self) -> None:
         """Delete every row (tests)."""
-        for model in (FollowUp, AccessRequest, Diagnosis, Ticket, Conversation, UserCompany, User, Company,
+        for model in (RelayedMessage, TicketEvent, FollowUp, AccessRequest, Diagnosis, Ticket, Conversation, UserCompany, User, Company,
                       MaintenanceWindow, Invoice):
             await self.session.execute(delete(model))

@@ -54,6 +54,9 @@ class FakeBotAPI:
     failures: list[Failure] = field(default_factory=list)
     profile: dict[str, Any] = field(default_factory=dict)
     confirmed: int = 0
+    topics: dict[int, dict[str, Any]] = field(default_factory=dict)
+    deleted_topics: set[int] = field(default_factory=set)
+    user_messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._update_ids = itertools.count(1)
@@ -100,7 +103,11 @@ class FakeBotAPI:
             if failure.retry_after is not None:
                 body["parameters"] = {"retry_after": failure.retry_after}
             return JSONResponse(body, status_code=failure.status)
-        if method == "sendMessage" and int(params["chat_id"]) in self.blocked:
+        if params.get("message_thread_id") and int(params["message_thread_id"]) in self.deleted_topics:
+            self.calls.append(Call(method, params, 400))
+            return JSONResponse({"ok": False, "error_code": 400, "description": "Bad Request: message thread not found"},
+                                status_code=400)
+        if method in ("sendMessage", "copyMessage", "copyMessages") and int(params["chat_id"]) in self.blocked:
             self.calls.append(Call(method, params, 403))
             return JSONResponse({"ok": False, "error_code": 403,
                                  "description": "Forbidden: bot was blocked by the user"}, status_code=403)
@@ -186,22 +193,100 @@ class FakeBotAPI:
                     break
         return self.updates[:limit]
 
-    def _message(self, chat_id: int, text: str, reply_markup: Any = None) -> dict[str, Any]:
+    def _message(self, chat_id: int, text: str | None, reply_markup: Any = None,
+                 params: dict[str, Any] | None = None) -> dict[str, Any]:
+        chat_type = "private" if chat_id > 0 else ("supergroup" if str(chat_id).startswith("-100") else "group")
         message: dict[str, Any] = {"message_id": next(self._message_ids), "date": int(time.time()),
-                                   "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
-                                   "from": BOT_USER, "text": text}
+                                   "chat": {"id": chat_id, "type": chat_type}, "from": BOT_USER}
+        if text is not None:
+            message["text"] = text
         if reply_markup:
             message["reply_markup"] = reply_markup
+        params = params or {}
+        if params.get("message_thread_id"):
+            message["message_thread_id"] = int(params["message_thread_id"])
+            message["is_topic_message"] = True
+        reply = params.get("reply_parameters") or {}
+        if reply.get("message_id"):
+            message["reply_to"] = int(reply["message_id"])  # the id replied to, for assertions
         return message
 
-    async def _do_sendMessage(self, params: dict[str, Any]) -> Any:
-        chat_id = int(params["chat_id"])
-        message = self._message(chat_id, params["text"], params.get("reply_markup"))
-        message["parse_mode"] = params.get("parse_mode")
+    async def _store(self, chat_id: int, message: dict[str, Any]) -> dict[str, Any]:
         async with self._changed:
             self.messages[chat_id].append(message)
             self._changed.notify_all()
-        return {k: v for k, v in message.items() if k != "parse_mode"}
+        return {k: v for k, v in message.items() if k not in ("parse_mode", "reply_to", "copied_from")}
+
+    async def _do_sendMessage(self, params: dict[str, Any]) -> Any:
+        chat_id = int(params["chat_id"])
+        message = self._message(chat_id, params["text"], params.get("reply_markup"), params)
+        message["parse_mode"] = params.get("parse_mode")
+        return await self._store(chat_id, message)
+
+    async def _copy(self, chat_id: int, from_chat_id: int, message_id: int, params: dict[str, Any]) -> int:
+        original = self.user_messages.get((from_chat_id, message_id)) or self._find(from_chat_id, message_id)
+        message = self._message(chat_id, original.get("text"), None, params)
+        for key in ("photo", "document", "voice", "sticker", "caption"):
+            if key in original:
+                message[key] = original[key]
+        message["copied_from"] = (from_chat_id, message_id)
+        await self._store(chat_id, message)
+        return int(message["message_id"])
+
+    async def _do_copyMessage(self, params: dict[str, Any]) -> Any:
+        copied = await self._copy(int(params["chat_id"]), int(params["from_chat_id"]), int(params["message_id"]),
+                                  params)
+        return {"message_id": copied}
+
+    async def _do_copyMessages(self, params: dict[str, Any]) -> Any:
+        return [{"message_id": await self._copy(int(params["chat_id"]), int(params["from_chat_id"]), int(mid),
+                                                params)} for mid in params["message_ids"]]
+
+    async def _do_sendPhoto(self, params: dict[str, Any]) -> Any:
+        chat_id = int(params["chat_id"])
+        message = self._message(chat_id, None, params.get("reply_markup"), params)
+        message["photo"] = [{"file_id": "sent-photo", "file_unique_id": "sp", "width": 1, "height": 1}]
+        message["caption"] = params.get("caption")
+        return await self._store(chat_id, message)
+
+    async def _do_sendDocument(self, params: dict[str, Any]) -> Any:
+        chat_id = int(params["chat_id"])
+        message = self._message(chat_id, None, params.get("reply_markup"), params)
+        message["document"] = {"file_id": "sent-document", "file_unique_id": "sd"}
+        message["caption"] = params.get("caption")
+        return await self._store(chat_id, message)
+
+    async def _do_getFile(self, params: dict[str, Any]) -> Any:
+        return {"file_id": params["file_id"], "file_unique_id": f"u-{params['file_id']}", "file_size": 3,
+                "file_path": f"files/{params['file_id']}"}
+
+    async def _do_createForumTopic(self, params: dict[str, Any]) -> Any:
+        thread = next(self._message_ids)
+        self.topics[thread] = {"name": params["name"], "closed": False, "chat_id": int(params["chat_id"])}
+        return {"message_thread_id": thread, "name": params["name"], "icon_color": 7322096}
+
+    async def _topic(self, params: dict[str, Any]) -> dict[str, Any]:
+        thread = int(params["message_thread_id"])
+        if thread not in self.topics:
+            raise KeyError(thread)
+        return self.topics[thread]
+
+    async def _do_editForumTopic(self, params: dict[str, Any]) -> Any:
+        topic = await self._topic(params)
+        if params.get("name"):
+            topic["name"] = params["name"]
+        return True
+
+    async def _do_closeForumTopic(self, params: dict[str, Any]) -> Any:
+        (await self._topic(params))["closed"] = True
+        return True
+
+    async def _do_reopenForumTopic(self, params: dict[str, Any]) -> Any:
+        (await self._topic(params))["closed"] = False
+        return True
+
+    def in_topic(self, chat_id: int, thread: int) -> list[dict[str, Any]]:
+        return [m for m in self.messages[chat_id] if m.get("message_thread_id") == thread]
 
     def _find(self, chat_id: int, message_id: int) -> dict[str, Any]:
         for message in self.messages[chat_id]:
@@ -224,6 +309,10 @@ class FakeBotAPI:
 
     # -- playing users ------------------------------------------------------------------------------
     async def push(self, update: dict[str, Any]) -> int:
+        for kind in ("message", "edited_message"):
+            if kind in update:
+                message = update[kind]
+                self.user_messages[(message["chat"]["id"], message["message_id"])] = message
         update_id = next(self._update_ids)
         async with self._changed:
             self.updates.append({"update_id": update_id, **update})
@@ -267,6 +356,7 @@ class Merchant:
     chat_type: str = "private"
     chat_id: int | None = None
     _message_ids: Any = field(default_factory=lambda: itertools.count(1))
+    thread: int | None = None
 
     def __post_init__(self) -> None:
         if self.chat_id is None:
@@ -284,12 +374,45 @@ class Merchant:
             return {"id": self.chat_id, "type": "private", "first_name": self.name}
         return {"id": self.chat_id, "type": self.chat_type, "title": "商户群"}
 
-    def message_update(self, text: str) -> dict[str, Any]:
+    def _base(self, **fields: Any) -> dict[str, Any]:
         message: dict[str, Any] = {"message_id": next(self._message_ids), "date": int(time.time()),
-                                   "chat": self._chat(), "from": self._user(), "text": text}
+                                   "chat": self._chat(), "from": self._user(), **fields}
+        if self.thread is not None:
+            message["message_thread_id"] = self.thread
+            message["is_topic_message"] = True
+        return message
+
+    def message_update(self, text: str, reply_to: dict[str, Any] | None = None) -> dict[str, Any]:
+        message = self._base(text=text)
         if text.startswith("/"):
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split(" ")[0])}]
+        if reply_to is not None:
+            message["reply_to_message"] = {k: v for k, v in reply_to.items()
+                                           if k not in ("parse_mode", "reply_to", "copied_from")}
         return {"message": message}
+
+    async def reply(self, to: dict[str, Any], text: str) -> int:
+        return await self.api.push(self.message_update(text, reply_to=to))
+
+    async def photo(self, caption: str | None = None, media_group_id: str | None = None) -> dict[str, Any]:
+        fields: dict[str, Any] = {"photo": [{"file_id": f"p{next(self._message_ids)}", "file_unique_id": "u",
+                                             "width": 90, "height": 90}]}
+        if caption:
+            fields["caption"] = caption
+        if media_group_id:
+            fields["media_group_id"] = media_group_id
+        message = self._base(**fields)
+        await self.api.push({"message": message})
+        return message
+
+    async def edit(self, message_id: int, text: str) -> int:
+        message = self._base(text=text)
+        message["message_id"] = message_id
+        message["edit_date"] = int(time.time())
+        return await self.api.push({"edited_message": message})
+
+    async def service(self, kind: str) -> int:
+        return await self.api.push({"message": self._base(**{kind: {}})})
 
     async def send(self, text: str) -> int:
         return await self.api.push(self.message_update(text))

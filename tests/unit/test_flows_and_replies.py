@@ -71,3 +71,41 @@ def test_user_text_is_escaped(renderer: Renderer, language: str) -> None:
                                                 ("en", "en"), ("fr", "zh"), (None, "zh")])
 def test_language_codes(code, language) -> None:
     assert normalise_language(code, "zh") == language
+
+
+async def test_ticket_lifecycle_refuses_what_its_conditions_refuse() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from flows.base import attached
+    from flows.ticket import TICKET, TicketLifecycle
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.events: list[tuple[str, str, int | None]] = []
+
+        async def record(self, event: str, state: str, actor_id: int | None, detail: dict) -> None:
+            self.events.append((event, state, actor_id))
+
+    machine = build_machine(TICKET)
+    now = datetime(2026, 6, 15, tzinfo=timezone.utc)
+
+    async def fire(state: str, trigger: str, actor: int, role: str, closed_hours_ago: float | None = None,
+                   rated: bool = False) -> tuple[bool, str, list]:
+        ports = Recorder()
+        closed = now - timedelta(hours=closed_hours_ago) if closed_hours_ago is not None else None
+        model = TicketLifecycle(state, owner_id=1, actor_id=actor, actor_role=role, closed_at=closed, rated=rated,
+                                now=now, ports=ports)
+        async with attached(machine, model):
+            await model.trigger(trigger)
+        return model.done, model.state, ports.events
+
+    assert await fire("open", "claim", 9, "staff") == (True, "claimed", [("claim", "claimed", 9)])
+    assert await fire("open", "claim", 1, "merchant") == (False, "open", [])
+    assert await fire("claimed", "withdraw", 1, "merchant") == (True, "closed", [("withdraw", "closed", 1)])
+    assert await fire("claimed", "withdraw", 2, "merchant") == (False, "claimed", [])
+    assert (await fire("closed", "reopen", 1, "merchant", closed_hours_ago=2))[:2] == (True, "open")
+    assert (await fire("closed", "reopen", 1, "merchant", closed_hours_ago=25))[:2] == (False, "closed")
+    assert (await fire("closed", "reopen", 9, "admin", closed_hours_ago=100))[:2] == (True, "open")
+    assert (await fire("closed", "rate", 1, "merchant", closed_hours_ago=1))[:2] == (True, "closed")
+    assert (await fire("closed", "rate", 1, "merchant", closed_hours_ago=1, rated=True))[:2] == (False, "closed")
+    assert machine.models == []

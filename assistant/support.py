@@ -1,0 +1,471 @@
+"""Human support: tickets relayed between a merchant's chat and a topic of the support group.
+
+Transport-free: every method returns outputs (replies, copies, topic changes) that an adapter carries
+out after the transaction, and reports back what the transport assigned (topic and message ids).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from transitions.extensions.asyncio import AsyncMachine
+
+from assistant.events import Copy, EditCard, EditCopy, Event, OpenTopic, Out, Reply, TopicState
+from assistant.replies import Renderer
+from assistant.store.models import Ticket, User
+from assistant.store.repo import Store
+from flows.base import Say, attached
+from flows.ticket import ACTIVE, TicketLifecycle
+from flows.troubleshoot import PROMPT_BUTTONS
+
+logger = logging.getLogger(__name__)
+
+STAFF_ROLES = ("staff", "admin")
+STAFF_COMMANDS = ("claim", "close", "reopen", "lookup", "reply", "queue", "note")
+TICKET_CHOICES = ("claim", "close", "rate", "reopen")
+
+
+@dataclass(frozen=True)
+class SupportConfig:
+    chat_id: int | None
+    opens: time
+    closes: time
+    weekdays: frozenset[int]
+    claim_timeout: timedelta
+    max_escalations: int
+    staff_language: str
+    tz: ZoneInfo
+
+
+def ticket_choice(choice: str) -> tuple[str, int, int | None] | None:
+    """("rate", ticket id, 4) for "rate.12.4"; None for choices that are not about a ticket."""
+    parts = choice.split(".")
+    if len(parts) not in (2, 3) or parts[0] not in TICKET_CHOICES or not parts[1].isdigit():
+        return None
+    value = int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else None
+    return parts[0], int(parts[1]), value
+
+
+class TicketPortsImpl:
+    """Writes the lifecycle's history."""
+
+    def __init__(self, store: Store, ticket: Ticket, now: datetime) -> None:
+        self.store, self.ticket, self.now = store, ticket, now
+
+    async def record(self, event: str, state: str, actor_id: int | None, detail: dict[str, Any]) -> None:
+        await self.store.add_ticket_event(ticket_id=self.ticket.id, event=event, state=state, actor_id=actor_id,
+                                          detail=detail, now=self.now)
+
+
+class SupportDesk:
+    """Everything about tickets for one event, inside that event's transaction."""
+
+    def __init__(self, store: Store, renderer: Renderer, config: SupportConfig, machine: AsyncMachine,
+                 now: datetime) -> None:
+        self.store = store
+        self.renderer = renderer
+        self.config = config
+        self.machine = machine
+        self.now = now
+
+    # -- rendering ---------------------------------------------------------------------------------
+    def _reply(self, template: str, language: str, chat_id: int, *, thread_id: int | None = None,
+               buttons: list[list[str]] | None = None, version: int = 0, reply_to: int | None = None,
+               **context: Any) -> Reply:
+        text, rendered = self.renderer.render(Say(template, context, buttons or []), language)
+        return Reply(text, rendered, version=version, chat_id=chat_id, thread_id=thread_id, reply_to=reply_to)
+
+    def _staff(self, template: str, ticket: Ticket | None = None, *, thread_id: int | None = None,
+               **context: Any) -> Reply:
+        """A message in the support group: in the ticket's topic, or in the general topic."""
+        assert self.config.chat_id is not None
+        thread = thread_id if ticket is None else ticket.topic_id
+        return self._reply(template, self.config.staff_language, self.config.chat_id, thread_id=thread,
+                           ticket=self._view(ticket) if ticket else None, **context)
+
+    def _to_merchant(self, template: str, ticket: Ticket, buttons: list[list[str]] | None = None,
+                     **context: Any) -> Reply:
+        return self._reply(template, ticket.language, ticket.chat_id, buttons=buttons, ticket=self._view(ticket),
+                           **context)
+
+    def _view(self, ticket: Ticket) -> dict[str, Any]:
+        return {"id": ticket.id, "state": ticket.state, "reason": ticket.reason, "fields": ticket.fields,
+                "checks": ticket.checks, "language": ticket.language, "user_id": ticket.user_id,
+                "merchant_name": ticket.merchant_name, "created_at": ticket.created_at.isoformat(),
+                "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
+                "close_reason": ticket.close_reason, "rating": ticket.rating}
+
+    async def _alias(self, user_id: int | None) -> tuple[str, str]:
+        """(public alias, real name) of a staff member."""
+        if user_id is None:
+            return "", ""
+        user = await self.store.user(user_id)
+        return (user.alias if user else "", user.name if user else str(user_id))
+
+    def topic_name(self, ticket: Ticket) -> str:
+        number = ticket.fields.get("number") or "—"
+        mark = "✅ " if ticket.state == "closed" else ""
+        return f"{mark}#{ticket.id} · {number} · {ticket.merchant_name or ticket.user_id}"[:128]
+
+    async def card(self, ticket: Ticket) -> Reply:
+        earlier = [self._view(t) for t in await self.store.tickets(ticket.user_id) if t.id != ticket.id]
+        alias, name = await self._alias(ticket.assignee_id)
+        buttons = {"open": [[f"claim.{ticket.id}", f"close.{ticket.id}"]],
+                   "claimed": [[f"close.{ticket.id}"]]}.get(ticket.state, [])
+        return self._staff("ticket_card", ticket, buttons=buttons, earlier=earlier, assignee_alias=alias,
+                           assignee_name=name)
+
+    def hours(self) -> dict[str, Any]:
+        """Support hours, whether they are open now, and when they next open."""
+        local = self.now.astimezone(self.config.tz)
+        info: dict[str, Any] = {"opens": self.config.opens.strftime("%H:%M"),
+                                "closes": self.config.closes.strftime("%H:%M"),
+                                "weekdays": sorted(self.config.weekdays)}
+        is_open = (local.isoweekday() in self.config.weekdays
+                   and self.config.opens <= local.time() < self.config.closes)
+        info["open_now"] = is_open
+        if not is_open:
+            day = local
+            for _ in range(8):
+                start = day.replace(hour=self.config.opens.hour, minute=self.config.opens.minute, second=0,
+                                    microsecond=0)
+                if day.isoweekday() in self.config.weekdays and start > local:
+                    info["opens_at"] = start.isoformat()
+                    break
+                day = (day + timedelta(days=1)).replace(hour=0, minute=0)
+        return info
+
+    # -- opening -------------------------------------------------------------------------------------
+    async def open(self, *, user: User, chat_id: int, reason: str, fields: dict[str, Any],
+                   checks: list[dict[str, Any]]) -> tuple[dict[str, Any], list[Out]]:
+        """Store a new ticket; what the merchant is told, and the topic to open."""
+        ticket = await self.store.add_ticket(user_id=user.id, chat_id=chat_id, reason=reason, language=user.language,
+                                             fields=fields, checks=checks, now=self.now)
+        ticket.merchant_name = user.name
+        ticket.escalate_at = self.now + self.config.claim_timeout
+        await self.store.add_ticket_event(ticket_id=ticket.id, event="open", state="open", actor_id=user.id,
+                                          detail={"reason": reason}, now=self.now)
+        info = {"id": ticket.id, "queue": await self.store.queue_position(ticket),
+                "support": self.config.chat_id is not None, **self.hours()}
+        outputs: list[Out] = []
+        if self.config.chat_id is not None:
+            outputs.append(OpenTopic(ticket.id, self.config.chat_id, self.topic_name(ticket), await self.card(ticket)))
+        logger.info("ticket %s opened for chat %s (%s)", ticket.id, chat_id, reason)
+        return info, outputs
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    async def _fire(self, ticket: Ticket, trigger: str, actor_id: int | None, role: str, **detail: Any) -> bool:
+        rated = ticket.rating is not None
+        model = TicketLifecycle(ticket.state, owner_id=ticket.user_id, actor_id=actor_id, actor_role=role,
+                                closed_at=ticket.closed_at, rated=rated, now=self.now,
+                                ports=TicketPortsImpl(self.store, ticket, self.now), assignee_id=ticket.assignee_id)
+        if trigger not in self.machine.get_triggers(ticket.state):
+            return False
+        async with attached(self.machine, model):
+            await model.trigger(trigger, **detail)  # type: ignore[attr-defined]
+        ticket.state = model.state
+        return model.done
+
+    async def _reset_merchant(self, ticket: Ticket, state: str) -> list[Out]:
+        """Put the merchant's conversation in `state`; the menu prompt when that is the menu."""
+        conversation, _ = await self.store.conversation(ticket.chat_id, ticket.user_id, initial="menu", now=self.now)
+        conversation.state = state
+        conversation.data = {} if state == "menu" else {**conversation.data, "ticket_id": ticket.id}
+        conversation.version += 1
+        conversation.updated_at = self.now
+        if state != "menu":
+            return []
+        return [self._reply("state_menu", ticket.language, ticket.chat_id, buttons=PROMPT_BUTTONS["menu"],
+                            version=conversation.version)]
+
+    async def claim(self, ticket: Ticket, actor: User) -> list[Out]:
+        previous = ticket.assignee_id
+        if not await self._fire(ticket, "claim", actor.id, actor.role, previous=previous):
+            key = "ticket_already_yours" if ticket.assignee_id == actor.id else "ticket_cannot"
+            return [self._staff(key, ticket, action="claim")]
+        ticket.assignee_id, ticket.claimed_at, ticket.escalate_at = actor.id, self.now, None
+        alias = actor.alias
+        outputs: list[Out] = [self._staff("ticket_claimed_staff", ticket, staff_name=actor.name or str(actor.id))]
+        outputs += await self._card_update(ticket)
+        outputs.append(self._to_merchant("ticket_claimed", ticket, alias=alias))
+        return outputs
+
+    async def close(self, ticket: Ticket, actor: User, reason: str, *, by_topic: bool = False) -> list[Out]:
+        role = "staff" if by_topic else actor.role
+        if not await self._fire(ticket, "close", actor.id, role, reason=reason, by_topic=by_topic):
+            return [self._staff("ticket_cannot", ticket, action="close")]
+        ticket.closed_at, ticket.close_reason, ticket.escalate_at = self.now, reason, None
+        outputs: list[Out] = await self._card_update(ticket)
+        if ticket.topic_id is not None and not by_topic and self.config.chat_id is not None:
+            outputs.append(TopicState(self.config.chat_id, ticket.topic_id, self.topic_name(ticket), closed=True))
+        rating = [[f"rate.{ticket.id}.{n}" for n in range(1, 6)]]
+        outputs.append(self._to_merchant("ticket_closed", ticket, buttons=rating))
+        outputs += await self._reset_merchant(ticket, "menu")
+        return outputs
+
+    async def reopen(self, ticket: Ticket, actor: User, *, by_topic: bool = False) -> list[Out]:
+        role = "staff" if by_topic else actor.role
+        if not await self._fire(ticket, "reopen", actor.id, role, by_topic=by_topic):
+            return [self._staff("ticket_cannot", ticket, action="reopen")] if actor.role in STAFF_ROLES else [
+                self._to_merchant("ticket_reopen_refused", ticket)]
+        ticket.closed_at, ticket.assignee_id, ticket.claimed_at = None, None, None
+        ticket.rating, ticket.escalations = None, 0
+        ticket.escalate_at = self.now + self.config.claim_timeout
+        outputs: list[Out] = []
+        if ticket.topic_id is not None and self.config.chat_id is not None and not by_topic:
+            outputs.append(TopicState(self.config.chat_id, ticket.topic_id, self.topic_name(ticket), closed=False))
+        outputs += await self._card_update(ticket)
+        by_merchant = actor.id == ticket.user_id
+        if self.config.chat_id is not None:
+            outputs.append(self._staff("ticket_reopened_staff", ticket, by_merchant=by_merchant))
+        outputs.append(self._to_merchant("ticket_reopened", ticket, by_merchant=by_merchant,
+                                         queue=await self.store.queue_position(ticket), **self.hours()))
+        await self._reset_merchant(ticket, "handoff")
+        return outputs
+
+    async def withdraw(self, ticket: Ticket, merchant: User) -> list[Out]:
+        if not await self._fire(ticket, "withdraw", merchant.id, merchant.role):
+            return [self._to_merchant("ticket_active", ticket)]
+        ticket.closed_at, ticket.close_reason, ticket.escalate_at = self.now, "withdrawn", None
+        outputs: list[Out] = await self._card_update(ticket)
+        if ticket.topic_id is not None and self.config.chat_id is not None:
+            outputs.append(self._staff("ticket_withdrawn_staff", ticket))
+            outputs.append(TopicState(self.config.chat_id, ticket.topic_id, self.topic_name(ticket), closed=True))
+        outputs.append(self._to_merchant("ticket_withdrawn", ticket))
+        outputs += await self._reset_merchant(ticket, "menu")
+        return outputs
+
+    async def rate(self, ticket: Ticket, merchant: User, stars: int) -> list[Out]:
+        if not 1 <= stars <= 5 or not await self._fire(ticket, "rate", merchant.id, merchant.role, stars=stars):
+            return [self._to_merchant("rating_refused", ticket)]
+        ticket.rating = stars
+        outputs: list[Out] = [self._to_merchant("rating_thanks", ticket, stars=stars)]
+        if ticket.topic_id is not None and self.config.chat_id is not None:
+            outputs.append(self._staff("ticket_rated_staff", ticket, stars=stars))
+        return outputs
+
+    async def _card_update(self, ticket: Ticket) -> list[Out]:
+        if ticket.card_message_id is None or self.config.chat_id is None:
+            return []
+        return [EditCard(self.config.chat_id, ticket.card_message_id, await self.card(ticket))]
+
+    # -- the merchant's side ---------------------------------------------------------------------------
+    async def merchant_event(self, event: Event, user: User, ticket: Ticket) -> list[Out]:
+        """A message from a merchant whose ticket a person has (or will have): relayed, not answered."""
+        if event.command in ("cancel",):
+            return await self.withdraw(ticket, user)
+        if event.command == "tickets":
+            return [await self.ticket_list(user, event.chat_id)]
+        if event.command is not None or event.choice is not None or not event.message_ids:
+            return [self._to_merchant("ticket_active", ticket)]
+        if event.edited:
+            return await self._carry_edit(ticket, event)
+        if self.config.chat_id is None:
+            await self.store.add_ticket_event(ticket_id=ticket.id, event="message", state=ticket.state,
+                                              actor_id=user.id, detail={"text": event.text or "",
+                                                                        "message_ids": list(event.message_ids)},
+                                              now=self.now)
+            return []
+        reply_to = (await self.store.counterpart(ticket.id, event.chat_id, event.reply_to)
+                    if event.reply_to else None)
+        return [Copy(ticket.id, event.chat_id, event.message_ids, self.config.chat_id, ticket.topic_id, reply_to)]
+
+    async def _carry_edit(self, ticket: Ticket, event: Event) -> list[Out]:
+        if event.text is None or event.message_id is None:
+            return []
+        copy = await self.store.counterpart(ticket.id, event.chat_id, event.message_id)
+        if copy is None:
+            return []
+        target = self.config.chat_id if event.chat_id == ticket.chat_id else ticket.chat_id
+        if target is None:
+            return []
+        return [EditCopy(target, copy, event.text)]
+
+    async def merchant_choice(self, event: Event, user: User) -> list[Out] | None:
+        """Rating and reopen buttons; None when the choice is not about a ticket."""
+        parsed = ticket_choice(event.choice or "")
+        if parsed is None:
+            return None
+        action, ticket_id, value = parsed
+        ticket = await self.store.ticket(ticket_id)
+        if ticket is None or ticket.user_id != user.id:  # never another merchant's ticket
+            return [self._reply("ticket_not_yours", user.language, event.chat_id)]
+        if action == "rate" and value is not None:
+            return await self.rate(ticket, user, value)
+        if action == "reopen":
+            outputs = await self.reopen(ticket, user)
+            if ticket.state == "open":
+                outputs += await self._relay_offered_messages(ticket)
+            return outputs
+        return [self._reply("ticket_not_yours", user.language, event.chat_id)]
+
+    async def reopen_offer(self, event: Event, user: User) -> list[Out] | None:
+        """The first message within 24 h of a close gets an offer to reopen, not a silent reopening."""
+        if event.command is not None or event.choice is not None or event.edited:
+            return None
+        ticket = await self.store.last_closed_ticket(event.chat_id)
+        if ticket is None or ticket.closed_at is None or self.now - ticket.closed_at > timedelta(hours=24):
+            return None
+        if ticket.close_reason == "withdrawn":
+            return None
+        events = await self.store.ticket_events(ticket.id)
+        if any(e.event == "reopen_offered" and e.at >= ticket.closed_at for e in events):
+            return None
+        await self.store.add_ticket_event(ticket_id=ticket.id, event="reopen_offered", state=ticket.state,
+                                          actor_id=user.id, detail={"message_ids": list(event.message_ids)},
+                                          now=self.now)
+        return [self._to_merchant("reopen_offer", ticket, buttons=[[f"reopen.{ticket.id}"], ["menu"]])]
+
+    async def _relay_offered_messages(self, ticket: Ticket) -> list[Out]:
+        """The message that prompted the reopen offer goes to the topic too: nothing is lost."""
+        offered = [e for e in await self.store.ticket_events(ticket.id) if e.event == "reopen_offered"]
+        ids = tuple(offered[-1].detail.get("message_ids", [])) if offered else ()
+        if not ids or self.config.chat_id is None:
+            return []
+        return [Copy(ticket.id, ticket.chat_id, ids, self.config.chat_id, ticket.topic_id)]
+
+    async def ticket_list(self, user: User, chat_id: int) -> Reply:
+        tickets = [self._view(t) for t in await self.store.tickets(user.id)]
+        return self._reply("tickets_list", user.language, chat_id, tickets=tickets)
+
+    # -- the staff's side ------------------------------------------------------------------------------
+    async def staff_event(self, event: Event, actor: User) -> list[Out]:
+        """Anything in the support group: commands, card buttons, replies to merchants, topic changes."""
+        ticket = await self.store.ticket_by_topic(event.thread_id) if event.thread_id else None
+        if event.service is not None:
+            return await self._topic_service(event, actor, ticket)
+        parsed = ticket_choice(event.choice or "") if event.choice is not None else None
+        if parsed is not None:
+            ticket = await self.store.ticket(parsed[1])
+            command, args = parsed[0], ""
+        else:
+            command, args = (event.command, event.args) if event.command else (None, "")
+        text = event.text or ""
+        if command is None and (text.startswith("//") or not event.message_ids or ticket is None):
+            return []  # internal notes stay in the topic; chatter outside ticket topics is not ours
+        if command is not None and command not in STAFF_COMMANDS:
+            return []  # commands for other bots or people
+        if command == "note":
+            return []
+        if actor.role not in STAFF_ROLES:
+            logger.warning("user %s (%s) tried %s in the support group", actor.id, actor.role, command or "to reply")
+            return [self._staff("staff_only", ticket, thread_id=event.thread_id)]
+        if command == "queue":
+            return [await self._queue(event.thread_id)]
+        if command == "lookup":
+            return [await self._lookup(args, event.thread_id)]
+        if ticket is None:
+            if command is not None:
+                return [self._staff("ticket_not_here", None, thread_id=event.thread_id, command=command)]
+            return []
+        if command == "claim":
+            return await self.claim(ticket, actor)
+        if command == "close":
+            return await self.close(ticket, actor, args.strip())
+        if command == "reopen":
+            return await self.reopen(ticket, actor)
+        if command == "reply":
+            return await self._canned(ticket, args.strip())
+        if ticket.state not in ACTIVE:
+            return [self._staff("ticket_is_closed", ticket)]
+        if event.edited:
+            return await self._carry_edit(ticket, event)
+        reply_to = (await self.store.counterpart(ticket.id, event.chat_id, event.reply_to)
+                    if event.reply_to else None)
+        return [Copy(ticket.id, event.chat_id, event.message_ids, ticket.chat_id, None, reply_to)]
+
+    async def _topic_service(self, event: Event, actor: User, ticket: Ticket | None) -> list[Out]:
+        """A topic closed or reopened by hand in Telegram."""
+        if ticket is None:
+            return []
+        if event.service == "topic_closed" and ticket.state in ACTIVE:
+            return await self.close(ticket, actor, "", by_topic=True)
+        if event.service == "topic_reopened" and ticket.state == "closed":
+            return await self.reopen(ticket, actor, by_topic=True)
+        return []
+
+    async def _queue(self, thread_id: int | None) -> Reply:
+        waiting = [{**self._view(t), "waiting_minutes": int((self.now - t.created_at).total_seconds() // 60)}
+                   for t in await self.store.queue()]
+        return self._staff("queue_list", None, thread_id=thread_id, waiting=waiting)
+
+    async def _lookup(self, args: str, thread_id: int | None) -> Reply:
+        from assistant.diagnosis import invoice_summary
+        from assistant.domain.identifiers import compact
+
+        parts = [compact(part) for part in args.split()]
+        number = parts[-1] if parts else ""
+        invoices = await self.store.invoice_by_number(number) if number else []
+        if len(parts) > 1:
+            invoices = [i for i in invoices if i.code == parts[0]]
+        return self._staff("lookup_record", None, thread_id=thread_id, query=args.strip(),
+                           invoices=[invoice_summary(i) for i in invoices])
+
+    async def _canned(self, ticket: Ticket, key: str) -> list[Out]:
+        keys = sorted(k.removeprefix("canned_") for k in self.renderer.keys(ticket.language) if k.startswith("canned_"))
+        if key not in keys:
+            return [self._staff("canned_unknown", ticket, key=key, keys=keys)]
+        if ticket.state not in ACTIVE:
+            return [self._staff("ticket_is_closed", ticket)]
+        return [self._to_merchant(f"canned_{key}", ticket), self._staff("canned_sent", ticket, key=key)]
+
+    # -- reports from the transport ----------------------------------------------------------------------
+    async def topic_opened(self, ticket_id: int, thread_id: int) -> None:
+        ticket = await self.store.ticket(ticket_id)
+        if ticket is not None:
+            ticket.topic_id = thread_id
+            await self.store.add_ticket_event(ticket_id=ticket.id, event="topic", state=ticket.state, actor_id=None,
+                                              detail={"topic_id": thread_id}, now=self.now)
+
+    async def card_posted(self, ticket_id: int, message_id: int) -> None:
+        ticket = await self.store.ticket(ticket_id)
+        if ticket is not None:
+            ticket.card_message_id = message_id
+
+    async def relayed(self, ticket_id: int, from_chat_id: int, pairs: list[tuple[int, int]], to_chat_id: int) -> None:
+        await self.store.add_relayed(ticket_id=ticket_id, source_chat_id=from_chat_id, pairs=pairs,
+                                     copy_chat_id=to_chat_id, now=self.now)
+
+    async def topic_lost(self, ticket_id: int) -> list[Out]:
+        """The ticket's topic was deleted (or never made): a new topic with the card."""
+        ticket = await self.store.ticket(ticket_id)
+        if ticket is None or self.config.chat_id is None:
+            return []
+        lost = ticket.topic_id
+        ticket.topic_id, ticket.card_message_id = None, None
+        await self.store.add_ticket_event(ticket_id=ticket.id, event="topic_lost", state=ticket.state, actor_id=None,
+                                          detail={"topic_id": lost}, now=self.now)
+        return [OpenTopic(ticket.id, self.config.chat_id, self.topic_name(ticket), await self.card(ticket))]
+
+    async def topic_of(self, ticket_id: int) -> int | None:
+        ticket = await self.store.ticket(ticket_id)
+        return ticket.topic_id if ticket else None
+
+    async def merchant_unreachable(self, ticket_id: int) -> list[Out]:
+        ticket = await self.store.ticket(ticket_id)
+        if ticket is None:
+            return []
+        await self.store.set_unreachable(ticket.user_id)
+        if self.config.chat_id is None:
+            return []
+        return [self._staff("merchant_unreachable", ticket)]
+
+    async def due(self) -> list[Out]:
+        """Tickets nobody claimed in time, announced again in the general topic."""
+        if self.config.chat_id is None:
+            return []
+        outputs: list[Out] = []
+        for ticket in await self.store.due_escalations(self.now):
+            ticket.escalations += 1
+            more = ticket.escalations < self.config.max_escalations
+            ticket.escalate_at = self.now + self.config.claim_timeout if more else None
+            waited = int((self.now - ticket.created_at).total_seconds() // 60)
+            await self.store.add_ticket_event(ticket_id=ticket.id, event="escalated", state=ticket.state,
+                                              actor_id=None, detail={"waited_minutes": waited}, now=self.now)
+            outputs.append(self._staff("ticket_waiting", None, thread_id=None, waited=waited,
+                                       waiting_ticket=self._view(ticket), topic_id=ticket.topic_id))
+        return outputs
