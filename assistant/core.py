@@ -18,7 +18,7 @@ from assistant.domain.extract import names_an_invoice
 from assistant.events import Event, Out, Reply
 from assistant.ports import StorePorts
 from assistant.replies import Renderer, normalise_language
-from assistant.store.models import User
+from assistant.store.models import Conversation, User
 from assistant.store.repo import Store
 from assistant.support import SupportConfig, SupportDesk
 from flows.base import Say, attached
@@ -95,25 +95,34 @@ class Assistant:
                 return support_outputs
             conversation, is_new = await store.conversation(event.chat_id, event.user_id,
                                                             initial=TROUBLESHOOT.initial, now=now)
-            if conversation.state not in TROUBLESHOOT.state_names:
-                logger.warning("chat %s: unknown stored state %r, back to the menu", event.chat_id, conversation.state)
-                conversation.state, conversation.data = TROUBLESHOOT.initial, {}
-            ports = StorePorts(store, user, conversation, now, self.config.rules, self.config.max_years,
-                               self.config.max_failures, desk)
-            model = Troubleshoot(conversation.state, copy.deepcopy(conversation.data), ports, user.language)
-            before = conversation.state
-            async with attached(self.machine, model):
-                await self._dispatch(model, event, is_new, conversation.version)
-            conversation.state = model.state
-            conversation.data = model.data
-            flag_modified(conversation, "data")
-            conversation.version += 1
-            conversation.updated_at = now
-            replies: list[Out] = [self._render(say, model.language, conversation.version, event.chat_id)
-                                  for say in model.said]
-        logger.info("chat %s: %s -> %s (%s)", event.chat_id, before, model.state,
+            return await self._run_flow(
+                store, desk, user, conversation, now,
+                lambda model: self._dispatch(model, event, is_new, conversation.version))
+
+    async def _run_flow(self, store: Store, desk: SupportDesk, user: User, conversation: Conversation,
+                        now: datetime, act: Callable[[Troubleshoot], Awaitable[None]],
+                        preface: list[Out] | None = None) -> list[Out]:
+        """Attach the conversation's model to the machine, let `act` drive it, store and render the result."""
+        if conversation.state not in TROUBLESHOOT.state_names:
+            logger.warning("chat %s: unknown stored state %r, back to the menu", conversation.chat_id,
+                           conversation.state)
+            conversation.state, conversation.data = TROUBLESHOOT.initial, {}
+        ports = StorePorts(store, user, conversation, now, self.config.rules, self.config.max_years,
+                           self.config.max_failures, desk)
+        model = Troubleshoot(conversation.state, copy.deepcopy(conversation.data), ports, user.language)
+        before = conversation.state
+        async with attached(self.machine, model):
+            await act(model)
+        conversation.state = model.state
+        conversation.data = model.data
+        flag_modified(conversation, "data")
+        conversation.version += 1
+        conversation.updated_at = now
+        replies: list[Out] = [self._render(say, model.language, conversation.version, conversation.chat_id)
+                              for say in model.said]
+        logger.info("chat %s: %s -> %s (%s)", conversation.chat_id, before, model.state,
                     ",".join(say.key for say in model.said))
-        return replies + ports.outputs
+        return [*(preface or []), *replies, *ports.outputs]
 
     async def _merchant_support(self, desk: SupportDesk, store: Store, event: Event, user: User) -> list[Out] | None:
         """Ticket matters of a merchant's chat; None when the troubleshooting flow should answer."""
@@ -154,8 +163,49 @@ class Assistant:
         return await self._in_desk(lambda desk: desk.merchant_unreachable(ticket_id))
 
     async def due(self) -> list[Out]:
-        """Whatever fell due (tickets waiting too long); safe to call from a timer, also after downtime."""
-        return await self._in_desk(lambda desk: desk.due())
+        """Whatever fell due: tickets waiting too long, promised notices and rechecks.
+
+        Safe to call from a timer in several processes, and after downtime: what fell due meanwhile is
+        delivered now, each promise once (it is marked delivered in the transaction that answers it).
+        """
+        outputs = await self._in_desk(lambda desk: desk.due())
+        async with self.sessions() as session:
+            due = await Store(session).due_follow_ups(self.clock())
+        for follow_up_id in due:
+            try:
+                outputs += await self._deliver(follow_up_id)
+            except Exception:
+                logger.exception("follow-up %s could not be delivered; it stays due", follow_up_id)
+        return outputs
+
+    async def _deliver(self, follow_up_id: int) -> list[Out]:
+        """Tell the merchant, and run their lookup again where they are free to see the result."""
+        now = self.clock()
+        async with self.sessions() as session, session.begin():
+            store = Store(session)
+            follow_up = await store.follow_up(follow_up_id)
+            if follow_up is None or follow_up.delivered_at is not None:
+                return []
+            follow_up.delivered_at = now
+            user = await store.user(follow_up.user_id)
+            if user is None or user.unreachable:
+                return []
+            fields = dict(follow_up.fields)
+            key = "follow_up_maintenance_over" if follow_up.kind == "maintenance_over" else "follow_up_recheck"
+            conversation, _ = await store.conversation(follow_up.chat_id, follow_up.user_id,
+                                                       initial=TROUBLESHOOT.initial, now=now)
+            desk = self._desk(store, now)
+            free = (await store.active_ticket(follow_up.chat_id) is None
+                    and "recheck" in self.machine.get_triggers(conversation.state) and bool(fields.get("number")))
+            notice = Reply(self.renderer.text(key, user.language, fields=fields, rerun=free),
+                           chat_id=follow_up.chat_id)
+            logger.info("follow-up %s (%s) delivered to chat %s%s", follow_up.id, follow_up.kind,
+                        follow_up.chat_id, ", lookup re-run" if free else "")
+            if not free:
+                return [notice]
+            return await self._run_flow(store, desk, user, conversation, now,
+                                        lambda model: model.trigger("recheck", fields=fields),  # type: ignore[attr-defined]
+                                        preface=[notice])
 
     async def startup_notices(self) -> list[Out]:
         """Warnings for admins at start: no support group configured."""

@@ -64,6 +64,8 @@ TROUBLESHOOT = FlowSpec(
          "before": "start_with_text"},
         {"trigger": "provide", "source": RESTING, "dest": None, "after": "not_understood"},
         {"trigger": "submit", "source": "collecting", "dest": "checking", "conditions": "fields_complete"},
+        # A lookup promised for later ("notify me", "check again later") is run again from a resting state.
+        {"trigger": "recheck", "source": RESTING, "dest": "checking", "before": "adopt_fields"},
         # The decision tree, in order.
         {"trigger": "check", "source": "checking", "dest": "maintenance", "conditions": "in_maintenance"},
         {"trigger": "check", "source": "checking", "dest": "no_permission", "conditions": "found",
@@ -275,6 +277,10 @@ class Troubleshoot(FlowModel):
 
     def mark_not_found(self, event: AsyncEventData) -> None:
         self.data["ticket_reason"] = "not_found"
+
+    def adopt_fields(self, event: AsyncEventData) -> None:
+        self.forget_invoice(event)
+        self.data["fields"] = dict(event.kwargs.get("fields") or {})
 
     def start_with_text(self, event: AsyncEventData) -> None:
         self.forget_invoice(event)

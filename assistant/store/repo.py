@@ -304,6 +304,22 @@ class Store:
                                   window_id=window_id, created_at=now))
         return True
 
+    async def due_follow_ups(self, now: datetime, limit: int = 200) -> list[int]:
+        """Ids of promises that fell due: a recheck whose time came, a notice whose maintenance is over."""
+        over = or_(MaintenanceWindow.id.is_(None), MaintenanceWindow.ended_at.is_not(None),
+                   MaintenanceWindow.ends_at <= now)
+        query = (select(FollowUp.id).outerjoin(MaintenanceWindow, FollowUp.window_id == MaintenanceWindow.id)
+                 .where(FollowUp.delivered_at.is_(None),
+                        or_(and_(FollowUp.kind == "recheck", FollowUp.due_at <= now),
+                            and_(FollowUp.kind == "maintenance_over", over)))
+                 .order_by(FollowUp.due_at, FollowUp.id).limit(limit))
+        return list(await self.session.scalars(query))
+
+    async def follow_up(self, follow_up_id: int) -> FollowUp | None:
+        """A follow-up, locked; None when another process has it (PostgreSQL) or it is gone."""
+        query = select(FollowUp).where(FollowUp.id == follow_up_id).with_for_update(skip_locked=True)
+        return (await self.session.scalars(query.execution_options(populate_existing=True))).first()
+
     async def follow_ups(self) -> list[FollowUp]:
         return list(await self.session.scalars(select(FollowUp).order_by(FollowUp.id)))
 
