@@ -7,6 +7,7 @@ the core, and the adapters. Nothing connects or reads configuration at import ti
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import sys
@@ -34,6 +35,7 @@ from assistant.store.models import ROLES
 from assistant.store.repo import Store
 from assistant.support import SupportConfig
 from flows.base import build_machine, mermaid
+from flows.maintenance import MAINTENANCE
 from flows.ticket import TICKET
 from flows.troubleshoot import TROUBLESHOOT
 
@@ -43,7 +45,7 @@ ROOT = Path(__file__).resolve().parent
 REPLIES = ROOT / "replies"
 FLOWS_DOC = ROOT / "docs" / "flows.md"
 DEMO_DATABASE_URL = "sqlite+aiosqlite:///./data/demo.sqlite3"
-FLOWS = (TROUBLESHOOT, TICKET)
+FLOWS = (TROUBLESHOOT, TICKET, MAINTENANCE)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -83,7 +85,8 @@ def build_assistant(settings: Settings, sessions: async_sessionmaker[AsyncSessio
     config = CoreConfig(default_language=settings.default_language, max_years=settings.max_years_back,
                         max_failures=settings.max_field_failures, max_message_chars=settings.max_message_chars,
                         rules=DiagnosisRules(sync_delay=settings.sync_delay, tz=settings.tz), support=support)
-    assistant = Assistant(sessions, renderer, build_machine(TROUBLESHOOT), build_machine(TICKET), config, clock=clock)
+    assistant = Assistant(sessions, renderer, build_machine(TROUBLESHOOT), build_machine(TICKET),
+                          build_machine(MAINTENANCE), config, clock=clock)
     return assistant, renderer
 
 
@@ -116,21 +119,14 @@ def run_async(coroutine: Awaitable[T]) -> T:
 
 
 def parse_time(value: str, settings: Settings, now: datetime) -> datetime:
-    """"+90m", "+2h", "18:00" (Beijing time, today or tomorrow) or "2026-11-23 18:00"."""
-    text = value.strip()
-    if match := re.fullmatch(r"\+(\d+)\s*([mhd])", text):
-        unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-        return now + timedelta(**{unit: int(match.group(1))})
-    local_now = now.astimezone(settings.tz)
-    if match := re.fullmatch(r"(\d{1,2}):(\d{2})", text):
-        moment = local_now.replace(hour=int(match.group(1)), minute=int(match.group(2)), second=0, microsecond=0)
-        return moment if moment > local_now else moment + timedelta(days=1)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+    """A time from the command line, or a one-line error."""
+    from assistant.domain.times import parse_time as parse
+
+    moment = parse(value, settings.tz, now)
+    if moment is None:
         fail(f"cannot read the time {value!r}: use +90m, +2h, 18:00 or 2026-11-23 18:00")
-        raise
-    return moment if moment.tzinfo else moment.replace(tzinfo=settings.tz)
+        raise AssertionError("unreachable")
+    return moment
 
 
 # -- command line ------------------------------------------------------------------------------
@@ -277,8 +273,11 @@ def maintenance_start(until: Annotated[str, typer.Option(help="Expected end: +2h
 
     async def main() -> int:
         async with runtime(settings) as rt, rt.sessions() as session, session.begin():
-            window = await Store(session).add_maintenance(starts_at=starts, ends_at=ends, message_zh=message_zh,
-                                                          message_en=message_en, now=now)
+            store = Store(session)
+            window = await store.add_maintenance(starts_at=starts, ends_at=ends, message_zh=message_zh,
+                                                 message_en=message_en, now=now)
+            await store.audit(actor_id=None, action="maintenance_created", allowed=True,
+                              detail={"window": window.id, "via": "cli"}, now=now)
             return window.id
 
     window_id = run_async(main())
@@ -294,7 +293,11 @@ def maintenance_end(demo: DemoOption = False) -> None:
 
     async def main() -> int:
         async with runtime(settings) as rt, rt.sessions() as session, session.begin():
-            return len(await Store(session).end_maintenance(utcnow()))
+            store = Store(session)
+            ended = await store.end_maintenance(utcnow())
+            await store.audit(actor_id=None, action="maintenance_end", allowed=True,
+                              detail={"windows": [w.id for w in ended], "via": "cli"}, now=utcnow())
+            return len(ended)
 
     ended = run_async(main())
     console.print(f"{ended} maintenance window(s) ended" if ended else "no maintenance window is running")
@@ -396,7 +399,9 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
             logger.info("admins created: %s", ", ".join(map(str, created)))
         application, adapter = build_application(settings, rt, token, webhook=bool(settings.webhook_url))
         async with application:
-            await set_up_bot_profile(application.bot, rt.renderer, settings.default_language)
+            async with rt.sessions() as session:
+                admins = {admin.id: admin.language for admin in await Store(session).admins()}
+            await set_up_bot_profile(application.bot, rt.renderer, settings.default_language, admins)
             await adapter.execute(application.bot, await rt.assistant.startup_notices())
             await application.start()
             scheduler = asyncio.create_task(run_scheduler(rt.assistant, adapter, application.bot,
@@ -476,6 +481,25 @@ def run(webhook: Annotated[str | None, typer.Option(help="Public HTTPS URL for T
         fail("Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather")
     except NetworkError as error:
         fail(f"cannot reach the Bot API at {settings.telegram_api_base_url}: {error}")
+
+
+@app.command()
+def audit(limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 100,
+          demo: DemoOption = False) -> None:
+    """List admin actions and refused attempts: who, what, when."""
+    settings = settings_for(demo)
+
+    async def main() -> None:
+        async with runtime(settings) as rt, rt.sessions() as session:
+            entries = await Store(session).audit_log(limit)
+        table = Table("when", "who", "action", "allowed", "detail")
+        for entry in entries:
+            table.add_row(f"{entry.at.astimezone(settings.tz):%Y-%m-%d %H:%M:%S}",
+                          str(entry.actor_id) if entry.actor_id is not None else "cli", entry.action,
+                          "yes" if entry.allowed else "[red]REFUSED[/red]", json.dumps(entry.detail, ensure_ascii=False))
+        console.print(table)
+
+    run_async(main())
 
 
 def flows_markdown() -> str:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import flag_modified
 from transitions.extensions.asyncio import AsyncMachine
 
+from assistant.admin import ADMIN_COMMANDS, AdminDesk
 from assistant.diagnosis import DiagnosisRules
 from assistant.domain.extract import names_an_invoice
 from assistant.events import Event, Out, Reply
@@ -22,6 +23,7 @@ from assistant.store.models import Conversation, User
 from assistant.store.repo import Store
 from assistant.support import SupportConfig, SupportDesk
 from flows.base import Say, attached
+from flows.maintenance import MAINTENANCE
 from flows.troubleshoot import CHOICES, TROUBLESHOOT, Troubleshoot
 
 logger = logging.getLogger(__name__)
@@ -53,11 +55,13 @@ class Assistant:
     """Handles one event in one database transaction, with the flow's model attached for that event."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], renderer: Renderer, machine: AsyncMachine,
-                 ticket_machine: AsyncMachine, config: CoreConfig, clock: Clock = utcnow) -> None:
+                 ticket_machine: AsyncMachine, maintenance_machine: AsyncMachine, config: CoreConfig,
+                 clock: Clock = utcnow) -> None:
         self.sessions = sessions
         self.renderer = renderer
         self.machine = machine
         self.ticket_machine = ticket_machine
+        self.maintenance_machine = maintenance_machine
         self.config = config
         self.clock = clock
 
@@ -89,12 +93,17 @@ class Assistant:
                 outputs = await desk.staff_event(event, user)
                 logger.info("support chat, topic %s: %s output(s)", event.thread_id, len(outputs))
                 return outputs
+            conversation, is_new = await store.conversation(event.chat_id, event.user_id,
+                                                            initial=TROUBLESHOOT.initial, now=now)
+            admin = AdminDesk(store, self.renderer, self.maintenance_machine, self.config.rules.tz, now)
+            if event.command in ADMIN_COMMANDS:
+                return await admin.command(event, user, conversation)
+            if conversation.flow == MAINTENANCE.name:
+                return await admin.flow_event(event, user, conversation)
             support_outputs = await self._merchant_support(desk, store, event, user)
             if support_outputs is not None:
                 logger.info("chat %s: ticket relay/action, %s output(s)", event.chat_id, len(support_outputs))
                 return support_outputs
-            conversation, is_new = await store.conversation(event.chat_id, event.user_id,
-                                                            initial=TROUBLESHOOT.initial, now=now)
             return await self._run_flow(
                 store, desk, user, conversation, now,
                 lambda model: self._dispatch(model, event, is_new, conversation.version))
@@ -195,7 +204,7 @@ class Assistant:
             conversation, _ = await store.conversation(follow_up.chat_id, follow_up.user_id,
                                                        initial=TROUBLESHOOT.initial, now=now)
             desk = self._desk(store, now)
-            free = (await store.active_ticket(follow_up.chat_id) is None
+            free = (conversation.flow == TROUBLESHOOT.name and await store.active_ticket(follow_up.chat_id) is None
                     and "recheck" in self.machine.get_triggers(conversation.state) and bool(fields.get("number")))
             notice = Reply(self.renderer.text(key, user.language, fields=fields, rerun=free),
                            chat_id=follow_up.chat_id)

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from telegram import (
     BotCommand,
+    BotCommandScopeChat,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -23,6 +24,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, TimedOut
 from telegram.ext import BaseUpdateProcessor, ContextTypes
 
+from assistant.admin import ADMIN_COMMANDS
 from assistant.events import Attachment, Copy, EditCard, EditCopy, Event, OpenTopic, Out, Reply, TopicState
 from assistant.replies import LANGUAGES, Renderer, normalise_language
 
@@ -421,11 +423,22 @@ class TelegramAdapter:
             logger.warning("could not tell chat %s about the error", update.effective_chat.id)
 
 
-async def set_up_bot_profile(bot: Any, renderer: Renderer, default_language: str) -> None:
-    """Commands, description and short description in both languages (and the default)."""
+def _commands(renderer: Renderer, language: str, names: tuple[str, ...]) -> list[BotCommand]:
+    return [BotCommand(name, renderer.text("command_description", language, command=name)) for name in names]
+
+
+async def set_up_bot_profile(bot: Any, renderer: Renderer, default_language: str,
+                             admins: dict[int, str] | None = None) -> None:
+    """Commands, description and short description in both languages (and the default); admins see theirs."""
+    for admin_id, language in (admins or {}).items():
+        try:
+            await bot.set_my_commands(_commands(renderer, language, COMMANDS + ADMIN_COMMANDS),
+                                      scope=BotCommandScopeChat(admin_id))
+        except BadRequest as error:  # the admin has not talked to the bot yet
+            logger.info("admin commands not set for %s: %s", admin_id, error)
     for language in (*LANGUAGES, None):
         lang = language or default_language
-        commands = [BotCommand(name, renderer.text("command_description", lang, command=name)) for name in COMMANDS]
+        commands = _commands(renderer, lang, COMMANDS)
         code = language  # None sets the default for every other language
         await bot.set_my_commands(commands, language_code=code)
         await bot.set_my_description(renderer.text("bot_description", lang), language_code=code)

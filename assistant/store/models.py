@@ -242,3 +242,17 @@ class FollowUp(Base):
     due_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Every admin action and every refused attempt: who, what, when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(48))
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime]

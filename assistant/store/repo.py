@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.store.models import (
     AccessRequest,
+    AuditEntry,
     Company,
     Conversation,
     Diagnosis,
@@ -197,6 +198,23 @@ class Store:
         self.session.add(Diagnosis(user_id=user_id, chat_id=chat_id, code=fields.get("code", ""),
                                    number=fields.get("number", ""), outcome=outcome, created_at=now))
 
+    async def outcome_counts(self, since: datetime) -> dict[str, int]:
+        query = (select(Diagnosis.outcome, func.count()).where(Diagnosis.created_at >= since)
+                 .group_by(Diagnosis.outcome))
+        return {outcome: int(count) for outcome, count in await self.session.execute(query)}
+
+    async def ticket_counts(self, since: datetime) -> tuple[int, int]:
+        """(opened, closed) since a moment."""
+        opened = await self.session.scalar(select(func.count()).select_from(Ticket).where(Ticket.created_at >= since))
+        closed = await self.session.scalar(select(func.count()).select_from(Ticket).where(Ticket.closed_at >= since))
+        return int(opened or 0), int(closed or 0)
+
+    async def claim_waits(self, since: datetime) -> list[float]:
+        """Minutes from opening to claim of the tickets opened since a moment and claimed."""
+        rows = await self.session.execute(select(Ticket.created_at, Ticket.claimed_at).where(
+            Ticket.created_at >= since, Ticket.claimed_at.is_not(None)))
+        return [(claimed - created).total_seconds() / 60 for created, claimed in rows]
+
     async def diagnoses(self) -> list[Diagnosis]:
         return list(await self.session.scalars(select(Diagnosis).order_by(Diagnosis.id)))
 
@@ -323,8 +341,23 @@ class Store:
     async def follow_ups(self) -> list[FollowUp]:
         return list(await self.session.scalars(select(FollowUp).order_by(FollowUp.id)))
 
+    async def audit(self, *, actor_id: int | None, action: str, allowed: bool, detail: dict[str, Any],
+                    now: datetime) -> None:
+        self.session.add(AuditEntry(actor_id=actor_id, action=action, allowed=allowed, detail=detail, at=now))
+
+    async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
+        return list(await self.session.scalars(query))
+
+    async def extend_maintenance(self, until: datetime, now: datetime) -> list[MaintenanceWindow]:
+        windows = await self.end_maintenance(now)
+        for window in windows:
+            window.ended_at = None
+            window.ends_at = until
+        return windows
+
     async def clear_all(self) -> None:
         """Delete every row (tests)."""
-        for model in (RelayedMessage, TicketEvent, FollowUp, AccessRequest, Diagnosis, Ticket, Conversation, UserCompany, User, Company,
+        for model in (AuditEntry, RelayedMessage, TicketEvent, FollowUp, AccessRequest, Diagnosis, Ticket, Conversation, UserCompany, User, Company,
                       MaintenanceWindow, Invoice):
             await self.session.execute(delete(model))

@@ -1,0 +1,158 @@
+"""Admin commands in chat: maintenance windows (a guided flow), statistics; all audited."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import statistics
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm.attributes import flag_modified
+from transitions.extensions.asyncio import AsyncMachine
+
+from assistant.diagnosis import window_summary
+from assistant.domain.times import parse_time
+from assistant.events import Event, Out, Reply
+from assistant.replies import Renderer
+from assistant.store.models import Conversation, User
+from assistant.store.repo import Store
+from flows.base import Say, attached
+from flows.maintenance import CHOICES, MAINTENANCE, MaintenanceDraft
+from flows.troubleshoot import PROMPT_BUTTONS
+
+logger = logging.getLogger(__name__)
+
+ADMIN_COMMANDS = ("maintenance", "maintenance_end", "maintenance_extend", "maintenance_list", "stats")
+
+
+class AdminPorts:
+    """What the maintenance flow needs, for one admin's event."""
+
+    def __init__(self, store: Store, actor: User, tz: ZoneInfo, now: datetime) -> None:
+        self.store, self.actor, self.tz, self.now = store, actor, tz, now
+
+    def parse_time(self, text: str) -> datetime | None:
+        return parse_time(text, self.tz, self.now)
+
+    async def save_window(self, starts_at: datetime, ends_at: datetime, message_zh: str, message_en: str) -> int:
+        window = await self.store.add_maintenance(starts_at=starts_at, ends_at=ends_at, message_zh=message_zh,
+                                                  message_en=message_en, now=self.now, created_by=self.actor.id)
+        await self.store.audit(actor_id=self.actor.id, action="maintenance_created", allowed=True,
+                               detail={"window": window.id, "starts_at": starts_at.isoformat(),
+                                       "ends_at": ends_at.isoformat()}, now=self.now)
+        return window.id
+
+
+class AdminDesk:
+    """Admin commands and the admin flows, inside one event's transaction."""
+
+    def __init__(self, store: Store, renderer: Renderer, machine: AsyncMachine, tz: ZoneInfo, now: datetime) -> None:
+        self.store = store
+        self.renderer = renderer
+        self.machine = machine
+        self.tz = tz
+        self.now = now
+
+    def _reply(self, key: str, user: User, chat_id: int, buttons: list[list[str]] | None = None, version: int = 0,
+               **context: Any) -> Reply:
+        text, rendered = self.renderer.render(Say(key, context, buttons or []), user.language)
+        return Reply(text, rendered, version=version, chat_id=chat_id)
+
+    async def command(self, event: Event, user: User, conversation: Conversation) -> list[Out]:
+        command = event.command or ""
+        allowed = user.role == "admin"
+        await self.store.audit(actor_id=user.id, action=command, allowed=allowed, detail={"args": event.args},
+                               now=self.now)
+        if not allowed:
+            logger.warning("user %s (%s) tried /%s", user.id, user.role, command)
+            return [self._reply("admin_only", user, event.chat_id, command=command)]
+        if command == "maintenance":
+            conversation.flow, conversation.state, conversation.data = "maintenance", MAINTENANCE.initial, {}
+            return await self._run(conversation, user, lambda draft: _prompt(draft))
+        if command == "maintenance_end":
+            ended = await self.store.end_maintenance(self.now)
+            waiting = len([f for f in await self.store.follow_ups() if f.delivered_at is None
+                           and f.window_id in {w.id for w in ended}])
+            return [self._reply("maint_ended", user, event.chat_id, ended=len(ended), waiting=waiting)]
+        if command == "maintenance_extend":
+            until = parse_time(event.args, self.tz, self.now) if event.args.strip() else None
+            if until is None or until <= self.now:
+                return [self._reply("maint_extend_usage", user, event.chat_id, text=event.args)]
+            windows = await self.store.extend_maintenance(until, self.now)
+            return [self._reply("maint_extended", user, event.chat_id, count=len(windows), until=until.isoformat())]
+        if command == "maintenance_list":
+            current = await self.store.active_maintenance(self.now)
+            upcoming = await self.store.upcoming_maintenance(self.now)
+            return [self._reply("system_status", user, event.chat_id,
+                                current=window_summary(current) if current else None,
+                                upcoming=[window_summary(w) for w in upcoming])]
+        return [self._reply("stats", user, event.chat_id, periods=await self._stats())]
+
+    async def flow_event(self, event: Event, user: User, conversation: Conversation) -> list[Out]:
+        """An event while the admin is inside the maintenance flow."""
+        if user.role != "admin" or event.command is not None or event.choice == "cancel":
+            return await self._leave(conversation, user, "maint_cancelled" if user.role == "admin" else "admin_only")
+        if event.choice is not None:
+            if event.choice_version not in (None, 0, conversation.version) or event.choice not in CHOICES:
+                return await self._run(conversation, user, lambda draft: _expired(draft))
+            trigger, kwargs = event.choice, {}
+        elif event.text is not None:
+            trigger, kwargs = "answer", {"text": event.text}
+        else:
+            return await self._run(conversation, user, lambda draft: _expired(draft))
+        if trigger not in self.machine.get_triggers(conversation.state):
+            return await self._run(conversation, user, lambda draft: _expired(draft))
+        return await self._run(conversation, user, lambda draft: draft.trigger(trigger, **kwargs))  # type: ignore[attr-defined]
+
+    async def _run(self, conversation: Conversation, user: User, act: Any) -> list[Out]:
+        ports = AdminPorts(self.store, user, self.tz, self.now)
+        draft = MaintenanceDraft(conversation.state, copy.deepcopy(conversation.data), ports)
+        async with attached(self.machine, draft):
+            await act(draft)
+        conversation.state, conversation.data = draft.state, draft.data
+        flag_modified(conversation, "data")
+        conversation.version += 1
+        conversation.updated_at = self.now
+        outputs: list[Out] = [self._reply(say.key, user, conversation.chat_id, say.buttons, conversation.version,
+                                          **say.context) for say in draft.said]
+        if draft.finished:
+            outputs += await self._leave(conversation, user, None)
+        return outputs
+
+    async def _leave(self, conversation: Conversation, user: User, key: str | None) -> list[Out]:
+        """Back to the assistant's menu."""
+        conversation.flow, conversation.state, conversation.data = "troubleshoot", "menu", {}
+        conversation.version += 1
+        conversation.updated_at = self.now
+        outputs: list[Out] = [self._reply(key, user, conversation.chat_id, command="maintenance")] if key else []
+        outputs.append(self._reply("state_menu", user, conversation.chat_id, PROMPT_BUTTONS["menu"],
+                                   conversation.version))
+        return outputs
+
+    async def _stats(self) -> list[dict[str, Any]]:
+        """Lookups by outcome, tickets opened and closed, median time to claim: today and the last 7 days."""
+        local_midnight = datetime.combine(self.now.astimezone(self.tz).date(), time.min, tzinfo=self.tz)
+        periods = []
+        for name, since in (("today", local_midnight), ("week", local_midnight - timedelta(days=6))):
+            outcomes = await self.store.outcome_counts(since)
+            opened, closed = await self.store.ticket_counts(since)
+            waits = await self.store.claim_waits(since)
+            periods.append({"name": name, "outcomes": sorted(outcomes.items(), key=lambda kv: (-kv[1], kv[0])),
+                            "lookups": sum(outcomes.values()), "opened": opened, "closed": closed,
+                            "median_claim_minutes": round(statistics.median(waits), 1) if waits else None})
+        return periods
+
+
+def _prompt(draft: MaintenanceDraft) -> Any:
+    async def act() -> None:
+        draft.prompt()
+    return act()
+
+
+def _expired(draft: MaintenanceDraft) -> Any:
+    async def act() -> None:
+        draft.say("menu_expired")
+        draft.prompt()
+    return act()
