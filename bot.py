@@ -35,6 +35,7 @@ from assistant.store.models import ROLES
 from assistant.store.repo import Store
 from assistant.support import SupportConfig
 from flows.base import build_machine, mermaid
+from flows.announce import ANNOUNCE
 from flows.maintenance import MAINTENANCE
 from flows.ticket import TICKET
 from flows.troubleshoot import TROUBLESHOOT
@@ -45,7 +46,7 @@ ROOT = Path(__file__).resolve().parent
 REPLIES = ROOT / "replies"
 FLOWS_DOC = ROOT / "docs" / "flows.md"
 DEMO_DATABASE_URL = "sqlite+aiosqlite:///./data/demo.sqlite3"
-FLOWS = (TROUBLESHOOT, TICKET, MAINTENANCE)
+FLOWS = (TROUBLESHOOT, TICKET, MAINTENANCE, ANNOUNCE)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -84,9 +85,11 @@ def build_assistant(settings: Settings, sessions: async_sessionmaker[AsyncSessio
                             tz=settings.tz)
     config = CoreConfig(default_language=settings.default_language, max_years=settings.max_years_back,
                         max_failures=settings.max_field_failures, max_message_chars=settings.max_message_chars,
-                        rules=DiagnosisRules(sync_delay=settings.sync_delay, tz=settings.tz), support=support)
-    assistant = Assistant(sessions, renderer, build_machine(TROUBLESHOOT), build_machine(TICKET),
-                          build_machine(MAINTENANCE), config, clock=clock)
+                        rules=DiagnosisRules(sync_delay=settings.sync_delay, tz=settings.tz), support=support,
+                        announce_days=settings.announce_days)
+    admin_flows = {spec.name: build_machine(spec) for spec in (MAINTENANCE, ANNOUNCE)}
+    assistant = Assistant(sessions, renderer, build_machine(TROUBLESHOOT), build_machine(TICKET), admin_flows,
+                          config, clock=clock)
     return assistant, renderer
 
 
@@ -374,7 +377,7 @@ def build_application(settings: Settings, rt: Runtime, token: str, *, webhook: b
 
 
 async def run_scheduler(assistant: Assistant, adapter: Any, bot: Any, interval: float, stop: asyncio.Event) -> None:
-    """Carry out what falls due (tickets waiting too long), also what fell due while the bot was down."""
+    """Carry out what falls due (tickets waiting too long, promised notices), also what fell due while down."""
     while not stop.is_set():
         try:
             await adapter.execute(bot, await assistant.due())
@@ -386,10 +389,24 @@ async def run_scheduler(assistant: Assistant, adapter: Any, bot: Any, interval: 
             pass
 
 
+async def run_broadcasts(runner: Any, interval: float, stop: asyncio.Event) -> None:
+    """Send unfinished broadcasts, resuming those a previous process left."""
+    while not stop.is_set():
+        try:
+            await runner.run_all()
+        except Exception:
+            logger.exception("broadcasts failed; trying again in %.0f s", interval)
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except TimeoutError:
+            pass
+
+
 async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], datetime] = utcnow,
                 ready: asyncio.Event | None = None) -> None:
     """Run the bot until `stop` is set: long polling, or a webhook server when WEBHOOK_URL is set."""
-    from assistant.adapters.telegram import set_up_bot_profile
+    from assistant.adapters.telegram import TelegramBroadcast, set_up_bot_profile
+    from assistant.broadcast import BroadcastRunner
 
     token = telegram_token(settings)
     async with runtime(settings, clock) as rt:
@@ -404,13 +421,21 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
             await set_up_bot_profile(application.bot, rt.renderer, settings.default_language, admins)
             await adapter.execute(application.bot, await rt.assistant.startup_notices())
             await application.start()
-            scheduler = asyncio.create_task(run_scheduler(rt.assistant, adapter, application.bot,
-                                                          settings.scheduler_interval_seconds, stop))
+            runner = BroadcastRunner(rt.sessions, rt.renderer, TelegramBroadcast(application.bot),
+                                     settings.broadcast_rate, clock, stopping=stop.is_set)
+            background = [
+                asyncio.create_task(run_scheduler(rt.assistant, adapter, application.bot,
+                                                  settings.scheduler_interval_seconds, stop)),
+                asyncio.create_task(run_broadcasts(runner, settings.scheduler_interval_seconds, stop)),
+            ]
             try:
                 await _receive_updates(application, settings, rt, stop, ready)
             finally:
                 stop.set()
-                await scheduler
+                _, late = await asyncio.wait(background, timeout=15)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
                 await application.stop()
 
 

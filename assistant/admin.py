@@ -19,19 +19,37 @@ from assistant.replies import Renderer
 from assistant.store.models import Conversation, User
 from assistant.store.repo import Store
 from flows.base import Say, attached
-from flows.maintenance import CHOICES, MAINTENANCE, MaintenanceDraft
+from flows.announce import ANNOUNCE, AnnounceDraft
+from flows.announce import CHOICES as ANNOUNCE_CHOICES
+from flows.maintenance import CHOICES as MAINTENANCE_CHOICES
+from flows.maintenance import MAINTENANCE, MaintenanceDraft
 from flows.troubleshoot import PROMPT_BUTTONS
 
 logger = logging.getLogger(__name__)
 
-ADMIN_COMMANDS = ("maintenance", "maintenance_end", "maintenance_extend", "maintenance_list", "stats")
+ADMIN_COMMANDS = ("maintenance", "maintenance_end", "maintenance_extend", "maintenance_list", "announce", "stats")
+DRAFTS: dict[str, tuple[type[Any], set[str]]] = {
+    MAINTENANCE.name: (MaintenanceDraft, MAINTENANCE_CHOICES),
+    ANNOUNCE.name: (AnnounceDraft, ANNOUNCE_CHOICES),
+}
 
 
 class AdminPorts:
-    """What the maintenance flow needs, for one admin's event."""
+    """What the admin flows need, for one admin's event."""
 
-    def __init__(self, store: Store, actor: User, tz: ZoneInfo, now: datetime) -> None:
-        self.store, self.actor, self.tz, self.now = store, actor, tz, now
+    def __init__(self, store: Store, actor: User, tz: ZoneInfo, now: datetime, days: int) -> None:
+        self.store, self.actor, self.tz, self.now, self.days = store, actor, tz, now, days
+
+    async def audience_size(self, audience: str) -> int:
+        return await self.store.audience_size(audience, self.now - timedelta(days=self.days))
+
+    async def create_broadcast(self, audience: str, text: str) -> tuple[int, int]:
+        broadcast = await self.store.create_broadcast(created_by=self.actor.id, audience=audience, text=text,
+                                                      since=self.now - timedelta(days=self.days), now=self.now)
+        await self.store.audit(actor_id=self.actor.id, action="broadcast_created", allowed=True,
+                               detail={"broadcast": broadcast.id, "audience": audience, "total": broadcast.total},
+                               now=self.now)
+        return broadcast.id, broadcast.total
 
     def parse_time(self, text: str) -> datetime | None:
         return parse_time(text, self.tz, self.now)
@@ -48,12 +66,14 @@ class AdminPorts:
 class AdminDesk:
     """Admin commands and the admin flows, inside one event's transaction."""
 
-    def __init__(self, store: Store, renderer: Renderer, machine: AsyncMachine, tz: ZoneInfo, now: datetime) -> None:
+    def __init__(self, store: Store, renderer: Renderer, machines: dict[str, AsyncMachine], tz: ZoneInfo,
+                 now: datetime, announce_days: int) -> None:
         self.store = store
         self.renderer = renderer
-        self.machine = machine
+        self.machines = machines
         self.tz = tz
         self.now = now
+        self.announce_days = announce_days
 
     def _reply(self, key: str, user: User, chat_id: int, buttons: list[list[str]] | None = None, version: int = 0,
                **context: Any) -> Reply:
@@ -68,8 +88,9 @@ class AdminDesk:
         if not allowed:
             logger.warning("user %s (%s) tried /%s", user.id, user.role, command)
             return [self._reply("admin_only", user, event.chat_id, command=command)]
-        if command == "maintenance":
-            conversation.flow, conversation.state, conversation.data = "maintenance", MAINTENANCE.initial, {}
+        if command in DRAFTS:
+            spec = MAINTENANCE if command == MAINTENANCE.name else ANNOUNCE
+            conversation.flow, conversation.state, conversation.data = spec.name, spec.initial, {}
             return await self._run(conversation, user, lambda draft: _prompt(draft))
         if command == "maintenance_end":
             ended = await self.store.end_maintenance(self.now)
@@ -91,25 +112,27 @@ class AdminDesk:
         return [self._reply("stats", user, event.chat_id, periods=await self._stats())]
 
     async def flow_event(self, event: Event, user: User, conversation: Conversation) -> list[Out]:
-        """An event while the admin is inside the maintenance flow."""
+        """An event while the admin is inside an admin flow (maintenance, announce)."""
         if user.role != "admin" or event.command is not None or event.choice == "cancel":
-            return await self._leave(conversation, user, "maint_cancelled" if user.role == "admin" else "admin_only")
+            return await self._leave(conversation, user, "admin_cancelled" if user.role == "admin" else "admin_only")
+        _, choices = DRAFTS[conversation.flow]
         if event.choice is not None:
-            if event.choice_version not in (None, 0, conversation.version) or event.choice not in CHOICES:
+            if event.choice_version not in (None, 0, conversation.version) or event.choice not in choices:
                 return await self._run(conversation, user, lambda draft: _expired(draft))
             trigger, kwargs = event.choice, {}
         elif event.text is not None:
             trigger, kwargs = "answer", {"text": event.text}
         else:
             return await self._run(conversation, user, lambda draft: _expired(draft))
-        if trigger not in self.machine.get_triggers(conversation.state):
+        if trigger not in self.machines[conversation.flow].get_triggers(conversation.state):
             return await self._run(conversation, user, lambda draft: _expired(draft))
         return await self._run(conversation, user, lambda draft: draft.trigger(trigger, **kwargs))  # type: ignore[attr-defined]
 
     async def _run(self, conversation: Conversation, user: User, act: Any) -> list[Out]:
-        ports = AdminPorts(self.store, user, self.tz, self.now)
-        draft = MaintenanceDraft(conversation.state, copy.deepcopy(conversation.data), ports)
-        async with attached(self.machine, draft):
+        ports = AdminPorts(self.store, user, self.tz, self.now, self.announce_days)
+        draft_class, _ = DRAFTS[conversation.flow]
+        draft = draft_class(conversation.state, copy.deepcopy(conversation.data), ports)
+        async with attached(self.machines[conversation.flow], draft):
             await act(draft)
         conversation.state, conversation.data = draft.state, draft.data
         flag_modified(conversation, "data")
@@ -126,7 +149,7 @@ class AdminDesk:
         conversation.flow, conversation.state, conversation.data = "troubleshoot", "menu", {}
         conversation.version += 1
         conversation.updated_at = self.now
-        outputs: list[Out] = [self._reply(key, user, conversation.chat_id, command="maintenance")] if key else []
+        outputs: list[Out] = [self._reply(key, user, conversation.chat_id, command=key)] if key else []
         outputs.append(self._reply("state_menu", user, conversation.chat_id, PROMPT_BUTTONS["menu"],
                                    conversation.version))
         return outputs
@@ -145,13 +168,13 @@ class AdminDesk:
         return periods
 
 
-def _prompt(draft: MaintenanceDraft) -> Any:
+def _prompt(draft: Any) -> Any:
     async def act() -> None:
         draft.prompt()
     return act()
 
 
-def _expired(draft: MaintenanceDraft) -> Any:
+def _expired(draft: Any) -> Any:
     async def act() -> None:
         draft.say("menu_expired")
         draft.prompt()

@@ -23,7 +23,6 @@ from assistant.store.models import Conversation, User
 from assistant.store.repo import Store
 from assistant.support import SupportConfig, SupportDesk
 from flows.base import Say, attached
-from flows.maintenance import MAINTENANCE
 from flows.troubleshoot import CHOICES, TROUBLESHOOT, Troubleshoot
 
 logger = logging.getLogger(__name__)
@@ -49,19 +48,20 @@ class CoreConfig:
     max_message_chars: int
     rules: DiagnosisRules
     support: SupportConfig
+    announce_days: int = 30
 
 
 class Assistant:
     """Handles one event in one database transaction, with the flow's model attached for that event."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], renderer: Renderer, machine: AsyncMachine,
-                 ticket_machine: AsyncMachine, maintenance_machine: AsyncMachine, config: CoreConfig,
+                 ticket_machine: AsyncMachine, admin_machines: dict[str, AsyncMachine], config: CoreConfig,
                  clock: Clock = utcnow) -> None:
         self.sessions = sessions
         self.renderer = renderer
         self.machine = machine
         self.ticket_machine = ticket_machine
-        self.maintenance_machine = maintenance_machine
+        self.admin_machines = admin_machines
         self.config = config
         self.clock = clock
 
@@ -95,10 +95,11 @@ class Assistant:
                 return outputs
             conversation, is_new = await store.conversation(event.chat_id, event.user_id,
                                                             initial=TROUBLESHOOT.initial, now=now)
-            admin = AdminDesk(store, self.renderer, self.maintenance_machine, self.config.rules.tz, now)
+            admin = AdminDesk(store, self.renderer, self.admin_machines, self.config.rules.tz, now,
+                              self.config.announce_days)
             if event.command in ADMIN_COMMANDS:
                 return await admin.command(event, user, conversation)
-            if conversation.flow == MAINTENANCE.name:
+            if conversation.flow in self.admin_machines:
                 return await admin.flow_event(event, user, conversation)
             support_outputs = await self._merchant_support(desk, store, event, user)
             if support_outputs is not None:

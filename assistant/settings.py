@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     claim_timeout_minutes: float = Field(default=15.0, gt=0)
     max_escalations: int = Field(default=3, ge=1)
     scheduler_interval_seconds: float = Field(default=30.0, gt=0)
+    announce_days: int = Field(default=30, ge=1)
+    broadcast_rate: float = Field(default=25.0, gt=0, le=30)
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "127.0.0.1"

@@ -21,10 +21,11 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import BaseUpdateProcessor, ContextTypes
 
 from assistant.admin import ADMIN_COMMANDS
+from assistant.broadcast import Delivery
 from assistant.events import Attachment, Copy, EditCard, EditCopy, Event, OpenTopic, Out, Reply, TopicState
 from assistant.replies import LANGUAGES, Renderer, normalise_language
 
@@ -425,6 +426,43 @@ class TelegramAdapter:
 
 def _commands(renderer: Renderer, language: str, names: tuple[str, ...]) -> list[BotCommand]:
     return [BotCommand(name, renderer.text("command_description", language, command=name)) for name in names]
+
+
+@dataclass
+class TelegramBroadcast:
+    """Broadcast messages over the Bot API, their outcome in the core's terms."""
+
+    bot: Any
+
+    async def deliver(self, chat_id: int, text: str) -> Delivery:
+        try:
+            await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
+                                        link_preview_options=LinkPreviewOptions(is_disabled=True))
+            return Delivery("sent")
+        except Forbidden:
+            return Delivery("blocked")
+        except RetryAfter as error:
+            wait = error.retry_after
+            return Delivery("retry", float(wait.total_seconds() if hasattr(wait, "total_seconds") else wait))
+        except BadRequest as error:
+            logger.info("broadcast to %s failed: %s", chat_id, error)
+            return Delivery("failed")
+        except (TimedOut, NetworkError):
+            return Delivery("retry", 1.0)
+        except TelegramError as error:
+            logger.info("broadcast to %s failed: %s", chat_id, error)
+            return Delivery("failed")
+
+    async def post(self, chat_id: int, text: str) -> int:
+        message = await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+        return int(message.message_id)
+
+    async def edit(self, chat_id: int, message_id: int, text: str) -> None:
+        try:
+            await self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML)
+        except BadRequest as error:
+            if not _not_modified(error):
+                raise
 
 
 async def set_up_bot_profile(bot: Any, renderer: Renderer, default_language: str,

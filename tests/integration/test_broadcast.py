@@ -1,0 +1,129 @@
+"""Announcements: the admin flow, who receives them, rate-limited sending, and resuming after a crash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+
+from assistant.broadcast import BroadcastRunner, Delivery
+from assistant.store.repo import Store
+from tests.conftest import Chat
+from tests.factories import add_user
+
+ADMIN = 900
+
+
+@dataclass
+class RecordingTransport:
+    """Delivers into lists; some chats blocked the bot, some answer 429 once."""
+
+    blocked: set[int] = field(default_factory=set)
+    busy_once: set[int] = field(default_factory=set)
+    delivered: list[tuple[int, str]] = field(default_factory=list)
+    posts: list[tuple[int, str]] = field(default_factory=list)
+    edits: list[tuple[int, int, str]] = field(default_factory=list)
+    crash_after: int | None = None
+
+    async def deliver(self, chat_id: int, text: str) -> Delivery:
+        if chat_id in self.blocked:
+            return Delivery("blocked")
+        if chat_id in self.busy_once:
+            self.busy_once.discard(chat_id)
+            return Delivery("retry", 0.01)
+        self.delivered.append((chat_id, text))
+        if self.crash_after is not None and len(self.delivered) >= self.crash_after:
+            self.crash_after = None
+            raise KeyboardInterrupt("the process died right after Telegram accepted the message")
+        return Delivery("sent")
+
+    async def post(self, chat_id: int, text: str) -> int:
+        self.posts.append((chat_id, text))
+        return 4242
+
+    async def edit(self, chat_id: int, message_id: int, text: str) -> None:
+        self.edits.append((chat_id, message_id, text))
+
+
+@pytest.fixture
+async def audience(assistant, sessions, clock) -> list[int]:
+    """Twelve merchants who used the assistant this week, one long ago, staff and an admin."""
+    merchants = list(range(2001, 2013))
+    for user_id in merchants:
+        await add_user(sessions, clock.now, user_id=user_id)
+        await Chat(assistant, user_id, user_id).command("start")
+    await add_user(sessions, clock.now, user_id=2100)
+    clock.advance(days=-60)
+    await Chat(assistant, 2100, 2100).command("start")  # active 60 days ago: not recent
+    clock.advance(days=60)
+    await add_user(sessions, clock.now, user_id=2200, role="staff", companies=())
+    await Chat(assistant, 2200, 2200).command("start")
+    await add_user(sessions, clock.now, user_id=ADMIN, role="admin", companies=())
+    return merchants
+
+
+async def announce(admin: Chat, audience_choice: str, text: str) -> str:
+    await admin.command("announce")
+    await admin.press(audience_choice)
+    preview = await admin.say(text)
+    return preview + "\n" + await admin.press("confirm")
+
+
+def runner(sessions, assistant, transport, clock) -> BroadcastRunner:
+    return BroadcastRunner(sessions, assistant.renderer, transport, rate=1000, clock=clock, progress_every=0)
+
+
+async def test_announce_to_recent_merchants(assistant, sessions, clock, audience) -> None:
+    admin = Chat(assistant, ADMIN, ADMIN)
+    text = await announce(admin, "recent", "<b>周六</b> 系统升级 & 暂停服务")
+    assert "将发给 12 位" in text and "&lt;b&gt;周六&lt;/b&gt; 系统升级 &amp; 暂停服务" in text
+    assert "群发 #" in text and "共 12 位收件人" in text
+    transport = RecordingTransport(blocked={2003}, busy_once={2005})
+    await runner(sessions, assistant, transport, clock).run_all()
+    assert sorted(chat for chat, _ in transport.delivered) == [m for m in audience if m != 2003]
+    assert all(text == "📢 &lt;b&gt;周六&lt;/b&gt; 系统升级 &amp; 暂停服务" for _, text in transport.delivered)
+    assert transport.posts[0][0] == ADMIN and "已发送 0 / 12" in transport.posts[0][1]
+    assert "送达 11，已屏蔽机器人 1，失败 0" in transport.posts[-1][1]
+    assert any("已发送 11 / 12" in text for *_, text in transport.edits)
+    async with sessions() as session:
+        store = Store(session)
+        assert (await store.user(2003)).unreachable is True
+        [broadcast] = await store.running_broadcasts() or [None]
+    assert broadcast is None  # finished
+    await runner(sessions, assistant, transport, clock).run_all()
+    assert len(transport.delivered) == 11  # nothing sent twice
+
+
+async def test_announce_to_subscribers_only(chat: Chat, assistant, sessions, clock, audience) -> None:
+    subscriber = Chat(assistant, 2004, 2004)
+    await subscriber.say(f"代码 01100{clock.today.year % 100:02d}40011 号码 55667788 日期 {clock.today} 校验码 123456")
+    await subscriber.press("later")
+    admin = Chat(assistant, ADMIN, ADMIN)
+    assert "将发给 1 位" in await announce(admin, "subscribers", "维护结束了")
+    transport = RecordingTransport()
+    await runner(sessions, assistant, transport, clock).run_all()
+    assert transport.delivered == [(2004, "📢 维护结束了")]
+
+
+async def test_a_crash_mid_broadcast_resumes_without_duplicates(assistant, sessions, clock, audience) -> None:
+    admin = Chat(assistant, ADMIN, ADMIN)
+    await announce(admin, "recent", "通知")
+    transport = RecordingTransport(crash_after=5)
+    with pytest.raises(KeyboardInterrupt):
+        await runner(sessions, assistant, transport, clock).run_all()
+    assert len(transport.delivered) == 5
+    await runner(sessions, assistant, transport, clock).run_all()  # the next process
+    delivered = [chat for chat, _ in transport.delivered]
+    assert sorted(delivered) == audience and len(set(delivered)) == len(delivered)
+    assert "发送中断无法确认 1" in transport.posts[-1][1] and "送达 11" in transport.posts[-1][1]
+
+
+async def test_cancel_and_refusal(chat: Chat, assistant, sessions, audience) -> None:
+    assert "只有管理员" in await chat.command("announce")
+    admin = Chat(assistant, ADMIN, ADMIN)
+    await admin.command("announce")
+    await admin.press("recent")
+    assert "已取消" in await admin.press("cancel")
+    async with sessions() as session:
+        assert await Store(session).running_broadcasts() == []
