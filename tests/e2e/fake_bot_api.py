@@ -57,6 +57,7 @@ class FakeBotAPI:
     topics: dict[int, dict[str, Any]] = field(default_factory=dict)
     deleted_topics: set[int] = field(default_factory=set)
     user_messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    after_send: Any = None  # called with each message sendMessage stored (tests kill the bot from here)
 
     def __post_init__(self) -> None:
         self._update_ids = itertools.count(1)
@@ -221,7 +222,10 @@ class FakeBotAPI:
         chat_id = int(params["chat_id"])
         message = self._message(chat_id, params["text"], params.get("reply_markup"), params)
         message["parse_mode"] = params.get("parse_mode")
-        return await self._store(chat_id, message)
+        stored = await self._store(chat_id, message)
+        if self.after_send is not None:
+            self.after_send(message)
+        return stored
 
     async def _copy(self, chat_id: int, from_chat_id: int, message_id: int, params: dict[str, Any]) -> int:
         original = self.user_messages.get((from_chat_id, message_id)) or self._find(from_chat_id, message_id)
