@@ -21,6 +21,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/import_invoices.py
+	$(BIN)/python bench/broadcast.py
 
 flows: $(STAMP)
 	$(BIN)/python bot.py flows

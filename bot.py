@@ -208,6 +208,11 @@ def import_invoices(file: Annotated[Path, typer.Argument(exists=True, dir_okay=F
                 task = progress.add_task(f"importing {file.name}", total=None)
                 report = await import_file(rt.sessions, file, now=utcnow(),
                                            progress=lambda n: progress.advance(task, n))
+            async with rt.sessions() as session, session.begin():
+                await Store(session).audit(actor_id=None, action="invoices_imported", allowed=True, now=utcnow(),
+                                           detail={"file": file.name, "rows": report.rows, "new": report.new,
+                                                   "updated": report.updated, "rejected": len(report.errors),
+                                                   "via": "cli"})
         for row, reason in report.errors[:200]:
             console.print(f"row {row}: {reason}", style="yellow", highlight=False)
         if len(report.errors) > 200:
@@ -237,8 +242,12 @@ def users_add(telegram_id: int,
 
     async def main() -> None:
         async with runtime(settings) as rt, rt.sessions() as session, session.begin():
-            await Store(session).save_user(telegram_id, role=role, language=lang, companies=company or [],
-                                           now=utcnow(), alias=alias)
+            store = Store(session)
+            await store.save_user(telegram_id, role=role, language=lang, companies=company or [], now=utcnow(),
+                                  alias=alias)
+            await store.audit(actor_id=None, action="user_saved", allowed=True,
+                              detail={"user": telegram_id, "role": role, "companies": company or [], "via": "cli"},
+                              now=utcnow())
 
     run_async(main())
     console.print(f"user {telegram_id} saved as {role}")

@@ -117,6 +117,9 @@ def test_bot_py_audit_lists_who_did_what(tmp_path, monkeypatch: pytest.MonkeyPat
     runner = CliRunner()
     assert runner.invoke(bot.app, ["maintenance", "start", "--until", "+1h", "--message-zh", "x"]).exit_code == 0
     assert runner.invoke(bot.app, ["maintenance", "end"]).exit_code == 0
+    assert runner.invoke(bot.app, ["users", "add", "77", "--role", "staff"]).exit_code == 0
     result = runner.invoke(bot.app, ["audit"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    assert "maintenance_created" in result.output and "maintenance_end" in result.output and "cli" in result.output
+    for action in ("maintenance_created", "maintenance_end", "user_saved"):
+        assert action in result.output
+    assert "cli" in result.output
