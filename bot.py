@@ -170,7 +170,7 @@ def chat(demo: DemoOption = False,
          lang: Annotated[str, typer.Option(help="zh or en for a new user.")] = "zh") -> None:
     """Chat with the assistant in the terminal (buttons become numbered choices)."""
     from assistant.adapters.terminal import chat_loop
-    from assistant.demo import DEMO_USER, seed_demo
+    from assistant.demo import DEMO_USER, seed_demo, write_demo_qr
 
     settings = settings_for(demo)
     logging.getLogger().setLevel(logging.WARNING)
@@ -185,6 +185,10 @@ def chat(demo: DemoOption = False,
                 console.print("[bold]Demo invoices[/bold]: copy a line (after the colon) into the chat.")
                 for case in cases:
                     console.print(f"  {case.outcome}: [cyan]{case.typed}[/cyan]", soft_wrap=True, highlight=False)
+                qr = Path("data/demo-invoice-qr.png")
+                write_demo_qr(qr, now.astimezone(settings.tz).date())
+                console.print(f"  a photo of an invoice's QR code: [cyan]/file {qr}[/cyan]", soft_wrap=True,
+                              highlight=False)
                 console.print("Maintenance: in another terminal run [bold].venv/bin/python bot.py maintenance "
                               "start --demo --until +1h --message-zh 系统升级[/bold] (and [bold]maintenance end "
                               "--demo[/bold]).\nType a number to press a button, /cancel for the menu, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ from transitions.extensions.asyncio import AsyncMachine
 
 from assistant.admin import ADMIN_COMMANDS, AdminDesk
 from assistant.diagnosis import DiagnosisRules
+from assistant.domain.documents import MAX_BYTES, ReadError, read_document
 from assistant.domain.extract import names_an_invoice
 from assistant.events import Event, Out, Reply
 from assistant.ports import StorePorts
@@ -250,6 +252,9 @@ class Assistant:
             await self._fire(model, event.choice)
             return
         if event.attachment is not None:
+            if event.attachment.kind in ("photo", "document") and event.attachment.fetch is not None:
+                await self._read_attachment(model, event)
+                return
             model.say("attachment_unsupported", kind=event.attachment.kind)
             model.prompt()
             return
@@ -266,6 +271,32 @@ class Assistant:
             model.prompt()  # a first "hello" gets the greeting and the menu, not "I did not understand"
             return
         await self._fire(model, "provide", text=text)
+
+    async def _read_attachment(self, model: Troubleshoot, event: Event) -> None:
+        """Read the identifiers of an invoice photo or file, in memory, and ask the user to confirm them."""
+        attachment = event.attachment
+        assert attachment is not None and attachment.fetch is not None
+        try:
+            if attachment.size > MAX_BYTES:
+                raise ReadError("too_large")
+            data = await attachment.fetch()
+            result = await asyncio.to_thread(read_document, data, file_name=attachment.file_name,
+                                             mime_type=attachment.mime_type, kind=attachment.kind,
+                                             today=model.ports.today())
+        except ReadError as error:
+            model.say(f"read_{error.reason}", kind=attachment.kind)
+            model.prompt()
+            return
+        except Exception:
+            logger.exception("chat %s: could not get or read the %s", event.chat_id, attachment.kind)
+            model.say("read_failed")
+            model.prompt()
+            return
+        if not result.usable:
+            model.say("read_not_invoice", kind=attachment.kind)
+            model.prompt()
+            return
+        await self._fire(model, "read", fields=result.fields)
 
     async def _fire(self, model: Troubleshoot, trigger: str, **kwargs: object) -> None:
         """Fire `trigger` if the current state has it; otherwise say it is not available here."""

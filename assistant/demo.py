@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from assistant.importer import InvoiceRecord, upsert_invoices
 from assistant.store.repo import Store
@@ -84,6 +85,19 @@ def demo_invoices(today: date, now: datetime) -> tuple[list[InvoiceRecord], list
                  f"代码 {_code12(d2.year, '11', '500')} 号码 77889900 日期 {d2.isoformat()} 校验码 123456", "handoff"),
     ]
     return records, cases
+
+
+def write_demo_qr(path: Path, today: date) -> None:
+    """A photo-like PNG of the QR code of the demo's e-ordinary invoice, to try `/file PATH` with."""
+    import zxingcpp
+
+    issued = today - timedelta(days=40)
+    payload = f"01,10,{_code12(issued.year, '11')},12345678,1000.00,{issued:%Y%m%d},12345678901234567890,AB12"
+    image = zxingcpp.write_barcode_to_image(zxingcpp.create_barcode(payload, zxingcpp.BarcodeFormat.QRCode),
+                                            scale=8)
+    from PIL import Image
+
+    Image.fromarray(image).save(path)
 
 
 async def seed_demo(store: Store, now: datetime, today: date) -> list[DemoCase]:

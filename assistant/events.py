@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 
@@ -14,6 +15,8 @@ class Attachment:
     file_name: str = ""
     mime_type: str = ""
     size: int = 0
+    fetch: Callable[[], Awaitable[bytes]] | None = field(default=None, compare=False, repr=False)
+    """Downloads the content when the core wants to read it (nothing is fetched for a relay)."""
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,12 @@ PROMPT_BUTTONS: dict[str, list[list[str]]] = {
     "other_region": NEXT_STEPS,
     "near_match": [["yes", "no"], ["menu"]],
     "handoff": [["find", "menu"]],
+    "confirm_read": [["yes", "no"], ["menu"]],
 }
 
 OUTCOMES = ["maintenance", "no_permission", "bad_status", "mismatch", "pending_sync", "found",
             "too_recent", "other_region", "near_match"]
-RESTING = ["menu", *OUTCOMES, "handoff"]
+RESTING = ["menu", *OUTCOMES, "handoff", "confirm_read"]
 
 # One callback per hook: AsyncMachine runs the callbacks of a list concurrently, not in order.
 _OUTCOME_STATE = {"name": "", "on_enter": "enter_outcome"}
@@ -53,6 +54,7 @@ TROUBLESHOOT = FlowSpec(
         {"name": "checking", "on_enter": "diagnose"},
         *({**_OUTCOME_STATE, "name": name} for name in OUTCOMES),
         {"name": "handoff", "on_enter": "open_ticket"},
+        {"name": "confirm_read", "on_enter": "prompt"},
     ],
     transitions=[
         {"trigger": "menu", "source": "*", "dest": "menu", "before": "forget_invoice"},
@@ -78,6 +80,10 @@ TROUBLESHOOT = FlowSpec(
         {"trigger": "check", "source": "checking", "dest": "too_recent", "conditions": "within_sync_delay"},
         {"trigger": "check", "source": "checking", "dest": "near_match", "conditions": "near_match_exists"},
         {"trigger": "check", "source": "checking", "dest": "handoff", "before": "mark_not_found"},
+        # Identifiers read from a photo or a file: shown for confirmation, then used as if typed.
+        {"trigger": "read", "source": [*RESTING, "collecting"], "dest": "confirm_read", "before": "hold_read"},
+        {"trigger": "yes", "source": "confirm_read", "dest": "collecting", "before": "adopt_read"},
+        {"trigger": "no", "source": "confirm_read", "dest": "collecting", "before": "forget_invoice"},
         # Answers to an outcome's offer.
         {"trigger": "yes", "source": "near_match", "dest": "checking", "before": "adopt_near_match"},
         {"trigger": "no", "source": "near_match", "dest": "handoff", "before": "mark_not_found"},
@@ -201,7 +207,7 @@ class Troubleshoot(FlowModel):
 
     # -- actions ----------------------------------------------------------------------------
     def forget_invoice(self, event: AsyncEventData) -> None:
-        for key in ("fields", "failures", "warned", "result", "checks", "near", "awaiting", "ticket_id", "ticket", "access"):
+        for key in ("fields", "failures", "warned", "result", "checks", "near", "awaiting", "ticket_id", "ticket", "access", "read"):
             self.data.pop(key, None)
 
     def absorb(self, event: AsyncEventData) -> None:
@@ -278,6 +284,16 @@ class Troubleshoot(FlowModel):
     def mark_not_found(self, event: AsyncEventData) -> None:
         self.data["ticket_reason"] = "not_found"
 
+    def hold_read(self, event: AsyncEventData) -> None:
+        self.forget_invoice(event)
+        self.data["read"] = dict(event.kwargs.get("fields") or {})
+
+    def adopt_read(self, event: AsyncEventData) -> None:
+        read = self.data.pop("read", {})
+        self.forget_invoice(event)
+        self.data["fields"] = dict(read)
+        self.problems = [Problem(p.code, p.field, p.params, soft=True) for p in cross_check(self.fields)]
+
     def adopt_fields(self, event: AsyncEventData) -> None:
         self.forget_invoice(event)
         self.data["fields"] = dict(event.kwargs.get("fields") or {})
@@ -346,6 +362,7 @@ class Troubleshoot(FlowModel):
         result = self.data.get("result") or {}
         self.say(f"state_{self.state}", buttons=PROMPT_BUTTONS.get(self.state, NEXT_STEPS),
                  fields=dict(self.data.get("fields", {})), ticket_id=self.data.get("ticket_id"),
+                 read=dict(self.data.get("read", {})),
                  ticket=self.data.get("ticket"),
                  ticket_reason=self.data.get("ticket_reason_shown"), **result)
 

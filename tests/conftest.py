@@ -157,6 +157,9 @@ class Chat:
     async def send_attachment(self, kind: str) -> str:
         return joined(await self._send(attachment=Attachment(kind=kind)))
 
+    async def send_attachment_data(self, attachment: Attachment) -> str:
+        return joined(await self._send(attachment=attachment))
+
     @property
     def buttons(self) -> list[str]:
         for reply in reversed(self.history):

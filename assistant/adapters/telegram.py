@@ -60,16 +60,25 @@ def decode_choice(data: str | None) -> tuple[int | None, str] | None:
     return int(version), choice
 
 
-def _attachment(message: Message) -> Attachment | None:
+def _attachment(message: Message, bot: Any = None) -> Attachment | None:
     for kind in ATTACHMENT_KINDS:
         value = getattr(message, kind, None)
         if not value:
             continue
-        item = value[-1] if isinstance(value, tuple) else value
-        return Attachment(kind=kind, file_id=getattr(item, "file_id", "") or "",
-                          file_name=getattr(item, "file_name", "") or "",
-                          mime_type=getattr(item, "mime_type", "") or "", size=getattr(item, "file_size", 0) or 0)
+        item = value[-1] if isinstance(value, tuple) else value  # the largest photo size
+        file_id = getattr(item, "file_id", "") or ""
+        fetch = _fetcher(bot, file_id) if bot is not None and kind in ("photo", "document") and file_id else None
+        return Attachment(kind=kind, file_id=file_id, file_name=getattr(item, "file_name", "") or "",
+                          mime_type=getattr(item, "mime_type", "") or "", size=getattr(item, "file_size", 0) or 0,
+                          fetch=fetch)
     return None
+
+
+def _fetcher(bot: Any, file_id: str) -> Callable[[], Awaitable[bytes]]:
+    async def fetch() -> bytes:
+        file = await bot.get_file(file_id)
+        return bytes(await file.download_as_bytearray())
+    return fetch
 
 
 def _command(message: Message) -> tuple[str, str] | None:
@@ -94,7 +103,7 @@ def _reply_to(message: Message) -> int | None:
     return replied.message_id
 
 
-def update_to_event(update: Update, album: tuple[int, ...] = ()) -> Event | None:
+def update_to_event(update: Update, album: tuple[int, ...] = (), bot: Any = None) -> Event | None:
     """The core event for an update, or None when it carries nothing to handle."""
     user = update.effective_user
     chat = update.effective_chat
@@ -128,7 +137,7 @@ def update_to_event(update: Update, album: tuple[int, ...] = ()) -> Event | None
         return Event(command=command[0], args=command[1], **base)
     if message.text is not None:
         return Event(text=message.text, **base)
-    attachment = _attachment(message)
+    attachment = _attachment(message, bot)
     if attachment is not None:
         return Event(attachment=attachment, text=message.caption, **base)
     return Event(attachment=Attachment(kind="other"), **base)
@@ -223,7 +232,7 @@ class TelegramAdapter:
         if message is not None and message.media_group_id:
             self._collect_album(update, message.media_group_id, context)
             return
-        event = update_to_event(update)
+        event = update_to_event(update, bot=context.bot)
         if event is None:
             return
         if update.callback_query is not None:
@@ -249,7 +258,7 @@ class TelegramAdapter:
             return
         ids = tuple(u.message.message_id for u in updates if u.message)
         captioned = next((u for u in updates if u.message and u.message.caption), updates[0])
-        event = update_to_event(captioned, album=ids)
+        event = update_to_event(captioned, album=ids, bot=context.bot)
         if event is None:
             return
         try:

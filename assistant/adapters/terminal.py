@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from pathlib import Path
 import re
 from collections.abc import Awaitable, Callable
 
 from rich.console import Console
 from rich.markup import escape
 
-from assistant.events import Event, Reply
+from assistant.events import Attachment, Event, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,16 @@ def to_event(line: str, last: Reply | None, *, user_id: int, chat_id: int, langu
     """A typed line as an event: a number picks a button of the last reply, /x is a command."""
     line = line.strip()
     base = {"user_id": user_id, "chat_id": chat_id, "language": language, "user_name": "terminal"}
+    if line.startswith("/file "):
+        path = Path(line[6:].strip()).expanduser()
+
+        async def fetch() -> bytes:
+            return await asyncio.to_thread(path.read_bytes)
+
+        kind = "photo" if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".bmp") else "document"
+        size = path.stat().st_size if path.is_file() else 0
+        return Event(attachment=Attachment(kind=kind, file_name=path.name, size=size, fetch=fetch),
+                     message_id=0, **base)  # type: ignore[arg-type]
     if line.startswith("/") and len(line) > 1:
         command, _, args = line[1:].partition(" ")
         return Event(command=command, args=args.strip(), **base)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 TOKEN = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0"
@@ -60,6 +60,7 @@ class FakeBotAPI:
     user_messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     after_send: Any = None  # called with each message sendMessage stored (tests kill the bot from here)
     rate_limit: float | None = None  # like Telegram: more sendMessage calls than this in one second get 429
+    files: dict[str, bytes] = field(default_factory=dict)  # file_id -> content, served by getFile + download
 
     def __post_init__(self) -> None:
         self._recent_sends: collections.deque[float] = collections.deque()
@@ -81,7 +82,8 @@ class FakeBotAPI:
         return f"http://127.0.0.1:{self.port}/file/bot"
 
     async def start(self) -> None:
-        app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])])
+        app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
+                                Route("/file/bot{token}/files/{file_id}", self._download, methods=["GET"])])
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it: no 40 ms stalls
@@ -96,6 +98,13 @@ class FakeBotAPI:
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             await self._task
+
+    async def _download(self, request: Request) -> Response:
+        self.calls.append(Call("download", {"file_id": request.path_params["file_id"]}))
+        data = self.files.get(request.path_params["file_id"])
+        if request.path_params["token"] != self.token or data is None:
+            return Response(status_code=404)
+        return Response(data, media_type="application/octet-stream")
 
     async def _endpoint(self, request: Request) -> JSONResponse:
         if request.path_params["token"] != self.token:
@@ -280,7 +289,8 @@ class FakeBotAPI:
         return await self._store(chat_id, message)
 
     async def _do_getFile(self, params: dict[str, Any]) -> Any:
-        return {"file_id": params["file_id"], "file_unique_id": f"u-{params['file_id']}", "file_size": 3,
+        data = self.files.get(params["file_id"], b"")
+        return {"file_id": params["file_id"], "file_unique_id": f"u-{params['file_id']}", "file_size": len(data),
                 "file_path": f"files/{params['file_id']}"}
 
     async def _do_createForumTopic(self, params: dict[str, Any]) -> Any:
@@ -417,14 +427,27 @@ class Merchant:
     async def reply(self, to: dict[str, Any], text: str) -> int:
         return await self.api.push(self.message_update(text, reply_to=to))
 
-    async def photo(self, caption: str | None = None, media_group_id: str | None = None) -> dict[str, Any]:
-        fields: dict[str, Any] = {"photo": [{"file_id": f"p{next(self._message_ids)}", "file_unique_id": "u",
-                                             "width": 90, "height": 90}]}
+    async def photo(self, caption: str | None = None, media_group_id: str | None = None,
+                    content: bytes | None = None) -> dict[str, Any]:
+        file_id = f"p{next(self._message_ids)}"
+        if content is not None:
+            self.api.files[file_id] = content
+        fields: dict[str, Any] = {"photo": [{"file_id": file_id, "file_unique_id": "u", "width": 90, "height": 90,
+                                             "file_size": len(content or b"")}]}
         if caption:
             fields["caption"] = caption
         if media_group_id:
             fields["media_group_id"] = media_group_id
         message = self._base(**fields)
+        await self.api.push({"message": message})
+        return message
+
+    async def document(self, name: str, content: bytes, mime: str = "application/octet-stream",
+                       size: int | None = None) -> dict[str, Any]:
+        file_id = f"d{next(self._message_ids)}"
+        self.api.files[file_id] = content
+        message = self._base(document={"file_id": file_id, "file_unique_id": file_id, "file_name": name,
+                                       "mime_type": mime, "file_size": len(content) if size is None else size})
         await self.api.push({"message": message})
         return message
 
