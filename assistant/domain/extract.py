@@ -23,16 +23,20 @@ from assistant.domain.identifiers import (
 _LABELS: list[tuple[str, str]] = [
     ("数电发票号码", "number"), ("数电票号码", "number"), ("全电发票号码", "number"),
     ("发票代码", "code"), ("发票号码", "number"), ("开票日期", "date"), ("校验码后6位", "check_code"),
+    ("校验码后六位", "check_code"),
     ("校验码", "check_code"), ("不含税金额", "amount"), ("开具金额", "amount"), ("价税合计", "total"),
     ("合计金额", "total"), ("税额", "tax"), ("代码", "code"), ("号码", "number"), ("日期", "date"),
     ("金额", "amount"), ("合计", "total"),
     ("invoice code", "code"), ("invoice number", "number"), ("invoice no", "number"), ("issue date", "date"),
+    ("date of issue", "date"), ("total amount", "total"), ("amount including tax", "total"),
+    ("tax amount", "tax"), ("verification code", "check_code"),
     ("check code", "check_code"), ("amount excluding tax", "amount"), ("total including tax", "total"),
     ("code", "code"), ("number", "number"), ("no", "number"), ("date", "date"), ("amount", "amount"),
     ("total", "total"), ("tax", "tax"),
 ]
 _LABEL_RE = re.compile(
-    r"(?<![A-Za-z])(" + "|".join(re.escape(label) for label, _ in _LABELS) + r")(?![A-Za-z])\s*[:=.：是为]?\s*",
+    r"(?<![A-Za-z])(" + "|".join(re.escape(label) for label, _ in _LABELS) + r")(?![A-Za-z])"
+    r"(?:\s*\([^)]{0,16}\))?\s*[:=.：是为]?\s*",
     re.IGNORECASE,
 )
 _LABEL_FIELD = {label.lower(): name for label, name in _LABELS}
@@ -43,7 +47,7 @@ _VALUE_PATTERNS: dict[str, re.Pattern[str]] = {
     "ident": re.compile(r"[0-9OoIlL][0-9OoIlL\-]*[0-9OoIlL]|[0-9]"),
 }
 # Digits typed in groups as printed on invoices: "1234 5678 9012 3456 7890".
-_GROUPED = re.compile(r"(?<![\d.,])\d{1,4}(?:[ \-]\d{1,4}){2,}(?![\d.,])")
+_GROUPED = re.compile(r"(?<![\d.,])\d{1,5}(?:[ \-]\d{1,5}){2,}(?![\d.,])")
 _TOKEN = re.compile(
     r"\d{4}\s*[年\-./]\s*\d{1,2}\s*[月\-./]\s*\d{1,2}\s*日?"
     r"|\d{1,2}\s*月\s*\d{1,2}\s*[日号]?"
@@ -147,14 +151,24 @@ def extract(text: str, *, awaiting: str | None, known: dict[str, str], today: da
     dates = [t for t in eights if _looks_like_date(t, today)]
     forced = ({t: ("date" if t in dates else "number") for t in eights}
               if len(eights) == 2 and len(dates) == 1 else {})
+    amounts: list[str] = []
     for token in tokens:
         context = {**known, **{name: raw for name, raw in pairs if name in ("code", "number")}}
         name = forced.get(token) or _classify(token, context, claimed, awaiting, today)
         if name is None:
             result.unplaced.append(token)
             continue
+        if name in ("amount", "total") and not token.isdigit():
+            amounts.append(token)  # decided below, together
+            continue
         claimed.add(name)
         pairs.append((name, token))
+    if len(amounts) == 1:
+        context = {**known, **{name: raw for name, raw in pairs if name in ("code", "number")}}
+        pairs.append((_classify(amounts[0], context, claimed, awaiting, today) or "amount", amounts[0]))
+    elif amounts:
+        # A row of amounts, as in a spreadsheet or an email: amount excluding tax first, total last.
+        pairs += [("amount", amounts[0]), ("total", amounts[-1])]
     for name, raw in pairs:
         if name == "tax":
             continue
