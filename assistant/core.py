@@ -18,6 +18,7 @@ from assistant.admin import ADMIN_COMMANDS, AdminDesk
 from assistant.diagnosis import DiagnosisRules
 from assistant.domain.documents import MAX_BYTES, ReadError, read_document
 from assistant.domain.extract import names_an_invoice
+from assistant.domain.knowledge import match_question
 from assistant.events import Event, Out, Reply
 from assistant.ports import StorePorts
 from assistant.replies import Renderer, normalise_language
@@ -267,7 +268,8 @@ class Assistant:
             model.say("message_too_long", length=len(text), limit=self.config.max_message_chars)
             model.prompt()
             return
-        if is_new and not names_an_invoice(text, today=model.ports.today(), max_years=self.config.max_years):
+        if (is_new and not names_an_invoice(text, today=model.ports.today(), max_years=self.config.max_years)
+                and match_question(text) is None):
             model.prompt()  # a first "hello" gets the greeting and the menu, not "I did not understand"
             return
         await self._fire(model, "provide", text=text)

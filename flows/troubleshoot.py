@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from transitions.extensions.asyncio import AsyncEventData
 
 from assistant.domain.extract import extract, names_an_invoice
+from assistant.domain.knowledge import match_question
 from assistant.domain.identifiers import FIELDS, Problem, cross_check, family_of, fourth_field
 from flows.base import FlowModel, FlowSpec
 
@@ -213,7 +214,11 @@ class Troubleshoot(FlowModel):
     def absorb(self, event: AsyncEventData) -> None:
         """Take every field the message holds; remember problems and failures per field."""
         awaiting = self.data.get("awaiting")
-        found = extract(_ev_text(event), awaiting=awaiting, known=self.fields, today=self.ports.today(),
+        text = _ev_text(event)
+        if not any(char.isdigit() for char in text) and (topic := match_question(text)) is not None:
+            self.problems = [Problem(f"kb_{topic}", "", {})]  # a question, not an answer: reply, ask again
+            return
+        found = extract(text, awaiting=awaiting, known=self.fields, today=self.ports.today(),
                         max_years=self.ports.max_years)
         if "number" in found.values and len(found.values["number"]) == 20:
             self.fields.pop("code", None)  # a 数电 number identifies the invoice alone
@@ -230,14 +235,19 @@ class Troubleshoot(FlowModel):
         warned.extend(p.code for p in fresh)
         self.problems = [p for p in found.problems if not p.soft] + fresh
         if not found.found_anything:
-            self.problems.append(Problem("nothing_found", awaiting or "", {"text": _ev_text(event)[:200]}))
+            topic = match_question(_ev_text(event))
+            if topic is not None:  # a question while collecting: answer it, then ask again
+                self.problems.append(Problem(f"kb_{topic}", "", {}))
+            else:
+                self.problems.append(Problem("nothing_found", awaiting or "", {"text": _ev_text(event)[:200]}))
         for token in found.unplaced:
             self.problems.append(Problem("unplaced", "", {"value": token}))
 
     async def advance(self, event: AsyncEventData) -> None:
         """Report problems, then check if everything is here, else ask for the next field."""
         for problem in self.problems:
-            self.say(f"problem_{problem.code}", field=problem.field, **problem.params)
+            key = problem.code if problem.code.startswith("kb_") else f"problem_{problem.code}"
+            self.say(key, field=problem.field, **problem.params)
         self.problems = []
         if not self.missing():
             self.data.pop("awaiting", None)
@@ -351,6 +361,11 @@ class Troubleshoot(FlowModel):
         self.prompt(event)
 
     def not_understood(self, event: AsyncEventData) -> None:
+        """A question gets its answer and the menu; anything else an honest "I did not understand"."""
+        topic = match_question(_ev_text(event))
+        if topic is not None:
+            self.say(f"kb_{topic}", buttons=PROMPT_BUTTONS["menu"])
+            return
         self.say("not_understood", text=_ev_text(event)[:200])
         self.prompt(event)
 

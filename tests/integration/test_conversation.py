@@ -282,3 +282,37 @@ async def test_a_failure_inside_the_core_keeps_the_users_place(chat: Chat, sessi
     assert state == "collecting" and data["fields"] == {"number": "12345678"}  # rolled back, nothing half-done
     monkeypatch.undo()
     assert "请发送<b>发票代码</b>" in await chat.say("你好？")
+
+
+@pytest.mark.parametrize(("language", "question", "answer"), [
+    ("zh", "发票作废了怎么办", "不能再使用"),
+    ("en", "what does inconsistent mean", "differs from the record"),
+    ("zh", "新开的发票多久能查到", "次日起才能查验"),
+])
+async def test_free_text_questions_are_answered_with_the_menu(chat: Chat, merchant, language, question,
+                                                              answer) -> None:
+    await chat.command("start")
+    if language == "en":
+        await chat.command("lang")
+    text = await chat.say(question)
+    assert answer in text
+    assert chat.buttons == ["find", "status", "human", "help", "lang"]
+
+
+async def test_questions_it_cannot_answer_get_the_menu_and_a_person(chat: Chat, merchant) -> None:
+    await chat.command("start")
+    text = await chat.say("你们公司在哪里")
+    assert "没有理解" in text and "human" in chat.buttons
+
+
+async def test_a_question_while_collecting_is_answered_and_the_field_asked_again(chat: Chat, merchant) -> None:
+    await chat.command("start")
+    await chat.press("find")
+    await chat.say("号码 12345678")
+    text = await chat.say("校验码在哪里？")
+    assert "右上方" in text and "请发送<b>发票代码</b>" in text
+
+
+async def test_a_first_message_that_is_a_question_is_answered(chat: Chat, merchant) -> None:
+    text = await chat.say("为什么查不到发票")
+    assert "发票查询助手" in text and "常见原因" in text
