@@ -192,3 +192,15 @@ def test_encrypted_files() -> None:
     with pytest.raises(ReadError) as error:
         read(ofd(OFD_FILES, encrypted=True), name="locked.ofd")
     assert error.value.reason == "encrypted"
+
+
+@pytest.mark.parametrize("payload", [E_ORDINARY, DIGITAL, SPECIAL,
+                                     "01,04,011002600104,12345678,300,20260301,11112222333344445555,AB12",
+                                     "01,11,011002600106,22334455,20,20260302,11112222333344449999,CD34",
+                                     "01,14,011002600112,33445566,35,20260303,11112222333344448888,EF56"],
+                         ids=["e-ordinary", "digital", "special", "paper-ordinary", "roll", "toll"])
+def test_qr_photos_of_each_family(payload: str) -> None:
+    image = qr_image(payload).rotate(90, expand=True, fillcolor="white")
+    image = image.resize((image.width // 2, image.height // 2))
+    result = read(png(_on_paper(image, size=(1600, 2200), at=(1100, 200))), kind="photo")
+    assert result.fields == parse_qr(payload, TODAY)
