@@ -342,6 +342,10 @@ class SupportDesk:
         if parsed is not None:
             ticket = await self.store.ticket(parsed[1])
             command, args = parsed[0], ""
+            if ticket is not None and ticket.card_message_id is None and event.message_id is not None:
+                ticket.card_message_id = event.message_id  # pressed before the card's id was reported
+        elif event.choice is not None:
+            return []  # some other button pressed in the group: nothing to relay
         else:
             command, args = (event.command, event.args) if event.command else (None, "")
         text = event.text or ""

@@ -115,11 +115,12 @@ def update_to_event(update: Update, album: tuple[int, ...] = (), bot: Any = None
     if query is not None:
         message = query.message
         thread = getattr(message, "message_thread_id", None) if message is not None else None
+        pressed = message.message_id if message is not None else None  # the message whose button was pressed
         decoded = decode_choice(query.data)
         if decoded is None:
-            return Event(choice="", choice_version=-1, thread_id=thread, **base)
+            return Event(choice="", choice_version=-1, thread_id=thread, message_id=pressed, **base)
         version, choice = decoded
-        return Event(choice=choice, choice_version=version, thread_id=thread, **base)
+        return Event(choice=choice, choice_version=version, thread_id=thread, message_id=pressed, **base)
     message = update.message or update.edited_message
     if message is None:
         return None

@@ -291,3 +291,14 @@ async def test_chatter_outside_ticket_topics_is_ignored(chat: Chat, assistant, c
     assert await member.send(None, text="大家好") == []
     assert await member.send(12345, text="别的话题") == []
     assert "只有客服" in joined(replies_of(await member.command(None, "queue")))
+
+
+async def test_a_card_pressed_before_its_id_was_reported_is_still_updated(chat: Chat, assistant, clock,
+                                                                          people) -> None:
+    issued = clock.today - timedelta(days=30)
+    outputs = await chat.send(text=f"代码 {code12(issued, batch='500')} 号码 77889900 日期 {issued} 校验码 123456")
+    [opened] = [o for o in outputs if isinstance(o, OpenTopic)]
+    await assistant.topic_opened(opened.ticket_id, 77)  # the card is posted, its id not reported yet
+    outputs = await Staff(assistant).send(77, choice=f"claim.{opened.ticket_id}", choice_version=0, message_id=700)
+    assert any(isinstance(o, EditCard) and o.message_id == 700 for o in outputs)
+    assert await Staff(assistant).send(77, choice="find", choice_version=3, message_id=700) == []

@@ -47,7 +47,7 @@ def test_button_press() -> None:
     query = {"id": "q", "from": USER, "chat_instance": "c", "data": "12:find",
              "message": {"message_id": 9, "date": 0, "chat": CHAT, "text": "menu"}}
     event = update_to_event(update(callback_query=query))
-    assert (event.choice, event.choice_version, event.chat_id) == ("find", 12, 7)
+    assert (event.choice, event.choice_version, event.chat_id, event.message_id) == ("find", 12, 7, 9)
 
 
 def test_foreign_callback_data_is_an_expired_choice() -> None:
