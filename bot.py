@@ -85,7 +85,10 @@ def build_assistant(settings: Settings, sessions: async_sessionmaker[AsyncSessio
                             tz=settings.tz)
     config = CoreConfig(default_language=settings.default_language, max_years=settings.max_years_back,
                         max_failures=settings.max_field_failures, max_message_chars=settings.max_message_chars,
-                        rules=DiagnosisRules(sync_delay=settings.sync_delay, tz=settings.tz), support=support,
+                        rules=DiagnosisRules(sync_delay=settings.sync_delay, tz=settings.tz,
+                                             per_invoice_per_day=settings.lookups_per_invoice_per_day,
+                                             distinct_per_hour=settings.distinct_invoices_per_hour),
+                        support=support,
                         announce_days=settings.announce_days)
     admin_flows = {spec.name: build_machine(spec) for spec in (MAINTENANCE, ANNOUNCE)}
     assistant = Assistant(sessions, renderer, build_machine(TROUBLESHOOT), build_machine(TICKET), admin_flows,
@@ -366,10 +369,11 @@ def build_application(settings: Settings, rt: Runtime, token: str, *, webhook: b
         filters,
     )
 
-    from assistant.adapters.telegram import ChatOrderedProcessor, TelegramAdapter
+    from assistant.adapters.telegram import ChatOrderedProcessor, FloodGuard, TelegramAdapter
 
     adapter = TelegramAdapter(handle=rt.assistant.handle, renderer=rt.renderer, reports=rt.assistant,
-                              default_language=settings.default_language, support_chat_id=settings.support_chat_id)
+                              default_language=settings.default_language, support_chat_id=settings.support_chat_id,
+                              flood=FloodGuard(settings.flood_messages, settings.flood_seconds))
     builder = (Application.builder().token(token)
                .base_url(settings.telegram_api_base_url).base_file_url(settings.telegram_api_file_url)
                .rate_limiter(AIORateLimiter(max_retries=5))

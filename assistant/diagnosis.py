@@ -23,6 +23,37 @@ _DIGITS = "0123456789"
 class DiagnosisRules:
     sync_delay: timedelta
     tz: ZoneInfo
+    per_invoice_per_day: int = 5
+    distinct_per_hour: int = 20
+
+
+async def lookup_limit(store: Store, fields: dict[str, str], user: User, now: datetime,
+                       rules: DiagnosisRules) -> dict[str, object] | None:
+    """When this lookup would go over the user's limits: why, and from when they may try again.
+
+    Mirrors the verification platform (a few checks of one invoice a day) and stops anyone from
+    enumerating invoice numbers (a cap on distinct invoices an hour). Staff and admins are exempt.
+    """
+    if user.role in ("staff", "admin"):
+        return None
+    key = (fields.get("code", ""), fields["number"])
+    midnight = datetime.combine(now.astimezone(rules.tz).date(), time.min, tzinfo=rules.tz)
+    since = min(midnight, now - timedelta(hours=1))
+    lookups = await store.recent_lookups(user.id, since)
+    today = [at for code, number, at in lookups if (code, number) == key and at >= midnight]
+    if len(today) >= rules.per_invoice_per_day:
+        return {"reason": "per_invoice", "until": (midnight + timedelta(days=1)).isoformat(),
+                "limit": rules.per_invoice_per_day}
+    hour_ago = now - timedelta(hours=1)
+    first_seen: dict[tuple[str, str], datetime] = {}
+    for code, number, at in lookups:
+        if at >= hour_ago:
+            first_seen.setdefault((code, number), at)
+    if key not in first_seen and len(first_seen) >= rules.distinct_per_hour:
+        oldest = sorted(first_seen.values())[len(first_seen) - rules.distinct_per_hour]
+        return {"reason": "distinct", "until": (oldest + timedelta(hours=1)).isoformat(),
+                "limit": rules.distinct_per_hour}
+    return None
 
 
 def one_typo_away(value: str) -> set[str]:
@@ -85,6 +116,10 @@ async def diagnose(store: Store, fields: dict[str, str], user: User, now: dateti
     facts = Facts()
     checks = facts.checks
     checks.append({"check": "input", "result": "valid", "fields": dict(fields)})
+    facts.limited = await lookup_limit(store, fields, user, now, rules)
+    if facts.limited is not None:
+        checks.append({"check": "limits", "result": "exceeded", "reason": facts.limited["reason"]})
+        return facts
     window = await store.active_maintenance(now)
     if window is not None:
         facts.maintenance = window_summary(window)

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     max_escalations: int = Field(default=3, ge=1)
     scheduler_interval_seconds: float = Field(default=30.0, gt=0)
     announce_days: int = Field(default=30, ge=1)
+    lookups_per_invoice_per_day: int = Field(default=5, ge=1)
+    distinct_invoices_per_hour: int = Field(default=20, ge=1)
+    flood_messages: int = Field(default=20, ge=1)
+    flood_seconds: float = Field(default=10.0, gt=0)
     broadcast_rate: float = Field(default=25.0, gt=0, le=30)
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None

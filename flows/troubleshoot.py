@@ -37,9 +37,10 @@ PROMPT_BUTTONS: dict[str, list[list[str]]] = {
     "near_match": [["yes", "no"], ["menu"]],
     "handoff": [["find", "menu"]],
     "confirm_read": [["yes", "no"], ["menu"]],
+    "limited": [["human", "menu"]],
 }
 
-OUTCOMES = ["maintenance", "no_permission", "bad_status", "mismatch", "pending_sync", "found",
+OUTCOMES = ["limited", "maintenance", "no_permission", "bad_status", "mismatch", "pending_sync", "found",
             "too_recent", "other_region", "near_match"]
 RESTING = ["menu", *OUTCOMES, "handoff", "confirm_read"]
 
@@ -70,6 +71,7 @@ TROUBLESHOOT = FlowSpec(
         # A lookup promised for later ("notify me", "check again later") is run again from a resting state.
         {"trigger": "recheck", "source": RESTING, "dest": "checking", "before": "adopt_fields"},
         # The decision tree, in order.
+        {"trigger": "check", "source": "checking", "dest": "limited", "conditions": "over_limit"},
         {"trigger": "check", "source": "checking", "dest": "maintenance", "conditions": "in_maintenance"},
         {"trigger": "check", "source": "checking", "dest": "no_permission", "conditions": "found",
          "unless": "permitted"},
@@ -106,6 +108,7 @@ class Facts:
     """What the checks found, gathered by the port in the order the flow needs them."""
 
     checks: list[dict[str, Any]] = field(default_factory=list)
+    limited: dict[str, Any] | None = None
     maintenance: dict[str, Any] | None = None
     invoice: dict[str, Any] | None = None
     permitted: bool = False
@@ -175,6 +178,9 @@ class Troubleshoot(FlowModel):
 
     def fields_complete(self, event: AsyncEventData) -> bool:
         return not self.missing()
+
+    def over_limit(self, event: AsyncEventData) -> bool:
+        return self.facts.limited is not None
 
     def in_maintenance(self, event: AsyncEventData) -> bool:
         return self.facts.maintenance is not None
@@ -270,6 +276,7 @@ class Troubleshoot(FlowModel):
         self.data["checks"] = self.facts.checks
         facts = self.facts
         self.data["result"] = {
+            "limited": facts.limited,
             "invoice": facts.invoice if facts.permitted else None,
             "maintenance": facts.maintenance,
             "mismatches": facts.mismatches,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -152,6 +154,37 @@ def reply_markup(reply: Reply) -> InlineKeyboardMarkup | None:
                                   for button in row] for row in reply.buttons])
 
 
+# -- flood control ----------------------------------------------------------------------------------
+class FloodGuard:
+    """At most `messages` updates per user in `seconds`; beyond that they are not handled (others are)."""
+
+    def __init__(self, messages: int, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.messages, self.seconds, self.clock = messages, seconds, clock
+        self._seen: dict[int, collections.deque[float]] = {}
+        self._warned: dict[int, float] = {}
+
+    def allow(self, user_id: int) -> tuple[bool, bool]:
+        """(handle it, tell the user to slow down): the notice is given once per window."""
+        now = self.clock()
+        seen = self._seen.setdefault(user_id, collections.deque())
+        while seen and now - seen[0] >= self.seconds:
+            seen.popleft()
+        if len(seen) < self.messages:
+            seen.append(now)
+            return True, False
+        warned = self._warned.get(user_id)
+        warn = warned is None or now - warned >= self.seconds
+        if warn:
+            self._warned[user_id] = now
+        return False, warn
+
+    def forget_idle(self) -> None:
+        now = self.clock()
+        for user_id in [u for u, seen in self._seen.items() if not seen or now - seen[-1] >= self.seconds]:
+            self._seen.pop(user_id, None)
+            self._warned.pop(user_id, None)
+
+
 # -- ordering ---------------------------------------------------------------------------------------
 class ChatOrderedProcessor(BaseUpdateProcessor):
     """Updates of one chat strictly in order; different chats concurrently."""
@@ -217,6 +250,7 @@ class TelegramAdapter:
     default_language: str
     support_chat_id: int | None = None
     album_wait: float = ALBUM_WAIT
+    flood: FloodGuard = field(default_factory=lambda: FloodGuard(20, 10.0))
     _albums: dict[tuple[int, str], list[Update]] = field(default_factory=dict)
     _album_tasks: dict[tuple[int, str], asyncio.Task[None]] = field(default_factory=dict)
 
@@ -229,6 +263,14 @@ class TelegramAdapter:
         chat = update.effective_chat
         if chat is None or (chat.type != ChatType.PRIVATE and chat.id != self.support_chat_id):
             return
+        user = update.effective_user
+        if user is not None and chat.type == ChatType.PRIVATE:
+            allowed, warn = self.flood.allow(user.id)
+            if not allowed:
+                logger.warning("user %s is flooding; update %s not handled", user.id, update.update_id)
+                if warn:
+                    await context.bot.send_message(chat.id, self.renderer.text("flood", self._language(update)))
+                return
         message = update.message
         if message is not None and message.media_group_id:
             self._collect_album(update, message.media_group_id, context)

@@ -218,6 +218,14 @@ class Store:
             Ticket.created_at >= since, Ticket.claimed_at.is_not(None)))
         return [(claimed - created).total_seconds() / 60 for created, claimed in rows]
 
+    async def recent_lookups(self, user_id: int, since: datetime) -> list[tuple[str, str, datetime]]:
+        """(code, number, when) of the user's lookups since a moment; refusals and maintenance do not count."""
+        query = (select(Diagnosis.code, Diagnosis.number, Diagnosis.created_at)
+                 .where(Diagnosis.user_id == user_id, Diagnosis.created_at >= since,
+                        Diagnosis.outcome.not_in(("limited", "maintenance")))
+                 .order_by(Diagnosis.created_at))
+        return [(code, number, at) for code, number, at in await self.session.execute(query)]
+
     async def diagnoses(self) -> list[Diagnosis]:
         return list(await self.session.scalars(select(Diagnosis).order_by(Diagnosis.id)))
 

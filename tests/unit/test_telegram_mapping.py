@@ -93,3 +93,17 @@ def test_choice_codec() -> None:
     assert decode_choice("x:y") is None and decode_choice(None) is None
     with pytest.raises(ValueError):
         encode_choice(1, "x" * 70)
+
+
+def test_flood_guard_throttles_one_user_only() -> None:
+    from assistant.adapters.telegram import FloodGuard
+
+    now = [0.0]
+    guard = FloodGuard(3, 10.0, clock=lambda: now[0])
+    assert [guard.allow(1) for _ in range(5)] == [(True, False)] * 3 + [(False, True), (False, False)]
+    assert guard.allow(2) == (True, False)  # someone else is not affected
+    now[0] = 10.5
+    assert guard.allow(1) == (True, False)
+    now[0] = 100.0
+    guard.forget_idle()
+    assert guard.allow(1) == (True, False)
