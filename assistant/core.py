@@ -7,7 +7,7 @@ import copy
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -41,6 +41,7 @@ def utcnow() -> datetime:
 COMMANDS = {"start": "menu", "cancel": "menu", "menu": "menu", "help": "help", "lang": "lang",
             "status": "status", "find": "find", "human": "human"}
 T = TypeVar("T")
+UPDATE_MEMORY = timedelta(days=7)  # Telegram keeps undelivered updates for 24 hours
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ class Assistant:
         now = self.clock()
         async with self.sessions() as session, session.begin():
             store = Store(session)
+            if event.update_id is not None and not await store.claim_update(event.update_id, event.chat_id, now):
+                logger.info("update %s of chat %s was handled before; not again", event.update_id, event.chat_id)
+                return []
             user = await store.ensure_user(event.user_id, now=now, name=event.user_name,
                                            language=normalise_language(event.language, self.config.default_language))
             desk = self._desk(store, now)
@@ -182,8 +186,10 @@ class Assistant:
         delivered now, each promise once (it is marked delivered in the transaction that answers it).
         """
         outputs = await self._in_desk(lambda desk: desk.due())
-        async with self.sessions() as session:
-            due = await Store(session).due_follow_ups(self.clock())
+        async with self.sessions() as session, session.begin():
+            store = Store(session)
+            due = await store.due_follow_ups(self.clock())
+            await store.forget_updates(self.clock() - UPDATE_MEMORY)
         for follow_up_id in due:
             try:
                 outputs += await self._deliver(follow_up_id)

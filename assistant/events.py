@@ -39,6 +39,8 @@ class Event:
     reply_to: int | None = None
     edited: bool = False
     service: str | None = None
+    update_id: int | None = None
+    """The transport's id of this update; an update handled once is not handled again."""
 
     @property
     def message_ids(self) -> tuple[int, ...]:

@@ -112,7 +112,7 @@ def update_to_event(update: Update, album: tuple[int, ...] = (), bot: Any = None
     if user is None or chat is None or user.is_bot:
         return None
     base: dict[str, Any] = {"user_id": user.id, "chat_id": chat.id, "language": user.language_code,
-                            "user_name": user.full_name}
+                            "user_name": user.full_name, "update_id": update.update_id}
     query = update.callback_query
     if query is not None:
         message = query.message

@@ -286,3 +286,14 @@ class BroadcastRecipient(Base):
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime]
+
+
+class ProcessedUpdate(Base):
+    """Transport updates already handled, recorded in the transaction of their effects (exactly once)."""
+
+    __tablename__ = "processed_updates"
+    __table_args__ = (Index("ix_processed_updates_handled_at", "handled_at"),)
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    handled_at: Mapped[datetime]

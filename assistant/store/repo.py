@@ -17,6 +17,7 @@ from assistant.store.models import (
     AccessRequest,
     AuditEntry,
     Broadcast,
+    ProcessedUpdate,
     BroadcastRecipient,
     Company,
     Conversation,
@@ -367,6 +368,18 @@ class Store:
             window.ends_at = until
         return windows
 
+    # -- exactly once ------------------------------------------------------------------------------------
+    async def claim_update(self, update_id: int, chat_id: int, now: datetime) -> bool:
+        """Record an update as handled in this transaction; False when it was handled before."""
+        statement = dialect_insert(self.session, ProcessedUpdate).values(update_id=update_id, chat_id=chat_id,
+                                                                         handled_at=now)
+        result = await self.session.execute(statement.on_conflict_do_nothing(index_elements=["update_id"])
+                                            .returning(ProcessedUpdate.update_id))
+        return result.first() is not None
+
+    async def forget_updates(self, before: datetime) -> None:
+        await self.session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.handled_at < before))
+
     # -- broadcasts ---------------------------------------------------------------------------------
     def _audience(self, audience: str, since: datetime) -> Any:
         """User ids a broadcast goes to: merchants active since a moment, or those who asked to be notified."""
@@ -432,6 +445,6 @@ class Store:
 
     async def clear_all(self) -> None:
         """Delete every row (tests)."""
-        for model in (BroadcastRecipient, Broadcast, AuditEntry, RelayedMessage, TicketEvent, FollowUp, AccessRequest, Diagnosis, Ticket, Conversation, UserCompany, User, Company,
+        for model in (ProcessedUpdate, BroadcastRecipient, Broadcast, AuditEntry, RelayedMessage, TicketEvent, FollowUp, AccessRequest, Diagnosis, Ticket, Conversation, UserCompany, User, Company,
                       MaintenanceWindow, Invoice):
             await self.session.execute(delete(model))
