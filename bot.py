@@ -393,26 +393,13 @@ def build_application(settings: Settings, rt: Runtime, token: str, *, webhook: b
     return application, adapter
 
 
-async def run_scheduler(assistant: Assistant, adapter: Any, bot: Any, interval: float, stop: asyncio.Event) -> None:
-    """Carry out what falls due (tickets waiting too long, promised notices), also what fell due while down."""
+async def repeat(work: Callable[[], Awaitable[None]], what: str, interval: float, stop: asyncio.Event) -> None:
+    """Run `work` every `interval` seconds until `stop`; a failure is logged and tried again next time."""
     while not stop.is_set():
         try:
-            await adapter.execute(bot, await assistant.due())
+            await work()
         except Exception:
-            logger.exception("scheduled work failed; trying again in %.0f s", interval)
-        try:
-            await asyncio.wait_for(stop.wait(), interval)
-        except TimeoutError:
-            pass
-
-
-async def run_broadcasts(runner: Any, interval: float, stop: asyncio.Event) -> None:
-    """Send unfinished broadcasts, resuming those a previous process left."""
-    while not stop.is_set():
-        try:
-            await runner.run_all()
-        except Exception:
-            logger.exception("broadcasts failed; trying again in %.0f s", interval)
+            logger.exception("%s failed; trying again in %.0f s", what, interval)
         try:
             await asyncio.wait_for(stop.wait(), interval)
         except TimeoutError:
@@ -440,11 +427,12 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
             await application.start()
             runner = BroadcastRunner(rt.sessions, rt.renderer, TelegramBroadcast(application.bot),
                                      settings.broadcast_rate, clock, stopping=stop.is_set)
-            background = [
-                asyncio.create_task(run_scheduler(rt.assistant, adapter, application.bot,
-                                                  settings.scheduler_interval_seconds, stop)),
-                asyncio.create_task(run_broadcasts(runner, settings.scheduler_interval_seconds, stop)),
-            ]
+            async def carry_out_due() -> None:  # tickets waiting too long, promised notices and rechecks
+                await adapter.execute(application.bot, await rt.assistant.due())
+
+            interval = settings.scheduler_interval_seconds
+            background = [asyncio.create_task(repeat(carry_out_due, "scheduled work", interval, stop)),
+                          asyncio.create_task(repeat(runner.run_all, "broadcasts", interval, stop))]
             try:
                 await _receive_updates(application, settings, rt, stop, ready)
             finally:
