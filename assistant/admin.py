@@ -91,11 +91,10 @@ class AdminDesk:
         if command in DRAFTS:
             spec = MAINTENANCE if command == MAINTENANCE.name else ANNOUNCE
             conversation.flow, conversation.state, conversation.data = spec.name, spec.initial, {}
-            return await self._run(conversation, user, lambda draft: _prompt(draft))
+            return await self._run(conversation, user, _prompt)
         if command == "maintenance_end":
             ended = await self.store.end_maintenance(self.now)
-            waiting = len([f for f in await self.store.follow_ups() if f.delivered_at is None
-                           and f.window_id in {w.id for w in ended}])
+            waiting = await self.store.waiting_notices([w.id for w in ended])
             return [self._reply("maint_ended", user, event.chat_id, ended=len(ended), waiting=waiting)]
         if command == "maintenance_extend":
             until = parse_time(event.args, self.tz, self.now) if event.args.strip() else None
@@ -118,14 +117,14 @@ class AdminDesk:
         _, choices = DRAFTS[conversation.flow]
         if event.choice is not None:
             if event.choice_version not in (None, 0, conversation.version) or event.choice not in choices:
-                return await self._run(conversation, user, lambda draft: _expired(draft))
+                return await self._run(conversation, user, _expired)
             trigger, kwargs = event.choice, {}
         elif event.text is not None:
             trigger, kwargs = "answer", {"text": event.text}
         else:
-            return await self._run(conversation, user, lambda draft: _expired(draft))
+            return await self._run(conversation, user, _expired)
         if trigger not in self.machines[conversation.flow].get_triggers(conversation.state):
-            return await self._run(conversation, user, lambda draft: _expired(draft))
+            return await self._run(conversation, user, _expired)
         return await self._run(conversation, user, lambda draft: draft.trigger(trigger, **kwargs))  # type: ignore[attr-defined]
 
     async def _run(self, conversation: Conversation, user: User, act: Any) -> list[Out]:
@@ -168,14 +167,10 @@ class AdminDesk:
         return periods
 
 
-def _prompt(draft: Any) -> Any:
-    async def act() -> None:
-        draft.prompt()
-    return act()
+async def _prompt(draft: Any) -> None:
+    draft.prompt()
 
 
-def _expired(draft: Any) -> Any:
-    async def act() -> None:
-        draft.say("menu_expired")
-        draft.prompt()
-    return act()
+async def _expired(draft: Any) -> None:
+    draft.say("menu_expired")
+    draft.prompt()

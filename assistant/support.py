@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 from transitions.extensions.asyncio import AsyncMachine
 
+from assistant.diagnosis import invoice_summary
+from assistant.domain.identifiers import compact
 from assistant.events import Copy, EditCard, EditCopy, Event, OpenTopic, Out, Reply, TopicState
 from assistant.replies import Renderer
 from assistant.store.models import Ticket, User
@@ -398,9 +400,6 @@ class SupportDesk:
         return self._staff("queue_list", None, thread_id=thread_id, waiting=waiting)
 
     async def _lookup(self, args: str, thread_id: int | None) -> Reply:
-        from assistant.diagnosis import invoice_summary
-        from assistant.domain.identifiers import compact
-
         parts = [compact(part) for part in args.split()]
         number = parts[-1] if parts else ""
         invoices = await self.store.invoice_by_number(number) if number else []

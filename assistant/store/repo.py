@@ -162,12 +162,15 @@ class Store:
         return int(await self.session.scalar(select(func.count()).select_from(Invoice)) or 0)
 
     # -- maintenance --------------------------------------------------------------------------
+    @staticmethod
+    def _running(now: datetime) -> Any:
+        """Windows in force now: started, expected end not passed, not ended by an admin."""
+        return select(MaintenanceWindow).where(MaintenanceWindow.starts_at <= now, MaintenanceWindow.ends_at > now,
+                                               MaintenanceWindow.ended_at.is_(None))
+
     async def active_maintenance(self, now: datetime) -> MaintenanceWindow | None:
-        query = (select(MaintenanceWindow)
-                 .where(MaintenanceWindow.starts_at <= now, MaintenanceWindow.ends_at > now,
-                        MaintenanceWindow.ended_at.is_(None))
-                 .order_by(MaintenanceWindow.ends_at.desc()))
-        return (await self.session.scalars(query.limit(1))).first()
+        query = self._running(now).order_by(MaintenanceWindow.ends_at.desc()).limit(1)
+        return (await self.session.scalars(query)).first()
 
     async def upcoming_maintenance(self, now: datetime) -> list[MaintenanceWindow]:
         query = (select(MaintenanceWindow)
@@ -189,9 +192,7 @@ class Store:
 
     async def end_maintenance(self, now: datetime) -> list[MaintenanceWindow]:
         """End every window that is running now; returns them."""
-        query = select(MaintenanceWindow).where(MaintenanceWindow.starts_at <= now, MaintenanceWindow.ends_at > now,
-                                                MaintenanceWindow.ended_at.is_(None))
-        windows = list(await self.session.scalars(query))
+        windows = list(await self.session.scalars(self._running(now)))
         for window in windows:
             window.ended_at = now
         return windows
@@ -350,6 +351,12 @@ class Store:
         query = select(FollowUp).where(FollowUp.id == follow_up_id).with_for_update(skip_locked=True)
         return (await self.session.scalars(query.execution_options(populate_existing=True))).first()
 
+    async def waiting_notices(self, window_ids: Sequence[int]) -> int:
+        """How many "notify me" promises of these windows are not delivered yet."""
+        query = select(func.count()).select_from(FollowUp).where(FollowUp.window_id.in_(list(window_ids)),
+                                                                  FollowUp.delivered_at.is_(None))
+        return int(await self.session.scalar(query) or 0)
+
     async def follow_ups(self) -> list[FollowUp]:
         return list(await self.session.scalars(select(FollowUp).order_by(FollowUp.id)))
 
@@ -362,9 +369,9 @@ class Store:
         return list(await self.session.scalars(query))
 
     async def extend_maintenance(self, until: datetime, now: datetime) -> list[MaintenanceWindow]:
-        windows = await self.end_maintenance(now)
+        """Move the expected end of every window running now; returns them."""
+        windows = list(await self.session.scalars(self._running(now)))
         for window in windows:
-            window.ended_at = None
             window.ends_at = until
         return windows
 
