@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from assistant.core import Assistant, CoreConfig, utcnow
 from assistant.diagnosis import DiagnosisRules
+from assistant.events import Event, Out, Reply, Unavailable
 from assistant.replies import Renderer
 from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions
@@ -89,7 +90,9 @@ def build_assistant(settings: Settings, sessions: async_sessionmaker[AsyncSessio
                                              per_invoice_per_day=settings.lookups_per_invoice_per_day,
                                              distinct_per_hour=settings.distinct_invoices_per_hour),
                         support=support,
-                        announce_days=settings.announce_days)
+                        announce_days=settings.announce_days,
+                        outbox_lease=timedelta(seconds=settings.outbox_lease_seconds),
+                        outbox_attempts=settings.outbox_attempts)
     admin_flows = {spec.name: build_machine(spec) for spec in (MAINTENANCE, ANNOUNCE)}
     assistant = Assistant(sessions, renderer, build_machine(TROUBLESHOOT), build_machine(TICKET), admin_flows,
                           config, clock=clock)
@@ -167,6 +170,22 @@ def db_upgrade(demo: DemoOption = False) -> None:
     console.print("database is up to date")
 
 
+def terminal_handler(rt: Runtime, language: str) -> Callable[[Event], Awaitable[list[Out]]]:
+    """The core for the terminal: outputs count as sent once returned (they are printed at once)."""
+
+    async def handle(event: Event) -> list[Out]:
+        try:
+            outputs = await rt.assistant.handle(event)
+        except Unavailable:
+            return [Reply(rt.renderer.text("unavailable", language), chat_id=event.chat_id)]
+        for output in outputs:
+            if output.outbox_id is not None:
+                await rt.assistant.sent(output.outbox_id)
+        return outputs
+
+    return handle
+
+
 @app.command()
 def chat(demo: DemoOption = False,
          user: Annotated[int | None, typer.Option(help="Telegram user id to chat as.")] = None,
@@ -196,7 +215,8 @@ def chat(demo: DemoOption = False,
                               "start --demo --until +1h --message-zh 系统升级[/bold] (and [bold]maintenance end "
                               "--demo[/bold]).\nType a number to press a button, /cancel for the menu, "
                               "/lang to switch language, quit to leave.\n", highlight=False)
-            await chat_loop(rt.assistant.handle, user_id=user_id, chat_id=user_id, language=lang, console=console)
+            await chat_loop(terminal_handler(rt, lang), user_id=user_id, chat_id=user_id, language=lang,
+                            console=console)
 
     run_async(main())
 
@@ -358,7 +378,7 @@ def telegram_token(settings: Settings) -> str:
     return token
 
 
-def build_application(settings: Settings, rt: Runtime, token: str, *, webhook: bool) -> tuple[Any, Any]:
+def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any, Any]:
     """python-telegram-bot's Application with every handler, in one visible block; and the adapter."""
     from telegram.ext import (
         AIORateLimiter,
@@ -378,9 +398,7 @@ def build_application(settings: Settings, rt: Runtime, token: str, *, webhook: b
                .base_url(settings.telegram_api_base_url).base_file_url(settings.telegram_api_file_url)
                .rate_limiter(AIORateLimiter(max_retries=5))
                .concurrent_updates(ChatOrderedProcessor(256)))
-    if webhook:
-        builder = builder.updater(None)
-    application = builder.build()
+    application = builder.updater(None).build()  # updates come from our Poller or the webhook server
 
     support = filters.Chat(chat_id=settings.support_chat_id or (), allow_empty=False)  # empty: matches nothing
     messages = filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE
@@ -418,7 +436,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
             created = await Store(session).ensure_admins(settings.admin_ids, utcnow())
         if created:
             logger.info("admins created: %s", ", ".join(map(str, created)))
-        application, adapter = build_application(settings, rt, token, webhook=bool(settings.webhook_url))
+        application, adapter = build_application(settings, rt, token)
         async with application:
             async with rt.sessions() as session:
                 admins = {admin.id: admin.language for admin in await Store(session).admins()}
@@ -434,7 +452,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
             background = [asyncio.create_task(repeat(carry_out_due, "scheduled work", interval, stop)),
                           asyncio.create_task(repeat(runner.run_all, "broadcasts", interval, stop))]
             try:
-                await _receive_updates(application, settings, rt, stop, ready)
+                await _receive_updates(application, adapter, settings, rt, token, stop, ready)
             finally:
                 stop.set()
                 _, late = await asyncio.wait(background, timeout=15)
@@ -444,32 +462,43 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
                 await application.stop()
 
 
-async def _receive_updates(application: Any, settings: Settings, rt: Runtime, stop: asyncio.Event,
-                           ready: asyncio.Event | None) -> None:
-    """Long polling, or the webhook server, until `stop` is set."""
-    import secrets
+def webhook_secret(settings: Settings, token: str) -> str:
+    """WEBHOOK_SECRET, or one derived from the token: every process behind the balancer agrees on it."""
+    import hashlib
+
+    if settings.webhook_secret is not None:
+        return settings.webhook_secret.get_secret_value()
+    return hashlib.sha256(f"webhook-secret:{token}".encode()).hexdigest()
+
+
+async def _receive_updates(application: Any, adapter: Any, settings: Settings, rt: Runtime, token: str,
+                           stop: asyncio.Event, ready: asyncio.Event | None) -> None:
+    """Long polling, or the webhook server, until `stop` is set; an update is confirmed once handled."""
     from urllib.parse import urlparse
 
     import uvicorn
     from telegram import Update
 
+    from assistant.adapters.polling import Poller
     from assistant.adapters.webhook import webhook_app
     from assistant.store.engine import ping
 
+    async def process(update: Update) -> bool:
+        return bool(await adapter.process(application, update))
+
     webhook_url = settings.webhook_url
     if not webhook_url:
-        await application.updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=int(settings.poll_timeout))
+        await application.bot.delete_webhook()
+        poller = Poller(application.bot, process, timeout=int(settings.poll_timeout),
+                        allowed_updates=Update.ALL_TYPES)
         logger.info("long polling %s", settings.telegram_api_base_url)
-        try:
-            if ready is not None:
-                ready.set()
-            await stop.wait()
-        finally:
-            await application.updater.stop()
+        if ready is not None:
+            ready.set()
+        await poller.run(stop)
         return
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else secrets.token_urlsafe(32)
+    secret = webhook_secret(settings, token)
     app_ = webhook_app(application, path=urlparse(webhook_url).path or "/", secret=secret,
-                       healthy=lambda: ping(rt.engine))
+                       healthy=lambda: ping(rt.engine), process=process)
     server = uvicorn.Server(uvicorn.Config(app_, host=settings.webhook_listen, port=settings.webhook_port,
                                            log_level="warning", lifespan="off"))
     serving = asyncio.create_task(server.serve())

@@ -1,4 +1,8 @@
-"""The transport-independent core: `await assistant.handle(event) -> list[Reply]`."""
+"""The transport-independent core: `await assistant.handle(event) -> list[Out]`.
+
+Every output is stored in the outbox in the transaction that produced it; the transport reports each
+one `sent`, and `due()` hands out again those whose sender died before it could.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,10 @@ from assistant.diagnosis import DiagnosisRules
 from assistant.domain.documents import MAX_BYTES, ReadError, read_document
 from assistant.domain.extract import names_an_invoice
 from assistant.domain.knowledge import match_question
-from assistant.events import Event, Out, Reply
+from assistant.events import Event, Out, Reply, Unavailable
 from assistant.ports import StorePorts
 from assistant.replies import Renderer, normalise_language
+from assistant.store.engine import transient
 from assistant.store.models import Conversation, User
 from assistant.store.repo import Store
 from assistant.support import SupportConfig, SupportDesk
@@ -53,6 +58,9 @@ class CoreConfig:
     rules: DiagnosisRules
     support: SupportConfig
     announce_days: int = 30
+    outbox_lease: timedelta = timedelta(seconds=30)
+    """How long a sender may take to send an output before another process sends it instead."""
+    outbox_attempts: int = 5
 
 
 class Assistant:
@@ -70,13 +78,26 @@ class Assistant:
         self.clock = clock
 
     async def handle(self, event: Event) -> list[Out]:
-        """Everything the user should receive in answer to `event`; never raises for user input."""
+        """Everything the user should receive in answer to `event`, stored in the outbox.
+
+        Never raises for user input. Raises `Unavailable` when the database cannot be reached: nothing
+        was stored, and the transport should have the event delivered again.
+        """
         try:
             return await self._handle(event)
-        except Exception:
+        except Exception as error:
+            if transient(error):
+                logger.warning("chat %s: database unavailable (%s); the update will be handled when redelivered",
+                               event.chat_id, error)
+                raise Unavailable(str(error)) from error
             logger.exception("chat %s: event failed, nothing stored", event.chat_id)
             language = normalise_language(event.language, self.config.default_language)
             return [Reply(self.renderer.text("internal_error", language), chat_id=event.chat_id)]
+
+    async def sent(self, outbox_id: int) -> None:
+        """The transport carried out this output: it is never sent again."""
+        async with self.sessions() as session, session.begin():
+            await Store(session).mark_sent(outbox_id, self.clock())
 
     async def mark_unreachable(self, user_id: int) -> None:
         """The user blocked the bot: remember it so that nothing is sent to them in vain."""
@@ -90,31 +111,42 @@ class Assistant:
         now = self.clock()
         async with self.sessions() as session, session.begin():
             store = Store(session)
-            if event.update_id is not None and not await store.claim_update(event.update_id, event.chat_id, now):
-                logger.info("update %s of chat %s was handled before; not again", event.update_id, event.chat_id)
-                return []
-            user = await store.ensure_user(event.user_id, now=now, name=event.user_name,
-                                           language=normalise_language(event.language, self.config.default_language))
-            desk = self._desk(store, now)
-            if self.config.support.chat_id is not None and event.chat_id == self.config.support.chat_id:
-                outputs = await desk.staff_event(event, user)
-                logger.info("support chat, topic %s: %s output(s)", event.thread_id, len(outputs))
-                return outputs
-            conversation, is_new = await store.conversation(event.chat_id, event.user_id,
-                                                            initial=TROUBLESHOOT.initial, now=now)
-            admin = AdminDesk(store, self.renderer, self.admin_machines, self.config.rules.tz, now,
-                              self.config.announce_days)
-            if event.command in ADMIN_COMMANDS:
-                return await admin.command(event, user, conversation)
-            if conversation.flow in self.admin_machines:
-                return await admin.flow_event(event, user, conversation)
-            support_outputs = await self._merchant_support(desk, store, event, user)
-            if support_outputs is not None:
-                logger.info("chat %s: ticket relay/action, %s output(s)", event.chat_id, len(support_outputs))
-                return support_outputs
-            return await self._run_flow(
-                store, desk, user, conversation, now,
-                lambda model: self._dispatch(model, event, is_new, conversation.version))
+            await store.lock_chat(event.chat_id)
+            if event.update_id is not None:
+                if not await store.claim_update(event.update_id, event.chat_id, now):
+                    logger.info("update %s of chat %s was handled before; not again", event.update_id,
+                                event.chat_id)
+                    return []
+                if await store.handled_later(event.chat_id, event.update_id):
+                    logger.warning("update %s of chat %s arrived after a newer one was handled", event.update_id,
+                                   event.chat_id)
+            outputs = await self._answer(store, event, now)
+            return await store.enqueue(outputs, now, self.config.outbox_lease)
+
+    async def _answer(self, store: Store, event: Event, now: datetime) -> list[Out]:
+        """The outputs for `event`, its effects written through `store`."""
+        user = await store.ensure_user(event.user_id, now=now, name=event.user_name,
+                                       language=normalise_language(event.language, self.config.default_language))
+        desk = self._desk(store, now)
+        if self.config.support.chat_id is not None and event.chat_id == self.config.support.chat_id:
+            outputs = await desk.staff_event(event, user)
+            logger.info("support chat, topic %s: %s output(s)", event.thread_id, len(outputs))
+            return outputs
+        conversation, is_new = await store.conversation(event.chat_id, event.user_id,
+                                                        initial=TROUBLESHOOT.initial, now=now)
+        admin = AdminDesk(store, self.renderer, self.admin_machines, self.config.rules.tz, now,
+                          self.config.announce_days)
+        if event.command in ADMIN_COMMANDS:
+            return await admin.command(event, user, conversation)
+        if conversation.flow in self.admin_machines:
+            return await admin.flow_event(event, user, conversation)
+        support_outputs = await self._merchant_support(desk, store, event, user)
+        if support_outputs is not None:
+            logger.info("chat %s: ticket relay/action, %s output(s)", event.chat_id, len(support_outputs))
+            return support_outputs
+        return await self._run_flow(
+            store, desk, user, conversation, now,
+            lambda model: self._dispatch(model, event, is_new, conversation.version))
 
     async def _run_flow(self, store: Store, desk: SupportDesk, user: User, conversation: Conversation,
                         now: datetime, act: Callable[[Troubleshoot], Awaitable[None]],
@@ -161,6 +193,13 @@ class Assistant:
         async with self.sessions() as session, session.begin():
             return await work(self._desk(Store(session), self.clock()))
 
+    async def _owed(self, work: Callable[[SupportDesk], Awaitable[list[Out]]]) -> list[Out]:
+        """Outputs of support work, stored in the outbox in the same transaction."""
+        now = self.clock()
+        async with self.sessions() as session, session.begin():
+            store = Store(session)
+            return await store.enqueue(await work(self._desk(store, now)), now, self.config.outbox_lease)
+
     async def topic_opened(self, ticket_id: int, thread_id: int) -> None:
         await self._in_desk(lambda desk: desk.topic_opened(ticket_id, thread_id))
 
@@ -171,25 +210,30 @@ class Assistant:
         await self._in_desk(lambda desk: desk.relayed(ticket_id, from_chat_id, pairs, to_chat_id))
 
     async def topic_lost(self, ticket_id: int) -> list[Out]:
-        return await self._in_desk(lambda desk: desk.topic_lost(ticket_id))
+        return await self._owed(lambda desk: desk.topic_lost(ticket_id))
 
     async def topic_of(self, ticket_id: int) -> int | None:
         return await self._in_desk(lambda desk: desk.topic_of(ticket_id))
 
     async def merchant_unreachable(self, ticket_id: int) -> list[Out]:
-        return await self._in_desk(lambda desk: desk.merchant_unreachable(ticket_id))
+        return await self._owed(lambda desk: desk.merchant_unreachable(ticket_id))
 
     async def due(self) -> list[Out]:
-        """Whatever fell due: tickets waiting too long, promised notices and rechecks.
+        """Whatever fell due: outputs a dead process owed, tickets waiting too long, promised notices.
 
         Safe to call from a timer in several processes, and after downtime: what fell due meanwhile is
         delivered now, each promise once (it is marked delivered in the transaction that answers it).
         """
-        outputs = await self._in_desk(lambda desk: desk.due())
+        now = self.clock()
         async with self.sessions() as session, session.begin():
             store = Store(session)
-            due = await store.due_follow_ups(self.clock())
-            await store.forget_updates(self.clock() - UPDATE_MEMORY)
+            outputs = await store.claim_unsent(now, self.config.outbox_lease, self.config.outbox_attempts)
+            due = await store.due_follow_ups(now)
+            await store.forget_updates(now - UPDATE_MEMORY)
+            await store.forget_outbox(now - UPDATE_MEMORY)
+        if outputs:
+            logger.warning("%s output(s) left unsent by a stopped sender: sending them now", len(outputs))
+        outputs += await self._owed(lambda desk: desk.due())
         for follow_up_id in due:
             try:
                 outputs += await self._deliver(follow_up_id)
@@ -203,6 +247,8 @@ class Assistant:
         async with self.sessions() as session, session.begin():
             store = Store(session)
             follow_up = await store.follow_up(follow_up_id)
+            if follow_up is not None:
+                await store.lock_chat(follow_up.chat_id)
             if follow_up is None or follow_up.delivered_at is not None:
                 return []
             follow_up.delivered_at = now
@@ -220,11 +266,13 @@ class Assistant:
                            chat_id=follow_up.chat_id)
             logger.info("follow-up %s (%s) delivered to chat %s%s", follow_up.id, follow_up.kind,
                         follow_up.chat_id, ", lookup re-run" if free else "")
-            if not free:
-                return [notice]
-            return await self._run_flow(store, desk, user, conversation, now,
-                                        lambda model: model.trigger("recheck", fields=fields),  # type: ignore[attr-defined]
-                                        preface=[notice])
+            if free:
+                outputs = await self._run_flow(store, desk, user, conversation, now,
+                                               lambda model: model.trigger("recheck", fields=fields),  # type: ignore[attr-defined]
+                                               preface=[notice])
+            else:
+                outputs = [notice]
+            return await store.enqueue(outputs, now, self.config.outbox_lease)
 
     async def startup_notices(self) -> list[Out]:
         """Warnings for admins at start: no support group configured."""

@@ -67,6 +67,8 @@ class Reply:
     chat_id: int = 0
     thread_id: int | None = None
     reply_to: int | None = None
+    outbox_id: int | None = field(default=None, compare=False, repr=False)
+    """The outbox entry this output was stored as; the adapter reports it sent."""
 
     @property
     def choices(self) -> list[str]:
@@ -83,6 +85,8 @@ class Copy:
     to_chat_id: int
     thread_id: int | None = None
     reply_to: int | None = None
+    outbox_id: int | None = field(default=None, compare=False, repr=False)
+    """The outbox entry this output was stored as; the adapter reports it sent."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ class EditCopy:
     chat_id: int
     message_id: int
     text: str
+    outbox_id: int | None = field(default=None, compare=False, repr=False)
+    """The outbox entry this output was stored as; the adapter reports it sent."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,8 @@ class OpenTopic:
     chat_id: int
     name: str
     card: Reply
+    outbox_id: int | None = field(default=None, compare=False, repr=False)
+    """The outbox entry this output was stored as; the adapter reports it sent."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,8 @@ class EditCard:
     chat_id: int
     message_id: int
     card: Reply
+    outbox_id: int | None = field(default=None, compare=False, repr=False)
+    """The outbox entry this output was stored as; the adapter reports it sent."""
 
 
 @dataclass(frozen=True)
@@ -119,9 +129,18 @@ class TopicState:
     thread_id: int
     name: str
     closed: bool
+    outbox_id: int | None = field(default=None, compare=False, repr=False)
+    """The outbox entry this output was stored as; the adapter reports it sent."""
 
 
 Out = Reply | Copy | EditCopy | OpenTopic | EditCard | TopicState
+
+
+class Unavailable(Exception):
+    """The event could not be handled for now (the database is unreachable); nothing of it was stored.
+
+    The transport should have it delivered again later rather than answer it.
+    """
 
 
 @dataclass(frozen=True)

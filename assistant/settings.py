@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8080
     poll_timeout: float = Field(default=10.0, ge=0)
+    outbox_lease_seconds: float = Field(default=30.0, gt=0)
+    outbox_attempts: int = Field(default=5, ge=1)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

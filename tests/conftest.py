@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -100,8 +101,39 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, support_chat_id=SUPPORT_CHAT, _env_file=None)  # type: ignore[call-arg]
 
 
+def delivering(assistant: Assistant) -> Assistant:
+    """The core behind a transport that carries out every output at once (reports each one sent).
+
+    Outbox tests use the core as built, to see what happens to outputs nobody reported sent.
+    """
+    for name in ("handle", "due", "topic_lost", "merchant_unreachable"):
+        original = getattr(assistant, name)
+
+        async def deliver(*args: object, _original: Any = original, **kwargs: object) -> list[Out]:
+            outputs: list[Out] = await _original(*args, **kwargs)
+            for output in outputs:
+                if output.outbox_id is not None:
+                    await assistant.sent(output.outbox_id)
+            return outputs
+
+        setattr(assistant, name, deliver)
+    return assistant
+
+
+def make_assistant(settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: FakeClock) -> Assistant:
+    from bot import build_assistant
+
+    return delivering(build_assistant(settings, sessions, clock)[0])
+
+
 @pytest.fixture
 def assistant(settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: FakeClock) -> Assistant:
+    return make_assistant(settings, sessions, clock)
+
+
+@pytest.fixture
+def core(settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: FakeClock) -> Assistant:
+    """The core as built: nothing reports its outputs sent."""
     from bot import build_assistant
 
     return build_assistant(settings, sessions, clock)[0]

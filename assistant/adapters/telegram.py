@@ -28,12 +28,24 @@ from telegram.ext import BaseUpdateProcessor, ContextTypes
 
 from assistant.admin import ADMIN_COMMANDS
 from assistant.broadcast import Delivery
-from assistant.events import Attachment, Copy, EditCard, EditCopy, Event, OpenTopic, Out, Reply, TopicState
+from assistant.events import (
+    Attachment,
+    Copy,
+    EditCard,
+    EditCopy,
+    Event,
+    OpenTopic,
+    Out,
+    Reply,
+    TopicState,
+    Unavailable,
+)
 from assistant.replies import LANGUAGES, Renderer, normalise_language
 
 logger = logging.getLogger(__name__)
 
 SEND_ATTEMPTS = 4
+MARK_SENT_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # about 16 s, longer than a database restart
 ALBUM_WAIT = 1.0  # seconds to collect the messages of one album before relaying them together
 TOPIC_GONE = ("thread not found", "topic_deleted", "topic_closed", "topic not found", "topic_id_invalid")
 COMMANDS = ("start", "cancel", "help", "lang", "status", "tickets")
@@ -220,8 +232,9 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
 
 # -- the adapter -------------------------------------------------------------------------------------
 class SupportReports(Protocol):
-    """What the core wants to hear back about support outputs the adapter carried out."""
+    """What the core wants to hear back about the outputs the adapter carried out."""
 
+    async def sent(self, outbox_id: int) -> None: ...
     async def topic_opened(self, ticket_id: int, thread_id: int) -> None: ...
     async def card_posted(self, ticket_id: int, message_id: int) -> None: ...
     async def relayed(self, ticket_id: int, from_chat_id: int, pairs: list[tuple[int, int]],
@@ -253,6 +266,19 @@ class TelegramAdapter:
     flood: FloodGuard = field(default_factory=lambda: FloodGuard(20, 10.0))
     _albums: dict[tuple[int, str], list[Update]] = field(default_factory=dict)
     _album_tasks: dict[tuple[int, str], asyncio.Task[None]] = field(default_factory=dict)
+    _unhandled: set[int] = field(default_factory=set)
+
+    async def process(self, application: Any, update: Update) -> bool:
+        """Handle one update through the application's handlers; False when it must be delivered again.
+
+        The webhook answers non-2xx and the poller does not confirm the update when this is False.
+        """
+        self._unhandled.discard(update.update_id)
+        await application.update_processor.process_update(update, application.process_update(update))
+        if update.update_id in self._unhandled:
+            self._unhandled.discard(update.update_id)
+            return False
+        return True
 
     def _language(self, update: Update) -> str:
         user = update.effective_user
@@ -280,7 +306,12 @@ class TelegramAdapter:
             return
         if update.callback_query is not None:
             await self._settle_button(update.callback_query, keep=event.choice_version == 0)
-        await self.execute(context.bot, await self.handle(event))
+        try:
+            outputs = await self.handle(event)
+        except Unavailable:
+            self._unhandled.add(update.update_id)  # no answer now: it is handled when delivered again
+            return
+        await self.execute(context.bot, outputs)
 
     def _collect_album(self, update: Update, group: str, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Telegram sends an album as separate messages; relay them together, once the last has come."""
@@ -334,7 +365,11 @@ class TelegramAdapter:
 
     # -- carrying out the core's outputs -----------------------------------------------------------------
     async def execute(self, bot: Any, outputs: list[Out]) -> None:
-        """Carry out outputs in order; a failure of one does not stop the others, and is raised at the end."""
+        """Carry out outputs in order, reporting each one sent; a failure of one does not stop the others.
+
+        A failed output stays in the outbox and is tried again when its lease runs out; the first failure
+        is raised at the end for the error handler.
+        """
         failure: Exception | None = None
         for output in outputs:
             try:
@@ -342,8 +377,26 @@ class TelegramAdapter:
             except Exception as error:  # noqa: BLE001 - re-raised below for the error handler
                 logger.warning("could not carry out %s: %s", type(output).__name__, error)
                 failure = failure or error
+                continue
+            if output.outbox_id is not None:
+                await self._report_sent(output.outbox_id)
         if failure is not None:
             raise failure
+
+    async def _report_sent(self, outbox_id: int) -> None:
+        """Mark an output sent, waiting out a short database outage: unmarked, it would be sent twice."""
+        for delay in (*MARK_SENT_DELAYS, None):
+            try:
+                await self.reports.sent(outbox_id)
+                return
+            except Exception as error:  # noqa: BLE001 - the database is away; the output was sent
+                if delay is None:
+                    logger.error("outbox entry %s sent but not marked (%s): it will be sent again", outbox_id,
+                                 error)
+                    return
+                logger.warning("outbox entry %s not marked sent yet (%s); again in %.1f s", outbox_id, error,
+                               delay)
+                await asyncio.sleep(delay)
 
     async def _execute_one(self, bot: Any, output: Out) -> None:
         if isinstance(output, Reply):

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from rich.console import Console
 from rich.markup import escape
 
-from assistant.events import Attachment, Event, Reply
+from assistant.events import Attachment, Event, Out, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +55,10 @@ def to_event(line: str, last: Reply | None, *, user_id: int, chat_id: int, langu
     return Event(text=line, **base)  # type: ignore[arg-type]
 
 
-def show(console: Console, replies: list[Reply]) -> Reply | None:
-    """Print replies; returns the last one that has buttons."""
+def show(console: Console, outputs: list[Out]) -> Reply | None:
+    """Print replies (other outputs concern Telegram only); returns the last one that has buttons."""
     last = None
-    for reply in replies:
+    for reply in (output for output in outputs if isinstance(output, Reply)):
         console.print(html_to_rich(reply.text), style="green", highlight=False)
         number = 0
         for row in reply.buttons:
@@ -73,7 +73,7 @@ def show(console: Console, replies: list[Reply]) -> Reply | None:
     return last
 
 
-async def chat_loop(handle: Callable[[Event], Awaitable[list[Reply]]], *, user_id: int, chat_id: int,
+async def chat_loop(handle: Callable[[Event], Awaitable[list[Out]]], *, user_id: int, chat_id: int,
                     language: str, console: Console, read_line: Callable[[str], str] = input) -> None:
     """Talk to the assistant until EOF or "quit"."""
     last = show(console, await handle(Event(user_id=user_id, chat_id=chat_id, language=language,

@@ -1,4 +1,8 @@
-"""Telegram's webhook served by starlette: secret-token check, updates to PTB's queue, /healthz."""
+"""Telegram's webhook served by starlette: secret-token check, each update handled before it is answered.
+
+200 means handled (its outputs are in the outbox); 503 asks Telegram to deliver it again later (the
+database could not be reached); 400, 403 and 413 refuse what should not be retried.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ MAX_BODY = 1_000_000
 
 
 def webhook_app(application: Application, *, path: str, secret: str,  # type: ignore[type-arg]
-                healthy: Callable[[], Awaitable[bool]]) -> Starlette:
+                healthy: Callable[[], Awaitable[bool]], process: Callable[[Update], Awaitable[bool]]) -> Starlette:
     async def telegram(request: Request) -> Response:
         if not secrets.compare_digest(request.headers.get(SECRET_HEADER, ""), secret):
             logger.warning("webhook call from %s without the right secret token",
@@ -35,7 +39,8 @@ def webhook_app(application: Application, *, path: str, secret: str,  # type: ig
         except Exception as error:  # noqa: BLE001 - malformed update: tell Telegram not to retry it
             logger.warning("malformed update rejected: %s", error)
             return Response(status_code=400)
-        await application.update_queue.put(update)
+        if not await process(update):
+            return Response(status_code=503)
         return Response()
 
     async def healthz(request: Request) -> Response:

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncio
 
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,3 +62,26 @@ async def ping(engine: AsyncEngine, timeout: float = 2.0) -> bool:
     except Exception as error:  # noqa: BLE001 - any failure means "not healthy"
         logger.warning("database health check failed: %s", error)
         return False
+
+
+TRANSIENT_NAMES = ("CannotConnectNowError", "ConnectionDoesNotExistError", "AdminShutdownError",
+                   "ConnectionFailureError", "TooManyConnectionsError", "CrashShutdownError")
+
+
+def transient(error: BaseException) -> bool:
+    """Whether `error` means the database could not be reached or was busy, so trying later may work."""
+    seen: BaseException | None = error
+    for _ in range(5):  # the error, what SQLAlchemy wrapped, and what caused it
+        if seen is None:
+            return False
+        if isinstance(seen, exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError, exc.TimeoutError,
+                             ConnectionError, TimeoutError)):
+            return True
+        if isinstance(seen, OSError) and not isinstance(seen, (FileNotFoundError, PermissionError)):
+            return True  # connection refused or reset, "Multiple exceptions: [Errno 111] …"
+        if type(seen).__name__ in TRANSIENT_NAMES:  # asyncpg's own, when a server shuts down or starts up
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False

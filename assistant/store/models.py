@@ -292,8 +292,29 @@ class ProcessedUpdate(Base):
     """Transport updates already handled, recorded in the transaction of their effects (exactly once)."""
 
     __tablename__ = "processed_updates"
-    __table_args__ = (Index("ix_processed_updates_handled_at", "handled_at"),)
+    __table_args__ = (Index("ix_processed_updates_handled_at", "handled_at"),
+                      Index("ix_processed_updates_chat", "chat_id", "update_id"))
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     chat_id: Mapped[int] = mapped_column(BigInteger)
     handled_at: Mapped[datetime]
+
+
+class OutboxEntry(Base):
+    """An output owed to a chat, stored in the transaction that produced it and sent after commit.
+
+    The sender holds a lease while sending; an entry whose lease ran out unsent (its process died) is
+    claimed and sent again by whichever process looks next.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "failed_at", "lease_until"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    lease_until: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]

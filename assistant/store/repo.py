@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,8 @@ from sqlalchemy import literal as sa_literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant.events import Copy, Out
+from assistant.outbox import decode, encode
 from assistant.store.models import (
     AccessRequest,
     AuditEntry,
@@ -25,6 +28,7 @@ from assistant.store.models import (
     FollowUp,
     Invoice,
     MaintenanceWindow,
+    OutboxEntry,
     RelayedMessage,
     Ticket,
     TicketEvent,
@@ -384,8 +388,63 @@ class Store:
                                             .returning(ProcessedUpdate.update_id))
         return result.first() is not None
 
+    async def handled_later(self, chat_id: int, update_id: int) -> bool:
+        """Whether an update of this chat newer than `update_id` was handled already (out of order)."""
+        later = await self.session.scalar(select(ProcessedUpdate.update_id).where(
+            ProcessedUpdate.chat_id == chat_id, ProcessedUpdate.update_id > update_id).limit(1))
+        return later is not None
+
     async def forget_updates(self, before: datetime) -> None:
         await self.session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.handled_at < before))
+
+    async def lock_chat(self, chat_id: int) -> None:
+        """Serialise this chat's transactions across processes until this one ends.
+
+        PostgreSQL: an advisory transaction lock keyed by the chat id. SQLite: every write transaction
+        already begins IMMEDIATE, so writers queue one at a time.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(select(func.pg_advisory_xact_lock(chat_id)))
+
+    # -- outbox -------------------------------------------------------------------------------------
+    async def enqueue(self, outputs: Sequence[Out], now: datetime, lease: timedelta) -> list[Out]:
+        """Store outputs owed, leased to this process for sending; returned with their outbox ids."""
+        if not outputs:
+            return []
+        entries = [OutboxEntry(chat_id=output.to_chat_id if isinstance(output, Copy) else output.chat_id,
+                               payload=encode(output), created_at=now, lease_until=now + lease, attempts=1)
+                   for output in outputs]
+        self.session.add_all(entries)
+        await self.session.flush()
+        return [dataclasses.replace(output, outbox_id=entry.id) for output, entry in zip(outputs, entries)]
+
+    async def mark_sent(self, outbox_id: int, now: datetime) -> None:
+        await self.session.execute(update(OutboxEntry).where(OutboxEntry.id == outbox_id).values(sent_at=now))
+
+    async def claim_unsent(self, now: datetime, lease: timedelta, max_attempts: int, limit: int = 100) -> list[Out]:
+        """Outputs whose sender's lease ran out unsent: leased anew to the caller, oldest first.
+
+        An entry tried `max_attempts` times is given up (marked failed, logged).
+        """
+        pending = and_(OutboxEntry.sent_at.is_(None), OutboxEntry.failed_at.is_(None), OutboxEntry.lease_until < now)
+        given_up = await self.session.execute(update(OutboxEntry).where(pending, OutboxEntry.attempts >= max_attempts)
+                                              .values(failed_at=now).returning(OutboxEntry.id, OutboxEntry.chat_id))
+        for entry_id, chat_id in given_up:
+            logger.error("outbox entry %s for chat %s given up after %s attempts", entry_id, chat_id, max_attempts)
+        rows = (await self.session.scalars(select(OutboxEntry).where(pending).order_by(OutboxEntry.id).limit(limit)
+                                           .with_for_update(skip_locked=True))).all()
+        for row in rows:
+            row.lease_until = now + lease
+            row.attempts += 1
+        return [decode(row.payload, row.id) for row in rows]
+
+    async def forget_outbox(self, before: datetime) -> None:
+        await self.session.execute(delete(OutboxEntry).where(
+            or_(OutboxEntry.sent_at < before, OutboxEntry.failed_at < before)))
+
+    async def outbox(self) -> list[OutboxEntry]:
+        """Every entry, oldest first (tests and diagnostics)."""
+        return list((await self.session.scalars(select(OutboxEntry).order_by(OutboxEntry.id))).all())
 
     # -- broadcasts ---------------------------------------------------------------------------------
     def _audience(self, audience: str, since: datetime) -> Any:
@@ -452,6 +511,6 @@ class Store:
 
     async def clear_all(self) -> None:
         """Delete every row (tests)."""
-        for model in (ProcessedUpdate, BroadcastRecipient, Broadcast, AuditEntry, RelayedMessage, TicketEvent, FollowUp, AccessRequest, Diagnosis, Ticket, Conversation, UserCompany, User, Company,
+        for model in (OutboxEntry, ProcessedUpdate, BroadcastRecipient, Broadcast, AuditEntry, RelayedMessage, TicketEvent, FollowUp, AccessRequest, Diagnosis, Ticket, Conversation, UserCompany, User, Company,
                       MaintenanceWindow, Invoice):
             await self.session.execute(delete(model))

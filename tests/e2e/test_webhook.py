@@ -72,7 +72,8 @@ async def test_healthz_is_503_when_the_database_does_not_answer(api: FakeBotAPI)
     engine = make_engine("postgresql+asyncpg://nobody@127.0.0.1:9/nothing")
     assert await ping(engine, timeout=2) is False
     application = Application.builder().token(api.token).base_url(api.base_url).updater(None).build()
-    app = webhook_app(application, path="/hook", secret=SECRET, healthy=lambda: ping(engine, timeout=2))
+    app = webhook_app(application, path="/hook", secret=SECRET, healthy=lambda: ping(engine, timeout=2),
+                      process=lambda update: asyncio.sleep(0, True))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         response = await client.get("/healthz")
     assert (response.status_code, response.text) == (503, "database unavailable")

@@ -163,12 +163,12 @@ async def test_new_users_get_their_telegram_language(chat: Chat) -> None:
 
 
 async def test_restart_continues_the_conversation(settings, sessions, clock, merchant) -> None:
-    from bot import build_assistant
+    from tests.conftest import make_assistant
 
     issued = clock.today - timedelta(days=30)
     code = code12(issued)
     await add_invoices(sessions, clock.now, invoice(code, "12345678", issued))
-    first = Chat(build_assistant(settings, sessions, clock)[0])
+    first = Chat(make_assistant(settings, sessions, clock))
     await first.command("start")
     await first.press("find")
     await first.say(f"代码 {code} 号码 12345678")
@@ -177,7 +177,7 @@ async def test_restart_continues_the_conversation(settings, sessions, clock, mer
 
     engine = make_engine(settings.database_url)
     try:
-        second = Chat(build_assistant(settings, make_sessions(engine), clock)[0])
+        second = Chat(make_assistant(settings, make_sessions(engine), clock))
         text = await second.say(f"{issued}")
         assert "校验码后 6 位" in text
         assert "找到了" in await second.say("567890")

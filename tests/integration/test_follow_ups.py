@@ -29,7 +29,7 @@ def texts(outputs) -> str:
 
 async def test_notify_me_rerun_when_an_admin_ends_the_window(chat: Chat, assistant, settings, sessions, clock,
                                                              merchant) -> None:
-    from bot import build_assistant
+    from tests.conftest import make_assistant
 
     issued = clock.today - timedelta(days=30)
     code = code12(issued)
@@ -41,7 +41,7 @@ async def test_notify_me_rerun_when_an_admin_ends_the_window(chat: Chat, assista
     clock.advance(minutes=30)
     async with sessions() as session, session.begin():
         await Store(session).end_maintenance(clock.now)
-    restarted = build_assistant(settings, sessions, clock)[0]  # what is due lives in the database
+    restarted = make_assistant(settings, sessions, clock)  # what is due lives in the database
     outputs = await restarted.due()
     text = texts(outputs)
     assert "系统维护已经结束" in text and "找到了，信息一致" in text

@@ -72,7 +72,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 async def run(url: str, sequence: list[Event]) -> None:
-    from bot import build_assistant
+    from tests.conftest import make_assistant
 
     engine = make_engine(url)
     sessions = make_sessions(engine)
@@ -84,8 +84,8 @@ async def run(url: str, sequence: list[Event]) -> None:
         await add_user(sessions, clock.now, user_id=ADMIN, role="admin", companies=())
         await add_user(sessions, clock.now, user_id=STAFF, role="staff", companies=())
         await add_invoices(sessions, clock.now, invoice(CODE, "12345678", ISSUED))
-        assistant = build_assistant(Settings(database_url=url, support_chat_id=SUPPORT_CHAT, _env_file=None),
-                                    sessions, clock)[0]
+        assistant = make_assistant(Settings(database_url=url, support_chat_id=SUPPORT_CHAT, _env_file=None),
+                                    sessions, clock)
         for event in [*sequence, Event(user_id=MERCHANT, chat_id=MERCHANT, command="cancel"),
                       Event(user_id=ADMIN, chat_id=ADMIN, command="cancel")]:
             outputs = await assistant.handle(event)

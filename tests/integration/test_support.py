@@ -224,12 +224,12 @@ async def test_staff_reopen_tickets_lookup_reply_queue(chat: Chat, assistant, se
 async def test_waiting_tickets_are_announced_again_and_deadlines_survive_restarts(chat: Chat, assistant,
                                                                                  settings, sessions, clock,
                                                                                  people) -> None:
-    from bot import build_assistant
+    from tests.conftest import make_assistant
 
     ticket_id = await open_ticket(chat, assistant, clock)
     assert await assistant.due() == []
     clock.advance(minutes=16)
-    restarted = build_assistant(settings, sessions, clock)[0]  # a new process: the deadline is in the database
+    restarted = make_assistant(settings, sessions, clock)  # a new process: the deadline is in the database
     [notice] = await restarted.due()
     assert notice.chat_id == SUPPORT_CHAT and notice.thread_id is None and f"#{ticket_id}" in notice.text
     assert "16 分钟" in notice.text
@@ -267,10 +267,10 @@ async def test_blocked_merchant_is_noted_in_the_topic(chat: Chat, assistant, ses
 
 
 async def test_without_a_support_group_tickets_are_kept(settings, sessions, clock, people) -> None:
-    from bot import build_assistant
+    from tests.conftest import make_assistant
 
     await add_user(sessions, clock.now, user_id=999, role="admin", companies=())
-    assistant = build_assistant(settings.model_copy(update={"support_chat_id": None}), sessions, clock)[0]
+    assistant = make_assistant(settings.model_copy(update={"support_chat_id": None}), sessions, clock)
     chat = Chat(assistant)
     await chat.command("start")
     outputs = await chat.send(choice="human", choice_version=chat.history[-1].version)
