@@ -61,6 +61,12 @@ class FakeBotAPI:
     after_send: Any = None  # called with each message sendMessage stored (tests kill the bot from here)
     rate_limit: float | None = None  # like Telegram: more sendMessage calls than this in one second get 429
     files: dict[str, bytes] = field(default_factory=dict)  # file_id -> content, served by getFile + download
+    # Webhook delivery, as Telegram (and a load balancer) do: each chat's updates one at a time, in order,
+    # round-robin over the targets, an update sent again after a non-2xx answer.
+    webhook_targets: list[str] = field(default_factory=list)
+    webhook_retry: float = 0.3
+    deliveries: list[tuple[int, str, int]] = field(default_factory=list)  # (update id, target, HTTP status)
+    held_chats: set[int] = field(default_factory=set)  # sendMessage to these never answers (a test kills the bot)
 
     def __post_init__(self) -> None:
         self._recent_sends: collections.deque[float] = collections.deque()
@@ -71,6 +77,10 @@ class FakeBotAPI:
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self.port = 0
+        self.held: list[Call] = []
+        self._queues: dict[int, collections.deque[dict[str, Any]]] = {}
+        self._workers: dict[int, asyncio.Task[None]] = {}
+        self._turns: collections.Counter[int] = collections.Counter()  # deliveries made per chat
 
     # -- server -------------------------------------------------------------------------------------
     @property
@@ -95,6 +105,9 @@ class FakeBotAPI:
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
+        for worker in self._workers.values():
+            worker.cancel()
+        await asyncio.gather(*self._workers.values(), return_exceptions=True)
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             await self._task
@@ -131,6 +144,9 @@ class FakeBotAPI:
             self.calls.append(Call(method, params, 403))
             return JSONResponse({"ok": False, "error_code": 403,
                                  "description": "Forbidden: bot was blocked by the user"}, status_code=403)
+        if method == "sendMessage" and int(params["chat_id"]) in self.held_chats:
+            self.held.append(Call(method, params))
+            await asyncio.Event().wait()  # never answered, never stored: the caller dies waiting
         handler = getattr(self, f"_do_{method}", None)
         if handler is None:
             self.calls.append(Call(method, params, 404))
@@ -347,10 +363,47 @@ class FakeBotAPI:
                 message = update[kind]
                 self.user_messages[(message["chat"]["id"], message["message_id"])] = message
         update_id = next(self._update_ids)
+        if self.webhook_targets:
+            chat = _chat_of(update)
+            self._queues.setdefault(chat, collections.deque()).append({"update_id": update_id, **update})
+            if chat not in self._workers:
+                self._workers[chat] = asyncio.create_task(self._deliver(chat))
+            return update_id
         async with self._changed:
             self.updates.append({"update_id": update_id, **update})
             self._changed.notify_all()
         return update_id
+
+    async def _deliver(self, chat: int) -> None:
+        """POST one chat's updates to the webhook targets, the next only once the previous got a 2xx."""
+        import httpx
+
+        queue = self._queues[chat]
+        secret = (self.profile.get("webhook") or {}).get("secret_token", "")
+        client = httpx.AsyncClient(timeout=30)
+        try:
+            while True:
+                if not queue:
+                    del self._workers[chat]  # no await since the check: a new push starts a new worker
+                    return
+                update = queue[0]
+                target = self.webhook_targets[self._turns[chat] % len(self.webhook_targets)]  # alternately
+                self._turns[chat] += 1
+                try:
+                    response = await client.post(target, json=update,
+                                                 headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+                    status = response.status_code
+                except httpx.HTTPError:
+                    status = 0
+                async with self._changed:
+                    self.deliveries.append((update["update_id"], target, status))
+                    self._changed.notify_all()
+                if 200 <= status < 300:
+                    queue.popleft()
+                else:
+                    await asyncio.sleep(self.webhook_retry)
+        finally:
+            await client.aclose()
 
     def fail(self, method: str, status: int, description: str, *, retry_after: int | None = None,
              chat_id: int | None = None, times: int = 1) -> None:
@@ -370,6 +423,14 @@ class FakeBotAPI:
                     await asyncio.wait_for(self._changed.wait(), min(remaining, 0.1))
                 except TimeoutError:
                     pass
+
+
+def _chat_of(update: dict[str, Any]) -> int:
+    for kind in ("message", "edited_message"):
+        if kind in update:
+            return int(update[kind]["chat"]["id"])
+    query = update.get("callback_query") or {}
+    return int((query.get("message") or {}).get("chat", {}).get("id") or query.get("from", {}).get("id", 0))
 
 
 def buttons_of(message: dict[str, Any]) -> list[tuple[str, str]]:
