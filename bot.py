@@ -30,7 +30,7 @@ from assistant.diagnosis import DiagnosisRules
 from assistant.events import Event, Out, Reply, Unavailable
 from assistant.replies import Renderer
 from assistant.settings import Settings
-from assistant.store.engine import make_engine, make_sessions
+from assistant.store.engine import make_engine, make_sessions, transient
 from assistant.store.migrate import upgrade
 from assistant.store.models import ROLES
 from assistant.store.repo import Store
@@ -416,8 +416,11 @@ async def repeat(work: Callable[[], Awaitable[None]], what: str, interval: float
     while not stop.is_set():
         try:
             await work()
-        except Exception:
-            logger.exception("%s failed; trying again in %.0f s", what, interval)
+        except Exception as error:
+            if transient(error):
+                logger.warning("%s: database unavailable (%s); trying again in %.1f s", what, error, interval)
+            else:
+                logger.exception("%s failed; trying again in %.1f s", what, interval)
         try:
             await asyncio.wait_for(stop.wait(), interval)
         except TimeoutError:

@@ -78,6 +78,7 @@ class FakeBotAPI:
         self._task: asyncio.Task[None] | None = None
         self.port = 0
         self.held: list[Call] = []
+        self._release = asyncio.Event()
         self._queues: dict[int, collections.deque[dict[str, Any]]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._turns: collections.Counter[int] = collections.Counter()  # deliveries made per chat
@@ -105,6 +106,7 @@ class FakeBotAPI:
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
+        self._release.set()
         for worker in self._workers.values():
             worker.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
@@ -146,7 +148,8 @@ class FakeBotAPI:
                                  "description": "Forbidden: bot was blocked by the user"}, status_code=403)
         if method == "sendMessage" and int(params["chat_id"]) in self.held_chats:
             self.held.append(Call(method, params))
-            await asyncio.Event().wait()  # never answered, never stored: the caller dies waiting
+            await self._release.wait()  # not answered before the server stops, never stored: the caller dies
+            return JSONResponse({"ok": False, "error_code": 500, "description": "held"}, status_code=500)
         handler = getattr(self, f"_do_{method}", None)
         if handler is None:
             self.calls.append(Call(method, params, 404))

@@ -1,0 +1,78 @@
+"""`python bot.py run` as separate processes against the fake Bot API server: start, kill, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.e2e.fake_bot_api import FakeBotAPI
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class BotProcess:
+    """One bot process; its log goes to a file (a pipe nobody reads would block a chatty process)."""
+
+    def __init__(self, api: FakeBotAPI, database_url: str, log: Path, *args: str, **env: str) -> None:
+        self.api, self.args, self.log = api, args, log
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
+        self.env.update({"TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.base_url,
+                         "TELEGRAM_API_FILE_URL": api.file_url, "DATABASE_URL": database_url, "POLL_TIMEOUT": "1",
+                         "SCHEDULER_INTERVAL_SECONDS": "0.3", **env})
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self, ready_url: str | None = None) -> None:
+        """Start and wait until it serves: /healthz answers (webhook) or it polls (long polling)."""
+        polls = len(self.api.calls_of("getUpdates"))
+        with self.log.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(sys.executable, "bot.py", "run", *self.args, cwd=ROOT,
+                                                                env=self.env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                if self.process.returncode is not None:
+                    raise AssertionError(f"the bot exited: {self.output()}")
+                if ready_url is None and len(self.api.calls_of("getUpdates")) > polls:
+                    return
+                if ready_url is not None:
+                    try:
+                        if (await client.get(ready_url)).status_code == 200 and "webhook" in self.api.profile:
+                            return
+                    except httpx.HTTPError:
+                        pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"the bot did not start: {self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    async def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, as when a machine dies."""
+        assert self.process is not None
+        self.process.kill()
+        await self.process.wait()
+
+    async def stop(self) -> int:
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(self.process.wait(), 30)
+        return self.process.returncode or 0
+
+
+def quoted(messages: list[dict[str, Any]]) -> list[str]:
+    """The texts the bot said it did not understand, in the order it said so."""
+    return [m["text"].split("“", 1)[1].split("”", 1)[0] for m in messages if "没有理解“" in m.get("text", "")]
+
+
+def keyboard_versions(messages: list[dict[str, Any]]) -> list[int]:
+    """The conversation version of each keyboard the bot sent (one per handled update)."""
+    return [int(m["reply_markup"]["inline_keyboard"][0][0]["callback_data"].split(":")[0])
+            for m in messages if m.get("reply_markup")]
