@@ -178,9 +178,7 @@ def terminal_handler(rt: Runtime, language: str) -> Callable[[Event], Awaitable[
             outputs = await rt.assistant.handle(event)
         except Unavailable:
             return [Reply(rt.renderer.text("unavailable", language), chat_id=event.chat_id)]
-        for output in outputs:
-            if output.outbox_id is not None:
-                await rt.assistant.sent(output.outbox_id)
+        await rt.assistant.sent(*(output.outbox_id for output in outputs if output.outbox_id is not None))
         return outputs
 
     return handle
@@ -396,8 +394,9 @@ def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any,
                               flood=FloodGuard(settings.flood_messages, settings.flood_seconds))
     builder = (Application.builder().token(token)
                .base_url(settings.telegram_api_base_url).base_file_url(settings.telegram_api_file_url)
-               .rate_limiter(AIORateLimiter(max_retries=5))
                .concurrent_updates(ChatOrderedProcessor(256)))
+    if settings.telegram_max_rate > 0:  # Telegram's limit for one bot: about 30 requests a second
+        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_rate, max_retries=5))
     application = builder.updater(None).build()  # updates come from our Poller or the webhook server
 
     support = filters.Chat(chat_id=settings.support_chat_id or (), allow_empty=False)  # empty: matches nothing

@@ -94,10 +94,12 @@ class Assistant:
             language = normalise_language(event.language, self.config.default_language)
             return [Reply(self.renderer.text("internal_error", language), chat_id=event.chat_id)]
 
-    async def sent(self, outbox_id: int) -> None:
-        """The transport carried out this output: it is never sent again."""
+    async def sent(self, *outbox_ids: int) -> None:
+        """The transport carried out these outputs: they are never sent again."""
+        if not outbox_ids:
+            return
         async with self.sessions() as session, session.begin():
-            await Store(session).mark_sent(outbox_id, self.clock())
+            await Store(session).mark_sent(outbox_ids, self.clock())
 
     async def mark_unreachable(self, user_id: int) -> None:
         """The user blocked the bot: remember it so that nothing is sent to them in vain."""

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     distinct_invoices_per_hour: int = Field(default=20, ge=1)
     flood_messages: int = Field(default=20, ge=1)
     flood_seconds: float = Field(default=10.0, gt=0)
+    telegram_max_rate: float = Field(default=30.0, ge=0)
+    """Bot API requests per second for this process (0: no limiter, e.g. behind a local Bot API server)."""
     broadcast_rate: float = Field(default=25.0, gt=0, le=30)
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None

@@ -111,9 +111,7 @@ def delivering(assistant: Assistant) -> Assistant:
 
         async def deliver(*args: object, _original: Any = original, **kwargs: object) -> list[Out]:
             outputs: list[Out] = await _original(*args, **kwargs)
-            for output in outputs:
-                if output.outbox_id is not None:
-                    await assistant.sent(output.outbox_id)
+            await assistant.sent(*(output.outbox_id for output in outputs if output.outbox_id is not None))
             return outputs
 
         setattr(assistant, name, deliver)

@@ -39,24 +39,33 @@ class Poller:
         """Poll until `stop` is set; unfinished updates are left unconfirmed for the next start."""
         try:
             while not stop.is_set():
-                updates = await self._fetch(stop)
-                fresh = [u for u in updates if u.update_id not in self._running and u.update_id not in self._handled]
-                for update in fresh:
+                fetched = await self._fetch(stop)
+                ids = [int(data["update_id"]) for data in fetched]
+                fresh = [data for data in fetched
+                         if data["update_id"] not in self._running and data["update_id"] not in self._handled]
+                for data in fresh:  # only new ones are parsed: unconfirmed ones come back on every call
+                    update = Update.de_json(data, self.bot)
                     self._running[update.update_id] = asyncio.create_task(self._handle(update, stop))
                 if not fresh and self._running:  # only unfinished ones came back: wait for one to finish
                     await asyncio.wait([*self._running.values()], timeout=1.0,
                                        return_when=asyncio.FIRST_COMPLETED)
-                self._advance(updates)
+                self._advance(ids)
         finally:
             for task in self._running.values():
                 task.cancel()
             await asyncio.gather(*self._running.values(), return_exceptions=True)
 
-    async def _fetch(self, stop: asyncio.Event) -> list[Update]:
+    async def _fetch(self, stop: asyncio.Event) -> list[dict[str, Any]]:
+        """The updates from the offset on, as JSON (parsing them all each time would cost more than handling)."""
         timeout = 0 if self._running else self.timeout
+        kwargs: dict[str, Any] = {"limit": self.limit, "timeout": timeout}
+        if self.offset is not None:
+            kwargs["offset"] = self.offset
+        if self.allowed_updates is not None:
+            kwargs["allowed_updates"] = self.allowed_updates
         try:
-            return list(await self.bot.get_updates(offset=self.offset, limit=self.limit, timeout=timeout,
-                                                   allowed_updates=self.allowed_updates))
+            result = await self.bot.do_api_request("getUpdates", api_kwargs=kwargs, read_timeout=timeout + 10)
+            return list(result or [])
         except RetryAfter as error:
             wait = error.retry_after
             delay = float(wait.total_seconds() if hasattr(wait, "total_seconds") else wait)
@@ -84,11 +93,11 @@ class Poller:
                 pass
         self._handled.add(update.update_id)
 
-    def _advance(self, updates: list[Update]) -> None:
+    def _advance(self, fetched: list[int]) -> None:
         """Move the offset past every handled update that has no unhandled one before it."""
         for update_id in [u for u, task in self._running.items() if task.done()]:
             self._running.pop(update_id)
-        seen = sorted({u.update_id for u in updates} | self._handled | set(self._running))
+        seen = sorted(set(fetched) | self._handled | set(self._running))
         for update_id in seen:
             if update_id not in self._handled:
                 break

@@ -234,7 +234,7 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
 class SupportReports(Protocol):
     """What the core wants to hear back about the outputs the adapter carried out."""
 
-    async def sent(self, outbox_id: int) -> None: ...
+    async def sent(self, *outbox_ids: int) -> None: ...
     async def topic_opened(self, ticket_id: int, thread_id: int) -> None: ...
     async def card_posted(self, ticket_id: int, message_id: int) -> None: ...
     async def relayed(self, ticket_id: int, from_chat_id: int, pairs: list[tuple[int, int]],
@@ -365,12 +365,14 @@ class TelegramAdapter:
 
     # -- carrying out the core's outputs -----------------------------------------------------------------
     async def execute(self, bot: Any, outputs: list[Out]) -> None:
-        """Carry out outputs in order, reporting each one sent; a failure of one does not stop the others.
+        """Carry out outputs in order, then report them sent; a failure of one does not stop the others.
 
-        A failed output stays in the outbox and is tried again when its lease runs out; the first failure
-        is raised at the end for the error handler.
+        They are reported together, in one transaction, once the last was carried out. A failed output
+        stays in the outbox and is tried again when its lease runs out; the first failure is raised at the
+        end for the error handler.
         """
         failure: Exception | None = None
+        done: list[int] = []
         for output in outputs:
             try:
                 await self._execute_one(bot, output)
@@ -379,22 +381,24 @@ class TelegramAdapter:
                 failure = failure or error
                 continue
             if output.outbox_id is not None:
-                await self._report_sent(output.outbox_id)
+                done.append(output.outbox_id)
+        if done:
+            await self._report_sent(done)
         if failure is not None:
             raise failure
 
-    async def _report_sent(self, outbox_id: int) -> None:
-        """Mark an output sent, waiting out a short database outage: unmarked, it would be sent twice."""
+    async def _report_sent(self, outbox_ids: list[int]) -> None:
+        """Mark outputs sent, waiting out a short database outage: unmarked, they would be sent twice."""
         for delay in (*MARK_SENT_DELAYS, None):
             try:
-                await self.reports.sent(outbox_id)
+                await self.reports.sent(*outbox_ids)
                 return
-            except Exception as error:  # noqa: BLE001 - the database is away; the output was sent
+            except Exception as error:  # noqa: BLE001 - the database is away; the outputs were sent
                 if delay is None:
-                    logger.error("outbox entry %s sent but not marked (%s): it will be sent again", outbox_id,
+                    logger.error("outbox entries %s sent but not marked (%s): they will be sent again", outbox_ids,
                                  error)
                     return
-                logger.warning("outbox entry %s not marked sent yet (%s); again in %.1f s", outbox_id, error,
+                logger.warning("outbox entries %s not marked sent yet (%s); again in %.1f s", outbox_ids, error,
                                delay)
                 await asyncio.sleep(delay)
 

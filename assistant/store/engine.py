@@ -42,6 +42,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # One connection per process: transactions queue in asyncio instead of in SQLite's busy handler,
+        # which sleeps up to 100 ms between tries and ruins latency once several writers overlap.
+        kwargs = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60, **kwargs}
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         _tune_sqlite(engine)
         return engine

@@ -418,8 +418,8 @@ class Store:
         await self.session.flush()
         return [dataclasses.replace(output, outbox_id=entry.id) for output, entry in zip(outputs, entries)]
 
-    async def mark_sent(self, outbox_id: int, now: datetime) -> None:
-        await self.session.execute(update(OutboxEntry).where(OutboxEntry.id == outbox_id).values(sent_at=now))
+    async def mark_sent(self, outbox_ids: Sequence[int], now: datetime) -> None:
+        await self.session.execute(update(OutboxEntry).where(OutboxEntry.id.in_(outbox_ids)).values(sent_at=now))
 
     async def claim_unsent(self, now: datetime, lease: timedelta, max_attempts: int, limit: int = 100) -> list[Out]:
         """Outputs whose sender's lease ran out unsent: leased anew to the caller, oldest first.

@@ -1,0 +1,285 @@
+"""Benchmark: the assistant under load from many chats, beside a minimal python-telegram-bot echo bot.
+
+    .venv/bin/python bench/load.py [--chats 200] [--updates 6000] [--backend sqlite|postgresql|both]
+                                   [--postgres URL]
+
+The fake Bot API server runs in this process; the bot (`python bot.py run`, long polling) and the echo
+bot (bench/echo_bot.py) run as processes of their own. Each chat is a merchant who waits for the
+answer before the next step, going through full troubleshooting conversations: /start, then over and
+over "find invoice", the invoice's identifiers (a different outcome each time), back to the menu. The
+echo bot gets one text per step and answers it.
+
+Reported: updates handled per second, time from an update to the first message of its answer (p50,
+p99), the bot process's peak memory and its memory growth per conversation. Lookup limits and flood
+throttling are raised for the run (every chat is one merchant looking up invoices non-stop), and the
+client-side rate limiter (Telegram's 30 requests a second) is off, as it is in the echo bot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from assistant.demo import DEMO_COMPANY, seed_demo  # noqa: E402
+from assistant.store.engine import make_engine, make_sessions  # noqa: E402
+from assistant.store.migrate import recreate, upgrade  # noqa: E402
+from assistant.store.repo import Store  # noqa: E402
+from tests.e2e.fake_bot_api import FakeBotAPI, Merchant, buttons_of  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench"
+FIRST_USER = 20_000
+OUTCOMES = ("found", "mismatch", "bad_status", "pending_sync", "no_permission", "too_recent", "other_region")
+console = Console()
+
+
+@dataclass
+class ChatClock:
+    """When the chat's pending update was pushed, and when its answer began and ended."""
+
+    pushed: float = 0.0
+    first: float | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    keyboard: dict[str, Any] | None = None
+
+
+@dataclass
+class Result:
+    name: str
+    updates: int
+    seconds: float
+    latencies: list[float]
+    peak_kib: int
+    growth_kib: int
+    chats: int
+    cpu: float
+
+    @property
+    def rate(self) -> float:
+        return self.updates / self.seconds
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(resident now, peak resident) of a process, in KiB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+async def start_process(api: FakeBotAPI, args: list[str], env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    polls = len(api.calls_of("getUpdates"))
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
+    full_env.update({"TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.base_url,
+                     "TELEGRAM_API_FILE_URL": api.file_url, **env})
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(sys.executable, *args, cwd=ROOT, env=full_env, stdout=out,
+                                                       stderr=out)
+    while len(api.calls_of("getUpdates")) <= polls:
+        if process.returncode is not None:
+            raise SystemExit(f"{args} exited:\n{log.read_text()}")
+        await asyncio.sleep(0.05)
+    return process
+
+
+async def stop_process(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 60)
+
+
+async def drive(api: FakeBotAPI, chats: int, updates: int, steps: Any, pid: int, name: str,
+                think: float = 0.0) -> Result:
+    """Every chat takes its steps, one answer at a time, until `updates` updates were answered in all.
+
+    With `think`, a merchant pauses about that many seconds after each answer, as people do; without,
+    the next step follows at once and the bot runs flat out.
+    """
+    clocks = {FIRST_USER + n: ChatClock() for n in range(chats)}
+
+    def on_send(message: dict[str, Any]) -> None:
+        clock = clocks.get(message["chat"]["id"])
+        if clock is None:
+            return
+        if clock.first is None:
+            clock.first = time.perf_counter()
+        if message.get("reply_markup") or steps is None:  # the answer's last message carries the keyboard
+            clock.keyboard = message
+            clock.done.set()
+
+    api.after_send = on_send
+    latencies: list[float] = []
+    budget = itertools.count()
+
+    async def chat(user_id: int) -> None:
+        merchant = Merchant(api, user_id)
+        clock = clocks[user_id]
+        for step in (steps(user_id) if steps is not None else itertools.repeat(("text", "你好，发票查不到"))):
+            if next(budget) >= updates:
+                return
+            clock.first, clock.pushed = None, time.perf_counter()
+            clock.done.clear()
+            kind, value = step
+            if kind == "press":
+                assert clock.keyboard is not None
+                data = next(d for _, d in buttons_of(clock.keyboard) if d.split(":", 1)[1] == value)
+                await merchant.press_data(clock.keyboard, data)
+            else:
+                await merchant.send(value)
+            await asyncio.wait_for(clock.done.wait(), 120)
+            assert clock.first is not None
+            latencies.append(clock.first - clock.pushed)
+            if think:
+                await asyncio.sleep(random.uniform(0.5, 1.5) * think)
+
+    before, _ = memory_kib(pid)
+    cpu_before = cpu_seconds(pid)
+    began = time.perf_counter()
+    await asyncio.gather(*(chat(user_id) for user_id in clocks))
+    seconds = time.perf_counter() - began
+    cpu = cpu_seconds(pid) - cpu_before
+    await asyncio.sleep(1.0)  # every conversation idle again
+    after, peak = memory_kib(pid)
+    api.after_send = None
+    return Result(name, len(latencies), seconds, latencies, peak, after - before, chats, cpu)
+
+
+def conversation(typed: list[str]) -> Any:
+    """/start once, then find → identifiers → menu, a different demo invoice each time."""
+
+    def steps(user_id: int) -> Any:
+        yield ("text", "/start")
+        for n in itertools.count(user_id):
+            yield ("press", "find")
+            yield ("text", typed[n % len(typed)])
+            yield ("press", "menu")
+
+    return steps
+
+
+async def prepare(url: str, chats: int) -> list[str]:
+    engine = make_engine(url)
+    await (recreate(engine) if url.startswith("postgresql") else upgrade(engine))
+    sessions = make_sessions(engine)
+    now = datetime.now(timezone.utc)
+    async with sessions() as session, session.begin():
+        store = Store(session)
+        cases = await seed_demo(store, now, now.date())
+        for n in range(chats):
+            await store.save_user(FIRST_USER + n, role="merchant", language="zh", companies=[DEMO_COMPANY[0]],
+                                  now=now, name=f"商户{n}")
+    await engine.dispose()
+    return [case.typed for case in cases if case.state in OUTCOMES]
+
+
+async def ensure_postgres_database(url: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    connection = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
+                                       database="postgres")
+    try:
+        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", parsed.database):
+            await connection.execute(f'CREATE DATABASE "{parsed.database}"')
+    finally:
+        await connection.close()
+
+
+async def bench_backend(backend: str, url: str, chats: int, updates: int, think: float, work: Path) -> list[Result]:
+    typed = await prepare(url, chats)
+    api = FakeBotAPI()
+    await api.start()
+    env = {"DATABASE_URL": url, "LOG_LEVEL": "WARNING", "POLL_TIMEOUT": "10", "FLOOD_MESSAGES": "1000000",
+           "LOOKUPS_PER_INVOICE_PER_DAY": "1000000", "DISTINCT_INVOICES_PER_HOUR": "1000000",
+           "TELEGRAM_MAX_RATE": "0"}  # like the echo bot: the fake server has no limit to respect
+    process = await start_process(api, [*os.environ.get("BENCH_BOT_PREFIX", "").split(), "bot.py", "run"], env, work / f"bot-{backend}.log")
+    try:
+        name = f"assistant ({backend})"
+        await drive(api, min(chats, 20), 200, conversation(typed), process.pid, "warm-up")
+        flat_out = await drive(api, chats, updates, conversation(typed), process.pid, name)
+        paced = await drive(api, chats, updates // 3, conversation(typed), process.pid, name, think)
+        return [flat_out, paced]
+    finally:
+        await stop_process(process)
+        await api.stop()
+
+
+async def bench_echo(chats: int, updates: int, think: float, work: Path) -> list[Result]:
+    api = FakeBotAPI()
+    await api.start()
+    process = await start_process(api, ["bench/echo_bot.py"], {}, work / "echo.log")
+    try:
+        await drive(api, min(chats, 20), 200, None, process.pid, "warm-up")
+        flat_out = await drive(api, chats, updates, None, process.pid, "echo bot (floor)")
+        paced = await drive(api, chats, updates // 3, None, process.pid, "echo bot (floor)", think)
+        return [flat_out, paced]
+    finally:
+        await stop_process(process)
+        await api.stop()
+
+
+def report(results: list[tuple[Result, Result]], think: float) -> None:
+    echo = results[0][0]
+    table = Table(title=f"{echo.chats} concurrent chats: flat out, and with merchants pausing ~{think:g} s between steps")
+    for column in ("bot", "updates/s", "of echo", "CPU ms/update", "p50 ms", "p99 ms", "paced p50 ms",
+                   "paced p99 ms", "peak MiB", "KiB/chat"):
+        table.add_column(column, justify="right" if column != "bot" else "left")
+    for flat, paced in results:
+        table.add_row(flat.name, f"{flat.rate:.0f}", f"{flat.rate / echo.rate:.0%}",
+                      f"{flat.cpu / flat.updates * 1000:.2f}", f"{flat.percentile(50):.0f}",
+                      f"{flat.percentile(99):.0f}", f"{paced.percentile(50):.1f}", f"{paced.percentile(99):.1f}",
+                      f"{max(flat.peak_kib, paced.peak_kib) / 1024:.0f}", f"{paced.growth_kib / paced.chats:.1f}")
+    Console(width=160).print(table)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chats", type=int, default=200)
+    parser.add_argument("--updates", type=int, default=3000, help="flat out; a third of it paced")
+    parser.add_argument("--think", type=float, default=5.0, help="seconds a merchant pauses, paced")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--postgres", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_POSTGRES))
+    args = parser.parse_args()
+    results: list[tuple[Result, Result]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        flat, paced = await bench_echo(args.chats, args.updates, args.think, work)
+        results.append((flat, paced))
+        if args.backend in ("sqlite", "both"):
+            url = f"sqlite+aiosqlite:///{work / 'load.sqlite3'}"
+            flat, paced = await bench_backend("sqlite", url, args.chats, args.updates, args.think, work)
+            results.append((flat, paced))
+        if args.backend in ("postgresql", "both"):
+            await ensure_postgres_database(args.postgres)
+            flat, paced = await bench_backend("postgresql", args.postgres, args.chats, args.updates, args.think, work)
+            results.append((flat, paced))
+    report(results, args.think)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
