@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench flows clean
+.PHONY: demo test bench load flows clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/import_invoices.py
 	$(BIN)/python bench/broadcast.py
+	$(BIN)/python bench/load.py
+
+load: $(STAMP)
+	$(BIN)/python bench/load.py
 
 flows: $(STAMP)
 	$(BIN)/python bot.py flows

@@ -138,6 +138,8 @@ async def drive(api: FakeBotAPI, chats: int, updates: int, steps: Any, pid: int,
     async def chat(user_id: int) -> None:
         merchant = Merchant(api, user_id)
         clock = clocks[user_id]
+        if think:  # merchants arrive spread out, not all in the same instant
+            await asyncio.sleep(random.uniform(0, think))
         for step in (steps(user_id) if steps is not None else itertools.repeat(("text", "你好，发票查不到"))):
             if next(budget) >= updates:
                 return

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from assistant.store.engine import make_engine, make_sessions
+from assistant.store.repo import Store
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant
 from tests.e2e.processes import BotProcess, keyboard_versions, quoted
 from tests.e2e.test_webhook import free_port
@@ -94,17 +97,27 @@ async def pg_ctlcluster(action: str) -> None:
     assert process.returncode == 0, output.decode()
 
 
-async def test_postgres_restarted_during_traffic_loses_nothing(api: FakeBotAPI, backend: str, database_url: str,
-                                                               sessions, tmp_path: Path) -> None:
+@pytest.fixture
+async def postgres_url(database_urls: dict[str, str]) -> AsyncIterator[str]:
+    """The PostgreSQL test database, emptied (this test restarts that server; SQLite has none)."""
+    if "postgresql" not in database_urls:
+        pytest.skip("set TEST_DATABASE_URL to test PostgreSQL")
+    engine = make_engine(database_urls["postgresql"])
+    async with make_sessions(engine)() as session, session.begin():
+        await Store(session).clear_all()
+    await engine.dispose()
+    yield database_urls["postgresql"]
+
+
+async def test_postgres_restarted_during_traffic_loses_nothing(api: FakeBotAPI, postgres_url: str,
+                                                               tmp_path: Path) -> None:
     """The server goes down while merchants chat and comes back: every message is answered, once, in order.
 
     The restart is a stop and a start, so that messages certainly arrive while it is down.
     """
-    if backend != "postgresql":
-        pytest.skip("restarts the PostgreSQL server; SQLite has no server to restart")
     if postgres_version() is None:
         pytest.fail("pg_ctlcluster and /etc/postgresql are needed to restart the server")
-    bot = BotProcess(api, database_url, tmp_path / "bot.log", OUTBOX_LEASE_SECONDS="2")
+    bot = BotProcess(api, postgres_url, tmp_path / "bot.log", OUTBOX_LEASE_SECONDS="2")
     await bot.start()
     merchants = [Merchant(api, 4000 + n) for n in range(5)]
     texts = [f"消息{n}" for n in range(12)]
