@@ -41,6 +41,7 @@ from assistant.store.engine import make_engine, make_sessions  # noqa: E402
 from assistant.store.migrate import recreate, upgrade  # noqa: E402
 from assistant.store.repo import Store  # noqa: E402
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant, buttons_of  # noqa: E402
+from tests.e2e.processes import BotProcess  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench"
@@ -89,27 +90,6 @@ def memory_kib(pid: int) -> tuple[int, int]:
     """(resident now, peak resident) of a process, in KiB."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
-
-
-async def start_process(api: FakeBotAPI, args: list[str], env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    polls = len(api.calls_of("getUpdates"))
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
-    full_env.update({"TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.base_url,
-                     "TELEGRAM_API_FILE_URL": api.file_url, **env})
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(sys.executable, *args, cwd=ROOT, env=full_env, stdout=out,
-                                                       stderr=out)
-    while len(api.calls_of("getUpdates")) <= polls:
-        if process.returncode is not None:
-            raise SystemExit(f"{args} exited:\n{log.read_text()}")
-        await asyncio.sleep(0.05)
-    return process
-
-
-async def stop_process(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), 60)
 
 
 async def drive(api: FakeBotAPI, chats: int, updates: int, steps: Any, pid: int, name: str,
@@ -216,10 +196,11 @@ async def bench_backend(backend: str, url: str, chats: int, updates: int, think:
     typed = await prepare(url, chats)
     api = FakeBotAPI()
     await api.start()
-    env = {"DATABASE_URL": url, "LOG_LEVEL": "WARNING", "POLL_TIMEOUT": "10", "FLOOD_MESSAGES": "1000000",
+    env = {"LOG_LEVEL": "WARNING", "POLL_TIMEOUT": "10", "SCHEDULER_INTERVAL_SECONDS": "30", "FLOOD_MESSAGES": "1000000",
            "LOOKUPS_PER_INVOICE_PER_DAY": "1000000", "DISTINCT_INVOICES_PER_HOUR": "1000000",
            "TELEGRAM_MAX_RATE": "0"}  # like the echo bot: the fake server has no limit to respect
-    process = await start_process(api, [*os.environ.get("BENCH_BOT_PREFIX", "").split(), "bot.py", "run"], env, work / f"bot-{backend}.log")
+    process = BotProcess(api, url, work / f"bot-{backend}.log", **env)
+    await process.start()
     try:
         name = f"assistant ({backend})"
         await drive(api, min(chats, 20), 200, conversation(typed), process.pid, "warm-up")
@@ -227,21 +208,22 @@ async def bench_backend(backend: str, url: str, chats: int, updates: int, think:
         paced = await drive(api, chats, updates // 3, conversation(typed), process.pid, name, think)
         return [flat_out, paced]
     finally:
-        await stop_process(process)
+        await process.stop(60)
         await api.stop()
 
 
 async def bench_echo(chats: int, updates: int, think: float, work: Path) -> list[Result]:
     api = FakeBotAPI()
     await api.start()
-    process = await start_process(api, ["bench/echo_bot.py"], {}, work / "echo.log")
+    process = BotProcess(api, "", work / "echo.log", command=("bench/echo_bot.py",))
+    await process.start()
     try:
         await drive(api, min(chats, 20), 200, None, process.pid, "warm-up")
         flat_out = await drive(api, chats, updates, None, process.pid, "echo bot (floor)")
         paced = await drive(api, chats, updates // 3, None, process.pid, "echo bot (floor)", think)
         return [flat_out, paced]
     finally:
-        await stop_process(process)
+        await process.stop(60)
         await api.stop()
 
 

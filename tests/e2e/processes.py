@@ -18,10 +18,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class BotProcess:
-    """One bot process; its log goes to a file (a pipe nobody reads would block a chatty process)."""
+    """One bot process; its log goes to a file (a pipe nobody reads would block a chatty process).
 
-    def __init__(self, api: FakeBotAPI, database_url: str, log: Path, *args: str, **env: str) -> None:
-        self.api, self.args, self.log = api, args, log
+    `command` is what Python runs: `bot.py run` and `args`, or another bot (the benchmark's echo bot).
+    """
+
+    def __init__(self, api: FakeBotAPI, database_url: str, log: Path, *args: str,
+                 command: tuple[str, ...] = ("bot.py", "run"), **env: str) -> None:
+        self.api, self.args, self.log, self.command = api, args, log, command
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
         self.env.update({"TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.base_url,
                          "TELEGRAM_API_FILE_URL": api.file_url, "DATABASE_URL": database_url, "POLL_TIMEOUT": "1",
@@ -32,7 +36,7 @@ class BotProcess:
         """Start and wait until it serves: /healthz answers (webhook) or it polls (long polling)."""
         polls = len(self.api.calls_of("getUpdates"))
         with self.log.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(sys.executable, "bot.py", "run", *self.args, cwd=ROOT,
+            self.process = await asyncio.create_subprocess_exec(sys.executable, *self.command, *self.args, cwd=ROOT,
                                                                 env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + 60
         async with httpx.AsyncClient() as client:
@@ -59,11 +63,16 @@ class BotProcess:
         self.process.kill()
         await self.process.wait()
 
-    async def stop(self) -> int:
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def stop(self, timeout: float = 30) -> int:
         assert self.process is not None
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(self.process.wait(), 30)
+            await asyncio.wait_for(self.process.wait(), timeout)
         return self.process.returncode or 0
 
 
