@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from assistant.core import Assistant, CoreConfig, utcnow
 from assistant.diagnosis import DiagnosisRules
 from assistant.events import Event, Out, Reply, Unavailable
+from assistant.file_reader import IsolatedReader, ReadLimits
+from assistant.inbox import Inbox, InboxConfig
 from assistant.replies import Renderer
 from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions, transient
@@ -94,9 +96,18 @@ def build_assistant(settings: Settings, sessions: async_sessionmaker[AsyncSessio
                         outbox_lease=timedelta(seconds=settings.outbox_lease_seconds),
                         outbox_attempts=settings.outbox_attempts)
     admin_flows = {spec.name: build_machine(spec) for spec in (MAINTENANCE, ANNOUNCE)}
+    reader = IsolatedReader(ReadLimits(memory_bytes=settings.read_memory_mb * 1024 * 1024,
+                                       seconds=settings.read_seconds, workers=settings.read_workers))
     assistant = Assistant(sessions, renderer, build_machine(TROUBLESHOOT), build_machine(TICKET), admin_flows,
-                          config, clock=clock)
+                          config, clock=clock, reader=reader)
     return assistant, renderer
+
+
+def build_inbox(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Inbox:
+    """The inbox keeps wall-clock time: leases and retries are about processes, not the product's clock."""
+    return Inbox(sessions, InboxConfig(max_attempts=settings.max_attempts,
+                                       lease=timedelta(seconds=settings.inbox_lease_seconds),
+                                       concurrency=settings.inbox_concurrency), utcnow)
 
 
 @asynccontextmanager
@@ -175,7 +186,7 @@ def terminal_handler(rt: Runtime, language: str) -> Callable[[Event], Awaitable[
 
     async def handle(event: Event) -> list[Out]:
         try:
-            outputs = await rt.assistant.handle(event)
+            outputs = await rt.assistant.answer(event)
         except Unavailable:
             return [Reply(rt.renderer.text("unavailable", language), chat_id=event.chat_id)]
         await rt.assistant.sent(*(output.outbox_id for output in outputs if output.outbox_id is not None))
@@ -387,17 +398,16 @@ def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any,
         filters,
     )
 
-    from assistant.adapters.telegram import ChatOrderedProcessor, FloodGuard, TelegramAdapter
+    from assistant.adapters.telegram import FloodGuard, TelegramAdapter
 
     adapter = TelegramAdapter(handle=rt.assistant.handle, renderer=rt.renderer, reports=rt.assistant,
                               default_language=settings.default_language, support_chat_id=settings.support_chat_id,
                               flood=FloodGuard(settings.flood_messages, settings.flood_seconds))
     builder = (Application.builder().token(token)
-               .base_url(settings.telegram_api_base_url).base_file_url(settings.telegram_api_file_url)
-               .concurrent_updates(ChatOrderedProcessor(256)))
+               .base_url(settings.telegram_api_base_url).base_file_url(settings.telegram_api_file_url))
     if settings.telegram_max_rate > 0:  # Telegram's limit for one bot: about 30 requests a second
         builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_rate, max_retries=5))
-    application = builder.updater(None).build()  # updates come from our Poller or the webhook server
+    application = builder.updater(None).build()  # updates come from the inbox (our Poller or the webhook)
 
     support = filters.Chat(chat_id=settings.support_chat_id or (), allow_empty=False)  # empty: matches nothing
     messages = filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE
@@ -450,11 +460,20 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
             async def carry_out_due() -> None:  # tickets waiting too long, promised notices and rechecks
                 await adapter.execute(application.bot, await rt.assistant.due())
 
+            inbox = build_inbox(settings, rt.sessions)
+
+            async def handle(batch: Any) -> bool:
+                return bool(await adapter.process(application, batch))
+
+            async def execute(outputs: list[Out]) -> None:
+                await adapter.execute(application.bot, outputs)
+
             interval = settings.scheduler_interval_seconds
             background = [asyncio.create_task(repeat(carry_out_due, "scheduled work", interval, stop)),
-                          asyncio.create_task(repeat(runner.run_all, "broadcasts", interval, stop))]
+                          asyncio.create_task(repeat(runner.run_all, "broadcasts", interval, stop)),
+                          asyncio.create_task(inbox.run(handle, rt.assistant.dead_letter, execute, stop))]
             try:
-                await _receive_updates(application, adapter, settings, rt, token, stop, ready)
+                await _receive_updates(application, inbox, settings, rt, token, stop, ready)
             finally:
                 stop.set()
                 _, late = await asyncio.wait(background, timeout=15)
@@ -473,25 +492,26 @@ def webhook_secret(settings: Settings, token: str) -> str:
     return hashlib.sha256(f"webhook-secret:{token}".encode()).hexdigest()
 
 
-async def _receive_updates(application: Any, adapter: Any, settings: Settings, rt: Runtime, token: str,
+async def _receive_updates(application: Any, inbox: Inbox, settings: Settings, rt: Runtime, token: str,
                            stop: asyncio.Event, ready: asyncio.Event | None) -> None:
-    """Long polling, or the webhook server, until `stop` is set; an update is confirmed once handled."""
+    """Long polling, or the webhook server, until `stop` is set; an update is confirmed once stored."""
     from urllib.parse import urlparse
 
     import uvicorn
     from telegram import Update
 
     from assistant.adapters.polling import Poller
+    from assistant.adapters.telegram import received
     from assistant.adapters.webhook import webhook_app
     from assistant.store.engine import ping
 
-    async def process(update: Update) -> bool:
-        return bool(await adapter.process(application, update))
+    async def receive(updates: list[dict[str, Any]]) -> None:
+        await inbox.receive([received(data) for data in updates])
 
     webhook_url = settings.webhook_url
     if not webhook_url:
         await application.bot.delete_webhook()
-        poller = Poller(application.bot, process, timeout=int(settings.poll_timeout),
+        poller = Poller(application.bot, receive, timeout=int(settings.poll_timeout),
                         allowed_updates=Update.ALL_TYPES)
         logger.info("long polling %s", settings.telegram_api_base_url)
         if ready is not None:
@@ -499,8 +519,8 @@ async def _receive_updates(application: Any, adapter: Any, settings: Settings, r
         await poller.run(stop)
         return
     secret = webhook_secret(settings, token)
-    app_ = webhook_app(application, path=urlparse(webhook_url).path or "/", secret=secret,
-                       healthy=lambda: ping(rt.engine), process=process)
+    app_ = webhook_app(path=urlparse(webhook_url).path or "/", secret=secret, healthy=lambda: ping(rt.engine),
+                       receive=receive)
     server = uvicorn.Server(uvicorn.Config(app_, host=settings.webhook_listen, port=settings.webhook_port,
                                            log_level="warning", lifespan="off"))
     serving = asyncio.create_task(server.serve())

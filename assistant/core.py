@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,10 +21,13 @@ from transitions.extensions.asyncio import AsyncMachine
 
 from assistant.admin import ADMIN_COMMANDS, AdminDesk
 from assistant.diagnosis import DiagnosisRules
-from assistant.domain.documents import MAX_BYTES, ReadError, read_document
+from assistant.domain.documents import MAX_BYTES, ReadError
 from assistant.domain.extract import names_an_invoice
 from assistant.domain.knowledge import match_question
 from assistant.events import Event, Out, Reply, Unavailable
+from assistant.file_reader import FileRead, IsolatedReader
+from assistant.inbox import Failed
+from assistant.store.inbox import Batch, InboxStore
 from assistant.ports import StorePorts
 from assistant.replies import Renderer, normalise_language
 from assistant.store.engine import transient
@@ -61,6 +65,8 @@ class CoreConfig:
     outbox_lease: timedelta = timedelta(seconds=30)
     """How long a sender may take to send an output before another process sends it instead."""
     outbox_attempts: int = 5
+    download_seconds: float = 30.0
+    """How long fetching one file may take."""
 
 
 class Assistant:
@@ -68,7 +74,7 @@ class Assistant:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], renderer: Renderer, machine: AsyncMachine,
                  ticket_machine: AsyncMachine, admin_machines: dict[str, AsyncMachine], config: CoreConfig,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, reader: IsolatedReader | None = None) -> None:
         self.sessions = sessions
         self.renderer = renderer
         self.machine = machine
@@ -76,23 +82,82 @@ class Assistant:
         self.admin_machines = admin_machines
         self.config = config
         self.clock = clock
+        self.reader = reader or IsolatedReader()
 
     async def handle(self, event: Event) -> list[Out]:
         """Everything the user should receive in answer to `event`, stored in the outbox.
 
-        Never raises for user input. Raises `Unavailable` when the database cannot be reached: nothing
-        was stored, and the transport should have the event delivered again.
+        A photo or file is downloaded and read first, outside any transaction. Raises `Unavailable` when
+        the database cannot be reached and `Failed` when handling failed otherwise: in both cases nothing
+        was stored, and the event should be handled again later (the inbox dead-letters it after a few
+        failures). `answer` is for transports that cannot try again.
         """
+        event = await self._prepare(event)
         try:
             return await self._handle(event)
         except Exception as error:
             if transient(error):
-                logger.warning("chat %s: database unavailable (%s); the update will be handled when redelivered",
+                logger.warning("chat %s: database unavailable (%s); the update will be handled again",
                                event.chat_id, error)
                 raise Unavailable(str(error)) from error
             logger.exception("chat %s: event failed, nothing stored", event.chat_id)
+            raise Failed(f"{type(error).__name__}: {error}") from error
+
+    async def answer(self, event: Event) -> list[Out]:
+        """`handle`, with an apology instead of `Failed` (the terminal, which has no inbox)."""
+        try:
+            return await self.handle(event)
+        except Failed:
             language = normalise_language(event.language, self.config.default_language)
             return [Reply(self.renderer.text("internal_error", language), chat_id=event.chat_id)]
+
+    async def _prepare(self, event: Event) -> Event:
+        """Download and read an invoice photo or file the conversation will read, before any transaction."""
+        attachment = event.attachment
+        if (attachment is None or attachment.kind not in ("photo", "document") or attachment.fetch is None
+                or event.read is not None or event.chat_id == self.config.support.chat_id):
+            return event
+        try:
+            async with self.sessions() as session:
+                if await Store(session).active_ticket(event.chat_id) is not None:
+                    return event  # relayed to staff, never downloaded
+        except Exception as error:
+            if transient(error):
+                raise Unavailable(str(error)) from error
+            raise
+        return dataclasses.replace(event, read=await self._read_file(event))
+
+    async def _read_file(self, event: Event) -> FileRead:
+        attachment = event.attachment
+        assert attachment is not None and attachment.fetch is not None
+        if attachment.size > MAX_BYTES:
+            return FileRead(reason="too_large")
+        try:
+            async with asyncio.timeout(self.config.download_seconds):
+                data = await attachment.fetch(MAX_BYTES)
+        except ReadError as error:
+            return FileRead(reason=error.reason)
+        except Exception as error:  # noqa: BLE001 - a download that failed or took too long
+            logger.warning("chat %s: could not get the %s: %s", event.chat_id, attachment.kind, error)
+            return FileRead(reason="failed")
+        today = self.clock().astimezone(self.config.rules.tz).date()
+        return await self.reader.read(data, file_name=attachment.file_name, mime_type=attachment.mime_type,
+                                      kind=attachment.kind, today=today)
+
+    async def dead_letter(self, batch: Batch, reason: str) -> list[Out]:
+        """Give up on updates that failed again and again: marked dead, and the merchant told once."""
+        now = self.clock()
+        async with self.sessions() as session, session.begin():
+            await InboxStore(session).finish(batch.ids, now, state="dead", error=reason)
+            if batch.chat_id <= 0 or batch.chat_id == self.config.support.chat_id:
+                return []  # groups: staff see it in /stats and `bot.py inbox list`
+            store = Store(session)
+            await store.lock_chat(batch.chat_id)
+            user = await store.user(batch.user_id) if batch.user_id is not None else None
+            language = user.language if user is not None else self.config.default_language
+            file = batch.kind in ("photo", "document")
+            notice = Reply(self.renderer.text("inbox_dead", language, file=file), chat_id=batch.chat_id)
+            return await store.enqueue([notice], now, self.config.outbox_lease)
 
     async def sent(self, *outbox_ids: int) -> None:
         """The transport carried out these outputs: they are never sent again."""
@@ -115,6 +180,7 @@ class Assistant:
             store = Store(session)
             await store.lock_chat(event.chat_id)
             if event.update_id is not None:
+                await InboxStore(session).finish([event.update_id, *event.batch], now)
                 if not await store.claim_update(event.update_id, event.chat_id, now):
                     logger.info("update %s of chat %s was handled before; not again", event.update_id,
                                 event.chat_id)
@@ -309,8 +375,8 @@ class Assistant:
             await self._fire(model, event.choice)
             return
         if event.attachment is not None:
-            if event.attachment.kind in ("photo", "document") and event.attachment.fetch is not None:
-                await self._read_attachment(model, event)
+            if event.read is not None:
+                await self._take_read(model, event.read, event.attachment.kind)
                 return
             model.say("attachment_unsupported", kind=event.attachment.kind)
             model.prompt()
@@ -330,31 +396,17 @@ class Assistant:
             return
         await self._fire(model, "provide", text=text)
 
-    async def _read_attachment(self, model: Troubleshoot, event: Event) -> None:
-        """Read the identifiers of an invoice photo or file, in memory, and ask the user to confirm them."""
-        attachment = event.attachment
-        assert attachment is not None and attachment.fetch is not None
-        try:
-            if attachment.size > MAX_BYTES:
-                raise ReadError("too_large")
-            data = await attachment.fetch()
-            result = await asyncio.to_thread(read_document, data, file_name=attachment.file_name,
-                                             mime_type=attachment.mime_type, kind=attachment.kind,
-                                             today=model.ports.today())
-        except ReadError as error:
-            model.say(f"read_{error.reason}", kind=attachment.kind)
+    async def _take_read(self, model: Troubleshoot, read: FileRead, kind: str) -> None:
+        """What was read from a photo or file: its fields to confirm, or why there are none."""
+        if read.reason:
+            model.say(f"read_{read.reason}", kind=kind)
             model.prompt()
             return
-        except Exception:
-            logger.exception("chat %s: could not get or read the %s", event.chat_id, attachment.kind)
-            model.say("read_failed")
+        if not read.usable:
+            model.say("read_not_invoice", kind=kind)
             model.prompt()
             return
-        if not result.usable:
-            model.say("read_not_invoice", kind=attachment.kind)
-            model.prompt()
-            return
-        await self._fire(model, "read", fields=result.fields)
+        await self._fire(model, "read", fields=read.fields)
 
     async def _fire(self, model: Troubleshoot, trigger: str, **kwargs: object) -> None:
         """Fire `trigger` if the current state has it; otherwise say it is not available here."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from assistant.file_reader import FileRead
+
 
 @dataclass(frozen=True)
 class Attachment:
@@ -15,8 +17,9 @@ class Attachment:
     file_name: str = ""
     mime_type: str = ""
     size: int = 0
-    fetch: Callable[[], Awaitable[bytes]] | None = field(default=None, compare=False, repr=False)
-    """Downloads the content when the core wants to read it (nothing is fetched for a relay)."""
+    fetch: Callable[[int], Awaitable[bytes]] | None = field(default=None, compare=False, repr=False)
+    """Downloads the content, at most the given number of bytes (`ReadError("too_large")` beyond), when
+    the core wants to read it; nothing is fetched for a relay."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,10 @@ class Event:
     service: str | None = None
     update_id: int | None = None
     """The transport's id of this update; an update handled once is not handled again."""
+    batch: tuple[int, ...] = ()
+    """Ids of the other updates this event stands for (the rest of an album); finished with it."""
+    read: FileRead | None = None
+    """What reading the attachment gave, read before the event's transaction."""
 
     @property
     def message_ids(self) -> tuple[int, ...]:

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     poll_timeout: float = Field(default=10.0, ge=0)
     outbox_lease_seconds: float = Field(default=30.0, gt=0)
     outbox_attempts: int = Field(default=5, ge=1)
+    max_attempts: int = Field(default=3, ge=1)
+    """Tries at one update (failures and crashes) before it is dead-lettered."""
+    inbox_lease_seconds: float = Field(default=60.0, gt=0)
+    inbox_concurrency: int = Field(default=64, ge=1)
+    read_memory_mb: int = Field(default=512, ge=64)
+    read_seconds: float = Field(default=15.0, gt=0)
+    read_workers: int = Field(default=2, ge=1)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

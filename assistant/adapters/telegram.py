@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
 from telegram import (
     BotCommand,
     BotCommandScopeChat,
@@ -24,10 +25,11 @@ from telegram import (
 )
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import BaseUpdateProcessor, ContextTypes
+from telegram.ext import ContextTypes
 
 from assistant.admin import ADMIN_COMMANDS
 from assistant.broadcast import Delivery
+from assistant.domain.documents import ReadError
 from assistant.events import (
     Attachment,
     Copy,
@@ -40,13 +42,14 @@ from assistant.events import (
     TopicState,
     Unavailable,
 )
+from assistant.inbox import Failed
 from assistant.replies import LANGUAGES, Renderer, normalise_language
+from assistant.store.inbox import Batch, Received
 
 logger = logging.getLogger(__name__)
 
 SEND_ATTEMPTS = 4
 MARK_SENT_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # about 16 s, longer than a database restart
-ALBUM_WAIT = 1.0  # seconds to collect the messages of one album before relaying them together
 TOPIC_GONE = ("thread not found", "topic_deleted", "topic_closed", "topic not found", "topic_id_invalid")
 COMMANDS = ("start", "cancel", "help", "lang", "status", "tickets")
 ATTACHMENT_KINDS = ("photo", "document", "sticker", "voice", "audio", "video", "video_note", "animation",
@@ -88,11 +91,32 @@ def _attachment(message: Message, bot: Any = None) -> Attachment | None:
     return None
 
 
-def _fetcher(bot: Any, file_id: str) -> Callable[[], Awaitable[bytes]]:
-    async def fetch() -> bytes:
+def _fetcher(bot: Any, file_id: str) -> Callable[[int], Awaitable[bytes]]:
+    async def fetch(limit: int) -> bytes:
         file = await bot.get_file(file_id)
-        return bytes(await file.download_as_bytearray())
+        if file.file_size and file.file_size > limit:
+            raise ReadError("too_large")
+        return await download(file.file_path, limit)
     return fetch
+
+
+async def download(url: str | None, limit: int, timeout: float = 30.0) -> bytes:
+    """Stream a file, stopping as soon as it passes `limit` bytes, whatever its size was said to be."""
+    if not url:
+        raise ReadError("failed")
+    if not url.startswith(("http://", "https://")):  # a local Bot API server in --local mode gives a path
+        raise ReadError("unsupported")
+    data = bytearray()
+    async with httpx.AsyncClient(timeout=timeout) as client, client.stream("GET", url) as response:
+        response.raise_for_status()
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise ReadError("too_large")
+        async for chunk in response.aiter_bytes():
+            data += chunk
+            if len(data) > limit:
+                raise ReadError("too_large")
+    return bytes(data)
 
 
 def _command(message: Message) -> tuple[str, str] | None:
@@ -117,14 +141,35 @@ def _reply_to(message: Message) -> int | None:
     return replied.message_id
 
 
-def update_to_event(update: Update, album: tuple[int, ...] = (), bot: Any = None) -> Event | None:
+def received(data: dict[str, Any]) -> Received:
+    """An update as JSON, with the chat it belongs to (0 when none), its kind and its album."""
+    update_id = int(data["update_id"])
+    try:
+        kind = next((key for key in data if key != "update_id"), "unknown")
+        body = data.get(kind) if isinstance(data.get(kind), dict) else {}
+        message = body.get("message") if kind == "callback_query" else body
+        chat = message.get("chat") if isinstance(message, dict) else None
+        sender = body.get("from") if isinstance(body.get("from"), dict) else {}
+        chat_id = int((chat.get("id") if isinstance(chat, dict) else None) or sender.get("id") or 0)
+        user_id = int(sender["id"]) if sender.get("id") is not None else None
+        if isinstance(message, dict) and kind in ("message", "edited_message"):
+            kind = next((k for k in ATTACHMENT_KINDS if k in message), "text" if "text" in message else kind)
+        album = body.get("media_group_id")
+        return Received(update_id=update_id, chat_id=chat_id, user_id=user_id, kind=kind, payload=data,
+                        album=str(album) if album else None)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return Received(update_id=update_id, chat_id=0, user_id=None, kind="malformed", payload=data)
+
+
+def update_to_event(update: Update, album: tuple[int, ...] = (), bot: Any = None,
+                    batch: tuple[int, ...] = ()) -> Event | None:
     """The core event for an update, or None when it carries nothing to handle."""
     user = update.effective_user
     chat = update.effective_chat
     if user is None or chat is None or user.is_bot:
         return None
     base: dict[str, Any] = {"user_id": user.id, "chat_id": chat.id, "language": user.language_code,
-                            "user_name": user.full_name, "update_id": update.update_id}
+                            "user_name": user.full_name, "update_id": update.update_id, "batch": batch}
     query = update.callback_query
     if query is not None:
         message = query.message
@@ -197,39 +242,6 @@ class FloodGuard:
             self._warned.pop(user_id, None)
 
 
-# -- ordering ---------------------------------------------------------------------------------------
-class ChatOrderedProcessor(BaseUpdateProcessor):
-    """Updates of one chat strictly in order; different chats concurrently."""
-
-    def __init__(self, max_concurrent_updates: int = 256) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._users: dict[int, int] = {}
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
-            await coroutine
-            return
-        key = chat.id
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] = self._users.get(key, 0) + 1
-        try:
-            async with lock:
-                await coroutine
-        finally:
-            self._users[key] -= 1
-            if self._users[key] == 0:
-                del self._users[key]
-                del self._locks[key]
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
-
 # -- the adapter -------------------------------------------------------------------------------------
 class SupportReports(Protocol):
     """What the core wants to hear back about the outputs the adapter carried out."""
@@ -262,23 +274,30 @@ class TelegramAdapter:
     reports: SupportReports
     default_language: str
     support_chat_id: int | None = None
-    album_wait: float = ALBUM_WAIT
     flood: FloodGuard = field(default_factory=lambda: FloodGuard(20, 10.0))
-    _albums: dict[tuple[int, str], list[Update]] = field(default_factory=dict)
-    _album_tasks: dict[tuple[int, str], asyncio.Task[None]] = field(default_factory=dict)
-    _unhandled: set[int] = field(default_factory=set)
+    _albums: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
+    _results: dict[int, BaseException | bool] = field(default_factory=dict)
 
-    async def process(self, application: Any, update: Update) -> bool:
-        """Handle one update through the application's handlers; False when it must be delivered again.
+    async def process(self, application: Any, batch: Batch) -> bool:
+        """Handle stored updates (one, or one album) through the application's handlers.
 
-        The webhook answers non-2xx and the poller does not confirm the update when this is False.
+        True when the core recorded them done, False when nothing needed handling; raises `Unavailable`
+        or `Failed` for the inbox to try again.
         """
-        self._unhandled.discard(update.update_id)
-        await application.update_processor.process_update(update, application.process_update(update))
-        if update.update_id in self._unhandled:
-            self._unhandled.discard(update.update_id)
-            return False
-        return True
+        updates = [Update.de_json(item.payload, application.bot) for item in batch.items]
+        first = next((u for u in updates if u.message is not None and u.message.caption), updates[0])
+        if len(updates) > 1:
+            ids = tuple(sorted(u.message.message_id for u in updates if u.message is not None))
+            self._albums[first.update_id] = (ids, tuple(u.update_id for u in updates if u is not first))
+        try:
+            await application.process_update(first)
+            result = self._results.pop(first.update_id, False)
+        finally:
+            self._albums.pop(first.update_id, None)
+            self._results.pop(first.update_id, None)
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     def _language(self, update: Update) -> str:
         user = update.effective_user
@@ -298,47 +317,25 @@ class TelegramAdapter:
                     await context.bot.send_message(chat.id, self.renderer.text("flood", self._language(update)))
                 return
         message = update.message
-        if message is not None and message.media_group_id:
-            self._collect_album(update, message.media_group_id, context)
-            return
-        event = update_to_event(update, bot=context.bot)
+        album, batch = self._albums.get(update.update_id, ((), ()))
+        if message is not None and message.media_group_id and not album:
+            album = (message.message_id,)  # an album's photo that came alone
+        event = update_to_event(update, album=album, bot=context.bot, batch=batch)
         if event is None:
             return
         if update.callback_query is not None:
             await self._settle_button(update.callback_query, keep=event.choice_version == 0)
         try:
             outputs = await self.handle(event)
-        except Unavailable:
-            self._unhandled.add(update.update_id)  # no answer now: it is handled when delivered again
+        except (Unavailable, Failed) as error:  # no answer now: the inbox tries again, then dead-letters
+            self._results[update.update_id] = error
             return
+        except Exception as error:  # noqa: BLE001 - a bug outside the core: the same as Failed
+            logger.exception("update %s could not be handled", update.update_id)
+            self._results[update.update_id] = Failed(f"{type(error).__name__}: {error}")
+            return
+        self._results[update.update_id] = event.update_id is not None
         await self.execute(context.bot, outputs)
-
-    def _collect_album(self, update: Update, group: str, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Telegram sends an album as separate messages; relay them together, once the last has come."""
-        chat = update.effective_chat
-        assert chat is not None
-        key = (chat.id, group)
-        self._albums.setdefault(key, []).append(update)
-        task = self._album_tasks.pop(key, None)
-        if task is not None:
-            task.cancel()
-        self._album_tasks[key] = asyncio.create_task(self._flush_album(key, context))
-
-    async def _flush_album(self, key: tuple[int, str], context: ContextTypes.DEFAULT_TYPE) -> None:
-        await asyncio.sleep(self.album_wait)
-        self._album_tasks.pop(key, None)
-        updates = sorted(self._albums.pop(key, []), key=lambda u: u.message.message_id if u.message else 0)
-        if not updates:
-            return
-        ids = tuple(u.message.message_id for u in updates if u.message)
-        captioned = next((u for u in updates if u.message and u.message.caption), updates[0])
-        event = update_to_event(captioned, album=ids, bot=context.bot)
-        if event is None:
-            return
-        try:
-            await self.execute(context.bot, await self.handle(event))
-        except Exception:
-            logger.exception("album %s of chat %s could not be handled", key[1], key[0])
 
     async def on_group_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/start in a group: one pointer to a private chat; everything else in groups stays unanswered."""

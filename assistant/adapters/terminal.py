@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from rich.console import Console
 from rich.markup import escape
 
+from assistant.domain.documents import ReadError
 from assistant.events import Attachment, Event, Out, Reply
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,17 @@ def to_event(line: str, last: Reply | None, *, user_id: int, chat_id: int, langu
     if line.startswith("/file "):
         path = Path(line[6:].strip()).expanduser()
 
-        async def fetch() -> bytes:
-            return await asyncio.to_thread(path.read_bytes)
+        async def fetch(limit: int) -> bytes:
+            def read() -> bytes:
+                with path.open("rb") as file:
+                    data = file.read(limit + 1)
+                if len(data) > limit:
+                    raise ReadError("too_large")
+                return data
+            try:
+                return await asyncio.to_thread(read)
+            except OSError as error:
+                raise ReadError("failed") from error
 
         kind = "photo" if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".bmp") else "document"
         size = path.stat().st_size if path.is_file() else 0

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 from xml.etree import ElementTree
 
 from assistant.domain.extract import extract
@@ -29,6 +32,18 @@ logger = logging.getLogger(__name__)
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PDF_PAGES = 5
+MAX_RENDER_PIXELS = 8_000_000
+"""Pixels one PDF page is rendered to at most, whatever its size in points (A4 at scale 3 is 4.5 M)."""
+PDF_SCALE = 3.0
+MAX_IMAGE_PIXELS = 25_000_000
+"""Larger JPEGs are reduced while decoding (Pillow's draft); other larger images are refused."""
+MAX_XML_BYTES = 5 * 1024 * 1024
+"""An invoice's XML is a few KB; larger XML (alone or inside an OFD) is not parsed."""
+MAX_ZIP_ENTRIES = 500
+MAX_ZIP_TOTAL = 50 * 1024 * 1024
+"""Uncompressed bytes an OFD may unpack to, in all."""
+MAX_ZIP_RATIO = 200
+"""Uncompressed / compressed size of one entry above which it is taken for a zip bomb."""
 
 # QR type field (facts §4) -> our family where the code alone cannot tell.
 QR_TYPES = {"01": "special", "02": "special", "04": "ordinary", "10": "e_ordinary", "11": "roll", "14": "toll",
@@ -36,7 +51,8 @@ QR_TYPES = {"01": "special", "02": "special", "04": "ordinary", "10": "e_ordinar
 
 
 class ReadError(Exception):
-    """Why a file could not be read: too_large, encrypted, corrupt, not_invoice, no_qr, unsupported."""
+    """Why a file could not be read: too_large, too_complex, encrypted, corrupt, not_invoice, no_qr,
+    unsupported, hostile (a zip bomb, XML entities)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -118,20 +134,42 @@ def decode_qr_payloads(image: "object") -> list[str]:
     return []
 
 
-def read_image(data: bytes, today: date) -> ReadResult:
+def open_image(data: bytes) -> "object":
+    """Decode an image within the pixel budget: the header is checked before any pixel is decoded."""
     from PIL import Image, UnidentifiedImageError
 
-    _check_size(data)
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS * 4  # Pillow's own bomb check, behind ours
     try:
         image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            if image.format != "JPEG":
+                logger.info("image of %sx%s px refused: over the pixel budget", width, height)
+                raise ReadError("too_complex")
+            factor = math.ceil(math.sqrt(width * height / MAX_IMAGE_PIXELS))
+            image.draft("RGB", (width // factor, height // factor))  # JPEG decodes at 1/2, 1/4 or 1/8
+            if image.size[0] * image.size[1] > MAX_IMAGE_PIXELS:
+                raise ReadError("too_complex")
         image.load()
-    except (UnidentifiedImageError, OSError) as error:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
         raise ReadError("corrupt") from error
+    return image
+
+
+def read_image(data: bytes, today: date) -> ReadResult:
+    _check_size(data)
+    image: Any = open_image(data)
     for payload in decode_qr_payloads(image.convert("RGB")):
         fields = parse_qr(payload, today)
         if fields:
             return ReadResult(fields, "qr")
     raise ReadError("no_qr")
+
+
+def render_scale(width_pt: float, height_pt: float) -> float:
+    """The scale that renders a page of this size within MAX_RENDER_PIXELS (at most PDF_SCALE)."""
+    area = max(width_pt, 1.0) * max(height_pt, 1.0)
+    return min(PDF_SCALE, math.sqrt(MAX_RENDER_PIXELS / area))
 
 
 def read_pdf(data: bytes, today: date) -> ReadResult:
@@ -146,7 +184,7 @@ def read_pdf(data: bytes, today: date) -> ReadResult:
         text_fields: dict[str, str] = {}
         for index in range(min(len(document), MAX_PDF_PAGES)):
             page = document[index]
-            image = page.render(scale=3).to_pil()
+            image = page.render(scale=render_scale(*page.get_size())).to_pil()
             for payload in decode_qr_payloads(image):
                 fields = parse_qr(payload, today)
                 if fields:
@@ -209,12 +247,21 @@ def _fields_from_xml(root: ElementTree.Element, today: date) -> dict[str, str]:
     return fields
 
 
-def read_xml(data: bytes, today: date) -> ReadResult:
-    _check_size(data)
+def parse_xml(data: bytes) -> ElementTree.Element:
+    """Parse XML of bounded size, refusing entity declarations (billion laughs, external entities)."""
+    if len(data) > MAX_XML_BYTES:
+        raise ReadError("too_complex")
+    if b"<!ENTITY" in data or b"<!entity" in data:
+        raise ReadError("hostile")
     try:
-        root = ElementTree.fromstring(data)
+        return ElementTree.fromstring(data)
     except ElementTree.ParseError as error:
         raise ReadError("corrupt") from error
+
+
+def read_xml(data: bytes, today: date) -> ReadResult:
+    _check_size(data)
+    root = parse_xml(data)
     fields = _fields_from_xml(root, today)
     if not fields:
         raise ReadError("not_invoice")
@@ -229,19 +276,22 @@ def read_ofd(data: bytes, today: date) -> ReadResult:
     except zipfile.BadZipFile as error:
         raise ReadError("corrupt") from error
     with archive:
-        if any(info.flag_bits & 0x1 for info in archive.infolist()):
-            raise ReadError("encrypted")
-        names = [n for n in archive.namelist() if n.lower().endswith(".xml")]
+        infos = archive.infolist()
+        check_archive(infos)
+        names = [info for info in infos if info.filename.lower().endswith(".xml")]
         if not names:
             raise ReadError("not_invoice")
         best: dict[str, str] = {}
-        for name in names:
-            info = archive.getinfo(name)
-            if info.file_size > MAX_BYTES:
-                raise ReadError("too_large")
+        for info in names:
+            if info.file_size > MAX_XML_BYTES:
+                continue  # not an invoice's XML; never unpacked
             try:
-                root = ElementTree.fromstring(archive.read(name))
-            except (ElementTree.ParseError, zipfile.BadZipFile, RuntimeError):
+                root = parse_xml(_unpack(archive, info))
+            except ReadError as error:
+                if error.reason == "hostile":
+                    raise
+                continue
+            except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, zlib.error):
                 continue
             fields = _fields_from_xml(root, today)
             if len(fields) > len(best):
@@ -249,6 +299,28 @@ def read_ofd(data: bytes, today: date) -> ReadResult:
     if not best:
         raise ReadError("not_invoice")
     return ReadResult(best, "ofd")
+
+
+def check_archive(infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse an archive before unpacking anything: too many entries, too much data, bomb-like ratios."""
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise ReadError("hostile")
+    if any(info.flag_bits & 0x1 for info in infos):
+        raise ReadError("encrypted")
+    if sum(info.file_size for info in infos) > MAX_ZIP_TOTAL:
+        raise ReadError("hostile")
+    for info in infos:
+        if info.file_size > 1024 * 1024 and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
+            raise ReadError("hostile")
+
+
+def _unpack(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """An entry's content, read with a cap: sizes in the archive's directory may lie."""
+    with archive.open(info) as entry:
+        data = entry.read(MAX_XML_BYTES + 1)
+    if len(data) > MAX_XML_BYTES:
+        raise ReadError("too_complex")
+    return data
 
 
 def _check_size(data: bytes) -> None:

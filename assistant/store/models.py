@@ -318,3 +318,28 @@ class OutboxEntry(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     sent_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
+
+
+class InboxEntry(Base):
+    """An update as received, stored before it is confirmed to the transport and handled from here.
+
+    `state` is pending, done, dead (failed `MAX_ATTEMPTS` times; the merchant was told) or dropped (by an
+    admin). `attempts` is counted when an entry is claimed, before handling, so a crash counts too.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_pending", "state", "chat_id", "update_id"),
+                      Index("ix_inbox_received_at", "received_at"))
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(24))
+    album: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str] = mapped_column(Text, default="")

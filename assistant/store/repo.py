@@ -26,6 +26,7 @@ from assistant.store.models import (
     Conversation,
     Diagnosis,
     FollowUp,
+    InboxEntry,
     Invoice,
     MaintenanceWindow,
     OutboxEntry,
@@ -511,6 +512,6 @@ class Store:
 
     async def clear_all(self) -> None:
         """Delete every row (tests)."""
-        for model in (OutboxEntry, ProcessedUpdate, BroadcastRecipient, Broadcast, AuditEntry, RelayedMessage, TicketEvent, FollowUp, AccessRequest, Diagnosis, Ticket, Conversation, UserCompany, User, Company,
+        for model in (InboxEntry, OutboxEntry, ProcessedUpdate, BroadcastRecipient, Broadcast, AuditEntry, RelayedMessage, TicketEvent, FollowUp, AccessRequest, Diagnosis, Ticket, Conversation, UserCompany, User, Company,
                       MaintenanceWindow, Invoice):
             await self.session.execute(delete(model))

@@ -64,17 +64,39 @@ async def test_webhook_serves_merchants_and_checks_the_secret(api: FakeBotAPI, w
 
 
 async def test_healthz_is_503_when_the_database_does_not_answer(api: FakeBotAPI) -> None:
-    from telegram.ext import Application
-
     from assistant.adapters.webhook import webhook_app
     from assistant.store.engine import make_engine, ping
 
     engine = make_engine("postgresql+asyncpg://nobody@127.0.0.1:9/nothing")
     assert await ping(engine, timeout=2) is False
-    application = Application.builder().token(api.token).base_url(api.base_url).updater(None).build()
-    app = webhook_app(application, path="/hook", secret=SECRET, healthy=lambda: ping(engine, timeout=2),
-                      process=lambda update: asyncio.sleep(0, True))
+    app = webhook_app(path="/hook", secret=SECRET, healthy=lambda: ping(engine, timeout=2),
+                      receive=lambda updates: asyncio.sleep(0))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         response = await client.get("/healthz")
     assert (response.status_code, response.text) == (503, "database unavailable")
     await engine.dispose()
+
+
+async def test_a_body_over_the_cap_is_refused_without_reading_it_whole() -> None:
+    """413 for a declared size over 1 MB, and for a chunked body that passes it while streaming."""
+    from assistant.adapters.webhook import MAX_BODY, webhook_app
+
+    stored: list[dict] = []
+
+    async def receive(updates: list[dict]) -> None:
+        stored.extend(updates)
+
+    app = webhook_app(path="/hook", secret=SECRET, healthy=lambda: asyncio.sleep(0, True), receive=receive)
+
+    async def endless() -> AsyncIterator[bytes]:  # no Content-Length: Transfer-Encoding chunked
+        yield b'{"update_id": 1, "message": {"text": "'
+        for _ in range(5 * MAX_BODY // 65536):
+            yield b"x" * 65536
+
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        declared = await client.post("/hook", content=b"{}", headers={**headers, "Content-Length": str(MAX_BODY + 1)})
+        streamed = await client.post("/hook", content=endless(), headers=headers)
+        fine = await client.post("/hook", json={"update_id": 7, "message": {"text": "hi"}}, headers=headers)
+    assert (declared.status_code, streamed.status_code, fine.status_code) == (413, 413, 200)
+    assert [update["update_id"] for update in stored] == [7]

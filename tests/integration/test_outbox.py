@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from assistant.events import Event, Reply, Unavailable
+from assistant.inbox import Failed
 from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions
 from assistant.store.repo import Store
@@ -71,9 +72,12 @@ async def test_a_failed_event_leaves_nothing_in_the_outbox(core, sessions, monke
 
     await core.handle(start(1))
     monkeypatch.setattr(Troubleshoot, "prompt", broken)
-    replies = await core.handle(start(2))
-    assert "出了点问题" in replies[0].text and replies[0].outbox_id is None
+    with pytest.raises(Failed):
+        await core.handle(start(2))
     assert len(await outbox(sessions)) == 2  # only the first event's
+    replies = await core.answer(start(3))  # a transport without an inbox apologises instead
+    assert "出了点问题" in replies[0].text and replies[0].outbox_id is None
+    assert len(await outbox(sessions)) == 2
 
 
 async def test_an_unreachable_database_raises_unavailable(settings: Settings, clock) -> None:

@@ -53,7 +53,7 @@ def events(draw: st.DrawFn) -> Event:
     if kind == "command":
         return Event(command=draw(commands), args=draw(st.sampled_from(["", "12345678", "+1h", "hotline"])), **base)
 
-    async def fetch() -> bytes:
+    async def fetch(limit: int = 0) -> bytes:
         return b"not an image"
     return Event(attachment=Attachment(kind=draw(kinds), fetch=fetch), **base)
 

@@ -27,7 +27,7 @@ def qr_png(payload: str) -> bytes:
 
 
 def attachment(data: bytes, kind: str = "photo", name: str = "", calls: list | None = None) -> Attachment:
-    async def fetch() -> bytes:
+    async def fetch(limit: int = 0) -> bytes:
         if calls is not None:
             calls.append(name or kind)
         return data

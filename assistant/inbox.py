@@ -1,0 +1,187 @@
+"""The durable inbox: every update is stored on receipt and confirmed at once, then handled from here.
+
+Workers (any number, in any number of processes) claim the next update of chats nobody is handling;
+one chat's updates are handled one at a time and in order, different chats independently, so a slow
+or failing update of one chat never delays another. Attempts are counted before handling: an update
+that failed, or whose process died, `max_attempts` times is dead-lettered — the merchant is told once,
+it shows in /stats and `bot.py inbox` — instead of looping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from assistant.events import Out, Unavailable
+from assistant.store.engine import transient
+from assistant.store.inbox import Batch, InboxStore, Received
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class InboxConfig:
+    max_attempts: int = 3
+    lease: timedelta = timedelta(seconds=60)
+    """How long a worker may take over one update before another process takes it as crashed."""
+    album_wait: timedelta = timedelta(seconds=1)
+    """An album is handled once no photo of it has arrived for this long."""
+    concurrency: int = 64
+    """Chats handled at once by this process."""
+    poll_seconds: float = 0.5
+    """How often to look for work stored by other processes or falling due (retries, expired leases)."""
+    retry_base: float = 2.0
+
+
+class Failed(Exception):
+    """Handling an update failed (not for want of the database); it is tried again, then dead-lettered."""
+
+
+Handler = Callable[[Batch], Awaitable[bool]]
+"""Handle a batch; True when the core recorded it done, False when nothing needed handling."""
+DeadLetter = Callable[[Batch, str], Awaitable[list[Out]]]
+"""Mark a batch dead and say so to the merchant: the outputs (already in the outbox) to carry out."""
+Executor = Callable[[list[Out]], Awaitable[None]]
+
+
+class Inbox:
+    """Receives updates into the database and works them off."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], config: InboxConfig, clock: Clock) -> None:
+        self.sessions = sessions
+        self.config = config
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._running: dict[int, asyncio.Task[None]] = {}
+
+    async def receive(self, updates: Sequence[Received]) -> None:
+        """Store updates in one short transaction; raises when the database cannot be reached."""
+        async with self.sessions() as session, session.begin():
+            await InboxStore(session).receive(updates, self.clock())
+        self._wake.set()
+
+    async def run(self, handle: Handler, dead_letter: DeadLetter, execute: Executor, stop: asyncio.Event) -> None:
+        """Work off the inbox until `stop`; unfinished work is left leased, and taken up again later."""
+        failures = 0
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                free = self.config.concurrency - len(self._running)
+                if free > 0:
+                    try:
+                        batches = await self._claim(free)
+                        failures = 0
+                    except Exception as error:
+                        if not transient(error):
+                            logger.exception("inbox: claiming work failed")
+                        else:
+                            logger.warning("inbox: database unavailable (%s)", error)
+                        batches = []
+                        failures += 1
+                        await self._sleep(stop, RETRY_DELAYS[min(failures, len(RETRY_DELAYS)) - 1])
+                        continue
+                    for batch in batches:
+                        task = asyncio.create_task(self._work(batch, handle, dead_letter, execute))
+                        self._running[batch.chat_id] = task
+                        task.add_done_callback(lambda _t, chat=batch.chat_id: self._done(chat))
+                    if batches and len(batches) == free:
+                        continue  # there may be more at once
+                waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait()),
+                                                       asyncio.ensure_future(stop.wait())]
+                await asyncio.wait(waits, timeout=self.config.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+                for waiting in waits:
+                    waiting.cancel()
+        finally:
+            running = list(self._running.values())
+            if running:
+                _, late = await asyncio.wait(running, timeout=10)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
+
+    def _done(self, chat_id: int) -> None:
+        self._running.pop(chat_id, None)
+        self._wake.set()
+
+    async def _claim(self, limit: int) -> list[Batch]:
+        config = self.config
+        async with self.sessions() as session, session.begin():
+            return await InboxStore(session).claim(self.clock(), lease=config.lease, limit=limit,
+                                                   busy=set(self._running), album_wait=config.album_wait)
+
+    @staticmethod
+    async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(stop.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _work(self, batch: Batch, handle: Handler, dead_letter: DeadLetter, execute: Executor) -> None:
+        config = self.config
+        if batch.attempts > config.max_attempts:  # its earlier attempts never finished: the process died
+            logger.error("updates %s of chat %s: %s attempts did not finish; dead-lettered", batch.ids,
+                         batch.chat_id, batch.attempts - 1)
+            await self._dead(batch, f"the process stopped while handling it, {batch.attempts - 1} times",
+                             dead_letter, execute)
+            return
+        try:
+            async with asyncio.timeout(config.lease.total_seconds() * 0.9):
+                recorded = await handle(batch)
+        except Unavailable as error:
+            logger.warning("updates %s of chat %s: database unavailable (%s); tried again", batch.ids,
+                           batch.chat_id, error)
+            await self._release(batch, retry_at=None, error=str(error), uncount=True)
+            return
+        except Exception as error:  # noqa: BLE001 - Failed, a timeout, or a bug: tried again, then dead-lettered
+            reason = f"{type(error).__name__}: {error}"
+            if batch.attempts >= config.max_attempts:
+                logger.error("updates %s of chat %s failed %s times (%s); dead-lettered", batch.ids, batch.chat_id,
+                             batch.attempts, reason)
+                await self._dead(batch, reason, dead_letter, execute)
+                return
+            delay = config.retry_base ** batch.attempts
+            logger.warning("updates %s of chat %s failed (attempt %s: %s); again in %.0f s", batch.ids,
+                           batch.chat_id, batch.attempts, reason, delay)
+            await self._release(batch, retry_at=self.clock() + timedelta(seconds=delay), error=reason)
+            return
+        if not recorded:
+            await self._retrying(lambda: self._finish(batch))
+
+    async def _finish(self, batch: Batch) -> None:
+        async with self.sessions() as session, session.begin():
+            await InboxStore(session).finish(batch.ids, self.clock())
+
+    async def _release(self, batch: Batch, **how: object) -> None:
+        async def release() -> None:
+            async with self.sessions() as session, session.begin():
+                await InboxStore(session).release(batch.ids, **how)  # type: ignore[arg-type]
+        await self._retrying(release)
+
+    async def _dead(self, batch: Batch, reason: str, dead_letter: DeadLetter, execute: Executor) -> None:
+        outputs: list[Out] = []
+
+        async def bury() -> None:
+            outputs.extend(await dead_letter(batch, reason))
+        await self._retrying(bury)
+        if outputs:
+            await execute(outputs)
+
+    async def _retrying(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run a short bookkeeping transaction, waiting out a database outage (the lease covers the rest)."""
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                await work()
+                return
+            except Exception as error:
+                if delay is None or not transient(error):
+                    logger.error("inbox bookkeeping failed (%s); the lease will hand the update out again", error)
+                    return
+                await asyncio.sleep(delay)

@@ -1,0 +1,181 @@
+"""The inbox's rows: updates stored on receipt, claimed per chat in order, finished, dead-lettered."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.store.models import InboxEntry
+from assistant.store.repo import dialect_insert
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Received:
+    """One update as the transport gave it, with what the inbox orders and groups it by."""
+
+    update_id: int
+    chat_id: int
+    user_id: int | None
+    kind: str
+    payload: dict[str, Any]
+    album: str | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    update_id: int
+    chat_id: int
+    user_id: int | None
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one handling takes: one update, or every update of one album, of one chat, in order."""
+
+    chat_id: int
+    items: tuple[Item, ...]
+
+    @property
+    def ids(self) -> list[int]:
+        return [item.update_id for item in self.items]
+
+    @property
+    def attempts(self) -> int:
+        return max(item.attempts for item in self.items)
+
+    @property
+    def user_id(self) -> int | None:
+        return self.items[0].user_id
+
+    @property
+    def kind(self) -> str:
+        return self.items[0].kind
+
+
+def _item(row: InboxEntry) -> Item:
+    return Item(row.update_id, row.chat_id, row.user_id, row.kind, row.payload, row.attempts)
+
+
+class InboxStore:
+    """The inbox over one session (one transaction)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def receive(self, updates: Sequence[Received], now: datetime) -> None:
+        """Store updates; one already stored (delivered again) is left as it is."""
+        if not updates:
+            return
+        rows = [{"update_id": u.update_id, "chat_id": u.chat_id, "user_id": u.user_id, "kind": u.kind[:24],
+                 "album": (u.album or None) and u.album[:64], "payload": u.payload, "state": "pending",
+                 "attempts": 0, "lease_until": None, "received_at": now, "finished_at": None, "error": ""}
+                for u in updates]
+        statement = dialect_insert(self.session, InboxEntry).values(rows)
+        await self.session.execute(statement.on_conflict_do_nothing(index_elements=["update_id"]))
+
+    async def claim(self, now: datetime, *, lease: timedelta, limit: int, busy: Collection[int],
+                    album_wait: timedelta) -> list[Batch]:
+        """The next update (or album) of up to `limit` chats that nobody is handling, leased to the caller.
+
+        Attempts are counted here, before handling. A chat whose earlier update is leased or waiting for
+        its retry is skipped, so each chat's updates are handled one at a time, in order. Updates that
+        were tried before come after fresh ones.
+        """
+        leased = func.max(case((and_(InboxEntry.lease_until.is_not(None), InboxEntry.lease_until > now), 1),
+                               else_=0))
+        query = (select(InboxEntry.chat_id, func.min(InboxEntry.update_id))
+                 .where(InboxEntry.state == "pending").group_by(InboxEntry.chat_id).having(leased == 0)
+                 .order_by(func.max(InboxEntry.attempts), func.min(InboxEntry.update_id)).limit(limit))
+        if busy:
+            query = query.where(InboxEntry.chat_id.not_in(list(busy)))
+        firsts = [first for _, first in await self.session.execute(query)]
+        if not firsts:
+            return []
+        wanted: list[list[int]] = []
+        rows = (await self.session.scalars(select(InboxEntry).where(InboxEntry.update_id.in_(firsts)))).all()
+        for row in sorted(rows, key=lambda r: r.update_id):
+            if row.album is None:
+                wanted.append([row.update_id])
+                continue
+            album = (await self.session.execute(
+                select(InboxEntry.update_id, InboxEntry.received_at)
+                .where(InboxEntry.chat_id == row.chat_id, InboxEntry.album == row.album,
+                       InboxEntry.state == "pending").order_by(InboxEntry.update_id))).all()
+            if max(received for _, received in album) > now - album_wait:
+                continue  # the album's other photos may still be coming
+            wanted.append([update_id for update_id, _ in album])
+        ids = [update_id for group in wanted for update_id in group]
+        if not ids:
+            return []
+        claimed = {update_id for (update_id,) in await self.session.execute(
+            update(InboxEntry)
+            .where(InboxEntry.update_id.in_(ids), InboxEntry.state == "pending",
+                   or_(InboxEntry.lease_until.is_(None), InboxEntry.lease_until <= now))
+            .values(lease_until=now + lease, attempts=InboxEntry.attempts + 1)
+            .returning(InboxEntry.update_id))}
+        if not claimed:
+            return []
+        fresh = {row.update_id: _item(row) for row in (await self.session.scalars(
+            select(InboxEntry).where(InboxEntry.update_id.in_(claimed))
+            .execution_options(populate_existing=True))).all()}
+        return [Batch(fresh[group[0]].chat_id, tuple(fresh[u] for u in group if u in fresh))
+                for group in wanted if group[0] in fresh]
+
+    async def finish(self, update_ids: Sequence[int], now: datetime, state: str = "done", error: str = "") -> None:
+        """Mark pending entries done (or dead, with the error)."""
+        if update_ids:
+            await self.session.execute(update(InboxEntry).where(InboxEntry.update_id.in_(list(update_ids)),
+                                                                 InboxEntry.state == "pending")
+                                       .values(state=state, finished_at=now, lease_until=None, error=error[:2000]))
+
+    async def release(self, update_ids: Sequence[int], *, retry_at: datetime | None, error: str = "",
+                      uncount: bool = False) -> None:
+        """Give entries back: tried again from `retry_at` (None: at once); `uncount` takes the attempt back."""
+        values: dict[str, Any] = {"lease_until": retry_at, "error": error[:2000]}
+        if uncount:
+            values["attempts"] = InboxEntry.attempts - 1
+        await self.session.execute(update(InboxEntry).where(InboxEntry.update_id.in_(list(update_ids)),
+                                                             InboxEntry.state == "pending").values(**values))
+
+    async def entries(self, states: Collection[str] = ("pending", "dead"), limit: int = 100) -> list[InboxEntry]:
+        query = (select(InboxEntry).where(InboxEntry.state.in_(list(states)))
+                 .order_by(InboxEntry.update_id).limit(limit))
+        return list((await self.session.scalars(query)).all())
+
+    async def entry(self, update_id: int) -> InboxEntry | None:
+        return await self.session.get(InboxEntry, update_id)
+
+    async def retry(self, update_id: int) -> bool:
+        """A dead (or dropped) entry back in line, with its attempts reset."""
+        result = await self.session.execute(
+            update(InboxEntry).where(InboxEntry.update_id == update_id, InboxEntry.state.in_(["dead", "dropped"]))
+            .values(state="pending", attempts=0, lease_until=None, finished_at=None))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def drop(self, update_id: int, now: datetime) -> bool:
+        """An entry an admin gave up on: never handled."""
+        result = await self.session.execute(
+            update(InboxEntry).where(InboxEntry.update_id == update_id, InboxEntry.state.in_(["pending", "dead"]))
+            .values(state="dropped", finished_at=now, lease_until=None))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def counts(self) -> dict[str, int]:
+        query = (select(InboxEntry.state, func.count()).where(InboxEntry.state.in_(["pending", "dead"]))
+                 .group_by(InboxEntry.state))
+        return {state: int(count) for state, count in await self.session.execute(query)}
+
+    async def forget(self, before: datetime) -> None:
+        """Finished entries older than `before` (dead ones stay until an admin acts)."""
+        await self.session.execute(delete(InboxEntry).where(InboxEntry.state.in_(["done", "dropped"]),
+                                                            InboxEntry.finished_at < before))
