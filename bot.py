@@ -155,7 +155,9 @@ app = typer.Typer(help="Invoice troubleshooting assistant (查不到发票).", n
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
 maintenance_app = typer.Typer(help="Maintenance windows.", no_args_is_help=True)
+inbox_app = typer.Typer(help="Updates waiting to be handled, and dead letters.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(inbox_app, name="inbox")
 app.add_typer(users_app, name="users")
 app.add_typer(maintenance_app, name="maintenance")
 
@@ -370,6 +372,63 @@ def maintenance_list(demo: DemoOption = False) -> None:
         console.print(table)
 
     run_async(main())
+
+
+@inbox_app.command("list")
+def inbox_list(all_: Annotated[bool, typer.Option("--all", help="Also updates handled or dropped.")] = False,
+               limit: Annotated[int, typer.Option(help="How many, oldest first.")] = 100,
+               demo: DemoOption = False) -> None:
+    """Updates still waiting, and dead letters (failed MAX_ATTEMPTS times): what, whose, why."""
+    from assistant.store.inbox import InboxStore
+
+    settings = settings_for(demo)
+    states = ("pending", "dead", "done", "dropped") if all_ else ("pending", "dead")
+
+    async def main() -> None:
+        async with runtime(settings) as rt, rt.sessions() as session:
+            entries = await InboxStore(session).entries(states, limit)
+        table = Table("id", "state", "chat", "kind", "attempts", "received", "error")
+        for entry in entries:
+            table.add_row(str(entry.update_id), entry.state, str(entry.chat_id), entry.kind, str(entry.attempts),
+                          f"{entry.received_at.astimezone(settings.tz):%Y-%m-%d %H:%M:%S}", entry.error[:120])
+        console.print(table)
+        if not entries:
+            console.print("nothing waiting, no dead letters")
+
+    run_async(main())
+
+
+def _inbox_action(update_id: int, demo: bool, action: str) -> None:
+    from assistant.store.inbox import InboxStore
+
+    settings = settings_for(demo)
+
+    async def main() -> bool:
+        async with runtime(settings) as rt, rt.sessions() as session, session.begin():
+            inbox = InboxStore(session)
+            done = await (inbox.retry(update_id) if action == "retry" else inbox.drop(update_id, utcnow()))
+            await Store(session).audit(actor_id=None, action=f"inbox_{action}", allowed=done,
+                                       detail={"update": update_id, "via": "cli"}, now=utcnow())
+            return done
+
+    if not run_async(main()):
+        fail(f"update {update_id} is not {'dead' if action == 'retry' else 'waiting or dead'}: see `bot.py inbox list`")
+    console.print(f"update {update_id} " + ("will be handled again (attempts reset)" if action == "retry"
+                                            else "dropped: it will not be handled"))
+
+
+@inbox_app.command("retry")
+def inbox_retry(update_id: Annotated[int, typer.Argument(help="The id `inbox list` shows.")],
+                demo: DemoOption = False) -> None:
+    """Put a dead letter back in line, its attempts reset (after fixing what made it fail)."""
+    _inbox_action(update_id, demo, "retry")
+
+
+@inbox_app.command("drop")
+def inbox_drop(update_id: Annotated[int, typer.Argument(help="The id `inbox list` shows.")],
+               demo: DemoOption = False) -> None:
+    """Give up on an update: it is never handled (the merchant was told when it was dead-lettered)."""
+    _inbox_action(update_id, demo, "drop")
 
 
 # -- Telegram -------------------------------------------------------------------------------------

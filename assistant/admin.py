@@ -17,6 +17,7 @@ from assistant.domain.times import parse_time
 from assistant.events import Event, Out, Reply
 from assistant.replies import Renderer
 from assistant.store.models import Conversation, User
+from assistant.store.inbox import InboxStore
 from assistant.store.repo import Store
 from flows.base import Say, attached
 from flows.announce import ANNOUNCE, AnnounceDraft
@@ -108,7 +109,9 @@ class AdminDesk:
             return [self._reply("system_status", user, event.chat_id,
                                 current=window_summary(current) if current else None,
                                 upcoming=[window_summary(w) for w in upcoming])]
-        return [self._reply("stats", user, event.chat_id, periods=await self._stats())]
+        inbox = await InboxStore(self.store.session).counts()
+        return [self._reply("stats", user, event.chat_id, periods=await self._stats(),
+                            waiting=inbox.get("pending", 0), dead=inbox.get("dead", 0))]
 
     async def flow_event(self, event: Event, user: User, conversation: Conversation) -> list[Out]:
         """An event while the admin is inside an admin flow (maintenance, announce)."""

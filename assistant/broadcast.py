@@ -24,6 +24,8 @@ from assistant.store.repo import Store
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+POSTING = -1
+"""progress_message_id while the progress message is being posted (a crash then: posted again)."""
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,16 @@ class BroadcastRunner:
             language = admin.language if admin else "zh"
             text, total, admin_chat = broadcast.text, broadcast.total, broadcast.progress_chat_id
             progress_id = broadcast.progress_message_id
-            if progress_id is None:
-                progress_id = await self.transport.post(admin_chat, self.renderer.text(
-                    "broadcast_progress", language, broadcast_id=broadcast_id, total=total, sent=0, blocked=0,
-                    failed=0, pending=total))
-                broadcast.progress_message_id = progress_id
+            if progress_id is None or progress_id == POSTING:
+                broadcast.progress_message_id = POSTING  # posted below, after this transaction
+        if progress_id is None or progress_id == POSTING:  # never a Bot API call while the row is locked
+            progress_id = await self.transport.post(admin_chat, self.renderer.text(
+                "broadcast_progress", language, broadcast_id=broadcast_id, total=total, sent=0, blocked=0,
+                failed=0, pending=total))
+            async with self.sessions() as session, session.begin():
+                broadcast = await Store(session).broadcast(broadcast_id)
+                if broadcast is not None:
+                    broadcast.progress_message_id = progress_id
         message = self.renderer.text("broadcast_message", "zh", text=text)
         logger.info("broadcast %s: sending to %s recipients", broadcast_id, total)
         last_progress = time.monotonic()

@@ -61,6 +61,7 @@ class Inbox:
         self.clock = clock
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._started = clock()
 
     async def receive(self, updates: Sequence[Received]) -> None:
         """Store updates in one short transaction; raises when the database cannot be reached."""
@@ -112,10 +113,20 @@ class Inbox:
         self._wake.set()
 
     async def _claim(self, limit: int) -> list[Batch]:
+        """Fresh work first; an update whose process died while handling it only runs alone, when idle.
+
+        After a start it waits one lease before taking such an update, so that what arrived meanwhile is
+        handled first: a crash loop costs other chats nothing.
+        """
         config = self.config
         async with self.sessions() as session, session.begin():
-            return await InboxStore(session).claim(self.clock(), lease=config.lease, limit=limit,
-                                                   busy=set(self._running), album_wait=config.album_wait)
+            inbox = InboxStore(session)
+            batches = await inbox.claim(self.clock(), lease=config.lease, limit=limit, busy=set(self._running),
+                                        album_wait=config.album_wait)
+            if batches or self._running or self.clock() - self._started < config.lease:
+                return batches
+            return await inbox.claim(self.clock(), lease=config.lease, limit=1, busy=(),
+                                     album_wait=config.album_wait, suspects=True)
 
     @staticmethod
     async def _sleep(stop: asyncio.Event, seconds: float) -> None:
@@ -138,7 +149,7 @@ class Inbox:
         except Unavailable as error:
             logger.warning("updates %s of chat %s: database unavailable (%s); tried again", batch.ids,
                            batch.chat_id, error)
-            await self._release(batch, retry_at=None, error=str(error), uncount=True)
+            await self._release(batch, retry_at=None, error=f"database unavailable: {error}", uncount=True)
             return
         except Exception as error:  # noqa: BLE001 - Failed, a timeout, or a bug: tried again, then dead-lettered
             reason = f"{type(error).__name__}: {error}"

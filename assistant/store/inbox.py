@@ -85,17 +85,20 @@ class InboxStore:
         await self.session.execute(statement.on_conflict_do_nothing(index_elements=["update_id"]))
 
     async def claim(self, now: datetime, *, lease: timedelta, limit: int, busy: Collection[int],
-                    album_wait: timedelta) -> list[Batch]:
+                    album_wait: timedelta, suspects: bool = False) -> list[Batch]:
         """The next update (or album) of up to `limit` chats that nobody is handling, leased to the caller.
 
         Attempts are counted here, before handling. A chat whose earlier update is leased or waiting for
-        its retry is skipped, so each chat's updates are handled one at a time, in order. Updates that
-        were tried before come after fresh ones.
+        its retry is skipped, so each chat's updates are handled one at a time, in order. A chat whose
+        next update was claimed before and never finished (its process died: a crash suspect) is only
+        claimed with `suspects`, which the worker asks for when it has nothing else in hand.
         """
         leased = func.max(case((and_(InboxEntry.lease_until.is_not(None), InboxEntry.lease_until > now), 1),
                                else_=0))
+        suspect = func.max(case((and_(InboxEntry.attempts > 0, InboxEntry.error == ""), 1), else_=0))
         query = (select(InboxEntry.chat_id, func.min(InboxEntry.update_id))
-                 .where(InboxEntry.state == "pending").group_by(InboxEntry.chat_id).having(leased == 0)
+                 .where(InboxEntry.state == "pending").group_by(InboxEntry.chat_id)
+                 .having(leased == 0, suspect == (1 if suspects else 0))
                  .order_by(func.max(InboxEntry.attempts), func.min(InboxEntry.update_id)).limit(limit))
         if busy:
             query = query.where(InboxEntry.chat_id.not_in(list(busy)))

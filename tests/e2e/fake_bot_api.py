@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 TOKEN = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0"
@@ -61,6 +61,9 @@ class FakeBotAPI:
     after_send: Any = None  # called with each message sendMessage stored (tests kill the bot from here)
     rate_limit: float | None = None  # like Telegram: more sendMessage calls than this in one second get 429
     files: dict[str, bytes] = field(default_factory=dict)  # file_id -> content, served by getFile + download
+    endless_files: set[str] = field(default_factory=set)  # served without a size, in chunks, for ever (1 GB)
+    served: dict[str, int] = field(default_factory=dict)  # file_id -> bytes a download actually sent
+    on_call: Any = None  # called with (method, params) before each Bot API call is answered
     # Webhook delivery, as Telegram (and a load balancer) do: each chat's updates one at a time, in order,
     # round-robin over the targets, an update sent again after a non-2xx answer.
     webhook_targets: list[str] = field(default_factory=list)
@@ -115,8 +118,17 @@ class FakeBotAPI:
             await self._task
 
     async def _download(self, request: Request) -> Response:
-        self.calls.append(Call("download", {"file_id": request.path_params["file_id"]}))
-        data = self.files.get(request.path_params["file_id"])
+        file_id = request.path_params["file_id"]
+        self.calls.append(Call("download", {"file_id": file_id}))
+        if file_id in self.endless_files and request.path_params["token"] == self.token:
+            async def chunks() -> Any:
+                for _ in range(16384):  # 1 GB, unless the client stops reading
+                    if await request.is_disconnected():
+                        return
+                    self.served[file_id] = self.served.get(file_id, 0) + 65536
+                    yield b"\0" * 65536
+            return StreamingResponse(chunks(), media_type="application/octet-stream")
+        data = self.files.get(file_id)
         if request.path_params["token"] != self.token or data is None:
             return Response(status_code=404)
         return Response(data, media_type="application/octet-stream")
@@ -126,6 +138,8 @@ class FakeBotAPI:
             return JSONResponse({"ok": False, "error_code": 401, "description": "Unauthorized"}, status_code=401)
         method = request.path_params["method"]
         params = await self._params(request)
+        if self.on_call is not None:
+            self.on_call(method, params)
         failure = self._failure_for(method, params)
         if failure is not None:
             self.calls.append(Call(method, params, failure.status))
@@ -308,9 +322,11 @@ class FakeBotAPI:
         return await self._store(chat_id, message)
 
     async def _do_getFile(self, params: dict[str, Any]) -> Any:
-        data = self.files.get(params["file_id"], b"")
-        return {"file_id": params["file_id"], "file_unique_id": f"u-{params['file_id']}", "file_size": len(data),
-                "file_path": f"files/{params['file_id']}"}
+        file: dict[str, Any] = {"file_id": params["file_id"], "file_unique_id": f"u-{params['file_id']}",
+                                "file_path": f"files/{params['file_id']}"}
+        if params["file_id"] not in self.endless_files:  # a local Bot API server may leave the size out
+            file["file_size"] = len(self.files.get(params["file_id"], b""))
+        return file
 
     async def _do_createForumTopic(self, params: dict[str, Any]) -> Any:
         thread = next(self._message_ids)
@@ -506,12 +522,18 @@ class Merchant:
         await self.api.push({"message": message})
         return message
 
-    async def document(self, name: str, content: bytes, mime: str = "application/octet-stream",
+    async def document(self, name: str, content: bytes | None, mime: str = "application/octet-stream",
                        size: int | None = None) -> dict[str, Any]:
+        """A document; `content` None is an endless file whose size nobody states."""
         file_id = f"d{next(self._message_ids)}"
-        self.api.files[file_id] = content
-        message = self._base(document={"file_id": file_id, "file_unique_id": file_id, "file_name": name,
-                                       "mime_type": mime, "file_size": len(content) if size is None else size})
+        document: dict[str, Any] = {"file_id": file_id, "file_unique_id": file_id, "file_name": name,
+                                    "mime_type": mime}
+        if content is None:
+            self.api.endless_files.add(file_id)
+        else:
+            self.api.files[file_id] = content
+            document["file_size"] = len(content) if size is None else size
+        message = self._base(document=document)
         await self.api.push({"message": message})
         return message
 

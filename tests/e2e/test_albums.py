@@ -1,0 +1,105 @@
+"""Albums are assembled from stored updates: a database outage or a kill -9 loses none of their photos."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from assistant.store.inbox import InboxStore
+from tests.conftest import SUPPORT_CHAT
+from tests.e2e.fake_bot_api import FakeBotAPI, Merchant
+from tests.e2e.processes import BotProcess
+from tests.e2e.test_scale_out import pg_ctlcluster, postgres_version
+
+pytestmark = pytest.mark.e2e
+
+
+@asynccontextmanager
+async def outage(backend: str, database_url: str) -> AsyncIterator[None]:
+    """The database is unusable: PostgreSQL stopped; SQLite locked by another process past its busy timeout."""
+    if backend == "postgresql":
+        if postgres_version() is None:
+            pytest.fail("pg_ctlcluster and /etc/postgresql are needed to stop the server")
+        await pg_ctlcluster("stop")
+        try:
+            yield
+        finally:
+            await pg_ctlcluster("start")
+        return
+    locker = sqlite3.connect(database_url.split("///", 1)[1], isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+        await asyncio.sleep(11)  # longer than the bot's 10 s busy timeout: its writes fail, not just wait
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+
+
+async def open_ticket(api: FakeBotAPI, merchant: Merchant) -> int:
+    await merchant.say("/start")
+    await merchant.send("/human")
+    await api.wait_for(lambda: api.calls_of("createForumTopic") and api.topics, timeout=20)
+    return next(iter(api.topics))
+
+
+async def album(merchant: Merchant, group: str) -> list[int]:
+    return [(await merchant.photo(media_group_id=group, caption="三张发票" if n == 0 else None))["message_id"]
+            for n in range(3)]
+
+
+def copied_albums(api: FakeBotAPI) -> list[list[int]]:
+    return [list(call.params["message_ids"]) for call in api.calls_of("copyMessages")]
+
+
+async def test_an_album_sent_during_a_database_outage_reaches_the_topic(api: FakeBotAPI, backend: str,
+                                                                       database_url: str, sessions,
+                                                                       tmp_path: Path) -> None:
+    bot = BotProcess(api, database_url, tmp_path / "bot.log", SUPPORT_CHAT_ID=str(SUPPORT_CHAT))
+    await bot.start()
+    try:
+        merchant = Merchant(api, 1001)
+        await open_ticket(api, merchant)
+        async with outage(backend, database_url):
+            ids = await album(merchant, "outage-album")
+            await asyncio.sleep(2)
+            assert not api.calls_of("copyMessages")
+        await api.wait_for(lambda: copied_albums(api) == [ids], timeout=60)
+        assert api.calls_of("copyMessages")[0].params["chat_id"] == str(SUPPORT_CHAT)
+        assert "not stored" in bot.output()  # the outage was real: the poller could not store them at first
+    finally:
+        assert await bot.stop() == 0, bot.output()
+
+
+async def test_an_album_stored_just_before_a_kill_reaches_the_topic(api: FakeBotAPI, database_url: str, sessions,
+                                                                   tmp_path: Path) -> None:
+    env = {"SUPPORT_CHAT_ID": str(SUPPORT_CHAT), "INBOX_LEASE_SECONDS": "2"}
+    bot = BotProcess(api, database_url, tmp_path / "first.log", **env)
+    await bot.start()
+    merchant = Merchant(api, 1001)
+    await open_ticket(api, merchant)
+    ids = await album(merchant, "kill-album")
+
+    async def stored() -> int:
+        async with sessions() as session:
+            return len([e for e in await InboxStore(session).entries(("pending",)) if e.kind == "photo"])
+
+    for _ in range(100):
+        if await stored() == 3:
+            break
+        await asyncio.sleep(0.02)
+    await bot.kill()  # within the album's second: stored and confirmed, not yet relayed
+    assert await stored() == 3 and not api.calls_of("copyMessages")
+    second = BotProcess(api, database_url, tmp_path / "second.log", **env)
+    await second.start()
+    try:
+        await api.wait_for(lambda: copied_albums(api) == [ids], timeout=30)
+        await asyncio.sleep(1)
+        assert copied_albums(api) == [ids], "relayed once"
+    finally:
+        assert await second.stop() == 0, second.output()
