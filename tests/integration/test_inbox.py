@@ -1,0 +1,154 @@
+"""The durable inbox on both backends: per-chat order, albums, retries, dead letters, crash suspects."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from assistant.events import Reply
+from assistant.inbox import Failed, Inbox, InboxConfig
+from assistant.store.inbox import Batch, InboxStore, Received
+from assistant.store.repo import Store
+
+LEASE = timedelta(seconds=60)
+WAIT = timedelta(seconds=1)
+
+
+@pytest.fixture
+async def merchant(sessions, clock) -> None:
+    from tests.factories import add_user
+
+    await add_user(sessions, clock.now)
+
+
+def text(update_id: int, chat_id: int, album: str | None = None, kind: str = "text") -> Received:
+    return Received(update_id=update_id, chat_id=chat_id, user_id=chat_id, kind=kind,
+                    payload={"update_id": update_id, "message": {"text": str(update_id)}}, album=album)
+
+
+async def claim(sessions, clock, *, busy=(), suspects: bool = False, limit: int = 10) -> list[list[int]]:
+    async with sessions() as session, session.begin():
+        batches = await InboxStore(session).claim(clock(), lease=LEASE, limit=limit, busy=busy, album_wait=WAIT,
+                                                  suspects=suspects)
+    return [batch.ids for batch in batches]
+
+
+async def finish(sessions, clock, ids: list[int]) -> None:
+    async with sessions() as session, session.begin():
+        await InboxStore(session).finish(ids, clock())
+
+
+async def test_one_chat_in_order_other_chats_independently(sessions, clock) -> None:
+    inbox = Inbox(sessions, InboxConfig(), clock)
+    await inbox.receive([text(1, 100), text(2, 100), text(3, 200), text(4, 100)])
+    await inbox.receive([text(1, 100)])  # delivered again: stored once
+    assert await claim(sessions, clock) == [[1], [3]]
+    assert await claim(sessions, clock) == []  # chat 100's first is being handled: its second waits
+    await finish(sessions, clock, [1])
+    assert await claim(sessions, clock) == [[2]]
+    await finish(sessions, clock, [2, 3])
+    assert await claim(sessions, clock) == [[4]]
+
+
+async def test_an_album_is_handled_whole_once_it_has_stopped_growing(sessions, clock) -> None:
+    inbox = Inbox(sessions, InboxConfig(), clock)
+    await inbox.receive([text(10, 300, album="g", kind="photo"), text(11, 300, album="g", kind="photo")])
+    clock.advance(seconds=0.5)
+    assert await claim(sessions, clock) == []  # more photos may come
+    await inbox.receive([text(12, 300, album="g", kind="photo"), text(13, 300)])
+    clock.advance(seconds=0.5)
+    assert await claim(sessions, clock) == []
+    clock.advance(seconds=0.6)
+    assert await claim(sessions, clock) == [[10, 11, 12]]  # then the text after it
+
+
+async def test_a_failing_update_is_retried_then_dead_lettered_and_the_merchant_told_once(
+        sessions, clock, core, merchant) -> None:
+    inbox = Inbox(sessions, InboxConfig(max_attempts=3, retry_base=2.0), clock)
+    await inbox.receive([text(20, 1000, kind="document"), text(21, 1000), text(22, 1001)])
+    handled: list[list[int]] = []
+    told: list[Reply] = []
+
+    async def failing(batch: Batch) -> bool:
+        handled.append(batch.ids)
+        if batch.ids == [20]:
+            raise Failed("the reader broke")
+        return False
+
+    async def execute(outputs) -> None:
+        told.extend(outputs)
+
+    for _ in range(3):
+        for batch in await inbox._claim(10):
+            await inbox._work(batch, failing, core.dead_letter, execute)
+        clock.advance(seconds=10)  # past the retry's back-off
+    assert handled.count([20]) == 3 and [22] in handled
+    assert [21] not in handled  # it waited behind the failing one of its chat…
+    async with sessions() as session:
+        entry = await InboxStore(session).entry(20)
+        counts = await InboxStore(session).counts()
+        outbox = await Store(session).outbox()
+    assert entry is not None and (entry.state, entry.attempts) == ("dead", 3) and "reader broke" in entry.error
+    assert counts == {"pending": 1, "dead": 1}
+    assert len(told) == 1 and "文件我试了几次都没能处理" in told[0].text and told[0].chat_id == 1000
+    assert len([e for e in outbox if e.chat_id == 1000]) == 1
+    for batch in await inbox._claim(10):  # …and goes on once it is dead
+        await inbox._work(batch, failing, core.dead_letter, execute)
+    assert handled[-1] == [21] and len(told) == 1
+
+
+async def test_an_update_whose_process_died_waits_for_an_idle_worker_and_is_dead_lettered(
+        sessions, clock, core, merchant) -> None:
+    inbox = Inbox(sessions, InboxConfig(max_attempts=2), clock)
+    await inbox.receive([text(30, 1000)])
+    for _ in range(2):  # claimed, then the process died: the lease runs out
+        assert await claim(sessions, clock, suspects=_ > 0) == [[30]]
+        clock.advance(seconds=61)
+    await inbox.receive([text(31, 1002)])
+    assert await claim(sessions, clock) == [[31]]  # fresh work first; the suspect only when asked for
+    await finish(sessions, clock, [31])
+    assert await claim(sessions, clock, suspects=True) == [[30]]
+    clock.advance(seconds=61)
+    told: list = []
+
+    async def never(batch: Batch) -> bool:
+        raise AssertionError("a dead update is not handled again")
+
+    async def execute(outputs) -> None:
+        told.extend(outputs)
+
+    batches = await inbox._claim(10)  # nothing fresh, idle, a lease after start: the suspect, 3rd attempt
+    assert [b.ids for b in batches] == [[30]]
+    await inbox._work(batches[0], never, core.dead_letter, execute)
+    assert len(told) == 1 and "上一条消息" in told[0].text
+
+
+async def test_an_admin_retries_or_drops_a_dead_letter(sessions, clock) -> None:
+    inbox = Inbox(sessions, InboxConfig(), clock)
+    await inbox.receive([text(40, 100), text(41, 100)])
+    async with sessions() as session, session.begin():
+        store = InboxStore(session)
+        await store.finish([40, 41], clock(), state="dead", error="boom")
+        assert await store.retry(40) and not await store.retry(40)
+        assert await store.drop(41, clock()) and not await store.drop(41, clock())
+    assert await claim(sessions, clock) == [[40]]
+    async with sessions() as session:
+        assert (await InboxStore(session).entry(41)).state == "dropped"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+async def test_stats_show_waiting_updates_and_dead_letters(sessions, clock, assistant, language) -> None:
+    from tests.factories import add_user
+
+    await add_user(sessions, clock.now, user_id=999, role="admin", language=language)
+    inbox = Inbox(sessions, InboxConfig(), clock)
+    await inbox.receive([text(50, 100), text(51, 101)])
+    async with sessions() as session, session.begin():
+        await InboxStore(session).finish([50], clock(), state="dead", error="boom")
+    from assistant.events import Event
+
+    replies = await assistant.handle(Event(user_id=999, chat_id=999, command="stats", language=language))
+    body = replies[0].text
+    assert ("（死信）</b>：1" in body and "待处理消息</b>：1" in body) if language == "zh" else \
+        ("dead letters</b>: 1" in body and "Updates waiting</b>: 1" in body), body
