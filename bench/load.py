@@ -42,6 +42,7 @@ from assistant.store.migrate import recreate, upgrade  # noqa: E402
 from assistant.store.repo import Store  # noqa: E402
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant, buttons_of  # noqa: E402
 from tests.e2e.processes import BotProcess  # noqa: E402
+from tests.hostile import big_page_pdf, big_xml, huge_png, zip_bomb_ofd  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench"
@@ -192,6 +193,31 @@ async def ensure_postgres_database(url: str) -> None:
         await connection.close()
 
 
+HOSTILE_FILES = (("five-big-pages.pdf", big_page_pdf(5000, pages=5)), ("huge.png", huge_png()),
+                 ("bomb.ofd", zip_bomb_ofd()), ("big.xml", big_xml()))
+
+
+async def under_attack(api: FakeBotAPI, run: Any, attackers: int = 3, every: float = 1.0) -> tuple[Result, int]:
+    """`run` while `attackers` chats each send a hostile file every `every` seconds; (result, files sent)."""
+    sent = 0
+
+    async def attack(user_id: int) -> None:
+        nonlocal sent
+        merchant = Merchant(api, user_id)
+        for name, content in itertools.cycle(HOSTILE_FILES):
+            await merchant.document(name, content)
+            sent += 1
+            await asyncio.sleep(every)
+
+    tasks = [asyncio.create_task(attack(90_000 + n)) for n in range(attackers)]
+    try:
+        return await run, sent
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def bench_backend(backend: str, url: str, chats: int, updates: int, think: float, work: Path) -> list[Result]:
     typed = await prepare(url, chats)
     api = FakeBotAPI()
@@ -206,6 +232,12 @@ async def bench_backend(backend: str, url: str, chats: int, updates: int, think:
         await drive(api, min(chats, 20), 200, conversation(typed), process.pid, "warm-up")
         flat_out = await drive(api, chats, updates, conversation(typed), process.pid, name)
         paced = await drive(api, chats, updates // 3, conversation(typed), process.pid, name, think)
+        attacked, files = await under_attack(api, drive(api, chats, updates // 3, conversation(typed), process.pid,
+                                                        f"{name}, hostile files arriving", think))
+        console.print(f"{backend}: paced p50 / p99 {paced.percentile(50):.1f} / {paced.percentile(99):.1f} ms; "
+                      f"while {files} hostile files arrived (3 senders, one each a second) "
+                      f"{attacked.percentile(50):.1f} / {attacked.percentile(99):.1f} ms, "
+                      f"peak {attacked.peak_kib / 1024:.0f} MiB")
         return [flat_out, paced]
     finally:
         await process.stop(60)
