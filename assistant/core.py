@@ -10,7 +10,7 @@ import asyncio
 import copy
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
@@ -159,12 +159,14 @@ class Assistant:
             notice = Reply(self.renderer.text("inbox_dead", language, file=file), chat_id=batch.chat_id)
             return await store.enqueue([notice], now, self.config.outbox_lease)
 
-    async def sent(self, *outbox_ids: int) -> None:
-        """The transport carried out these outputs: they are never sent again."""
-        if not outbox_ids:
+    async def sent(self, *outbox_ids: int, updates: Sequence[int] = ()) -> None:
+        """The transport carried out these outputs (never sent again), answering these updates."""
+        if not outbox_ids and not updates:
             return
         async with self.sessions() as session, session.begin():
-            await Store(session).mark_sent(outbox_ids, self.clock())
+            if outbox_ids:
+                await Store(session).mark_sent(outbox_ids, self.clock())
+            await InboxStore(session).sent(updates)
 
     async def mark_unreachable(self, user_id: int) -> None:
         """The user blocked the bot: remember it so that nothing is sent to them in vain."""
@@ -180,7 +182,7 @@ class Assistant:
             store = Store(session)
             await store.lock_chat(event.chat_id)
             if event.update_id is not None:
-                await InboxStore(session).finish([event.update_id, *event.batch], now)
+                await InboxStore(session).finish([event.update_id, *event.batch], now, sending=True)
                 if not await store.claim_update(event.update_id, event.chat_id, now):
                     logger.info("update %s of chat %s was handled before; not again", event.update_id,
                                 event.chat_id)

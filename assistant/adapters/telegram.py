@@ -7,7 +7,7 @@ import collections
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -246,7 +246,7 @@ class FloodGuard:
 class SupportReports(Protocol):
     """What the core wants to hear back about the outputs the adapter carried out."""
 
-    async def sent(self, *outbox_ids: int) -> None: ...
+    async def sent(self, *outbox_ids: int, updates: Sequence[int] = ()) -> None: ...
     async def topic_opened(self, ticket_id: int, thread_id: int) -> None: ...
     async def card_posted(self, ticket_id: int, message_id: int) -> None: ...
     async def relayed(self, ticket_id: int, from_chat_id: int, pairs: list[tuple[int, int]],
@@ -335,7 +335,7 @@ class TelegramAdapter:
             self._results[update.update_id] = Failed(f"{type(error).__name__}: {error}")
             return
         self._results[update.update_id] = event.update_id is not None
-        await self.execute(context.bot, outputs)
+        await self.execute(context.bot, outputs, answering=(update.update_id, *event.batch))
 
     async def on_group_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/start in a group: one pointer to a private chat; everything else in groups stays unanswered."""
@@ -361,7 +361,7 @@ class TelegramAdapter:
                 logger.info("keyboard not removed: %s", error)
 
     # -- carrying out the core's outputs -----------------------------------------------------------------
-    async def execute(self, bot: Any, outputs: list[Out]) -> None:
+    async def execute(self, bot: Any, outputs: list[Out], answering: tuple[int, ...] = ()) -> None:
         """Carry out outputs in order, then report them sent; a failure of one does not stop the others.
 
         They are reported together, in one transaction, once the last was carried out. A failed output
@@ -379,16 +379,16 @@ class TelegramAdapter:
                 continue
             if output.outbox_id is not None:
                 done.append(output.outbox_id)
-        if done:
-            await self._report_sent(done)
+        if done or answering:
+            await self._report_sent(done, answering)
         if failure is not None:
             raise failure
 
-    async def _report_sent(self, outbox_ids: list[int]) -> None:
+    async def _report_sent(self, outbox_ids: list[int], answering: tuple[int, ...] = ()) -> None:
         """Mark outputs sent, waiting out a short database outage: unmarked, they would be sent twice."""
         for delay in (*MARK_SENT_DELAYS, None):
             try:
-                await self.reports.sent(*outbox_ids)
+                await self.reports.sent(*outbox_ids, updates=answering)
                 return
             except Exception as error:  # noqa: BLE001 - the database is away; the outputs were sent
                 if delay is None:

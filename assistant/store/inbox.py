@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from assistant.store.models import InboxEntry
 from assistant.store.repo import dialect_insert
@@ -96,8 +97,12 @@ class InboxStore:
         leased = func.max(case((and_(InboxEntry.lease_until.is_not(None), InboxEntry.lease_until > now), 1),
                                else_=0))
         suspect = func.max(case((and_(InboxEntry.attempts > 0, InboxEntry.error == ""), 1), else_=0))
+        sending = aliased(InboxEntry)  # done, its answer still being sent by another process: the chat waits
+        still_sending = (select(sending.update_id).where(sending.chat_id == InboxEntry.chat_id,
+                                                         sending.state == "done", sending.lease_until > now)
+                         .exists())
         query = (select(InboxEntry.chat_id, func.min(InboxEntry.update_id))
-                 .where(InboxEntry.state == "pending").group_by(InboxEntry.chat_id)
+                 .where(InboxEntry.state == "pending", ~still_sending).group_by(InboxEntry.chat_id)
                  .having(leased == 0, suspect == (1 if suspects else 0))
                  .order_by(func.max(InboxEntry.attempts), func.min(InboxEntry.update_id)).limit(limit))
         if busy:
@@ -135,12 +140,25 @@ class InboxStore:
         return [Batch(fresh[group[0]].chat_id, tuple(fresh[u] for u in group if u in fresh))
                 for group in wanted if group[0] in fresh]
 
-    async def finish(self, update_ids: Sequence[int], now: datetime, state: str = "done", error: str = "") -> None:
-        """Mark pending entries done (or dead, with the error)."""
+    async def finish(self, update_ids: Sequence[int], now: datetime, state: str = "done", error: str = "",
+                     sending: bool = False) -> None:
+        """Mark pending entries done (or dead, with the error).
+
+        `sending`: the lease is kept until `sent` says the answer went out, so that no other process
+        answers the chat's next update before this one's answer is out.
+        """
         if update_ids:
+            values: dict[str, Any] = {"state": state, "finished_at": now, "error": error[:2000]}
+            if not sending:
+                values["lease_until"] = None
             await self.session.execute(update(InboxEntry).where(InboxEntry.update_id.in_(list(update_ids)),
-                                                                 InboxEntry.state == "pending")
-                                       .values(state=state, finished_at=now, lease_until=None, error=error[:2000]))
+                                                                 InboxEntry.state == "pending").values(**values))
+
+    async def sent(self, update_ids: Sequence[int]) -> None:
+        """The answer to these updates went out: their chat's next update may be handled anywhere."""
+        if update_ids:
+            await self.session.execute(update(InboxEntry).where(InboxEntry.update_id.in_(list(update_ids)))
+                                       .values(lease_until=None))
 
     async def release(self, update_ids: Sequence[int], *, retry_at: datetime | None, error: str = "",
                       uncount: bool = False) -> None:
