@@ -29,7 +29,7 @@ from assistant.core import Assistant, CoreConfig, utcnow
 from assistant.diagnosis import DiagnosisRules
 from assistant.events import Event, Out, Reply, Unavailable
 from assistant.file_reader import IsolatedReader, ReadLimits
-from assistant.inbox import Inbox, InboxConfig
+from assistant.inbox import Inbox, InboxConfig, pause
 from assistant.replies import Renderer
 from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions, transient
@@ -489,10 +489,7 @@ async def repeat(work: Callable[[], Awaitable[None]], what: str, interval: float
                 logger.warning("%s: database unavailable (%s); trying again in %.1f s", what, error, interval)
             else:
                 logger.exception("%s failed; trying again in %.1f s", what, interval)
-        try:
-            await asyncio.wait_for(stop.wait(), interval)
-        except TimeoutError:
-            pass
+        await pause(stop, interval)
 
 
 async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], datetime] = utcnow,

@@ -24,9 +24,8 @@ from assistant.diagnosis import DiagnosisRules
 from assistant.domain.documents import MAX_BYTES, ReadError
 from assistant.domain.extract import names_an_invoice
 from assistant.domain.knowledge import match_question
-from assistant.events import Event, Out, Reply, Unavailable
+from assistant.events import Event, Failed, Out, Reply, Unavailable
 from assistant.file_reader import FileRead, IsolatedReader
-from assistant.inbox import Failed
 from assistant.store.inbox import Batch, InboxStore
 from assistant.ports import StorePorts
 from assistant.replies import Renderer, normalise_language
@@ -92,9 +91,8 @@ class Assistant:
         was stored, and the event should be handled again later (the inbox dead-letters it after a few
         failures). `answer` is for transports that cannot try again.
         """
-        event = await self._prepare(event)
         try:
-            return await self._handle(event)
+            return await self._handle(await self._prepare(event))
         except Exception as error:
             if transient(error):
                 logger.warning("chat %s: database unavailable (%s); the update will be handled again",
@@ -117,14 +115,9 @@ class Assistant:
         if (attachment is None or attachment.kind not in ("photo", "document") or attachment.fetch is None
                 or event.read is not None or event.chat_id == self.config.support.chat_id):
             return event
-        try:
-            async with self.sessions() as session:
-                if await Store(session).active_ticket(event.chat_id) is not None:
-                    return event  # relayed to staff, never downloaded
-        except Exception as error:
-            if transient(error):
-                raise Unavailable(str(error)) from error
-            raise
+        async with self.sessions() as session:
+            if await Store(session).active_ticket(event.chat_id) is not None:
+                return event  # relayed to staff, never downloaded
         return dataclasses.replace(event, read=await self._read_file(event))
 
     async def _read_file(self, event: Event) -> FileRead:

@@ -150,6 +150,13 @@ class Unavailable(Exception):
     """
 
 
+class Failed(Exception):
+    """Handling an event failed (not for want of the database); nothing of it was stored.
+
+    The inbox tries it again, then dead-letters it.
+    """
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What handling an event did, for logs and tests."""

@@ -25,6 +25,20 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
+"""Waits before trying the database again, then every 10 s."""
+
+
+def backoff(failures: int) -> float:
+    """The wait after `failures` (one or more) failures in a row."""
+    return RETRY_DELAYS[min(failures, len(RETRY_DELAYS)) - 1]
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less when `stop` is set meanwhile."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
 
 
 @dataclass(frozen=True)
@@ -39,10 +53,6 @@ class InboxConfig:
     poll_seconds: float = 0.5
     """How often to look for work stored by other processes or falling due (retries, expired leases)."""
     retry_base: float = 2.0
-
-
-class Failed(Exception):
-    """Handling an update failed (not for want of the database); it is tried again, then dead-lettered."""
 
 
 Handler = Callable[[Batch], Awaitable[bool]]
@@ -87,7 +97,7 @@ class Inbox:
                             logger.warning("inbox: database unavailable (%s)", error)
                         batches = []
                         failures += 1
-                        await self._sleep(stop, RETRY_DELAYS[min(failures, len(RETRY_DELAYS)) - 1])
+                        await pause(stop, backoff(failures))
                         continue
                     for batch in batches:
                         task = asyncio.create_task(self._work(batch, handle, dead_letter, execute))
@@ -127,13 +137,6 @@ class Inbox:
                 return batches
             return await inbox.claim(self.clock(), lease=config.lease, limit=1, busy=(),
                                      album_wait=config.album_wait, suspects=True)
-
-    @staticmethod
-    async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(stop.wait(), seconds)
-        except TimeoutError:
-            pass
 
     async def _work(self, batch: Batch, handle: Handler, dead_letter: DeadLetter, execute: Executor) -> None:
         config = self.config

@@ -17,9 +17,9 @@ from typing import Any
 from telegram.error import NetworkError, RetryAfter, TimedOut
 from telegram.warnings import PTBUserWarning
 
-logger = logging.getLogger(__name__)
+from assistant.inbox import backoff, pause
 
-RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
+logger = logging.getLogger(__name__)
 
 
 class Poller:
@@ -44,11 +44,11 @@ class Poller:
             try:
                 await self.receive(fetched)
             except Exception as error:  # noqa: BLE001 - the database is away: fetch the same updates again
-                delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
                 failures += 1
+                delay = backoff(failures)
                 logger.warning("%s update(s) not stored (%s); not confirmed, fetched again in %.1f s", len(fetched),
                                error, delay)
-                await _wait(stop, delay)
+                await pause(stop, delay)
                 continue
             failures = 0
             self.offset = max(int(data["update_id"]) for data in fetched) + 1
@@ -72,12 +72,5 @@ class Poller:
         except (TimedOut, NetworkError) as error:
             logger.warning("getUpdates failed: %s", error)
             delay = 1.0
-        await _wait(stop, delay)
+        await pause(stop, delay)
         return []
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

@@ -36,13 +36,13 @@ from assistant.events import (
     EditCard,
     EditCopy,
     Event,
+    Failed,
     OpenTopic,
     Out,
     Reply,
     TopicState,
     Unavailable,
 )
-from assistant.inbox import Failed
 from assistant.replies import LANGUAGES, Renderer, normalise_language
 from assistant.store.inbox import Batch, Received
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from assistant.inbox import Failed
+from assistant.events import Failed
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.events import Event

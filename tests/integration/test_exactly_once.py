@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.inbox import Failed
+from assistant.events import Failed
 
 from assistant.events import Event
 from assistant.store.repo import Store

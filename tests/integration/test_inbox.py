@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from assistant.events import Reply
-from assistant.inbox import Failed, Inbox, InboxConfig
+from assistant.events import Failed
+from assistant.inbox import Inbox, InboxConfig
 from assistant.store.inbox import Batch, InboxStore, Received
 from assistant.store.repo import Store
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from assistant.events import Event, Reply, Unavailable
-from assistant.inbox import Failed
+from assistant.events import Failed
 from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions
 from assistant.store.repo import Store
