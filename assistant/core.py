@@ -294,6 +294,7 @@ class Assistant:
             due = await store.due_follow_ups(now)
             await store.forget_updates(now - UPDATE_MEMORY)
             await store.forget_outbox(now - UPDATE_MEMORY)
+            await InboxStore(session).forget(now - UPDATE_MEMORY)
         if outputs:
             logger.warning("%s output(s) left unsent by a stopped sender: sending them now", len(outputs))
         outputs += await self._owed(lambda desk: desk.due())

@@ -153,3 +153,19 @@ async def test_stats_show_waiting_updates_and_dead_letters(sessions, clock, assi
     body = replies[0].text
     assert ("（死信）</b>：1" in body and "待处理消息</b>：1" in body) if language == "zh" else \
         ("dead letters</b>: 1" in body and "Updates waiting</b>: 1" in body), body
+
+
+async def test_handled_updates_are_forgotten_after_a_week_dead_letters_stay(sessions, clock, assistant) -> None:
+    inbox = Inbox(sessions, InboxConfig(), clock)
+    await inbox.receive([text(60, 100), text(61, 101), text(62, 102)])
+    async with sessions() as session, session.begin():
+        await InboxStore(session).finish([60], clock())
+        await InboxStore(session).finish([61], clock(), state="dead", error="boom")
+    clock.advance(days=6)
+    await assistant.due()
+    async with sessions() as session:
+        assert [e.update_id for e in await InboxStore(session).entries(("pending", "dead", "done"))] == [60, 61, 62]
+    clock.advance(days=2)
+    await assistant.due()
+    async with sessions() as session:
+        assert [e.update_id for e in await InboxStore(session).entries(("pending", "dead", "done"))] == [61, 62]
