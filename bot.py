@@ -29,10 +29,10 @@ from assistant.core import Assistant, CoreConfig, utcnow
 from assistant.diagnosis import DiagnosisRules
 from assistant.events import Event, Out, Reply, Unavailable
 from assistant.file_reader import IsolatedReader, ReadLimits
-from assistant.inbox import Inbox, InboxConfig, pause
+from assistant.inbox import Inbox, InboxConfig
 from assistant.replies import Renderer
 from assistant.settings import Settings
-from assistant.store.engine import make_engine, make_sessions, transient
+from assistant.store.engine import make_engine, make_sessions
 from assistant.store.migrate import upgrade
 from assistant.store.models import ROLES
 from assistant.store.repo import Store
@@ -479,24 +479,13 @@ def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any,
     return application, adapter
 
 
-async def repeat(work: Callable[[], Awaitable[None]], what: str, interval: float, stop: asyncio.Event) -> None:
-    """Run `work` every `interval` seconds until `stop`; a failure is logged and tried again next time."""
-    while not stop.is_set():
-        try:
-            await work()
-        except Exception as error:
-            if transient(error):
-                logger.warning("%s: database unavailable (%s); trying again in %.1f s", what, error, interval)
-            else:
-                logger.exception("%s failed; trying again in %.1f s", what, interval)
-        await pause(stop, interval)
-
-
 async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], datetime] = utcnow,
                 ready: asyncio.Event | None = None) -> None:
     """Run the bot until `stop` is set: long polling, or a webhook server when WEBHOOK_URL is set."""
-    from assistant.adapters.telegram import TelegramBroadcast, set_up_bot_profile
+    from assistant.adapters.serving import Webhook, receive_updates, repeat
+    from assistant.adapters.telegram import TelegramBroadcast, received, set_up_bot_profile
     from assistant.broadcast import BroadcastRunner
+    from assistant.store.engine import ping
 
     token = telegram_token(settings)
     async with runtime(settings, clock) as rt:
@@ -528,8 +517,15 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
             background = [asyncio.create_task(repeat(carry_out_due, "scheduled work", interval, stop)),
                           asyncio.create_task(repeat(runner.run_all, "broadcasts", interval, stop)),
                           asyncio.create_task(inbox.run(handle, rt.assistant.dead_letter, execute, stop))]
+            async def receive(updates: list[dict[str, Any]]) -> None:
+                await inbox.receive([received(data) for data in updates])
+
+            webhook = (Webhook(settings.webhook_url, webhook_secret(settings, token), settings.webhook_listen,
+                               settings.webhook_port) if settings.webhook_url else None)
             try:
-                await _receive_updates(application, inbox, settings, rt, token, stop, ready)
+                await receive_updates(application.bot, receive, webhook=webhook,
+                                      poll_timeout=int(settings.poll_timeout), healthy=lambda: ping(rt.engine),
+                                      stop=stop, ready=ready)
             finally:
                 stop.set()
                 _, late = await asyncio.wait(background, timeout=15)
@@ -546,49 +542,6 @@ def webhook_secret(settings: Settings, token: str) -> str:
     if settings.webhook_secret is not None:
         return settings.webhook_secret.get_secret_value()
     return hashlib.sha256(f"webhook-secret:{token}".encode()).hexdigest()
-
-
-async def _receive_updates(application: Any, inbox: Inbox, settings: Settings, rt: Runtime, token: str,
-                           stop: asyncio.Event, ready: asyncio.Event | None) -> None:
-    """Long polling, or the webhook server, until `stop` is set; an update is confirmed once stored."""
-    from urllib.parse import urlparse
-
-    import uvicorn
-    from telegram import Update
-
-    from assistant.adapters.polling import Poller
-    from assistant.adapters.telegram import received
-    from assistant.adapters.webhook import webhook_app
-    from assistant.store.engine import ping
-
-    async def receive(updates: list[dict[str, Any]]) -> None:
-        await inbox.receive([received(data) for data in updates])
-
-    webhook_url = settings.webhook_url
-    if not webhook_url:
-        await application.bot.delete_webhook()
-        poller = Poller(application.bot, receive, timeout=int(settings.poll_timeout),
-                        allowed_updates=Update.ALL_TYPES)
-        logger.info("long polling %s", settings.telegram_api_base_url)
-        if ready is not None:
-            ready.set()
-        await poller.run(stop)
-        return
-    secret = webhook_secret(settings, token)
-    app_ = webhook_app(path=urlparse(webhook_url).path or "/", secret=secret, healthy=lambda: ping(rt.engine),
-                       receive=receive)
-    server = uvicorn.Server(uvicorn.Config(app_, host=settings.webhook_listen, port=settings.webhook_port,
-                                           log_level="warning", lifespan="off"))
-    serving = asyncio.create_task(server.serve())
-    try:
-        await application.bot.set_webhook(webhook_url, secret_token=secret, allowed_updates=Update.ALL_TYPES)
-        logger.info("webhook %s served on %s:%s", webhook_url, settings.webhook_listen, settings.webhook_port)
-        if ready is not None:
-            ready.set()
-        await stop.wait()
-    finally:
-        server.should_exit = True
-        await serving
 
 
 @app.command()

@@ -19,7 +19,6 @@ from assistant.events import Attachment, Event, Out, Reply
 from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions
 from assistant.store.migrate import recreate, upgrade
-from assistant.store.repo import Store
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 # A fixed "now": 2026-06-15 10:00 Beijing time.
@@ -42,6 +41,16 @@ class FakeClock:
     @property
     def today(self) -> date:
         return self.now.astimezone(BEIJING).date()
+
+
+async def clear_database(session: AsyncSession) -> None:
+    """Delete every row of every table, children first (the schema itself stays)."""
+    from sqlalchemy import delete
+
+    from assistant.store.models import Base
+
+    for table in reversed(Base.metadata.sorted_tables):
+        await session.execute(delete(table))
 
 
 def _migrate(url: str, reset_postgres: bool) -> None:
@@ -83,7 +92,7 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
     engine = make_engine(database_url)
     factory = make_sessions(engine)
     async with factory() as session, session.begin():
-        await Store(session).clear_all()
+        await clear_database(session)
     yield factory
     await engine.dispose()
 

@@ -509,9 +509,3 @@ class Store:
         query = select(BroadcastRecipient.user_id, BroadcastRecipient.state).where(
             BroadcastRecipient.broadcast_id == broadcast_id)
         return {user_id: state for user_id, state in await self.session.execute(query)}
-
-    async def clear_all(self) -> None:
-        """Delete every row (tests)."""
-        for model in (InboxEntry, OutboxEntry, ProcessedUpdate, BroadcastRecipient, Broadcast, AuditEntry, RelayedMessage, TicketEvent, FollowUp, AccessRequest, Diagnosis, Ticket, Conversation, UserCompany, User, Company,
-                      MaintenanceWindow, Invoice):
-            await self.session.execute(delete(model))

@@ -11,7 +11,7 @@ import pytest
 
 from assistant.store.inbox import InboxStore
 from assistant.store.engine import make_engine, make_sessions
-from assistant.store.repo import Store
+from tests.conftest import clear_database
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant
 from tests.e2e.processes import BotProcess, keyboard_versions, quoted
 from tests.e2e.test_webhook import free_port
@@ -107,7 +107,7 @@ async def postgres_url(database_urls: dict[str, str]) -> AsyncIterator[str]:
         pytest.skip("set TEST_DATABASE_URL to test PostgreSQL")
     engine = make_engine(database_urls["postgresql"])
     async with make_sessions(engine)() as session, session.begin():
-        await Store(session).clear_all()
+        await clear_database(session)
     await engine.dispose()
     yield database_urls["postgresql"]
 

@@ -19,7 +19,7 @@ from flows.announce import ANNOUNCE
 from flows.maintenance import MAINTENANCE
 from flows.ticket import TICKET
 from flows.troubleshoot import CHOICES, TROUBLESHOOT
-from tests.conftest import SUPPORT_CHAT, FakeClock
+from tests.conftest import SUPPORT_CHAT, FakeClock, clear_database
 from tests.factories import add_invoices, add_user, code12, invoice
 
 MERCHANT, ADMIN, STAFF = 1000, 900, 500
@@ -79,7 +79,7 @@ async def run(url: str, sequence: list[Event]) -> None:
     clock = FakeClock()
     try:
         async with sessions() as session, session.begin():
-            await Store(session).clear_all()
+            await clear_database(session)
         await add_user(sessions, clock.now)
         await add_user(sessions, clock.now, user_id=ADMIN, role="admin", companies=())
         await add_user(sessions, clock.now, user_id=STAFF, role="staff", companies=())
