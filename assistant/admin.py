@@ -9,7 +9,6 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm.attributes import flag_modified
 from transitions.extensions.asyncio import AsyncMachine
 
 from assistant.diagnosis import window_summary
@@ -91,8 +90,7 @@ class AdminDesk:
             return [self._reply("admin_only", user, event.chat_id, command=command)]
         if command in DRAFTS:
             spec = MAINTENANCE if command == MAINTENANCE.name else ANNOUNCE
-            conversation.flow, conversation.state, conversation.data = spec.name, spec.initial, {}
-            return await self._run(conversation, user, _prompt)
+            return await self._run(conversation, user, _prompt, start=(spec.name, spec.initial))
         if command == "maintenance_end":
             ended = await self.store.end_maintenance(self.now)
             waiting = await self.store.waiting_notices([w.id for w in ended])
@@ -130,16 +128,16 @@ class AdminDesk:
             return await self._run(conversation, user, _expired)
         return await self._run(conversation, user, lambda draft: draft.trigger(trigger, **kwargs))  # type: ignore[attr-defined]
 
-    async def _run(self, conversation: Conversation, user: User, act: Any) -> list[Out]:
+    async def _run(self, conversation: Conversation, user: User, act: Any,
+                   start: tuple[str, str] | None = None) -> list[Out]:
+        """Drive the admin flow the conversation is in, or `start` (flow, state) afresh."""
+        flow, state, data = (*start, {}) if start else (conversation.flow, conversation.state, conversation.data)
         ports = AdminPorts(self.store, user, self.tz, self.now, self.announce_days)
-        draft_class, _ = DRAFTS[conversation.flow]
-        draft = draft_class(conversation.state, copy.deepcopy(conversation.data), ports)
-        async with attached(self.machines[conversation.flow], draft):
+        draft_class, _ = DRAFTS[flow]
+        draft = draft_class(state, copy.deepcopy(data), ports)
+        async with attached(self.machines[flow], draft):
             await act(draft)
-        conversation.state, conversation.data = draft.state, draft.data
-        flag_modified(conversation, "data")
-        conversation.version += 1
-        conversation.updated_at = self.now
+        self.store.save_conversation(conversation, flow=flow, state=draft.state, data=draft.data, now=self.now)
         outputs: list[Out] = [self._reply(say.key, user, conversation.chat_id, say.buttons, conversation.version,
                                           **say.context) for say in draft.said]
         if draft.finished:
@@ -148,9 +146,7 @@ class AdminDesk:
 
     async def _leave(self, conversation: Conversation, user: User, key: str | None) -> list[Out]:
         """Back to the assistant's menu."""
-        conversation.flow, conversation.state, conversation.data = "troubleshoot", "menu", {}
-        conversation.version += 1
-        conversation.updated_at = self.now
+        self.store.save_conversation(conversation, flow="troubleshoot", state="menu", data={}, now=self.now)
         outputs: list[Out] = [self._reply(key, user, conversation.chat_id, command=key)] if key else []
         outputs.append(self._reply("state_menu", user, conversation.chat_id, PROMPT_BUTTONS["menu"],
                                    conversation.version))

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm.attributes import flag_modified
 from transitions.extensions.asyncio import AsyncMachine
 
 from assistant.admin import ADMIN_COMMANDS, AdminDesk
@@ -215,21 +214,17 @@ class Assistant:
                         now: datetime, act: Callable[[Troubleshoot], Awaitable[None]],
                         preface: list[Out] | None = None) -> list[Out]:
         """Attach the conversation's model to the machine, let `act` drive it, store and render the result."""
-        if conversation.state not in TROUBLESHOOT.state_names:
-            logger.warning("chat %s: unknown stored state %r, back to the menu", conversation.chat_id,
-                           conversation.state)
-            conversation.state, conversation.data = TROUBLESHOOT.initial, {}
+        state, data = conversation.state, conversation.data
+        if state not in TROUBLESHOOT.state_names:
+            logger.warning("chat %s: unknown stored state %r, back to the menu", conversation.chat_id, state)
+            state, data = TROUBLESHOOT.initial, {}
         ports = StorePorts(store, user, conversation, now, self.config.rules, self.config.max_years,
                            self.config.max_failures, desk)
-        model = Troubleshoot(conversation.state, copy.deepcopy(conversation.data), ports, user.language)
-        before = conversation.state
+        model = Troubleshoot(state, copy.deepcopy(data), ports, user.language)
+        before = state
         async with attached(self.machine, model):
             await act(model)
-        conversation.state = model.state
-        conversation.data = model.data
-        flag_modified(conversation, "data")
-        conversation.version += 1
-        conversation.updated_at = now
+        store.save_conversation(conversation, state=model.state, data=model.data, now=now)
         replies: list[Out] = [self._render(say, model.language, conversation.version, conversation.chat_id)
                               for say in model.said]
         logger.info("chat %s: %s -> %s (%s)", conversation.chat_id, before, model.state,

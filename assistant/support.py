@@ -175,10 +175,8 @@ class SupportDesk:
     async def _reset_merchant(self, ticket: Ticket, state: str) -> list[Out]:
         """Put the merchant's conversation in `state`; the menu prompt when that is the menu."""
         conversation, _ = await self.store.conversation(ticket.chat_id, ticket.user_id, initial="menu", now=self.now)
-        conversation.state = state
-        conversation.data = {} if state == "menu" else {**conversation.data, "ticket_id": ticket.id}
-        conversation.version += 1
-        conversation.updated_at = self.now
+        self.store.save_conversation(conversation, state=state, now=self.now,
+                                     data={} if state == "menu" else {**conversation.data, "ticket_id": ticket.id})
         if state != "menu":
             return []
         return [self._reply("state_menu", ticket.language, ticket.chat_id, buttons=PROMPT_BUTTONS["menu"],

@@ -13,6 +13,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy import literal as sa_literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
 
 from assistant.events import Copy, Out
 from assistant.outbox import decode, encode
@@ -131,6 +132,19 @@ class Store:
             .execution_options(populate_existing=True))
         assert row is not None
         return row, is_new
+
+    @staticmethod
+    def save_conversation(conversation: Conversation, *, state: str, data: dict[str, Any], now: datetime,
+                          flow: str | None = None) -> int:
+        """The one writer of a conversation's state: new state and fields, the next version (returned)."""
+        if flow is not None:
+            conversation.flow = flow
+        conversation.state = state
+        conversation.data = data
+        flag_modified(conversation, "data")
+        conversation.version += 1
+        conversation.updated_at = now
+        return conversation.version
 
     # -- invoices ---------------------------------------------------------------------------
     async def find_invoice(self, code: str | None, number: str) -> Invoice | None:
