@@ -1,8 +1,8 @@
 """Untrusted files are read in a separate process with hard limits; one hostile file hurts nobody else.
 
 The parent (`IsolatedReader`) starts `python -m assistant.file_reader` for each file, with at most
-`workers` at a time. The child caps its own address space (`RLIMIT_AS`) and CPU time before it imports
-anything, reads the file from stdin and writes one JSON line. The parent kills it when the wall-time
+`workers` at a time. The child lowers its CPU priority (nice 19, so the chats' own process is never
+starved) and caps its address space (`RLIMIT_AS`) and CPU time before it imports anything, reads the file from stdin and writes one JSON line. The parent kills it when the wall-time
 limit passes. A child that dies (out of memory, a crash in a native library) is simply gone: the next
 file gets a new one, and the merchant gets a clear answer.
 """
@@ -93,8 +93,11 @@ class IsolatedReader:
 
 
 def _limit(memory_bytes: int, cpu_seconds: int) -> None:
+    """Hard limits, and the lowest CPU priority: the bot's own process always goes first."""
+    import os
     import resource
 
+    os.nice(19)
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
