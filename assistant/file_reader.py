@@ -70,18 +70,14 @@ class IsolatedReader:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "assistant.file_reader", str(limits.memory_bytes), str(int(limits.seconds) + 1),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        payload = json.dumps(header).encode() + b"\n" + data
         try:
             async with asyncio.timeout(limits.seconds):
-                out, err = await process.communicate(payload)
+                out, err = await self._exchange(process, json.dumps(header).encode() + b"\n", data)
         except TimeoutError:
             process.kill()
             await process.wait()
             logger.warning("reading %r took longer than %.0f s: stopped", header["file_name"][:80], limits.seconds)
             return {"reason": "too_slow"}
-        except (BrokenPipeError, ConnectionResetError):
-            await process.wait()
-            out, err = b"", b""
         if process.returncode != 0 or not out.strip():
             logger.warning("file reader died (exit %s) on %r: %s", process.returncode, header["file_name"][:80],
                            err.decode(errors="replace")[-500:])
@@ -90,6 +86,22 @@ class IsolatedReader:
             return dict(json.loads(out.decode().strip().splitlines()[-1]))
         except (ValueError, IndexError):
             return {"reason": "failed"}
+
+    @staticmethod
+    async def _exchange(process: asyncio.subprocess.Process, header: bytes, data: bytes) -> tuple[bytes, bytes]:
+        """Write the header and the file (no concatenated copy), read what the child says."""
+        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        output = asyncio.gather(process.stdout.read(), process.stderr.read())
+        try:
+            process.stdin.write(header)
+            process.stdin.write(data)
+            await process.stdin.drain()
+            process.stdin.close()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the child died early; its exit code tells
+        out, err = await output
+        await process.wait()
+        return out, err
 
 
 def _limit(memory_bytes: int, cpu_seconds: int) -> None:

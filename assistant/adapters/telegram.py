@@ -106,17 +106,19 @@ async def download(url: str | None, limit: int, timeout: float = 30.0) -> bytes:
         raise ReadError("failed")
     if not url.startswith(("http://", "https://")):  # a local Bot API server in --local mode gives a path
         raise ReadError("unsupported")
-    data = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     async with httpx.AsyncClient(timeout=timeout) as client, client.stream("GET", url) as response:
         response.raise_for_status()
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise ReadError("too_large")
         async for chunk in response.aiter_bytes():
-            data += chunk
-            if len(data) > limit:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
                 raise ReadError("too_large")
-    return bytes(data)
+    return b"".join(chunks)  # one copy of the file in memory, not several
 
 
 def _command(message: Message) -> tuple[str, str] | None:
