@@ -115,11 +115,23 @@ def _limit(memory_bytes: int, cpu_seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def _peak_kb() -> int:
+    """This process's peak resident memory. VmHWM belongs to this program alone; `ru_maxrss` would carry
+    over the parent's peak from before the exec."""
+    try:
+        for line in open("/proc/self/status", encoding="ascii"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def _child(memory_bytes: int, cpu_seconds: int) -> None:
     """The child's side: limits first, then read stdin, then one JSON line on stdout."""
     _limit(memory_bytes, cpu_seconds)
-    import resource
-
     raw = sys.stdin.buffer.read()
     head, _, data = raw.partition(b"\n")
     header = json.loads(head)
@@ -137,7 +149,7 @@ def _child(memory_bytes: int, cpu_seconds: int) -> None:
         result = {"reason": "too_complex"}
     except Exception as error:  # noqa: BLE001 - any other failure is "could not read", never a crash upstream
         result = {"reason": "failed", "error": f"{type(error).__name__}: {error}"[:300]}
-    result["peak_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["peak_kb"] = _peak_kb()
     sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 from pathlib import Path
 
@@ -50,14 +52,21 @@ async def send_hostile(api: FakeBotAPI, attacker: Merchant, other: Merchant, nam
 
 @pytest.mark.parametrize(("name", "make", "told"), HOSTILE, ids=[h[0] for h in HOSTILE])
 async def test_a_hostile_file_is_refused_and_nobody_else_waits(api: FakeBotAPI, running, sessions, name: str,
-                                                               make, told: str) -> None:
+                                                               make, told: str,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="assistant.file_reader")
     attacker, other = Merchant(api, 1001), Merchant(api, 1002)
     await attacker.say("/start")
     await other.say("/start")
-    await send_hostile(api, attacker, other, name, make(), told)
-    if make() is None:
+    content = make()
+    await send_hostile(api, attacker, other, name, content, told)
+    peaks = [int(kb) for kb in re.findall(r"peak (\d+) KB", caplog.text)]
+    if content is None:
         served = sum(api.served.values())
         assert served < 25 * 1024 * 1024, f"the download went on past the cap: {served} bytes"
+        assert not peaks, "refused before any reading"
+    else:
+        assert len(peaks) == 1 and peaks[0] < 512 * 1024, f"the reader's memory: {peaks} KB"
     assert "发票查询助手" not in attacker.inbox[-1]["text"]  # answered about the file, not restarted
 
 
