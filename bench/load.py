@@ -44,6 +44,8 @@ from tests.e2e.fake_bot_api import FakeBotAPI, Merchant, buttons_of  # noqa: E40
 from tests.e2e.processes import BotProcess  # noqa: E402
 from tests.hostile import big_page_pdf, big_xml, huge_png, zip_bomb_ofd  # noqa: E402
 
+from bench.profile import Profile, Sampler  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench"
 FIRST_USER = 20_000
@@ -218,7 +220,19 @@ async def under_attack(api: FakeBotAPI, run: Any, attackers: int = 3, every: flo
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def bench_backend(backend: str, url: str, chats: int, updates: int, think: float, work: Path) -> list[Result]:
+def print_profile(name: str, profile: Profile, count: int = 15) -> None:
+    """The functions the samples fell in most: on top of the stack (own) and anywhere in it."""
+    for inclusive in (False, True):
+        table = Table(title=f"{name}: {profile.samples} samples, {'inclusive' if inclusive else 'own'} time")
+        table.add_column("share", justify="right")
+        table.add_column("function")
+        for function, share in profile.top(count, inclusive):
+            table.add_row(f"{share:.1%}", function)
+        Console(width=160).print(table)
+
+
+async def bench_backend(backend: str, url: str, chats: int, updates: int, think: float, work: Path,
+                        profile: bool = False) -> list[Result]:
     typed = await prepare(url, chats)
     api = FakeBotAPI()
     await api.start()
@@ -230,7 +244,12 @@ async def bench_backend(backend: str, url: str, chats: int, updates: int, think:
     try:
         name = f"assistant ({backend})"
         await drive(api, min(chats, 20), 200, conversation(typed), process.pid, "warm-up")
-        flat_out = await drive(api, chats, updates, conversation(typed), process.pid, name)
+        if profile:
+            async with Sampler(process.pid, work / f"profile-{backend}.txt") as sampler:
+                flat_out = await drive(api, chats, updates, conversation(typed), process.pid, name)
+            print_profile(name, sampler.profile())
+        else:
+            flat_out = await drive(api, chats, updates, conversation(typed), process.pid, name)
         paced = await drive(api, chats, updates // 3, conversation(typed), process.pid, name, think)
         attacked, files = await under_attack(api, drive(api, chats, updates // 3, conversation(typed), process.pid,
                                                         f"{name}, hostile files arriving", think))
@@ -280,19 +299,22 @@ async def main() -> None:
     parser.add_argument("--think", type=float, default=5.0, help="seconds a merchant pauses, paced")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--postgres", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_POSTGRES))
+    parser.add_argument("--profile", action="store_true", help="sample the bot with py-spy while flat out")
     args = parser.parse_args()
     results: list[tuple[Result, Result]] = []
     with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder)
+        work = Path(os.environ.get("BENCH_WORK", folder))
         flat, paced = await bench_echo(args.chats, args.updates, args.think, work)
         results.append((flat, paced))
         if args.backend in ("sqlite", "both"):
             url = f"sqlite+aiosqlite:///{work / 'load.sqlite3'}"
-            flat, paced = await bench_backend("sqlite", url, args.chats, args.updates, args.think, work)
+            flat, paced = await bench_backend("sqlite", url, args.chats, args.updates, args.think, work,
+                                                args.profile)
             results.append((flat, paced))
         if args.backend in ("postgresql", "both"):
             await ensure_postgres_database(args.postgres)
-            flat, paced = await bench_backend("postgresql", args.postgres, args.chats, args.updates, args.think, work)
+            flat, paced = await bench_backend("postgresql", args.postgres, args.chats, args.updates, args.think, work,
+                                                args.profile)
             results.append((flat, paced))
     report(results, args.think)
 

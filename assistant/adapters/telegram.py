@@ -326,7 +326,7 @@ class TelegramAdapter:
         if event is None:
             return
         if update.callback_query is not None:
-            await self._settle_button(update.callback_query, keep=event.choice_version == 0)
+            await self._settle_button(update.callback_query)
         try:
             outputs = await self.handle(event)
         except (Unavailable, Failed) as error:  # no answer now: the inbox tries again, then dead-letters
@@ -347,20 +347,16 @@ class TelegramAdapter:
         text = self.renderer.text("group_start", self._language(update), bot_username=context.bot.username)
         await update.message.reply_text(text, parse_mode=ParseMode.HTML)
 
-    async def _settle_button(self, query: CallbackQuery, keep: bool = False) -> None:
-        """Answer the press and take the pressed keyboard away so it cannot be pressed twice.
+    async def _settle_button(self, query: CallbackQuery) -> None:
+        """Answer the press, so that the client stops showing progress.
 
-        Ticket cards keep their keyboard (`keep`): the core edits the card when its state changes.
+        The pressed keyboard stays: every keyboard carries its conversation's version, so a button of an
+        outdated one is recognised and answered "this menu is outdated" instead of being carried out.
         """
         try:
             await query.answer()
         except BadRequest as error:  # too old to answer; the press is still handled
             logger.info("callback query not answered: %s", error)
-        if query.message is not None and not keep:
-            try:
-                await query.edit_message_reply_markup(reply_markup=None)
-            except BadRequest as error:  # already removed, or the message is too old to edit
-                logger.info("keyboard not removed: %s", error)
 
     # -- carrying out the core's outputs -----------------------------------------------------------------
     async def execute(self, bot: Any, outputs: list[Out], answering: tuple[int, ...] = ()) -> None:

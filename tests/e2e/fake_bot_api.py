@@ -558,6 +558,12 @@ class Merchant:
         data = next(d for _, d in buttons_of(message) if d.split(":", 1)[1] == choice)
         return await self.press_data(message, data)
 
+    async def press_again(self, message: dict[str, Any], choice: str, timeout: float = 15.0) -> str:
+        """Press a button of an earlier message and wait for the answer."""
+        before = len(self.inbox)
+        await self.press_on(message, choice)
+        return await self._answer(before, timeout)
+
     async def press_data(self, message: dict[str, Any], data: str) -> int:
         query = {"id": f"q{next(self._message_ids)}", "from": self._user(), "chat_instance": "1",
                  "message": {k: v for k, v in message.items() if k != "parse_mode"}, "data": data}

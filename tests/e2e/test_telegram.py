@@ -47,7 +47,8 @@ async def test_full_conversation_to_found(api: FakeBotAPI, running, invoices) ->
     text = await merchant.press("find")
     assert "请发送<b>发票号码</b>" in text
     assert api.calls_of("answerCallbackQuery"), "the press was answered"
-    assert "reply_markup" not in menu, "the pressed keyboard was removed"
+    assert not api.calls_of("editMessageReplyMarkup"), "no call spent on taking the old keyboard away"
+    assert "已过期" in await merchant.press_again(menu, "find"), "the outdated keyboard is recognised"
     await merchant.say(f"代码 {invoices['code']} 号码 12345678")
     await merchant.say(invoices["date"])
     text = await merchant.say("567890")
