@@ -173,15 +173,11 @@ class Assistant:
         async with self.sessions() as session, session.begin():
             store = Store(session)
             await store.lock_chat(event.chat_id)
-            if event.update_id is not None:
-                await InboxStore(session).finish([event.update_id, *event.batch], now, sending=True)
-                if not await store.claim_update(event.update_id, event.chat_id, now):
-                    logger.info("update %s of chat %s was handled before; not again", event.update_id,
-                                event.chat_id)
-                    return []
-                if await store.handled_later(event.chat_id, event.update_id):
-                    logger.warning("update %s of chat %s arrived after a newer one was handled", event.update_id,
-                                   event.chat_id)
+            if event.update_id is not None and not await InboxStore(session).finish(
+                    [event.update_id, *event.batch], now, sending=True):
+                logger.info("update %s of chat %s is not pending (handled before); not again", event.update_id,
+                            event.chat_id)
+                return []
             outputs = await self._answer(store, event, now)
             return await store.enqueue(outputs, now, self.config.outbox_lease)
 
@@ -287,7 +283,6 @@ class Assistant:
             store = Store(session)
             outputs = await store.claim_unsent(now, self.config.outbox_lease, self.config.outbox_attempts)
             due = await store.due_follow_ups(now)
-            await store.forget_updates(now - UPDATE_MEMORY)
             await store.forget_outbox(now - UPDATE_MEMORY)
             await InboxStore(session).forget(now - UPDATE_MEMORY)
         if outputs:

@@ -7,7 +7,9 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from assistant.events import Event
 from assistant.importer import InvoiceRecord, upsert_invoices
+from assistant.store.inbox import InboxStore, Received
 from assistant.store.repo import Store
 
 MINE = "91110000600037341L"
@@ -47,3 +49,11 @@ async def add_user(sessions: async_sessionmaker[AsyncSession], now: datetime, us
                    role: str = "merchant", companies: tuple[str, ...] = (MINE,), language: str | None = None) -> None:
     async with sessions() as session, session.begin():
         await Store(session).save_user(user_id, role=role, language=language, companies=list(companies), now=now)
+
+
+async def received(sessions: async_sessionmaker[AsyncSession], now: datetime, *events: Event) -> None:
+    """Store events' updates in the inbox, pending, as the transport does on receipt."""
+    rows = [Received(update_id=event.update_id, chat_id=event.chat_id, user_id=event.user_id, kind="message",
+                     payload={"update_id": event.update_id}) for event in events if event.update_id is not None]
+    async with sessions() as session, session.begin():
+        await InboxStore(session).receive(rows, now)

@@ -141,18 +141,22 @@ class InboxStore:
                 for group in wanted if group[0] in fresh]
 
     async def finish(self, update_ids: Sequence[int], now: datetime, state: str = "done", error: str = "",
-                     sending: bool = False) -> None:
-        """Mark pending entries done (or dead, with the error).
+                     sending: bool = False) -> int:
+        """Mark pending entries done (or dead, with the error); how many were pending.
 
+        In the transaction of an update's effects this is what makes handling exactly-once: an update
+        finished before (by this or another process) is not pending any more, and 0 says so.
         `sending`: the lease is kept until `sent` says the answer went out, so that no other process
         answers the chat's next update before this one's answer is out.
         """
-        if update_ids:
-            values: dict[str, Any] = {"state": state, "finished_at": now, "error": error[:2000]}
-            if not sending:
-                values["lease_until"] = None
-            await self.session.execute(update(InboxEntry).where(InboxEntry.update_id.in_(list(update_ids)),
-                                                                 InboxEntry.state == "pending").values(**values))
+        if not update_ids:
+            return 0
+        values: dict[str, Any] = {"state": state, "finished_at": now, "error": error[:2000]}
+        if not sending:
+            values["lease_until"] = None
+        result = await self.session.execute(update(InboxEntry).where(InboxEntry.update_id.in_(list(update_ids)),
+                                                                      InboxEntry.state == "pending").values(**values))
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def sent(self, update_ids: Sequence[int]) -> None:
         """The answer to these updates went out: their chat's next update may be handled anywhere."""

@@ -288,18 +288,6 @@ class BroadcastRecipient(Base):
     updated_at: Mapped[datetime]
 
 
-class ProcessedUpdate(Base):
-    """Transport updates already handled, recorded in the transaction of their effects (exactly once)."""
-
-    __tablename__ = "processed_updates"
-    __table_args__ = (Index("ix_processed_updates_handled_at", "handled_at"),
-                      Index("ix_processed_updates_chat", "chat_id", "update_id"))
-
-    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    chat_id: Mapped[int] = mapped_column(BigInteger)
-    handled_at: Mapped[datetime]
-
-
 class OutboxEntry(Base):
     """An output owed to a chat, stored in the transaction that produced it and sent after commit.
 

@@ -21,7 +21,6 @@ from assistant.store.models import (
     AccessRequest,
     AuditEntry,
     Broadcast,
-    ProcessedUpdate,
     BroadcastRecipient,
     Company,
     Conversation,
@@ -393,24 +392,6 @@ class Store:
         for window in windows:
             window.ends_at = until
         return windows
-
-    # -- exactly once ------------------------------------------------------------------------------------
-    async def claim_update(self, update_id: int, chat_id: int, now: datetime) -> bool:
-        """Record an update as handled in this transaction; False when it was handled before."""
-        statement = dialect_insert(self.session, ProcessedUpdate).values(update_id=update_id, chat_id=chat_id,
-                                                                         handled_at=now)
-        result = await self.session.execute(statement.on_conflict_do_nothing(index_elements=["update_id"])
-                                            .returning(ProcessedUpdate.update_id))
-        return result.first() is not None
-
-    async def handled_later(self, chat_id: int, update_id: int) -> bool:
-        """Whether an update of this chat newer than `update_id` was handled already (out of order)."""
-        later = await self.session.scalar(select(ProcessedUpdate.update_id).where(
-            ProcessedUpdate.chat_id == chat_id, ProcessedUpdate.update_id > update_id).limit(1))
-        return later is not None
-
-    async def forget_updates(self, before: datetime) -> None:
-        await self.session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.handled_at < before))
 
     async def lock_chat(self, chat_id: int) -> None:
         """Serialise this chat's transactions across processes until this one ends.

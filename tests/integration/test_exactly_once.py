@@ -1,4 +1,9 @@
-"""Redelivered updates are acknowledged and not handled again; failed ones are handled on redelivery."""
+"""An update is handled once: its inbox entry is finished in the transaction of its effects.
+
+Telegram may deliver an update again (the inbox keeps one entry per update id), and two processes may
+take up the same entry (a lease ran out): the second handling finds it no longer pending and does
+nothing. An update whose handling failed stays pending and is handled when tried again.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from assistant.events import Failed
 
 from assistant.events import Event
 from assistant.store.repo import Store
-from tests.factories import add_user
+from tests.factories import add_user, received
 
 
 @pytest.fixture
@@ -24,13 +29,15 @@ async def conversation(sessions, clock):
 
 async def test_a_redelivered_update_is_not_handled_again(assistant, sessions, clock, merchant) -> None:
     start = Event(user_id=1000, chat_id=1000, command="start", update_id=501)
-    assert await assistant.handle(start)
     find = Event(user_id=1000, chat_id=1000, choice="find", choice_version=1, update_id=502)
-    assert await assistant.handle(find)
     human = Event(user_id=1000, chat_id=1000, command="human", update_id=503)
+    await received(sessions, clock.now, start, find, human)
+    assert await assistant.handle(start)
+    assert await assistant.handle(find)
     assert await assistant.handle(human)
     before = await conversation(sessions, clock)
-    for event in (find, human, start):  # Telegram retries them
+    await received(sessions, clock.now, find, human, start)  # Telegram delivers them again
+    for event in (find, human, start):  # and they are taken up again
         assert await assistant.handle(event) == []
     assert await conversation(sessions, clock) == before
     async with sessions() as session:
@@ -44,9 +51,11 @@ async def test_an_update_that_failed_is_handled_when_it_comes_again(assistant, s
     async def broken(self, event) -> None:
         raise RuntimeError("database went away")
 
-    await assistant.handle(Event(user_id=1000, chat_id=1000, command="start", update_id=600))
-    monkeypatch.setattr(Troubleshoot, "open_ticket", broken)
+    start = Event(user_id=1000, chat_id=1000, command="start", update_id=600)
     human = Event(user_id=1000, chat_id=1000, command="human", update_id=601)
+    await received(sessions, clock.now, start, human)
+    await assistant.handle(start)
+    monkeypatch.setattr(Troubleshoot, "open_ticket", broken)
     with pytest.raises(Failed):  # rolled back, update id included
         await assistant.handle(human)
     monkeypatch.undo()

@@ -12,6 +12,7 @@ from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions
 from assistant.store.repo import Store
 from tests.conftest import SUPPORT_CHAT
+from tests.factories import received
 
 
 def start(update_id: int | None = None, chat_id: int = 1000) -> Event:
@@ -25,7 +26,7 @@ async def outbox(sessions):
 
 
 async def test_outputs_are_stored_in_the_outbox_with_their_ids(core, sessions) -> None:
-    outputs = await core.handle(start(1))
+    outputs = await core.handle(start())
     assert len(outputs) == 2 and all(isinstance(out, Reply) for out in outputs)
     ids = [out.outbox_id for out in outputs]
     assert None not in ids
@@ -35,7 +36,7 @@ async def test_outputs_are_stored_in_the_outbox_with_their_ids(core, sessions) -
 
 
 async def test_unsent_outputs_are_handed_out_again_once_the_lease_runs_out(core, sessions, clock) -> None:
-    outputs = await core.handle(start(1))
+    outputs = await core.handle(start())
     await core.sent(outputs[0].outbox_id)  # the sender died after sending the first one
     assert await core.due() == []  # still leased to the sender
     clock.advance(seconds=31)
@@ -48,7 +49,7 @@ async def test_unsent_outputs_are_handed_out_again_once_the_lease_runs_out(core,
 
 
 async def test_an_output_that_keeps_failing_is_given_up(core, sessions, clock) -> None:
-    outputs = await core.handle(start(1))
+    outputs = await core.handle(start())
     for _ in range(4):  # 5 attempts in all, the first when it was produced
         clock.advance(seconds=31)
         assert len(await core.due()) == 2
@@ -58,8 +59,10 @@ async def test_an_output_that_keeps_failing_is_given_up(core, sessions, clock) -
     assert len(outputs) == 2
 
 
-async def test_a_redelivered_update_adds_nothing_to_the_outbox(core, sessions) -> None:
+async def test_a_redelivered_update_adds_nothing_to_the_outbox(core, sessions, clock) -> None:
+    await received(sessions, clock.now, start(7))
     await core.handle(start(7))
+    await received(sessions, clock.now, start(7))  # delivered again
     assert await core.handle(start(7)) == []
     assert len(await outbox(sessions)) == 2
 
@@ -70,12 +73,12 @@ async def test_a_failed_event_leaves_nothing_in_the_outbox(core, sessions, monke
     async def broken(self, *args, **kwargs) -> None:
         raise RuntimeError("bug")
 
-    await core.handle(start(1))
+    await core.handle(start())
     monkeypatch.setattr(Troubleshoot, "prompt", broken)
     with pytest.raises(Failed):
-        await core.handle(start(2))
+        await core.handle(start())
     assert len(await outbox(sessions)) == 2  # only the first event's
-    replies = await core.answer(start(3))  # a transport without an inbox apologises instead
+    replies = await core.answer(start())  # a transport without an inbox apologises instead
     assert "出了点问题" in replies[0].text and replies[0].outbox_id is None
     assert len(await outbox(sessions)) == 2
 
@@ -86,7 +89,7 @@ async def test_an_unreachable_database_raises_unavailable(settings: Settings, cl
     engine = make_engine("postgresql+asyncpg://nobody@127.0.0.1:9/nothing")
     core = build_assistant(settings, make_sessions(engine), clock)[0]
     with pytest.raises(Unavailable):
-        await core.handle(start(1))
+        await core.handle(start())
     await engine.dispose()
 
 
@@ -99,6 +102,7 @@ async def test_one_chat_concurrent_updates_each_handled_once_one_at_a_time(assis
     cores = [assistant, *(make_assistant(settings, make_sessions(engine), clock) for engine in engines)]
     events = [Event(user_id=2000, chat_id=2000, text=f"消息{n}", update_id=100 + n, message_id=n)
               for n in range(12)]
+    await received(sessions, clock.now, *events)
     results = await asyncio.gather(*(cores[n % len(cores)].handle(event) for n, event in enumerate(events)),
                                    *(cores[n % len(cores)].handle(event) for n, event in enumerate(events)))
     answered = [outputs for outputs in results if outputs]
@@ -113,8 +117,8 @@ async def test_one_chat_concurrent_updates_each_handled_once_one_at_a_time(assis
 
 
 async def test_support_outputs_reported_back_are_in_the_outbox_too(core, sessions, clock) -> None:
-    await core.handle(start(1))
-    await core.handle(Event(user_id=1000, chat_id=1000, command="human", update_id=2))
+    await core.handle(start())
+    await core.handle(Event(user_id=1000, chat_id=1000, command="human"))
     async with sessions() as session:
         ticket = (await Store(session).tickets())[0]
     outputs = await core.topic_lost(ticket.id)
