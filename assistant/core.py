@@ -25,6 +25,7 @@ from assistant.domain.extract import names_an_invoice
 from assistant.domain.knowledge import match_question
 from assistant.events import Event, Failed, Out, Reply, Unavailable
 from assistant.file_reader import FileRead, IsolatedReader
+from assistant.group_commit import GroupCommit
 from assistant.store.inbox import Batch, InboxStore
 from assistant.ports import StorePorts
 from assistant.replies import Renderer, normalise_language
@@ -81,6 +82,7 @@ class Assistant:
         self.config = config
         self.clock = clock
         self.reader = reader or IsolatedReader()
+        self._sent_marks: GroupCommit[tuple[str, int]] = GroupCommit(self._mark_sent)
 
     async def handle(self, event: Event) -> list[Out]:
         """Everything the user should receive in answer to `event`, stored in the outbox.
@@ -153,12 +155,19 @@ class Assistant:
 
     async def sent(self, *outbox_ids: int, updates: Sequence[int] = ()) -> None:
         """The transport carried out these outputs (never sent again), answering these updates."""
-        if not outbox_ids and not updates:
-            return
+        marks = [*(("outbox", outbox_id) for outbox_id in outbox_ids),
+                 *(("update", update_id) for update_id in updates)]
+        if marks:
+            await self._sent_marks.add(marks)  # with the marks of other chats that arrived meanwhile
+
+    async def _mark_sent(self, marks: list[tuple[str, int]]) -> None:
+        outbox_ids = [number for kind, number in marks if kind == "outbox"]
+        updates = [number for kind, number in marks if kind == "update"]
         async with self.sessions() as session, session.begin():
             if outbox_ids:
                 await Store(session).mark_sent(outbox_ids, self.clock())
-            await InboxStore(session).sent(updates)
+            if updates:
+                await InboxStore(session).sent(updates)
 
     async def mark_unreachable(self, user_id: int) -> None:
         """The user blocked the bot: remember it so that nothing is sent to them in vain."""

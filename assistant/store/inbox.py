@@ -64,10 +64,6 @@ class Batch:
         return self.items[0].kind
 
 
-def _item(row: InboxEntry) -> Item:
-    return Item(row.update_id, row.chat_id, row.user_id, row.kind, row.payload, row.attempts)
-
-
 class InboxStore:
     """The inbox over one session (one transaction)."""
 
@@ -101,42 +97,41 @@ class InboxStore:
         still_sending = (select(sending.update_id).where(sending.chat_id == InboxEntry.chat_id,
                                                          sending.state == "done", sending.lease_until > now)
                          .exists())
-        query = (select(InboxEntry.chat_id, func.min(InboxEntry.update_id))
-                 .where(InboxEntry.state == "pending", ~still_sending).group_by(InboxEntry.chat_id)
-                 .having(leased == 0, suspect == (1 if suspects else 0))
-                 .order_by(func.max(InboxEntry.attempts), func.min(InboxEntry.update_id)).limit(limit))
+        firsts = (select(func.min(InboxEntry.update_id))
+                  .where(InboxEntry.state == "pending", ~still_sending).group_by(InboxEntry.chat_id)
+                  .having(leased == 0, suspect == (1 if suspects else 0))
+                  .order_by(func.max(InboxEntry.attempts), func.min(InboxEntry.update_id)).limit(limit))
         if busy:
-            query = query.where(InboxEntry.chat_id.not_in(list(busy)))
-        firsts = [first for _, first in await self.session.execute(query)]
-        if not firsts:
+            firsts = firsts.where(InboxEntry.chat_id.not_in(list(busy)))
+        first = aliased(InboxEntry)
+        heads = (await self.session.execute(select(first.update_id, first.chat_id, first.album)
+                                            .where(first.update_id.in_(firsts)))).all()
+        if not heads:
             return []
         wanted: list[list[int]] = []
-        rows = (await self.session.scalars(select(InboxEntry).where(InboxEntry.update_id.in_(firsts)))).all()
-        for row in sorted(rows, key=lambda r: r.update_id):
-            if row.album is None:
-                wanted.append([row.update_id])
+        for update_id, chat_id, album in sorted(heads):
+            if album is None:
+                wanted.append([update_id])
                 continue
-            album = (await self.session.execute(
+            photos = (await self.session.execute(
                 select(InboxEntry.update_id, InboxEntry.received_at)
-                .where(InboxEntry.chat_id == row.chat_id, InboxEntry.album == row.album,
+                .where(InboxEntry.chat_id == chat_id, InboxEntry.album == album,
                        InboxEntry.state == "pending").order_by(InboxEntry.update_id))).all()
-            if max(received for _, received in album) > now - album_wait:
+            if max(received for _, received in photos) > now - album_wait:
                 continue  # the album's other photos may still be coming
-            wanted.append([update_id for update_id, _ in album])
+            wanted.append([photo for photo, _ in photos])
         ids = [update_id for group in wanted for update_id in group]
         if not ids:
             return []
-        claimed = {update_id for (update_id,) in await self.session.execute(
-            update(InboxEntry)
-            .where(InboxEntry.update_id.in_(ids), InboxEntry.state == "pending",
-                   or_(InboxEntry.lease_until.is_(None), InboxEntry.lease_until <= now))
-            .values(lease_until=now + lease, attempts=InboxEntry.attempts + 1)
-            .returning(InboxEntry.update_id))}
-        if not claimed:
-            return []
-        fresh = {row.update_id: _item(row) for row in (await self.session.scalars(
-            select(InboxEntry).where(InboxEntry.update_id.in_(claimed))
-            .execution_options(populate_existing=True))).all()}
+        table = InboxEntry.__table__
+        claimed = (await self.session.execute(
+            update(table)
+            .where(table.c.update_id.in_(ids), table.c.state == "pending",
+                   or_(table.c.lease_until.is_(None), table.c.lease_until <= now))
+            .values(lease_until=now + lease, attempts=table.c.attempts + 1)
+            .returning(table.c.update_id, table.c.chat_id, table.c.user_id, table.c.kind, table.c.payload,
+                       table.c.attempts))).all()
+        fresh = {row.update_id: Item(*row) for row in claimed}
         return [Batch(fresh[group[0]].chat_id, tuple(fresh[u] for u in group if u in fresh))
                 for group in wanted if group[0] in fresh]
 

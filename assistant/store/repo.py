@@ -119,16 +119,19 @@ class Store:
     # -- conversations ----------------------------------------------------------------------
     async def conversation(self, chat_id: int, user_id: int, *, initial: str,
                            now: datetime) -> tuple[Conversation, bool]:
-        """The chat's conversation row, locked for this transaction; created when new."""
+        """The chat's conversation row, locked for this transaction; created when new (True)."""
+        query = (select(Conversation).where(Conversation.chat_id == chat_id).with_for_update()
+                 .execution_options(populate_existing=True))
+        row = await self.session.scalar(query)
+        if row is not None:
+            return row, False
         statement = dialect_insert(self.session, Conversation).values(
             chat_id=chat_id, user_id=user_id, flow="troubleshoot", state=initial, data={}, version=0,
             updated_at=now)
         created = await self.session.execute(
             statement.on_conflict_do_nothing(index_elements=["chat_id"]).returning(Conversation.chat_id))
-        is_new = created.first() is not None
-        row = await self.session.scalar(
-            select(Conversation).where(Conversation.chat_id == chat_id).with_for_update()
-            .execution_options(populate_existing=True))
+        is_new = created.first() is not None  # not when another process created it just now
+        row = await self.session.scalar(query)
         assert row is not None
         return row, is_new
 

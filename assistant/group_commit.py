@@ -1,0 +1,55 @@
+"""Group commit: many small writes that arrive together carried out in one transaction.
+
+Every caller waits until its own items are written (or the write failed, which it is told), so nothing
+is weaker than one transaction each; under load, whatever arrived while one write was running goes in
+the next, which turns N transactions into about one per round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class GroupCommit(Generic[T]):
+    """Collects items and writes them with `write(items)`, one write at a time."""
+
+    def __init__(self, write: Callable[[list[T]], Awaitable[None]], limit: int = 500) -> None:
+        self.write = write
+        self.limit = limit
+        """At most this many items in one write."""
+        self._waiting: list[tuple[Sequence[T], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def add(self, items: Sequence[T]) -> None:
+        """Return once `items` are written; raise what the write raised."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((items, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        await future  # a caller cancelled meanwhile is skipped; its items are written all the same
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            group: list[tuple[Sequence[T], asyncio.Future[None]]] = []
+            count = 0
+            while self._waiting and (not group or count + len(self._waiting[0][0]) <= self.limit):
+                items, future = self._waiting.pop(0)
+                group.append((items, future))
+                count += len(items)
+            try:
+                await self.write([item for items, _ in group for item in items])
+            except Exception as error:  # noqa: BLE001 - every caller in the group is told
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for _, future in group:
+                if not future.done():
+                    future.set_result(None)

@@ -1,0 +1,68 @@
+"""Group commit: writes that arrive together share one write; each caller learns its own outcome."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from assistant.group_commit import GroupCommit
+
+
+class RecordingStore:
+    """A slow in-memory store that records each write (one 'transaction')."""
+
+    def __init__(self, fail_with: int | None = None) -> None:
+        self.writes: list[list[int]] = []
+        self.fail_with = fail_with
+
+    async def write(self, items: list[int]) -> None:
+        await asyncio.sleep(0.01)
+        if self.fail_with in items:
+            raise RuntimeError("database went away")
+        self.writes.append(items)
+
+
+async def test_one_caller_alone_is_written_at_once() -> None:
+    store = RecordingStore()
+    commit = GroupCommit(store.write)
+    await commit.add([1, 2])
+    assert store.writes == [[1, 2]]
+
+
+async def test_callers_arriving_together_share_one_write() -> None:
+    store = RecordingStore()
+    commit = GroupCommit(store.write)
+    await asyncio.gather(*(commit.add([n]) for n in range(50)))
+    assert store.writes == [list(range(50))]
+
+
+async def test_callers_arriving_during_a_write_share_the_next_one() -> None:
+    store = RecordingStore()
+    commit = GroupCommit(store.write)
+    first = asyncio.create_task(commit.add([0]))
+    await asyncio.sleep(0.001)  # the first write is running
+    await asyncio.gather(first, *(commit.add([n]) for n in range(1, 50)))
+    assert store.writes == [[0], list(range(1, 50))]
+
+
+async def test_a_failed_write_is_raised_to_its_callers_only() -> None:
+    store = RecordingStore(fail_with=7)
+    commit = GroupCommit(store.write)
+    first = asyncio.create_task(commit.add([1]))
+    await asyncio.sleep(0)
+    failing = [asyncio.create_task(commit.add([n])) for n in (6, 7)]  # written together, after the first
+    await first
+    for task in failing:
+        with pytest.raises(RuntimeError, match="went away"):
+            await task
+    await commit.add([8])  # the next write goes ahead
+    assert store.writes == [[1], [8]]
+
+
+async def test_a_write_holds_at_most_the_limit() -> None:
+    store = RecordingStore()
+    commit = GroupCommit(store.write, limit=10)
+    await asyncio.gather(*(commit.add([n, n + 100]) for n in range(30)))
+    assert max(len(write) for write in store.writes) <= 10
+    assert len([item for write in store.writes for item in write]) == 60
