@@ -307,6 +307,7 @@ async def main() -> None:
         flat, paced = await bench_echo(args.chats, args.updates, args.think, work)
         results.append((flat, paced))
         if args.backend in ("sqlite", "both"):
+            (work / "load.sqlite3").unlink(missing_ok=True)  # a fresh database every run
             url = f"sqlite+aiosqlite:///{work / 'load.sqlite3'}"
             flat, paced = await bench_backend("sqlite", url, args.chats, args.updates, args.think, work,
                                                 args.profile)

@@ -13,20 +13,26 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant.store import sqlite_inline
+
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
-    """WAL, busy timeout, foreign keys; BEGIN IMMEDIATE so concurrent writers queue instead of failing."""
+    """WAL, foreign keys; BEGIN IMMEDIATE so that a transaction takes the write lock first, or waits for it.
+
+    SQLite's own busy handler stays off (it would block the event loop): `sqlite_inline` waits for the
+    lock at BEGIN, asynchronously, up to the busy timeout.
+    """
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA busy_timeout=0")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -44,7 +50,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # One connection per process: transactions queue in asyncio instead of in SQLite's busy handler,
         # which sleeps up to 100 ms between tries and ruins latency once several writers overlap.
-        kwargs = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60, **kwargs}
+        # SQLite runs inline on the event loop (assistant/store/sqlite_inline.py), not in a thread.
+        kwargs = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60, "module": sqlite_inline.dbapi(), **kwargs}
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         _tune_sqlite(engine)
         return engine
