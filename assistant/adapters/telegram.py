@@ -27,6 +27,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
+from assistant.adapters.webhook import ANSWERED
 from assistant.admin import ADMIN_COMMANDS
 from assistant.broadcast import Delivery
 from assistant.domain.documents import ReadError
@@ -279,6 +280,8 @@ class TelegramAdapter:
     flood: FloodGuard = field(default_factory=lambda: FloodGuard(20, 10.0))
     _albums: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
     _results: dict[int, BaseException | bool] = field(default_factory=dict)
+    _answered: set[int] = field(default_factory=set)
+    """Button presses the webhook's response answered already."""
 
     async def process(self, application: Any, batch: Batch) -> bool:
         """Handle stored updates (one, or one album) through the application's handlers.
@@ -291,12 +294,15 @@ class TelegramAdapter:
         if len(updates) > 1:
             ids = tuple(sorted(u.message.message_id for u in updates if u.message is not None))
             self._albums[first.update_id] = (ids, tuple(u.update_id for u in updates if u is not first))
+        if any(item.payload.get(ANSWERED) for item in batch.items):
+            self._answered.add(first.update_id)
         try:
             await application.process_update(first)
             result = self._results.pop(first.update_id, False)
         finally:
             self._albums.pop(first.update_id, None)
             self._results.pop(first.update_id, None)
+            self._answered.discard(first.update_id)
         if isinstance(result, BaseException):
             raise result
         return result
@@ -325,7 +331,7 @@ class TelegramAdapter:
         event = update_to_event(update, album=album, bot=context.bot, batch=batch)
         if event is None:
             return
-        if update.callback_query is not None:
+        if update.callback_query is not None and update.update_id not in self._answered:
             await self._settle_button(update.callback_query)
         try:
             outputs = await self.handle(event)

@@ -3,6 +3,10 @@
 200 means stored in the inbox (it is handled from there); 503 asks Telegram to deliver it again later
 (the database could not be reached); 400, 403 and 413 refuse what should not be retried. The body is
 read with a streaming cap, so a huge body costs no more than the cap.
+
+A button press is answered in the 200 itself (Telegram carries out one Bot API method given in a
+webhook's response): the merchant's client stops its progress indicator at once, and the bot spends no
+call of its own on it. The stored update says so (`ANSWERED`), so that handling does not answer again.
 """
 
 from __future__ import annotations
@@ -15,13 +19,23 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 logger = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY = 1_000_000
+ANSWERED = "answered_in_webhook_response"
+"""Set in a stored button press whose callback query the webhook's response answered."""
+
+
+def press_answer(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The `answerCallbackQuery` to give in the response to a button press; None for other updates."""
+    query = data.get("callback_query")
+    if isinstance(query, dict) and isinstance(query.get("id"), str):
+        return {"method": "answerCallbackQuery", "callback_query_id": query["id"]}
+    return None
 
 
 async def read_capped(request: Request, limit: int) -> bytes | None:
@@ -54,12 +68,13 @@ def webhook_app(*, path: str, secret: str, healthy: Callable[[], Awaitable[bool]
         except ValueError as error:  # malformed: tell Telegram not to retry it
             logger.warning("malformed update rejected: %s", error)
             return Response(status_code=400)
+        answer = press_answer(data)
         try:
-            await receive([data])
+            await receive([{**data, ANSWERED: True} if answer else data])
         except Exception as error:  # noqa: BLE001 - the database is away: Telegram delivers it again
             logger.warning("update %s not stored (%s); answered 503", data["update_id"], error)
             return Response(status_code=503)
-        return Response()
+        return JSONResponse(answer) if answer else Response()
 
     async def healthz(request: Request) -> Response:
         ok = await healthy()

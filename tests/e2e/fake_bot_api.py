@@ -33,6 +33,8 @@ class Call:
     method: str
     params: dict[str, Any]
     status: int = 200
+    via_webhook_response: bool = False
+    """Given in the response to a webhook delivery, not a request of the bot's own."""
 
 
 @dataclass
@@ -419,10 +421,23 @@ class FakeBotAPI:
                     self._changed.notify_all()
                 if 200 <= status < 300:
                     queue.popleft()
+                    await self._answered_in_response(response)
                 else:
                     await asyncio.sleep(self.webhook_retry)
         finally:
             await client.aclose()
+
+    async def _answered_in_response(self, response: Any) -> None:
+        """Carry out the Bot API method a webhook's response may name, as Telegram does (result unseen)."""
+        if "json" not in response.headers.get("content-type", ""):
+            return
+        params = response.json()
+        method = params.pop("method", None) if isinstance(params, dict) else None
+        handler = getattr(self, f"_do_{method}", None) if method else None
+        if handler is None:
+            return
+        self.calls.append(Call(method, params, via_webhook_response=True))
+        await handler(params)
 
     def fail(self, method: str, status: int, description: str, *, retry_after: int | None = None,
              chat_id: int | None = None, times: int = 1) -> None:

@@ -100,3 +100,19 @@ async def test_a_body_over_the_cap_is_refused_without_reading_it_whole() -> None
         fine = await client.post("/hook", json={"update_id": 7, "message": {"text": "hi"}}, headers=headers)
     assert (declared.status_code, streamed.status_code, fine.status_code) == (413, 413, 200)
     assert [update["update_id"] for update in stored] == [7]
+
+
+async def test_a_press_is_answered_in_the_webhook_response_not_by_a_call_of_its_own(api: FakeBotAPI,
+                                                                                  webhook_bot) -> None:
+    _, base = webhook_bot
+    api.webhook_targets = [f"{base}/telegram/hook"]  # Telegram posts every update there
+    merchant = Merchant(api, 1001)
+    await merchant.say("/start")
+    text = await merchant.press("find")
+    assert "请发送<b>发票号码</b>" in text
+    answers = api.calls_of("answerCallbackQuery")
+    assert len(answers) == 1 and answers[0].via_webhook_response, "answered in the 200, at receipt"
+    assert answers[0].params["callback_query_id"].startswith("q")
+    own = {c.method for c in api.calls if not c.via_webhook_response and c.method != "getMe"
+           and c.params.get("chat_id") in (1001, "1001")}
+    assert own == {"sendMessage"}, "the bot's own calls for this chat only send its answers"
