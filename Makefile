@@ -20,11 +20,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python bench/import_invoices.py
 	$(BIN)/python bench/broadcast.py
 	$(BIN)/python bench/load.py
 
 load: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python bench/load.py
 
 flows: $(STAMP)

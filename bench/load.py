@@ -1,18 +1,23 @@
 """Benchmark: the assistant under load from many chats, beside a minimal python-telegram-bot echo bot.
 
-    .venv/bin/python bench/load.py [--chats 200] [--updates 6000] [--backend sqlite|postgresql|both]
-                                   [--postgres URL]
+    .venv/bin/python bench/load.py [--chats 20,100,200] [--updates 1500] [--backend sqlite|postgresql|both]
+                                   [--transport polling|webhook|both] [--profile] [--hostile] [--postgres URL]
 
-The fake Bot API server runs in this process; the bot (`python bot.py run`, long polling) and the echo
-bot (bench/echo_bot.py) run as processes of their own. Each chat is a merchant who waits for the
-answer before the next step, going through full troubleshooting conversations: /start, then over and
-over "find invoice", the invoice's identifiers (a different outcome each time), back to the menu. The
-echo bot gets one text per step and answers it.
+The fake Bot API server runs in this process; the bot (`python bot.py run`, long polling or its webhook)
+and the echo bot (bench/echo_bot.py) run as processes of their own. Each chat is a merchant who waits
+for the answer before the next step (a closed loop), going through full troubleshooting conversations
+driven by buttons: /start, then over and over "find invoice" (a button), the invoice's identifiers
+(typed; a different outcome each time), "menu" (a button). The echo bot gets one text per step and
+answers it. Every size runs against the same two processes, one after the other.
 
-Reported: updates handled per second, time from an update to the first message of its answer (p50,
-p99), the bot process's peak memory and its memory growth per conversation. Lookup limits and flood
-throttling are raised for the run (every chat is one merchant looking up invoices non-stop), and the
-client-side rate limiter (Telegram's 30 requests a second) is off, as it is in the echo bot.
+Reported per size: updates handled per second and as a share of the echo bot's at the same size, the
+bot's CPU per update, time from an update to the first message of its answer (p50, p99), and the Bot
+API requests the bot made per step (answers given inside webhook responses counted apart); at the
+largest size also paced (merchants pausing between steps): latency, peak memory and memory per idle
+conversation. `--profile` samples the bot with py-spy at the largest size; `--hostile` runs the paced
+part again while three senders send hostile files. Lookup limits and flood throttling are raised for
+the run (every chat is one merchant looking up invoices non-stop), and the client-side rate limiter
+(Telegram's 30 requests a second) is off, as it is in the echo bot.
 """
 
 from __future__ import annotations
@@ -73,6 +78,14 @@ class Result:
     growth_kib: int
     chats: int
     cpu: float
+    calls: int = 0
+    """Bot API requests the bot made itself during the run (getUpdates and getMe left out)."""
+    in_responses: int = 0
+    """Methods it gave in webhook responses instead (carried out by Telegram)."""
+
+    @property
+    def calls_per_step(self) -> float:
+        return self.calls / max(self.updates, 1)
 
     @property
     def rate(self) -> float:
@@ -143,14 +156,18 @@ async def drive(api: FakeBotAPI, chats: int, updates: int, steps: Any, pid: int,
 
     before, _ = memory_kib(pid)
     cpu_before = cpu_seconds(pid)
+    calls_before = len(api.calls)
     began = time.perf_counter()
     await asyncio.gather(*(chat(user_id) for user_id in clocks))
     seconds = time.perf_counter() - began
     cpu = cpu_seconds(pid) - cpu_before
+    made = [call for call in api.calls[calls_before:] if call.method not in ("getUpdates", "getMe")]
     await asyncio.sleep(1.0)  # every conversation idle again
     after, peak = memory_kib(pid)
     api.after_send = None
-    return Result(name, len(latencies), seconds, latencies, peak, after - before, chats, cpu)
+    return Result(name, len(latencies), seconds, latencies, peak, after - before, chats, cpu,
+                  calls=sum(not call.via_webhook_response for call in made),
+                  in_responses=sum(call.via_webhook_response for call in made))
 
 
 def conversation(typed: list[str]) -> Any:
@@ -231,93 +248,153 @@ def print_profile(name: str, profile: Profile, count: int = 15) -> None:
         Console(width=160).print(table)
 
 
-async def bench_backend(backend: str, url: str, chats: int, updates: int, think: float, work: Path,
-                        profile: bool = False) -> list[Result]:
-    typed = await prepare(url, chats)
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Plan:
+    """What one benchmark run measures."""
+
+    sizes: list[int]
+    updates: int
+    think: float
+    work: Path
+    profile: bool = False
+    hostile: bool = False
+
+    @property
+    def largest(self) -> int:
+        return max(self.sizes)
+
+
+@dataclass
+class Measured:
+    flat: dict[int, Result] = field(default_factory=dict)
+    paced: Result | None = None
+
+
+async def bench_backend(backend: str, url: str, transport: str, plan: Plan) -> Measured:
+    """The assistant on one backend and transport: flat out at every size, paced at the largest."""
+    typed = await prepare(url, plan.largest)
     api = FakeBotAPI()
     await api.start()
     env = {"LOG_LEVEL": "WARNING", "POLL_TIMEOUT": "10", "SCHEDULER_INTERVAL_SECONDS": "30", "FLOOD_MESSAGES": "1000000",
            "LOOKUPS_PER_INVOICE_PER_DAY": "1000000", "DISTINCT_INVOICES_PER_HOUR": "1000000",
            "TELEGRAM_MAX_RATE": "0"}  # like the echo bot: the fake server has no limit to respect
-    process = BotProcess(api, url, work / f"bot-{backend}.log", **env)
-    await process.start()
+    args: tuple[str, ...] = ()
+    ready: str | None = None
+    if transport == "webhook":
+        port = free_port()
+        args = ("--webhook", f"http://127.0.0.1:{port}/hook", "--listen", "127.0.0.1", "--port", str(port))
+        ready = f"http://127.0.0.1:{port}/healthz"
+    process = BotProcess(api, url, plan.work / f"bot-{backend}-{transport}.log", *args, **env)
+    await process.start(ready_url=ready)
+    if transport == "webhook":
+        api.webhook_targets = [f"http://127.0.0.1:{port}/hook"]
+    measured = Measured()
+    name = f"assistant ({backend}, {transport})"
     try:
-        name = f"assistant ({backend})"
-        await drive(api, min(chats, 20), 200, conversation(typed), process.pid, "warm-up")
-        if profile:
-            async with Sampler(process.pid, work / f"profile-{backend}.txt") as sampler:
-                flat_out = await drive(api, chats, updates, conversation(typed), process.pid, name)
-            print_profile(name, sampler.profile())
-        else:
-            flat_out = await drive(api, chats, updates, conversation(typed), process.pid, name)
-        paced = await drive(api, chats, updates // 3, conversation(typed), process.pid, name, think)
-        attacked, files = await under_attack(api, drive(api, chats, updates // 3, conversation(typed), process.pid,
-                                                        f"{name}, hostile files arriving", think))
-        console.print(f"{backend}: paced p50 / p99 {paced.percentile(50):.1f} / {paced.percentile(99):.1f} ms; "
-                      f"while {files} hostile files arrived (3 senders, one each a second) "
-                      f"{attacked.percentile(50):.1f} / {attacked.percentile(99):.1f} ms, "
-                      f"peak {attacked.peak_kib / 1024:.0f} MiB")
-        return [flat_out, paced]
+        await drive(api, min(plan.largest, 20), 200, conversation(typed), process.pid, "warm-up")
+        for size in plan.sizes:
+            if plan.profile and size == plan.largest:
+                async with Sampler(process.pid, plan.work / f"profile-{backend}-{transport}.txt") as sampler:
+                    measured.flat[size] = await drive(api, size, plan.updates, conversation(typed), process.pid, name)
+                print_profile(f"{name}, {size} chats", sampler.profile())
+            else:
+                measured.flat[size] = await drive(api, size, plan.updates, conversation(typed), process.pid, name)
+        measured.paced = await drive(api, plan.largest, plan.updates // 3, conversation(typed), process.pid, name,
+                                     plan.think)
+        if plan.hostile:
+            attacked, files = await under_attack(api, drive(api, plan.largest, plan.updates // 3, conversation(typed),
+                                                            process.pid, f"{name}, hostile files arriving",
+                                                            plan.think))
+            paced = measured.paced
+            console.print(f"{name}: paced p50 / p99 {paced.percentile(50):.1f} / {paced.percentile(99):.1f} ms; "
+                          f"while {files} hostile files arrived (3 senders, one each a second) "
+                          f"{attacked.percentile(50):.1f} / {attacked.percentile(99):.1f} ms, "
+                          f"peak {attacked.peak_kib / 1024:.0f} MiB")
+        return measured
     finally:
         await process.stop(60)
         await api.stop()
 
 
-async def bench_echo(chats: int, updates: int, think: float, work: Path) -> list[Result]:
+async def bench_echo(plan: Plan) -> Measured:
     api = FakeBotAPI()
     await api.start()
-    process = BotProcess(api, "", work / "echo.log", command=("bench/echo_bot.py",))
+    process = BotProcess(api, "", plan.work / "echo.log", command=("bench/echo_bot.py",))
     await process.start()
+    measured = Measured()
     try:
-        await drive(api, min(chats, 20), 200, None, process.pid, "warm-up")
-        flat_out = await drive(api, chats, updates, None, process.pid, "echo bot (floor)")
-        paced = await drive(api, chats, updates // 3, None, process.pid, "echo bot (floor)", think)
-        return [flat_out, paced]
+        await drive(api, min(plan.largest, 20), 200, None, process.pid, "warm-up")
+        for size in plan.sizes:
+            measured.flat[size] = await drive(api, size, plan.updates, None, process.pid, "echo bot (floor)")
+        measured.paced = await drive(api, plan.largest, plan.updates // 3, None, process.pid, "echo bot (floor)",
+                                     plan.think)
+        return measured
     finally:
         await process.stop(60)
         await api.stop()
 
 
-def report(results: list[tuple[Result, Result]], think: float) -> None:
-    echo = results[0][0]
-    table = Table(title=f"{echo.chats} concurrent chats: flat out, and with merchants pausing ~{think:g} s between steps")
-    for column in ("bot", "updates/s", "of echo", "CPU ms/update", "p50 ms", "p99 ms", "paced p50 ms",
-                   "paced p99 ms", "peak MiB", "KiB/chat"):
-        table.add_column(column, justify="right" if column != "bot" else "left")
-    for flat, paced in results:
-        table.add_row(flat.name, f"{flat.rate:.0f}", f"{flat.rate / echo.rate:.0%}",
-                      f"{flat.cpu / flat.updates * 1000:.2f}", f"{flat.percentile(50):.0f}",
-                      f"{flat.percentile(99):.0f}", f"{paced.percentile(50):.1f}", f"{paced.percentile(99):.1f}",
-                      f"{max(flat.peak_kib, paced.peak_kib) / 1024:.0f}", f"{paced.growth_kib / paced.chats:.1f}")
-    Console(width=160).print(table)
+def report(echo: Measured, runs: list[Measured], plan: Plan) -> None:
+    table = Table(title="Closed loop, flat out: every merchant waits for the answer, then sends the next step")
+    for column in ("chats", "bot", "updates/s", "of echo", "CPU ms/update", "p50 ms", "p99 ms", "Bot API calls/step",
+                   "in webhook responses/step"):
+        table.add_column(column, justify="left" if column == "bot" else "right")
+    for size in plan.sizes:
+        floor = echo.flat[size]
+        for measured in (echo, *runs):
+            flat = measured.flat[size]
+            table.add_row(str(size), flat.name, f"{flat.rate:.0f}", f"{flat.rate / floor.rate:.0%}",
+                          f"{flat.cpu / flat.updates * 1000:.2f}", f"{flat.percentile(50):.0f}",
+                          f"{flat.percentile(99):.0f}", f"{flat.calls_per_step:.2f}",
+                          f"{flat.in_responses / max(flat.updates, 1):.2f}")
+    Console(width=170).print(table)
+    paced_table = Table(title=f"{plan.largest} merchants pausing ~{plan.think:g} s between steps")
+    for column in ("bot", "updates/s", "p50 ms", "p99 ms", "peak MiB", "KiB per idle chat"):
+        paced_table.add_column(column, justify="left" if column == "bot" else "right")
+    for measured in (echo, *runs):
+        paced = measured.paced
+        assert paced is not None
+        peak = max(paced.peak_kib, *(flat.peak_kib for flat in measured.flat.values()))
+        paced_table.add_row(paced.name, f"{paced.rate:.0f}", f"{paced.percentile(50):.1f}",
+                            f"{paced.percentile(99):.1f}", f"{peak / 1024:.0f}", f"{paced.growth_kib / paced.chats:.1f}")
+    Console(width=170).print(paced_table)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--chats", type=int, default=200)
-    parser.add_argument("--updates", type=int, default=3000, help="flat out; a third of it paced")
+    parser.add_argument("--chats", default="20,100,200", help="sizes, comma-separated")
+    parser.add_argument("--updates", type=int, default=1500, help="flat out per size; a third of it paced")
     parser.add_argument("--think", type=float, default=5.0, help="seconds a merchant pauses, paced")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--transport", choices=("polling", "webhook", "both"), default="polling")
     parser.add_argument("--postgres", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_POSTGRES))
-    parser.add_argument("--profile", action="store_true", help="sample the bot with py-spy while flat out")
+    parser.add_argument("--profile", action="store_true", help="sample the bot with py-spy at the largest size")
+    parser.add_argument("--hostile", action="store_true", help="paced again while hostile files arrive")
     args = parser.parse_args()
-    results: list[tuple[Result, Result]] = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(os.environ.get("BENCH_WORK", folder))
-        flat, paced = await bench_echo(args.chats, args.updates, args.think, work)
-        results.append((flat, paced))
-        if args.backend in ("sqlite", "both"):
-            (work / "load.sqlite3").unlink(missing_ok=True)  # a fresh database every run
-            url = f"sqlite+aiosqlite:///{work / 'load.sqlite3'}"
-            flat, paced = await bench_backend("sqlite", url, args.chats, args.updates, args.think, work,
-                                                args.profile)
-            results.append((flat, paced))
-        if args.backend in ("postgresql", "both"):
-            await ensure_postgres_database(args.postgres)
-            flat, paced = await bench_backend("postgresql", args.postgres, args.chats, args.updates, args.think, work,
-                                                args.profile)
-            results.append((flat, paced))
-    report(results, args.think)
+        plan = Plan(sorted({int(size) for size in args.chats.split(",")}), args.updates, args.think, work,
+                    args.profile, args.hostile)
+        echo = await bench_echo(plan)
+        runs: list[Measured] = []
+        transports = ("polling", "webhook") if args.transport == "both" else (args.transport,)
+        for transport in transports:
+            if args.backend in ("sqlite", "both"):
+                (work / "load.sqlite3").unlink(missing_ok=True)  # a fresh database every run
+                runs.append(await bench_backend("sqlite", f"sqlite+aiosqlite:///{work / 'load.sqlite3'}",
+                                                transport, plan))
+            if args.backend in ("postgresql", "both"):
+                await ensure_postgres_database(args.postgres)
+                runs.append(await bench_backend("postgresql", args.postgres, transport, plan))
+    report(echo, runs, plan)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,8 @@ class FakeBotAPI:
     deliveries: list[tuple[int, str, int]] = field(default_factory=list)  # (update id, target, HTTP status)
     held_chats: set[int] = field(default_factory=set)  # sendMessage to these never answers (a test kills the bot)
 
+    _client: Any = None
+
     def __post_init__(self) -> None:
         self._recent_sends: collections.deque[float] = collections.deque()
         self.too_many = 0
@@ -115,6 +117,9 @@ class FakeBotAPI:
         for worker in self._workers.values():
             worker.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             await self._task
@@ -401,31 +406,30 @@ class FakeBotAPI:
 
         queue = self._queues[chat]
         secret = (self.profile.get("webhook") or {}).get("secret_token", "")
-        client = httpx.AsyncClient(timeout=30)
-        try:
-            while True:
-                if not queue:
-                    del self._workers[chat]  # no await since the check: a new push starts a new worker
-                    return
-                update = queue[0]
-                target = self.webhook_targets[self._turns[chat] % len(self.webhook_targets)]  # alternately
-                self._turns[chat] += 1
-                try:
-                    response = await client.post(target, json=update,
-                                                 headers={"X-Telegram-Bot-Api-Secret-Token": secret})
-                    status = response.status_code
-                except httpx.HTTPError:
-                    status = 0
-                async with self._changed:
-                    self.deliveries.append((update["update_id"], target, status))
-                    self._changed.notify_all()
-                if 200 <= status < 300:
-                    queue.popleft()
-                    await self._answered_in_response(response)
-                else:
-                    await asyncio.sleep(self.webhook_retry)
-        finally:
-            await client.aclose()
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=None))
+        client = self._client
+        while True:
+            if not queue:
+                del self._workers[chat]  # no await since the check: a new push starts a new worker
+                return
+            update = queue[0]
+            target = self.webhook_targets[self._turns[chat] % len(self.webhook_targets)]  # alternately
+            self._turns[chat] += 1
+            try:
+                response = await client.post(target, json=update,
+                                             headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+                status = response.status_code
+            except httpx.HTTPError:
+                status = 0
+            async with self._changed:
+                self.deliveries.append((update["update_id"], target, status))
+                self._changed.notify_all()
+            if 200 <= status < 300:
+                queue.popleft()
+                await self._answered_in_response(response)
+            else:
+                await asyncio.sleep(self.webhook_retry)
 
     async def _answered_in_response(self, response: Any) -> None:
         """Carry out the Bot API method a webhook's response may name, as Telegram does (result unseen)."""

@@ -1,0 +1,18 @@
+"""The load benchmark runs end to end with tiny numbers (a smoke test: no figures are asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_load_benchmark_runs_and_reports_calls_per_step(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "bench/load.py", "--chats", "2,3", "--updates", "12", "--backend", "sqlite",
+                          "--transport", "both", "--think", "0.2"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env={"PATH": "/usr/bin:/bin", "BENCH_WORK": str(tmp_path), "HOME": str(tmp_path)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "echo bot (floor)" in run.stdout and "assistant (sqlite, webhook)" in run.stdout
+    assert "Bot API calls/step" in run.stdout
