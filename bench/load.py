@@ -238,13 +238,17 @@ async def under_attack(api: FakeBotAPI, run: Any, attackers: int = 3, every: flo
 
 
 def print_profile(name: str, profile: Profile, count: int = 15) -> None:
-    """The functions the samples fell in most: on top of the stack (own) and anywhere in it."""
-    for inclusive in (False, True):
-        table = Table(title=f"{name}: {profile.samples} samples, {'inclusive' if inclusive else 'own'} time")
+    """Where the bot's time went: own time per package, and the functions it fell in most.
+
+    Samples are taken only while the bot holds the GIL (its CPU); SQLAlchemy's async layer runs in
+    greenlets, whose stacks py-spy sees apart from their callers, so own time is what adds up.
+    """
+    for title, rows in (("own time by package", profile.top_packages()), ("own time by function", profile.top(count))):
+        table = Table(title=f"{name}: {profile.samples} samples, {title}")
         table.add_column("share", justify="right")
-        table.add_column("function")
-        for function, share in profile.top(count, inclusive):
-            table.add_row(f"{share:.1%}", function)
+        table.add_column("where")
+        for where, share in rows:
+            table.add_row(f"{share:.1%}", where)
         Console(width=160).print(table)
 
 

@@ -20,10 +20,23 @@ class Profile:
     samples: int
     own: collections.Counter[str]
     inclusive: collections.Counter[str]
+    packages: collections.Counter[str]
+    """Own time per package (sqlalchemy, telegram, asyncio, …) or per module of this project."""
 
     def top(self, count: int = 15, inclusive: bool = False) -> list[tuple[str, float]]:
         counter = self.inclusive if inclusive else self.own
         return [(name, n / max(self.samples, 1)) for name, n in counter.most_common(count)]
+
+    def top_packages(self, count: int = 12) -> list[tuple[str, float]]:
+        return [(name, n / max(self.samples, 1)) for name, n in self.packages.most_common(count)]
+
+
+def package_of(name: str) -> str:
+    """`f (sqlalchemy/orm/session.py)` -> `sqlalchemy`; this project's modules keep their path."""
+    path = name.rpartition(" (")[2].rstrip(")")
+    if path.startswith(("assistant/", "flows/")):
+        return path
+    return path.split("/", 1)[0] if "/" in path else path.removesuffix(".py")
 
 
 def frame_name(frame: str) -> str:
@@ -43,6 +56,7 @@ def summarise(raw: str) -> Profile:
     """Read py-spy's raw (collapsed-stack) output: `frame;frame;frame count` per line."""
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
+    packages: collections.Counter[str] = collections.Counter()
     samples = 0
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
@@ -55,9 +69,10 @@ def summarise(raw: str) -> Profile:
             continue
         samples += n
         own[frames[-1]] += n
+        packages[package_of(frames[-1])] += n
         for name in set(frames):
             inclusive[name] += n
-    return Profile(samples, own, inclusive)
+    return Profile(samples, own, inclusive, packages)
 
 
 class Sampler:
