@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.events import Out, Unavailable
+from assistant.group_commit import GroupCommit
 from assistant.store.engine import transient
 from assistant.store.inbox import Batch, InboxStore, Received
 
@@ -72,12 +73,19 @@ class Inbox:
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._started = clock()
+        self._receiving: GroupCommit[Received] = GroupCommit(self._store)
 
     async def receive(self, updates: Sequence[Received]) -> None:
-        """Store updates in one short transaction; raises when the database cannot be reached."""
+        """Store updates; raises when the database cannot be reached.
+
+        Updates that arrive together (webhook requests at once) are stored in one short transaction.
+        """
+        await self._receiving.add(updates)
+        self._wake.set()
+
+    async def _store(self, updates: list[Received]) -> None:
         async with self.sessions() as session, session.begin():
             await InboxStore(session).receive(updates, self.clock())
-        self._wake.set()
 
     async def run(self, handle: Handler, dead_letter: DeadLetter, execute: Executor, stop: asyncio.Event) -> None:
         """Work off the inbox until `stop`; unfinished work is left leased, and taken up again later."""

@@ -170,11 +170,10 @@ class Connection:
         self._open().create_function(*args, **kwargs)
 
     async def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self.stop()
 
     def stop(self) -> None:
+        """Close at once (what aiosqlite's `stop` does to its thread)."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
