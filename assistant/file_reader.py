@@ -2,9 +2,10 @@
 
 The parent (`IsolatedReader`) starts `python -m assistant.file_reader` for each file, with at most
 `workers` at a time. The child lowers its CPU priority (nice 19, so the chats' own process is never
-starved) and caps its address space (`RLIMIT_AS`) and CPU time before it imports anything, reads the file from stdin and writes one JSON line. The parent kills it when the wall-time
-limit passes. A child that dies (out of memory, a crash in a native library) is simply gone: the next
-file gets a new one, and the merchant gets a clear answer.
+starved) and caps its address space (`RLIMIT_AS`) and CPU time before it imports anything, reads the
+file from stdin and writes one JSON line. The parent kills it when the wall-time limit passes. A child
+that dies (out of memory, a crash in a native library) is simply gone: the next file gets a new one,
+and the merchant gets a clear answer.
 """
 
 from __future__ import annotations
@@ -119,9 +120,10 @@ def _peak_kb() -> int:
     """This process's peak resident memory. VmHWM belongs to this program alone; `ru_maxrss` would carry
     over the parent's peak from before the exec."""
     try:
-        for line in open("/proc/self/status", encoding="ascii"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
     except OSError:
         pass
     import resource

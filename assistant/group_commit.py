@@ -8,6 +8,7 @@ the next, which turns N transactions into about one per round trip.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
@@ -24,7 +25,7 @@ class GroupCommit(Generic[T]):
         self.write = write
         self.limit = limit
         """At most this many items in one write."""
-        self._waiting: list[tuple[Sequence[T], asyncio.Future[None]]] = []
+        self._waiting: collections.deque[tuple[Sequence[T], asyncio.Future[None]]] = collections.deque()
         self._writer: asyncio.Task[None] | None = None
 
     async def add(self, items: Sequence[T]) -> None:
@@ -40,7 +41,7 @@ class GroupCommit(Generic[T]):
             group: list[tuple[Sequence[T], asyncio.Future[None]]] = []
             count = 0
             while self._waiting and (not group or count + len(self._waiting[0][0]) <= self.limit):
-                items, future = self._waiting.pop(0)
+                items, future = self._waiting.popleft()
                 group.append((items, future))
                 count += len(items)
             try:

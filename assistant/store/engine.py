@@ -23,8 +23,8 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 def _tune_sqlite(engine: AsyncEngine) -> None:
     """WAL, foreign keys; BEGIN IMMEDIATE so that a transaction takes the write lock first, or waits for it.
 
-    SQLite's own busy handler stays off (it would block the event loop): `sqlite_inline` waits for the
-    lock at BEGIN, asynchronously, up to the busy timeout.
+    SQLite's own busy handler stays off (`sqlite_inline.connect` opens with timeout 0; it would block
+    the event loop): `sqlite_inline` waits for the lock at BEGIN, asynchronously, up to the busy timeout.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -32,7 +32,6 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=0")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

@@ -150,14 +150,16 @@ class InboxStore:
         values: dict[str, Any] = {"state": state, "finished_at": now, "error": error[:2000]}
         if not sending:
             values["lease_until"] = None
-        result = await self.session.execute(update(InboxEntry).where(InboxEntry.update_id.in_(list(update_ids)),
-                                                                      InboxEntry.state == "pending").values(**values))
+        table = InboxEntry.__table__  # the table, as in `claim`: no ORM session to keep in step on every event
+        result = await self.session.execute(update(table).where(table.c.update_id.in_(list(update_ids)),
+                                                                 table.c.state == "pending").values(**values))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def sent(self, update_ids: Sequence[int]) -> None:
         """The answer to these updates went out: their chat's next update may be handled anywhere."""
         if update_ids:
-            await self.session.execute(update(InboxEntry).where(InboxEntry.update_id.in_(list(update_ids)))
+            table = InboxEntry.__table__
+            await self.session.execute(update(table).where(table.c.update_id.in_(list(update_ids)))
                                        .values(lease_until=None))
 
     async def release(self, update_ids: Sequence[int], *, retry_at: datetime | None, error: str = "",

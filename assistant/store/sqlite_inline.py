@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import sys
 from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any
 
@@ -195,6 +196,4 @@ def connect(database: str, timeout: float = 5.0, **kwargs: Any) -> Connection:
 
 def dbapi() -> AsyncAdapt_aiosqlite_dbapi:
     """What to pass as `module` to `create_async_engine` for a `sqlite+aiosqlite` URL."""
-    import sys
-
     return AsyncAdapt_aiosqlite_dbapi(sys.modules[__name__], sqlite3)
