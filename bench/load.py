@@ -46,7 +46,7 @@ from assistant.store.engine import make_engine, make_sessions  # noqa: E402
 from assistant.store.migrate import recreate, upgrade  # noqa: E402
 from assistant.store.repo import Store  # noqa: E402
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant, buttons_of  # noqa: E402
-from tests.e2e.processes import BotProcess  # noqa: E402
+from tests.e2e.processes import BotProcess, free_port  # noqa: E402
 from tests.hostile import big_page_pdf, big_xml, huge_png, zip_bomb_ofd  # noqa: E402
 
 from bench.profile import Profile, Sampler  # noqa: E402
@@ -250,14 +250,6 @@ def print_profile(name: str, profile: Profile, count: int = 15) -> None:
         for where, share in rows:
             table.add_row(f"{share:.1%}", where)
         Console(width=160).print(table)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -12,7 +12,7 @@ from assistant.inbox import Inbox
 from assistant.settings import Settings
 from tests.e2e.conftest import RunningBot
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant
-from tests.e2e.test_webhook import free_port
+from tests.e2e.processes import free_port
 
 pytestmark = pytest.mark.e2e
 GREETING = "发票查询助手"

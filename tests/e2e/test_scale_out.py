@@ -13,8 +13,7 @@ from assistant.store.inbox import InboxStore
 from assistant.store.engine import make_engine, make_sessions
 from tests.conftest import clear_database
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant
-from tests.e2e.processes import BotProcess, keyboard_versions, quoted
-from tests.e2e.test_webhook import free_port
+from tests.e2e.processes import BotProcess, free_port, keyboard_versions, quoted
 
 pytestmark = pytest.mark.e2e
 GREETING = "发票查询助手"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -13,15 +12,10 @@ from pydantic import SecretStr
 from assistant.settings import Settings
 from tests.e2e.conftest import RunningBot
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant
+from tests.e2e.processes import free_port
 
 pytestmark = pytest.mark.e2e
 SECRET = "s3cret-token_for-tests"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
