@@ -10,11 +10,10 @@ import asyncio
 import json
 import logging
 import re
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -27,7 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from assistant.core import Assistant, CoreConfig, utcnow
 from assistant.diagnosis import DiagnosisRules
-from assistant.events import Event, Out, Reply, Unavailable
+from assistant.flow_runner import FlowRunner
+from assistant.messages import Inbound
+from assistant.outputs import Out, Reply, Unavailable
 from assistant.file_reader import IsolatedReader, ReadLimits
 from assistant.inbox import Inbox, InboxConfig
 from assistant.replies import Renderer
@@ -37,7 +38,7 @@ from assistant.store.migrate import upgrade
 from assistant.store.models import ROLES
 from assistant.store.repo import Store
 from assistant.support import SupportConfig
-from flows.base import build_machine, mermaid
+from flows.base import mermaid
 from flows.announce import ANNOUNCE
 from flows.maintenance import MAINTENANCE
 from flows.ticket import TICKET
@@ -95,11 +96,9 @@ def build_assistant(settings: Settings, sessions: async_sessionmaker[AsyncSessio
                         announce_days=settings.announce_days,
                         outbox_lease=timedelta(seconds=settings.outbox_lease_seconds),
                         outbox_attempts=settings.outbox_attempts)
-    admin_flows = {spec.name: build_machine(spec) for spec in (MAINTENANCE, ANNOUNCE)}
     reader = IsolatedReader(ReadLimits(memory_bytes=settings.read_memory_mb * 1024 * 1024,
                                        seconds=settings.read_seconds, workers=settings.read_workers))
-    assistant = Assistant(sessions, renderer, build_machine(TROUBLESHOOT), build_machine(TICKET), admin_flows,
-                          config, clock=clock, reader=reader)
+    assistant = Assistant(sessions, renderer, FlowRunner(FLOWS, renderer), config, clock=clock, reader=reader)
     return assistant, renderer
 
 
@@ -183,10 +182,10 @@ def db_upgrade(demo: DemoOption = False) -> None:
     console.print("database is up to date")
 
 
-def terminal_handler(rt: Runtime, language: str) -> Callable[[Event], Awaitable[list[Out]]]:
+def terminal_handler(rt: Runtime, language: str) -> Callable[[Inbound], Awaitable[list[Out]]]:
     """The core for the terminal: outputs count as sent once returned (they are printed at once)."""
 
-    async def handle(event: Event) -> list[Out]:
+    async def handle(event: Inbound) -> list[Out]:
         try:
             outputs = await rt.assistant.answer(event)
         except Unavailable:
@@ -459,7 +458,7 @@ def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any,
 
     from assistant.adapters.telegram import FloodGuard, TelegramAdapter
 
-    adapter = TelegramAdapter(handle=rt.assistant.handle, renderer=rt.renderer, reports=rt.assistant,
+    adapter = TelegramAdapter(core=rt.assistant, renderer=rt.renderer,
                               default_language=settings.default_language, support_chat_id=settings.support_chat_id,
                               flood=FloodGuard(settings.flood_messages, settings.flood_seconds))
     builder = (Application.builder().token(token)

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import statistics
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from transitions.extensions.asyncio import AsyncMachine
-
 from assistant.diagnosis import window_summary
 from assistant.domain.times import parse_time
-from assistant.events import Event, Out, Reply
+from assistant.flow_runner import FlowRunner
+from assistant.messages import ButtonPress, Command, Inbound, Text
+from assistant.outputs import Out, Reply
 from assistant.replies import Renderer
 from assistant.store.models import Conversation, User
 from assistant.store.inbox import InboxStore
 from assistant.store.repo import Store
-from flows.base import Say, attached
+from flows.base import Say
 from flows.announce import ANNOUNCE, AnnounceDraft
 from flows.announce import CHOICES as ANNOUNCE_CHOICES
 from flows.maintenance import CHOICES as MAINTENANCE_CHOICES
 from flows.maintenance import MAINTENANCE, MaintenanceDraft
-from flows.troubleshoot import PROMPT_BUTTONS
+from flows.troubleshoot import PROMPT_BUTTONS, TROUBLESHOOT
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +65,11 @@ class AdminPorts:
 class AdminDesk:
     """Admin commands and the admin flows, inside one event's transaction."""
 
-    def __init__(self, store: Store, renderer: Renderer, machines: dict[str, AsyncMachine], tz: ZoneInfo,
+    def __init__(self, store: Store, renderer: Renderer, flows: FlowRunner, tz: ZoneInfo,
                  now: datetime, announce_days: int) -> None:
         self.store = store
         self.renderer = renderer
-        self.machines = machines
+        self.flows = flows
         self.tz = tz
         self.now = now
         self.announce_days = announce_days
@@ -80,8 +79,13 @@ class AdminDesk:
         text, rendered = self.renderer.render(Say(key, context, buttons or []), user.language)
         return Reply(text, rendered, version=version, chat_id=chat_id)
 
-    async def command(self, event: Event, user: User, conversation: Conversation) -> list[Out]:
-        command = event.command or ""
+    @staticmethod
+    def owns(conversation: Conversation) -> bool:
+        """Whether the conversation is inside an admin flow (a draft being written)."""
+        return conversation.flow in DRAFTS
+
+    async def command(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
+        command = event.name
         allowed = user.role == "admin"
         await self.store.audit(actor_id=user.id, action=command, allowed=allowed, detail={"args": event.args},
                                now=self.now)
@@ -90,7 +94,7 @@ class AdminDesk:
             return [self._reply("admin_only", user, event.chat_id, command=command)]
         if command in DRAFTS:
             spec = MAINTENANCE if command == MAINTENANCE.name else ANNOUNCE
-            return await self._run(conversation, user, _prompt, start=(spec.name, spec.initial))
+            return await self._run(conversation, user, _prompt, start=spec.name)
         if command == "maintenance_end":
             ended = await self.store.end_maintenance(self.now)
             waiting = await self.store.waiting_notices([w.id for w in ended])
@@ -111,42 +115,43 @@ class AdminDesk:
         return [self._reply("stats", user, event.chat_id, periods=await self._stats(),
                             waiting=inbox.get("pending", 0), dead=inbox.get("dead", 0))]
 
-    async def flow_event(self, event: Event, user: User, conversation: Conversation) -> list[Out]:
-        """An event while the admin is inside an admin flow (maintenance, announce)."""
-        if user.role != "admin" or event.command is not None or event.choice == "cancel":
+    async def flow_event(self, event: Inbound, user: User, conversation: Conversation) -> list[Out]:
+        """A message while the admin is inside an admin flow (maintenance, announce)."""
+        if (user.role != "admin" or isinstance(event, Command)
+                or (isinstance(event, ButtonPress) and event.choice == "cancel")):
             return await self._leave(conversation, user, "admin_cancelled" if user.role == "admin" else "admin_only")
         _, choices = DRAFTS[conversation.flow]
-        if event.choice is not None:
-            if event.choice_version not in (None, 0, conversation.version) or event.choice not in choices:
+        trigger: str
+        kwargs: dict[str, Any]
+        if isinstance(event, ButtonPress):
+            if event.version not in (None, 0, conversation.version) or event.choice not in choices:
                 return await self._run(conversation, user, _expired)
             trigger, kwargs = event.choice, {}
-        elif event.text is not None:
+        elif isinstance(event, Text):
             trigger, kwargs = "answer", {"text": event.text}
         else:
             return await self._run(conversation, user, _expired)
-        if trigger not in self.machines[conversation.flow].get_triggers(conversation.state):
+        if not self.flows.can(conversation.flow, conversation.state, trigger):
             return await self._run(conversation, user, _expired)
         return await self._run(conversation, user, lambda draft: draft.trigger(trigger, **kwargs))  # type: ignore[attr-defined]
 
-    async def _run(self, conversation: Conversation, user: User, act: Any,
-                   start: tuple[str, str] | None = None) -> list[Out]:
-        """Drive the admin flow the conversation is in, or `start` (flow, state) afresh."""
-        flow, state, data = (*start, {}) if start else (conversation.flow, conversation.state, conversation.data)
+    async def _run(self, conversation: Conversation, user: User, act: Any, start: str | None = None) -> list[Out]:
+        """Drive the admin flow the conversation is in, or the flow `start` afresh."""
+        flow = start or conversation.flow
         ports = AdminPorts(self.store, user, self.tz, self.now, self.announce_days)
         draft_class, _ = DRAFTS[flow]
-        draft = draft_class(state, copy.deepcopy(data), ports)
-        async with attached(self.machines[flow], draft):
-            await act(draft)
-        self.store.save_conversation(conversation, flow=flow, state=draft.state, data=draft.data, now=self.now)
-        outputs: list[Out] = [self._reply(say.key, user, conversation.chat_id, say.buttons, conversation.version,
-                                          **say.context) for say in draft.said]
+        draft, replies = await self.flows.converse(self.store.conversations, conversation, flow,
+                                                   lambda state, data: draft_class(state, data, ports), act,
+                                                   language=user.language, now=self.now, fresh=start is not None)
+        outputs: list[Out] = list(replies)
         if draft.finished:
             outputs += await self._leave(conversation, user, None)
         return outputs
 
     async def _leave(self, conversation: Conversation, user: User, key: str | None) -> list[Out]:
         """Back to the assistant's menu."""
-        self.store.save_conversation(conversation, flow="troubleshoot", state="menu", data={}, now=self.now)
+        self.store.conversations.save(conversation, flow=TROUBLESHOOT.name, state=TROUBLESHOOT.initial, data={},
+                                      now=self.now)
         outputs: list[Out] = [self._reply(key, user, conversation.chat_id, command=key)] if key else []
         outputs.append(self._reply("state_menu", user, conversation.chat_id, PROMPT_BUTTONS["menu"],
                                    conversation.version))

@@ -1,44 +1,65 @@
-"""The transport-independent core: `await assistant.handle(event) -> list[Out]`.
+"""The transport-independent core: typed messages in, outputs out.
 
-Every output is stored in the outbox in the transaction that produced it; the transport reports each
-one `sent`, and `due()` hands out again those whose sender died before it could.
+One handlers table maps each message class to its handler, and every handler runs in one envelope:
+one transaction that locks the chat, journals the update (its inbox entry finished) and stores the
+handler's outputs in the outbox. A photo or file is downloaded and read before, outside any
+transaction, and becomes a message of its own (`DocumentRead`). What the transport did with the
+outputs comes back as messages too (`OutputDelivered`, `DeliveryFailed`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TypeVar
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from transitions.extensions.asyncio import AsyncMachine
 
 from assistant.admin import ADMIN_COMMANDS, AdminDesk
 from assistant.diagnosis import DiagnosisRules
 from assistant.domain.documents import MAX_BYTES, ReadError
 from assistant.domain.extract import names_an_invoice
 from assistant.domain.knowledge import match_question
-from assistant.events import Event, Failed, Out, Reply, Unavailable
 from assistant.file_reader import FileRead, IsolatedReader
+from assistant.flow_runner import FlowRunner
 from assistant.group_commit import GroupCommit
-from assistant.store.inbox import Batch, InboxStore
+from assistant.messages import (
+    AlbumReceived,
+    ButtonPress,
+    Command,
+    DeadLettered,
+    DeliveryResult,
+    DeliveryFailed,
+    DocumentRead,
+    FileSent,
+    FollowUpDue,
+    Inbound,
+    Message,
+    OutputDelivered,
+    Text,
+    TicketsDue,
+    TopicClosed,
+    TopicReopened,
+)
+from assistant.outputs import Copy, Failed, OpenTopic, Out, Reply, Unavailable
 from assistant.ports import StorePorts
 from assistant.replies import Renderer, normalise_language
 from assistant.store.engine import transient
+from assistant.store.inbox import Batch, InboxStore
 from assistant.store.models import Conversation, User
 from assistant.store.repo import Store
 from assistant.support import SupportConfig, SupportDesk
-from flows.base import Say, attached
 from flows.troubleshoot import CHOICES, TROUBLESHOOT, Troubleshoot
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+Handler = Callable[[Store, Any, datetime], Awaitable[list[Out]]]
+"""A message's handler: its effects written through the store, its outputs returned (for the outbox)."""
 
 
 def utcnow() -> datetime:
@@ -48,8 +69,9 @@ def utcnow() -> datetime:
 # command -> flow trigger
 COMMANDS = {"start": "menu", "cancel": "menu", "menu": "menu", "help": "help", "lang": "lang",
             "status": "status", "find": "find", "human": "human"}
-T = TypeVar("T")
 UPDATE_MEMORY = timedelta(days=7)  # Telegram keeps undelivered updates for 24 hours
+RECORDED = (OpenTopic, Copy)
+"""Outputs whose delivery the core records (the topic and message ids Telegram assigned)."""
 
 
 @dataclass(frozen=True)
@@ -68,90 +90,95 @@ class CoreConfig:
     """How long fetching one file may take."""
 
 
-class Assistant:
-    """Handles one event in one database transaction, with the flow's model attached for that event."""
+def _chat_of(message: Message) -> int | None:
+    """The chat whose lock the message's transaction takes; None for delivery results."""
+    if isinstance(message, (Inbound, FollowUpDue)):
+        return message.chat_id
+    if isinstance(message, DeadLettered):
+        return message.batch.chat_id
+    return None
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], renderer: Renderer, machine: AsyncMachine,
-                 ticket_machine: AsyncMachine, admin_machines: dict[str, AsyncMachine], config: CoreConfig,
-                 clock: Clock = utcnow, reader: IsolatedReader | None = None) -> None:
+
+class Assistant:
+    """Takes in messages, each in one transaction, through one handlers table."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], renderer: Renderer, flows: FlowRunner,
+                 config: CoreConfig, clock: Clock = utcnow, reader: IsolatedReader | None = None) -> None:
         self.sessions = sessions
         self.renderer = renderer
-        self.machine = machine
-        self.ticket_machine = ticket_machine
-        self.admin_machines = admin_machines
+        self.flows = flows
         self.config = config
         self.clock = clock
         self.reader = reader or IsolatedReader()
         self._sent_marks: GroupCommit[tuple[str, int]] = GroupCommit(self._mark_sent)
+        self.handlers: dict[type[Any], Handler] = {
+            Text: self._in_chat,
+            Command: self._in_chat,
+            ButtonPress: self._in_chat,
+            FileSent: self._in_chat,
+            AlbumReceived: self._in_chat,
+            DocumentRead: self._in_chat,
+            TopicClosed: self._in_chat,
+            TopicReopened: self._in_chat,
+            FollowUpDue: self._follow_up_due,
+            TicketsDue: self._tickets_due,
+            DeadLettered: self._dead_lettered,
+            OutputDelivered: self._delivered,
+            DeliveryFailed: self._undelivered,
+        }
 
-    async def handle(self, event: Event) -> list[Out]:
-        """Everything the user should receive in answer to `event`, stored in the outbox.
+    # -- the entry points ------------------------------------------------------------------------------
+    async def handle(self, message: Message) -> list[Out]:
+        """Everything that should be carried out in answer to `message`, stored in the outbox.
 
         A photo or file is downloaded and read first, outside any transaction. Raises `Unavailable` when
         the database cannot be reached and `Failed` when handling failed otherwise: in both cases nothing
-        was stored, and the event should be handled again later (the inbox dead-letters it after a few
+        was stored, and the message should be handled again later (the inbox dead-letters it after a few
         failures). `answer` is for transports that cannot try again.
         """
+        chat_id = _chat_of(message)
         try:
-            return await self._handle(await self._prepare(event))
+            message = await self._prepare(message)
+            return await self._envelope(message, self.handlers[type(message)])
         except Exception as error:
             if transient(error):
-                logger.warning("chat %s: database unavailable (%s); the update will be handled again",
-                               event.chat_id, error)
+                logger.warning("chat %s: database unavailable (%s); to be handled again", chat_id, error)
                 raise Unavailable(str(error)) from error
-            logger.exception("chat %s: event failed, nothing stored", event.chat_id)
+            logger.exception("chat %s: %s failed, nothing stored", chat_id, type(message).__name__)
             raise Failed(f"{type(error).__name__}: {error}") from error
 
-    async def answer(self, event: Event) -> list[Out]:
+    async def answer(self, message: Message) -> list[Out]:
         """`handle`, with an apology instead of `Failed` (the terminal, which has no inbox)."""
         try:
-            return await self.handle(event)
+            return await self.handle(message)
         except Failed:
-            language = normalise_language(event.language, self.config.default_language)
-            return [Reply(self.renderer.text("internal_error", language), chat_id=event.chat_id)]
+            language = normalise_language(getattr(message, "language", None), self.config.default_language)
+            return [Reply(self.renderer.text("internal_error", language), chat_id=_chat_of(message) or 0)]
 
-    async def _prepare(self, event: Event) -> Event:
-        """Download and read an invoice photo or file the conversation will read, before any transaction."""
-        attachment = event.attachment
-        if (attachment is None or attachment.kind not in ("photo", "document") or attachment.fetch is None
-                or event.read is not None or event.chat_id == self.config.support.chat_id):
-            return event
-        async with self.sessions() as session:
-            if await Store(session).active_ticket(event.chat_id) is not None:
-                return event  # relayed to staff, never downloaded
-        return dataclasses.replace(event, read=await self._read_file(event))
+    async def take(self, results: Sequence[DeliveryResult], answering: Sequence[int] = ()) -> list[Out]:
+        """What the transport did with outputs (answering these updates); returns what that calls for.
 
-    async def _read_file(self, event: Event) -> FileRead:
-        attachment = event.attachment
-        assert attachment is not None and attachment.fetch is not None
-        if attachment.size > MAX_BYTES:
-            return FileRead(reason="too_large")
-        try:
-            async with asyncio.timeout(self.config.download_seconds):
-                data = await attachment.fetch(MAX_BYTES)
-        except ReadError as error:
-            return FileRead(reason=error.reason)
-        except Exception as error:  # noqa: BLE001 - a download that failed or took too long
-            logger.warning("chat %s: could not get the %s: %s", event.chat_id, attachment.kind, error)
-            return FileRead(reason="failed")
-        today = self.clock().astimezone(self.config.rules.tz).date()
-        return await self.reader.read(data, file_name=attachment.file_name, mime_type=attachment.mime_type,
-                                      kind=attachment.kind, today=today)
+        Plain sends are only marked sent, together with other chats' marks; a delivery the core records
+        (a topic, copied messages) or a failure it acts on (blocked, a lost topic) is a message handled in
+        its own envelope. A failed output with no special meaning stays in the outbox for another try.
+        """
+        plain: list[int] = []
+        more: list[Out] = []
+        for result in results:
+            output = result.output
+            if isinstance(result, DeliveryFailed) and result.reason == "error":
+                continue  # its lease runs out and it is sent again
+            if isinstance(result, OutputDelivered) and not isinstance(output, RECORDED):
+                if output.outbox_id is not None:
+                    plain.append(output.outbox_id)
+                continue
+            more += await self.handle(result)
+        await self.sent(*plain, updates=answering)
+        return more
 
     async def dead_letter(self, batch: Batch, reason: str) -> list[Out]:
         """Give up on updates that failed again and again: marked dead, and the merchant told once."""
-        now = self.clock()
-        async with self.sessions() as session, session.begin():
-            await InboxStore(session).finish(batch.ids, now, state="dead", error=reason)
-            if batch.chat_id <= 0 or batch.chat_id == self.config.support.chat_id:
-                return []  # groups: staff see it in /stats and `bot.py inbox list`
-            store = Store(session)
-            await store.lock_chat(batch.chat_id)
-            user = await store.user(batch.user_id) if batch.user_id is not None else None
-            language = user.language if user is not None else self.config.default_language
-            file = batch.kind in ("photo", "document")
-            notice = Reply(self.renderer.text("inbox_dead", language, file=file), chat_id=batch.chat_id)
-            return await store.enqueue([notice], now, self.config.outbox_lease)
+        return await self._envelope(DeadLettered(batch, reason), self._dead_lettered)
 
     async def sent(self, *outbox_ids: int, updates: Sequence[int] = ()) -> None:
         """The transport carried out these outputs (never sent again), answering these updates."""
@@ -159,127 +186,6 @@ class Assistant:
                  *(("update", update_id) for update_id in updates)]
         if marks:
             await self._sent_marks.add(marks)  # with the marks of other chats that arrived meanwhile
-
-    async def _mark_sent(self, marks: list[tuple[str, int]]) -> None:
-        outbox_ids = [number for kind, number in marks if kind == "outbox"]
-        updates = [number for kind, number in marks if kind == "update"]
-        async with self.sessions() as session, session.begin():
-            if outbox_ids:
-                await Store(session).mark_sent(outbox_ids, self.clock())
-            if updates:
-                await InboxStore(session).sent(updates)
-
-    async def mark_unreachable(self, user_id: int) -> None:
-        """The user blocked the bot: remember it so that nothing is sent to them in vain."""
-        async with self.sessions() as session, session.begin():
-            await Store(session).set_unreachable(user_id)
-
-    def _desk(self, store: Store, now: datetime) -> SupportDesk:
-        return SupportDesk(store, self.renderer, self.config.support, self.ticket_machine, now)
-
-    async def _handle(self, event: Event) -> list[Out]:
-        now = self.clock()
-        async with self.sessions() as session, session.begin():
-            store = Store(session)
-            await store.lock_chat(event.chat_id)
-            if event.update_id is not None and not await InboxStore(session).finish(
-                    [event.update_id, *event.batch], now, sending=True):
-                logger.info("update %s of chat %s is not pending (handled before); not again", event.update_id,
-                            event.chat_id)
-                return []
-            outputs = await self._answer(store, event, now)
-            return await store.enqueue(outputs, now, self.config.outbox_lease)
-
-    async def _answer(self, store: Store, event: Event, now: datetime) -> list[Out]:
-        """The outputs for `event`, its effects written through `store`."""
-        user = await store.ensure_user(event.user_id, now=now, name=event.user_name,
-                                       language=normalise_language(event.language, self.config.default_language))
-        desk = self._desk(store, now)
-        if self.config.support.chat_id is not None and event.chat_id == self.config.support.chat_id:
-            outputs = await desk.staff_event(event, user)
-            logger.info("support chat, topic %s: %s output(s)", event.thread_id, len(outputs))
-            return outputs
-        conversation, is_new = await store.conversation(event.chat_id, event.user_id,
-                                                        initial=TROUBLESHOOT.initial, now=now)
-        admin = AdminDesk(store, self.renderer, self.admin_machines, self.config.rules.tz, now,
-                          self.config.announce_days)
-        if event.command in ADMIN_COMMANDS:
-            return await admin.command(event, user, conversation)
-        if conversation.flow in self.admin_machines:
-            return await admin.flow_event(event, user, conversation)
-        support_outputs = await self._merchant_support(desk, store, event, user)
-        if support_outputs is not None:
-            logger.info("chat %s: ticket relay/action, %s output(s)", event.chat_id, len(support_outputs))
-            return support_outputs
-        return await self._run_flow(
-            store, desk, user, conversation, now,
-            lambda model: self._dispatch(model, event, is_new, conversation.version))
-
-    async def _run_flow(self, store: Store, desk: SupportDesk, user: User, conversation: Conversation,
-                        now: datetime, act: Callable[[Troubleshoot], Awaitable[None]],
-                        preface: list[Out] | None = None) -> list[Out]:
-        """Attach the conversation's model to the machine, let `act` drive it, store and render the result."""
-        state, data = conversation.state, conversation.data
-        if state not in TROUBLESHOOT.state_names:
-            logger.warning("chat %s: unknown stored state %r, back to the menu", conversation.chat_id, state)
-            state, data = TROUBLESHOOT.initial, {}
-        ports = StorePorts(store, user, conversation, now, self.config.rules, self.config.max_years,
-                           self.config.max_failures, desk)
-        model = Troubleshoot(state, copy.deepcopy(data), ports, user.language)
-        before = state
-        async with attached(self.machine, model):
-            await act(model)
-        store.save_conversation(conversation, state=model.state, data=model.data, now=now)
-        replies: list[Out] = [self._render(say, model.language, conversation.version, conversation.chat_id)
-                              for say in model.said]
-        logger.info("chat %s: %s -> %s (%s)", conversation.chat_id, before, model.state,
-                    ",".join(say.key for say in model.said))
-        return [*(preface or []), *replies, *ports.outputs]
-
-    async def _merchant_support(self, desk: SupportDesk, store: Store, event: Event, user: User) -> list[Out] | None:
-        """Ticket matters of a merchant's chat; None when the troubleshooting flow should answer."""
-        ticket = await store.active_ticket(event.chat_id)
-        if ticket is not None:
-            return await desk.merchant_event(event, user, ticket)
-        if event.choice is not None:
-            handled = await desk.merchant_choice(event, user)
-            if handled is not None:
-                return handled
-        if event.command == "tickets":
-            return [await desk.ticket_list(user, event.chat_id)]
-        if event.edited or event.service is not None:
-            return []  # edits and service messages outside a ticket change nothing
-        return await desk.reopen_offer(event, user)
-
-    # -- reports from the transport about support outputs (each in its own transaction) -------------
-    async def _in_desk(self, work: Callable[[SupportDesk], Awaitable[T]]) -> T:
-        async with self.sessions() as session, session.begin():
-            return await work(self._desk(Store(session), self.clock()))
-
-    async def _owed(self, work: Callable[[SupportDesk], Awaitable[list[Out]]]) -> list[Out]:
-        """Outputs of support work, stored in the outbox in the same transaction."""
-        now = self.clock()
-        async with self.sessions() as session, session.begin():
-            store = Store(session)
-            return await store.enqueue(await work(self._desk(store, now)), now, self.config.outbox_lease)
-
-    async def topic_opened(self, ticket_id: int, thread_id: int) -> None:
-        await self._in_desk(lambda desk: desk.topic_opened(ticket_id, thread_id))
-
-    async def card_posted(self, ticket_id: int, message_id: int) -> None:
-        await self._in_desk(lambda desk: desk.card_posted(ticket_id, message_id))
-
-    async def relayed(self, ticket_id: int, from_chat_id: int, pairs: list[tuple[int, int]], to_chat_id: int) -> None:
-        await self._in_desk(lambda desk: desk.relayed(ticket_id, from_chat_id, pairs, to_chat_id))
-
-    async def topic_lost(self, ticket_id: int) -> list[Out]:
-        return await self._owed(lambda desk: desk.topic_lost(ticket_id))
-
-    async def topic_of(self, ticket_id: int) -> int | None:
-        return await self._in_desk(lambda desk: desk.topic_of(ticket_id))
-
-    async def merchant_unreachable(self, ticket_id: int) -> list[Out]:
-        return await self._owed(lambda desk: desk.merchant_unreachable(ticket_id))
 
     async def due(self) -> list[Out]:
         """Whatever fell due: outputs a dead process owed, tickets waiting too long, promised notices.
@@ -296,46 +202,13 @@ class Assistant:
             await InboxStore(session).forget(now - UPDATE_MEMORY)
         if outputs:
             logger.warning("%s output(s) left unsent by a stopped sender: sending them now", len(outputs))
-        outputs += await self._owed(lambda desk: desk.due())
-        for follow_up_id in due:
+        outputs += await self.handle(TicketsDue())
+        for follow_up_id, chat_id in due:
             try:
-                outputs += await self._deliver(follow_up_id)
-            except Exception:
-                logger.exception("follow-up %s could not be delivered; it stays due", follow_up_id)
+                outputs += await self.handle(FollowUpDue(follow_up_id, chat_id))
+            except (Unavailable, Failed):
+                logger.warning("follow-up %s could not be delivered; it stays due", follow_up_id)
         return outputs
-
-    async def _deliver(self, follow_up_id: int) -> list[Out]:
-        """Tell the merchant, and run their lookup again where they are free to see the result."""
-        now = self.clock()
-        async with self.sessions() as session, session.begin():
-            store = Store(session)
-            follow_up = await store.follow_up(follow_up_id)
-            if follow_up is not None:
-                await store.lock_chat(follow_up.chat_id)
-            if follow_up is None or follow_up.delivered_at is not None:
-                return []
-            follow_up.delivered_at = now
-            user = await store.user(follow_up.user_id)
-            if user is None or user.unreachable:
-                return []
-            fields = dict(follow_up.fields)
-            key = "follow_up_maintenance_over" if follow_up.kind == "maintenance_over" else "follow_up_recheck"
-            conversation, _ = await store.conversation(follow_up.chat_id, follow_up.user_id,
-                                                       initial=TROUBLESHOOT.initial, now=now)
-            desk = self._desk(store, now)
-            free = (conversation.flow == TROUBLESHOOT.name and await store.active_ticket(follow_up.chat_id) is None
-                    and "recheck" in self.machine.get_triggers(conversation.state) and bool(fields.get("number")))
-            notice = Reply(self.renderer.text(key, user.language, fields=fields, rerun=free),
-                           chat_id=follow_up.chat_id)
-            logger.info("follow-up %s (%s) delivered to chat %s%s", follow_up.id, follow_up.kind,
-                        follow_up.chat_id, ", lookup re-run" if free else "")
-            if free:
-                outputs = await self._run_flow(store, desk, user, conversation, now,
-                                               lambda model: model.trigger("recheck", fields=fields),  # type: ignore[attr-defined]
-                                               preface=[notice])
-            else:
-                outputs = [notice]
-            return await store.enqueue(outputs, now, self.config.outbox_lease)
 
     async def startup_notices(self) -> list[Out]:
         """Warnings for admins at start: no support group configured."""
@@ -347,36 +220,169 @@ class Assistant:
         return [Reply(self.renderer.text("support_missing_admin", admin.language), chat_id=admin.id)
                 for admin in admins]
 
-    async def _dispatch(self, model: Troubleshoot, event: Event, is_new: bool, version: int) -> None:
-        if is_new or event.command == "start":
+    # -- the envelope ----------------------------------------------------------------------------------
+    async def _envelope(self, message: Message, handler: Handler) -> list[Out]:
+        """One transaction: the chat locked, the update journaled, the handler's outputs in the outbox."""
+        now = self.clock()
+        async with self.sessions() as session, session.begin():
+            store = Store(session)
+            chat_id = _chat_of(message)
+            if chat_id is not None:
+                await store.lock_chat(chat_id)
+            if isinstance(message, Inbound) and message.updates and not await InboxStore(session).finish(
+                    message.updates, now, sending=True):
+                logger.info("update %s of chat %s is not pending (handled before); not again", message.update_id,
+                            message.chat_id)
+                return []
+            outputs = await handler(store, message, now)
+            return await store.enqueue(outputs, now, self.config.outbox_lease)
+
+    async def _prepare(self, message: Message) -> Message:
+        """Download and read an invoice photo or file the conversation will read, before any transaction."""
+        if not isinstance(message, FileSent) or isinstance(message, DocumentRead):
+            return message
+        attachment = message.attachment
+        if (attachment.kind not in ("photo", "document") or attachment.fetch is None or message.edited
+                or message.chat_id == self.config.support.chat_id):
+            return message
+        async with self.sessions() as session:
+            if await Store(session).active_ticket(message.chat_id) is not None:
+                return message  # relayed to staff, never downloaded
+        read = await self._read_file(message)
+        fields = {f.name: getattr(message, f.name) for f in dataclasses.fields(message)}
+        return DocumentRead(**fields, read=read)
+
+    async def _read_file(self, message: FileSent) -> FileRead:
+        attachment = message.attachment
+        assert attachment.fetch is not None
+        if attachment.size > MAX_BYTES:
+            return FileRead(reason="too_large")
+        try:
+            async with asyncio.timeout(self.config.download_seconds):
+                data = await attachment.fetch(MAX_BYTES)
+        except ReadError as error:
+            return FileRead(reason=error.reason)
+        except Exception as error:  # noqa: BLE001 - a download that failed or took too long
+            logger.warning("chat %s: could not get the %s: %s", message.chat_id, attachment.kind, error)
+            return FileRead(reason="failed")
+        today = self.clock().astimezone(self.config.rules.tz).date()
+        return await self.reader.read(data, file_name=attachment.file_name, mime_type=attachment.mime_type,
+                                      kind=attachment.kind, today=today)
+
+    async def _mark_sent(self, marks: list[tuple[str, int]]) -> None:
+        outbox_ids = [number for kind, number in marks if kind == "outbox"]
+        updates = [number for kind, number in marks if kind == "update"]
+        async with self.sessions() as session, session.begin():
+            if outbox_ids:
+                await Store(session).mark_sent(outbox_ids, self.clock())
+            if updates:
+                await InboxStore(session).sent(updates)
+
+    def _desk(self, store: Store, now: datetime) -> SupportDesk:
+        return SupportDesk(store, self.renderer, self.config.support, self.flows, now)
+
+    # -- handlers: what users do ---------------------------------------------------------------------------
+    async def _in_chat(self, store: Store, message: Inbound, now: datetime) -> list[Out]:
+        """A message in a chat: staff in the support group, an admin's command or draft, a ticket, the flow."""
+        user = await store.ensure_user(message.user_id, now=now, name=message.user_name,
+                                       language=normalise_language(message.language, self.config.default_language))
+        desk = self._desk(store, now)
+        if self.config.support.chat_id is not None and message.chat_id == self.config.support.chat_id:
+            outputs = await desk.staff_event(message, user)
+            logger.info("support chat, topic %s: %s output(s)", message.thread_id, len(outputs))
+            return outputs
+        conversation, is_new = await store.conversations.get(message.chat_id, message.user_id,
+                                                             initial=TROUBLESHOOT.initial, now=now)
+        admin = AdminDesk(store, self.renderer, self.flows, self.config.rules.tz, now, self.config.announce_days)
+        if isinstance(message, Command) and message.name in ADMIN_COMMANDS:
+            return await admin.command(message, user, conversation)
+        if admin.owns(conversation):
+            return await admin.flow_event(message, user, conversation)
+        support_outputs = await self._merchant_support(desk, store, message, user)
+        if support_outputs is not None:
+            logger.info("chat %s: ticket relay/action, %s output(s)", message.chat_id, len(support_outputs))
+            return support_outputs
+        return await self._troubleshoot(store, desk, user, conversation, now,
+                                        lambda model: self._dispatch(model, message, is_new, conversation.version))
+
+    async def _merchant_support(self, desk: SupportDesk, store: Store, message: Inbound,
+                                user: User) -> list[Out] | None:
+        """Ticket matters of a merchant's chat; None when the troubleshooting flow should answer."""
+        ticket = await store.active_ticket(message.chat_id)
+        if ticket is not None:
+            return await desk.merchant_event(message, user, ticket)
+        if isinstance(message, ButtonPress):
+            handled = await desk.merchant_choice(message, user)
+            if handled is not None:
+                return handled
+        if isinstance(message, Command) and message.name == "tickets":
+            return [await desk.ticket_list(user, message.chat_id)]
+        if getattr(message, "edited", False) or isinstance(message, (TopicClosed, TopicReopened)):
+            return []  # edits and service messages outside a ticket change nothing
+        return await desk.reopen_offer(message, user)
+
+    async def _troubleshoot(self, store: Store, desk: SupportDesk, user: User, conversation: Conversation,
+                            now: datetime, act: Callable[[Troubleshoot], Awaitable[None]],
+                            preface: Sequence[Out] = ()) -> list[Out]:
+        """Run the troubleshooting flow for one message: its replies, then what its ports produced."""
+        ports = StorePorts(store, user, conversation, now, self.config.rules, self.config.max_years,
+                           self.config.max_failures, desk)
+        before = conversation.state
+        model, replies = await self.flows.converse(
+            store.conversations, conversation, TROUBLESHOOT.name,
+            lambda state, data: Troubleshoot(state, data, ports, user.language), act, language=user.language, now=now)
+        logger.info("chat %s: %s -> %s (%s)", conversation.chat_id, before, model.state,
+                    ",".join(say.key for say in model.said))
+        return [*preface, *replies, *ports.outputs]
+
+    async def _dispatch(self, model: Troubleshoot, message: Inbound, is_new: bool, version: int) -> None:
+        """The troubleshooting flow's trigger for a message, by the message's class."""
+        if is_new or (isinstance(message, Command) and message.name == "start"):
             model.say("greeting")
-        if event.command is not None:
-            trigger = COMMANDS.get(event.command.lower())
-            if trigger is None:
-                model.say("unknown_command", command=event.command)
-                model.prompt()
-                return
-            await self._fire(model, trigger)
-            return
-        if event.choice is not None:
-            if event.choice_version not in (None, 0) and event.choice_version != version:
-                model.say("menu_expired")
-                model.prompt()
-                return
-            if event.choice not in CHOICES:
-                model.say("menu_expired")
-                model.prompt()
-                return
-            await self._fire(model, event.choice)
-            return
-        if event.attachment is not None:
-            if event.read is not None:
-                await self._take_read(model, event.read, event.attachment.kind)
-                return
-            model.say("attachment_unsupported", kind=event.attachment.kind)
+        inputs: dict[type[Any], Callable[[Troubleshoot, Any, bool, int], Awaitable[None]]] = {
+            Command: self._on_command, ButtonPress: self._on_press, DocumentRead: self._on_read,
+            FileSent: self._on_file, AlbumReceived: self._on_file, Text: self._on_text,
+        }
+        on = inputs.get(type(message))
+        if on is None:
             model.prompt()
             return
-        text = (event.text or "").strip()
+        await on(model, message, is_new, version)
+
+    async def _on_command(self, model: Troubleshoot, message: Command, is_new: bool, version: int) -> None:
+        trigger = COMMANDS.get(message.name.lower())
+        if trigger is None:
+            model.say("unknown_command", command=message.name)
+            model.prompt()
+            return
+        await self._fire(model, trigger)
+
+    async def _on_press(self, model: Troubleshoot, message: ButtonPress, is_new: bool, version: int) -> None:
+        if (message.version not in (None, 0) and message.version != version) or message.choice not in CHOICES:
+            model.say("menu_expired")
+            model.prompt()
+            return
+        await self._fire(model, message.choice)
+
+    async def _on_read(self, model: Troubleshoot, message: DocumentRead, is_new: bool, version: int) -> None:
+        """What was read from a photo or file: its fields to confirm, or why there are none."""
+        read, kind = message.read, message.attachment.kind
+        if read.reason:
+            model.say(f"read_{read.reason}", kind=kind)
+            model.prompt()
+            return
+        if not read.usable:
+            model.say("read_not_invoice", kind=kind)
+            model.prompt()
+            return
+        await self._fire(model, "read", fields=read.fields)
+
+    async def _on_file(self, model: Troubleshoot, message: FileSent, is_new: bool, version: int) -> None:
+        model.say("attachment_unsupported", kind=message.attachment.kind)
+        model.prompt()
+
+    async def _on_text(self, model: Troubleshoot, message: Text, is_new: bool, version: int) -> None:
+        text = message.text.strip()
         if not text:
             model.say("empty_message")
             model.prompt()
@@ -391,27 +397,77 @@ class Assistant:
             return
         await self._fire(model, "provide", text=text)
 
-    async def _take_read(self, model: Troubleshoot, read: FileRead, kind: str) -> None:
-        """What was read from a photo or file: its fields to confirm, or why there are none."""
-        if read.reason:
-            model.say(f"read_{read.reason}", kind=kind)
-            model.prompt()
-            return
-        if not read.usable:
-            model.say("read_not_invoice", kind=kind)
-            model.prompt()
-            return
-        await self._fire(model, "read", fields=read.fields)
-
     async def _fire(self, model: Troubleshoot, trigger: str, **kwargs: object) -> None:
         """Fire `trigger` if the current state has it; otherwise say it is not available here."""
-        if trigger not in self.machine.get_triggers(model.state):
+        if not self.flows.can(TROUBLESHOOT.name, model.state, trigger):
             model.say("not_available")
             model.prompt()
             return
         await model.trigger(trigger, **kwargs)  # type: ignore[attr-defined]
 
-    def _render(self, say: Say, language: str, version: int, chat_id: int) -> Reply:
-        text, buttons = self.renderer.render(say, language)
-        return Reply(text=text, buttons=buttons, version=version, chat_id=chat_id)
+    # -- handlers: what falls due -----------------------------------------------------------------------
+    async def _follow_up_due(self, store: Store, message: FollowUpDue, now: datetime) -> list[Out]:
+        """Tell the merchant, and run their lookup again where they are free to see the result."""
+        follow_up = await store.follow_up(message.follow_up_id)
+        if follow_up is None or follow_up.delivered_at is not None:
+            return []
+        follow_up.delivered_at = now
+        user = await store.user(follow_up.user_id)
+        if user is None or user.unreachable:
+            return []
+        fields = dict(follow_up.fields)
+        key = "follow_up_maintenance_over" if follow_up.kind == "maintenance_over" else "follow_up_recheck"
+        conversation, _ = await store.conversations.get(follow_up.chat_id, follow_up.user_id,
+                                                        initial=TROUBLESHOOT.initial, now=now)
+        free = (conversation.flow == TROUBLESHOOT.name and await store.active_ticket(follow_up.chat_id) is None
+                and self.flows.can(TROUBLESHOOT.name, conversation.state, "recheck") and bool(fields.get("number")))
+        notice = Reply(self.renderer.text(key, user.language, fields=fields, rerun=free), chat_id=follow_up.chat_id)
+        logger.info("follow-up %s (%s) delivered to chat %s%s", follow_up.id, follow_up.kind, follow_up.chat_id,
+                    ", lookup re-run" if free else "")
+        if not free:
+            return [notice]
+        return await self._troubleshoot(store, self._desk(store, now), user, conversation, now,
+                                        lambda model: model.trigger("recheck", fields=fields),  # type: ignore[attr-defined]
+                                        preface=[notice])
 
+    async def _tickets_due(self, store: Store, message: TicketsDue, now: datetime) -> list[Out]:
+        return await self._desk(store, now).due()
+
+    async def _dead_lettered(self, store: Store, message: DeadLettered, now: datetime) -> list[Out]:
+        batch = message.batch
+        await InboxStore(store.session).finish(batch.ids, now, state="dead", error=message.reason)
+        if batch.chat_id <= 0 or batch.chat_id == self.config.support.chat_id:
+            return []  # groups: staff see it in /stats and `bot.py inbox list`
+        user = await store.user(batch.user_id) if batch.user_id is not None else None
+        language = user.language if user is not None else self.config.default_language
+        file = batch.kind in ("photo", "document")
+        return [Reply(self.renderer.text("inbox_dead", language, file=file), chat_id=batch.chat_id)]
+
+    # -- handlers: what the transport did ---------------------------------------------------------------
+    async def _delivered(self, store: Store, message: OutputDelivered, now: datetime) -> list[Out]:
+        """Record what Telegram assigned: a ticket's topic and card, the copies of relayed messages."""
+        output = message.output
+        if output.outbox_id is not None and not await store.mark_sent_once(output.outbox_id, now):
+            return []  # recorded before (a report tried again after an outage)
+        desk = self._desk(store, now)
+        if isinstance(output, OpenTopic):
+            return await desk.topic_opened(output, message.thread_id, message.message_ids)
+        if isinstance(output, Copy):
+            await desk.relayed(output, message.message_ids)
+        return []
+
+    async def _undelivered(self, store: Store, message: DeliveryFailed, now: datetime) -> list[Out]:
+        """A user who blocked the bot is not written to again; a copy whose topic is gone gets a new one."""
+        output = message.output
+        if output.outbox_id is not None and not await store.mark_sent_once(output.outbox_id, now):
+            return []  # acted on before
+        desk = self._desk(store, now)
+        if message.reason == "blocked":
+            if isinstance(output, Copy):
+                return await desk.merchant_unreachable(output.ticket_id)
+            logger.info("chat %s blocked the bot; marked unreachable", output.chat_id)
+            await store.set_unreachable(output.chat_id)
+            return []
+        if message.reason in ("topic_gone", "no_topic") and isinstance(output, Copy):
+            return await desk.topic_lost(output, gone=message.reason == "topic_gone")
+        return []

@@ -24,7 +24,7 @@ from assistant.domain.identifiers import (
     validate_number,
 )
 from assistant.store.models import INVOICE_STATUSES, Invoice
-from assistant.store.repo import dialect_insert
+from assistant.store.dialect import dialect_insert
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant.events import Out, Unavailable
+from assistant.outputs import Out, Unavailable
 from assistant.group_commit import GroupCommit
 from assistant.store.engine import transient
 from assistant.store.inbox import Batch, InboxStore, Received

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from assistant.events import Button, Copy, EditCard, EditCopy, OpenTopic, Out, Reply, TopicState
+from assistant.outputs import Button, Copy, EditCard, EditCopy, OpenTopic, Out, Reply, TopicState
 
 KINDS: dict[str, type[Any]] = {cls.__name__: cls for cls in (Reply, Button, Copy, EditCopy, OpenTopic, EditCard,
                                                              TopicState)}

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from assistant.diagnosis import DiagnosisRules, diagnose, window_summary
-from assistant.events import Out
+from assistant.outputs import Out
 from assistant.store.models import Conversation, User
 from assistant.store.repo import Store
 from assistant.support import SupportDesk

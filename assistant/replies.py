@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from assistant.events import Button
+from assistant.outputs import Button
 from flows.base import Say
 
 logger = logging.getLogger(__name__)

@@ -1,28 +1,31 @@
 """Human support: tickets relayed between a merchant's chat and a topic of the support group.
 
 Transport-free: every method returns outputs (replies, copies, topic changes) that an adapter carries
-out after the transaction, and reports back what the transport assigned (topic and message ids).
+out after the transaction; what the transport assigned (topic and message ids) comes back as delivery
+messages the core hands to `topic_opened` and `relayed`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from transitions.extensions.asyncio import AsyncMachine
-
 from assistant.diagnosis import invoice_summary
 from assistant.domain.identifiers import compact
-from assistant.events import Copy, EditCard, EditCopy, Event, OpenTopic, Out, Reply, TopicState
+from assistant.flow_runner import FlowRunner
+from assistant.messages import ButtonPress, Command, FileSent, Inbound, Text, TopicClosed, TopicReopened
+from assistant.outputs import Copy, EditCard, EditCopy, OpenTopic, Out, Reply, TopicState
 from assistant.replies import Renderer
 from assistant.store.models import Ticket, User
 from assistant.store.repo import Store
-from flows.base import Say, attached
-from flows.ticket import ACTIVE, TicketLifecycle
-from flows.troubleshoot import PROMPT_BUTTONS
+from flows.base import Say
+from flows.ticket import ACTIVE, TICKET, TicketLifecycle
+from flows.troubleshoot import PROMPT_BUTTONS, TROUBLESHOOT
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +69,12 @@ class TicketPortsImpl:
 class SupportDesk:
     """Everything about tickets for one event, inside that event's transaction."""
 
-    def __init__(self, store: Store, renderer: Renderer, config: SupportConfig, machine: AsyncMachine,
+    def __init__(self, store: Store, renderer: Renderer, config: SupportConfig, flows: FlowRunner,
                  now: datetime) -> None:
         self.store = store
         self.renderer = renderer
         self.config = config
-        self.machine = machine
+        self.flows = flows
         self.now = now
 
     # -- rendering ---------------------------------------------------------------------------------
@@ -165,18 +168,19 @@ class SupportDesk:
         model = TicketLifecycle(ticket.state, owner_id=ticket.user_id, actor_id=actor_id, actor_role=role,
                                 closed_at=ticket.closed_at, rated=rated, now=self.now,
                                 ports=TicketPortsImpl(self.store, ticket, self.now), assignee_id=ticket.assignee_id)
-        if trigger not in self.machine.get_triggers(ticket.state):
+        if not self.flows.can(TICKET.name, ticket.state, trigger):
             return False
-        async with attached(self.machine, model):
-            await model.trigger(trigger, **detail)  # type: ignore[attr-defined]
+        await self.flows.drive(TICKET.name, model, lambda m: m.trigger(trigger, **detail))  # type: ignore[attr-defined]
         ticket.state = model.state
         return model.done
 
     async def _reset_merchant(self, ticket: Ticket, state: str) -> list[Out]:
         """Put the merchant's conversation in `state`; the menu prompt when that is the menu."""
-        conversation, _ = await self.store.conversation(ticket.chat_id, ticket.user_id, initial="menu", now=self.now)
-        self.store.save_conversation(conversation, state=state, now=self.now,
-                                     data={} if state == "menu" else {**conversation.data, "ticket_id": ticket.id})
+        conversations = self.store.conversations
+        conversation, _ = await conversations.get(ticket.chat_id, ticket.user_id, initial=TROUBLESHOOT.initial,
+                                                  now=self.now)
+        conversations.save(conversation, flow=TROUBLESHOOT.name, state=state, now=self.now,
+                           data={} if state == "menu" else {**conversation.data, "ticket_id": ticket.id})
         if state != "menu":
             return []
         return [self._reply("state_menu", ticket.language, ticket.chat_id, buttons=PROMPT_BUTTONS["menu"],
@@ -254,46 +258,47 @@ class SupportDesk:
         return [EditCard(self.config.chat_id, ticket.card_message_id, await self.card(ticket))]
 
     # -- the merchant's side ---------------------------------------------------------------------------
-    async def merchant_event(self, event: Event, user: User, ticket: Ticket) -> list[Out]:
+    async def merchant_event(self, message: Inbound, user: User, ticket: Ticket) -> list[Out]:
         """A message from a merchant whose ticket a person has (or will have): relayed, not answered."""
-        if event.command in ("cancel",):
+        if isinstance(message, Command) and message.name == "cancel":
             return await self.withdraw(ticket, user)
-        if event.command == "tickets":
-            return [await self.ticket_list(user, event.chat_id)]
-        if event.command is not None or event.choice is not None or not event.message_ids:
+        if isinstance(message, Command) and message.name == "tickets":
+            return [await self.ticket_list(user, message.chat_id)]
+        if isinstance(message, (Command, ButtonPress)) or not message.message_ids:
             return [self._to_merchant("ticket_active", ticket)]
-        if event.edited:
-            return await self._carry_edit(ticket, event)
+        if isinstance(message, (Text, FileSent)) and message.edited:
+            return await self._carry_edit(ticket, message)
         if self.config.chat_id is None:
             await self.store.add_ticket_event(ticket_id=ticket.id, event="message", state=ticket.state,
-                                              actor_id=user.id, detail={"text": event.text or "",
-                                                                        "message_ids": list(event.message_ids)},
+                                              actor_id=user.id, detail={"text": text_of(message),
+                                                                        "message_ids": list(message.message_ids)},
                                               now=self.now)
             return []
-        reply_to = (await self.store.counterpart(ticket.id, event.chat_id, event.reply_to)
-                    if event.reply_to else None)
-        return [Copy(ticket.id, event.chat_id, event.message_ids, self.config.chat_id, ticket.topic_id, reply_to)]
+        reply_to = (await self.store.counterpart(ticket.id, message.chat_id, message.reply_to)
+                    if message.reply_to else None)
+        return [Copy(ticket.id, message.chat_id, message.message_ids, self.config.chat_id, ticket.topic_id, reply_to)]
 
-    async def _carry_edit(self, ticket: Ticket, event: Event) -> list[Out]:
-        if event.text is None or event.message_id is None:
+    async def _carry_edit(self, ticket: Ticket, message: Text | FileSent) -> list[Out]:
+        """An edited text or caption, carried over to its copy on the other side."""
+        if message.message_id is None:
             return []
-        copy = await self.store.counterpart(ticket.id, event.chat_id, event.message_id)
+        copy = await self.store.counterpart(ticket.id, message.chat_id, message.message_id)
         if copy is None:
             return []
-        target = self.config.chat_id if event.chat_id == ticket.chat_id else ticket.chat_id
+        target = self.config.chat_id if message.chat_id == ticket.chat_id else ticket.chat_id
         if target is None:
             return []
-        return [EditCopy(target, copy, event.text)]
+        return [EditCopy(target, copy, text_of(message), caption=isinstance(message, FileSent))]
 
-    async def merchant_choice(self, event: Event, user: User) -> list[Out] | None:
+    async def merchant_choice(self, message: ButtonPress, user: User) -> list[Out] | None:
         """Rating and reopen buttons; None when the choice is not about a ticket."""
-        parsed = ticket_choice(event.choice or "")
+        parsed = ticket_choice(message.choice)
         if parsed is None:
             return None
         action, ticket_id, value = parsed
         ticket = await self.store.ticket(ticket_id)
         if ticket is None or ticket.user_id != user.id:  # never another merchant's ticket
-            return [self._reply("ticket_not_yours", user.language, event.chat_id)]
+            return [self._reply("ticket_not_yours", user.language, message.chat_id)]
         if action == "rate" and value is not None:
             return await self.rate(ticket, user, value)
         if action == "reopen":
@@ -301,13 +306,13 @@ class SupportDesk:
             if ticket.state == "open":
                 outputs += await self._relay_offered_messages(ticket)
             return outputs
-        return [self._reply("ticket_not_yours", user.language, event.chat_id)]
+        return [self._reply("ticket_not_yours", user.language, message.chat_id)]
 
-    async def reopen_offer(self, event: Event, user: User) -> list[Out] | None:
+    async def reopen_offer(self, message: Inbound, user: User) -> list[Out] | None:
         """The first message within 24 h of a close gets an offer to reopen, not a silent reopening."""
-        if event.command is not None or event.choice is not None or event.edited:
+        if isinstance(message, (Command, ButtonPress)):
             return None
-        ticket = await self.store.last_closed_ticket(event.chat_id)
+        ticket = await self.store.last_closed_ticket(message.chat_id)
         if ticket is None or ticket.closed_at is None or self.now - ticket.closed_at > timedelta(hours=24):
             return None
         if ticket.close_reason == "withdrawn":
@@ -316,7 +321,7 @@ class SupportDesk:
         if any(e.event == "reopen_offered" and e.at >= ticket.closed_at for e in events):
             return None
         await self.store.add_ticket_event(ticket_id=ticket.id, event="reopen_offered", state=ticket.state,
-                                          actor_id=user.id, detail={"message_ids": list(event.message_ids)},
+                                          actor_id=user.id, detail={"message_ids": list(message.message_ids)},
                                           now=self.now)
         return [self._to_merchant("reopen_offer", ticket, buttons=[[f"reopen.{ticket.id}"], ["menu"]])]
 
@@ -333,23 +338,24 @@ class SupportDesk:
         return self._reply("tickets_list", user.language, chat_id, tickets=tickets)
 
     # -- the staff's side ------------------------------------------------------------------------------
-    async def staff_event(self, event: Event, actor: User) -> list[Out]:
+    async def staff_event(self, message: Inbound, actor: User) -> list[Out]:
         """Anything in the support group: commands, card buttons, replies to merchants, topic changes."""
-        ticket = await self.store.ticket_by_topic(event.thread_id) if event.thread_id else None
-        if event.service is not None:
-            return await self._topic_service(event, actor, ticket)
-        parsed = ticket_choice(event.choice or "") if event.choice is not None else None
-        if parsed is not None:
+        ticket = await self.store.ticket_by_topic(message.thread_id) if message.thread_id else None
+        if isinstance(message, (TopicClosed, TopicReopened)):
+            return await self._topic_service(message, actor, ticket)
+        command: str | None = None
+        args = ""
+        if isinstance(message, ButtonPress):
+            parsed = ticket_choice(message.choice)
+            if parsed is None:
+                return []  # some other button pressed in the group: nothing to relay
             ticket = await self.store.ticket(parsed[1])
-            command, args = parsed[0], ""
-            if ticket is not None and ticket.card_message_id is None and event.message_id is not None:
-                ticket.card_message_id = event.message_id  # pressed before the card's id was reported
-        elif event.choice is not None:
-            return []  # some other button pressed in the group: nothing to relay
-        else:
-            command, args = (event.command, event.args) if event.command else (None, "")
-        text = event.text or ""
-        if command is None and (text.startswith("//") or not event.message_ids or ticket is None):
+            command = parsed[0]
+            if ticket is not None and ticket.card_message_id is None and message.message_id is not None:
+                ticket.card_message_id = message.message_id  # pressed before the card's id was reported
+        elif isinstance(message, Command):
+            command, args = message.name, message.args
+        if command is None and (text_of(message).startswith("//") or not message.message_ids or ticket is None):
             return []  # internal notes stay in the topic; chatter outside ticket topics is not ours
         if command is not None and command not in STAFF_COMMANDS:
             return []  # commands for other bots or people
@@ -357,14 +363,14 @@ class SupportDesk:
             return []
         if actor.role not in STAFF_ROLES:
             logger.warning("user %s (%s) tried %s in the support group", actor.id, actor.role, command or "to reply")
-            return [self._staff("staff_only", ticket, thread_id=event.thread_id)]
+            return [self._staff("staff_only", ticket, thread_id=message.thread_id)]
         if command == "queue":
-            return [await self._queue(event.thread_id)]
+            return [await self._queue(message.thread_id)]
         if command == "lookup":
-            return [await self._lookup(args, event.thread_id)]
+            return [await self._lookup(args, message.thread_id)]
         if ticket is None:
             if command is not None:
-                return [self._staff("ticket_not_here", None, thread_id=event.thread_id, command=command)]
+                return [self._staff("ticket_not_here", None, thread_id=message.thread_id, command=command)]
             return []
         if command == "claim":
             return await self.claim(ticket, actor)
@@ -376,19 +382,20 @@ class SupportDesk:
             return await self._canned(ticket, args.strip())
         if ticket.state not in ACTIVE:
             return [self._staff("ticket_is_closed", ticket)]
-        if event.edited:
-            return await self._carry_edit(ticket, event)
-        reply_to = (await self.store.counterpart(ticket.id, event.chat_id, event.reply_to)
-                    if event.reply_to else None)
-        return [Copy(ticket.id, event.chat_id, event.message_ids, ticket.chat_id, None, reply_to)]
+        if isinstance(message, (Text, FileSent)) and message.edited:
+            return await self._carry_edit(ticket, message)
+        reply_to = (await self.store.counterpart(ticket.id, message.chat_id, message.reply_to)
+                    if message.reply_to else None)
+        return [Copy(ticket.id, message.chat_id, message.message_ids, ticket.chat_id, None, reply_to)]
 
-    async def _topic_service(self, event: Event, actor: User, ticket: Ticket | None) -> list[Out]:
+    async def _topic_service(self, message: TopicClosed | TopicReopened, actor: User,
+                             ticket: Ticket | None) -> list[Out]:
         """A topic closed or reopened by hand in Telegram."""
         if ticket is None:
             return []
-        if event.service == "topic_closed" and ticket.state in ACTIVE:
+        if isinstance(message, TopicClosed) and ticket.state in ACTIVE:
             return await self.close(ticket, actor, "", by_topic=True)
-        if event.service == "topic_reopened" and ticket.state == "closed":
+        if isinstance(message, TopicReopened) and ticket.state == "closed":
             return await self.reopen(ticket, actor, by_topic=True)
         return []
 
@@ -414,37 +421,56 @@ class SupportDesk:
             return [self._staff("ticket_is_closed", ticket)]
         return [self._to_merchant(f"canned_{key}", ticket), self._staff("canned_sent", ticket, key=key)]
 
-    # -- reports from the transport ----------------------------------------------------------------------
-    async def topic_opened(self, ticket_id: int, thread_id: int) -> None:
-        ticket = await self.store.ticket(ticket_id)
-        if ticket is not None:
-            ticket.topic_id = thread_id
-            await self.store.add_ticket_event(ticket_id=ticket.id, event="topic", state=ticket.state, actor_id=None,
-                                              detail={"topic_id": thread_id}, now=self.now)
+    # -- what the transport did -------------------------------------------------------------------------
+    async def topic_opened(self, topic: OpenTopic, thread_id: int | None, message_ids: Sequence[int]) -> list[Out]:
+        """A ticket's topic was created: its id, the card's, and the copies made into it.
 
-    async def card_posted(self, ticket_id: int, message_id: int) -> None:
-        ticket = await self.store.ticket(ticket_id)
-        if ticket is not None:
-            ticket.card_message_id = message_id
+        Whatever Telegram did not take after creating the topic (the card, copies) is sent into the
+        topic now, instead of opening yet another topic.
+        """
+        ticket = await self.store.ticket(topic.ticket_id)
+        if ticket is None or thread_id is None:
+            return []
+        ticket.topic_id = thread_id
+        await self.store.add_ticket_event(ticket_id=ticket.id, event="topic", state=ticket.state, actor_id=None,
+                                          detail={"topic_id": thread_id}, now=self.now)
+        ids = list(message_ids)
+        owed: list[Out] = []
+        if ids:
+            ticket.card_message_id = ids.pop(0)
+        else:
+            logger.warning("ticket %s: the card was not posted in topic %s; posting it again", ticket.id, thread_id)
+            owed.append(dataclasses.replace(topic.card, thread_id=thread_id, outbox_id=None))
+        for copy in topic.then:
+            copied, ids = ids[:len(copy.message_ids)], ids[len(copy.message_ids):]
+            placed = dataclasses.replace(copy, thread_id=thread_id, outbox_id=None)
+            if len(copied) == len(copy.message_ids):
+                await self.relayed(placed, copied)
+            else:
+                owed.append(placed)
+        return owed
 
-    async def relayed(self, ticket_id: int, from_chat_id: int, pairs: list[tuple[int, int]], to_chat_id: int) -> None:
-        await self.store.add_relayed(ticket_id=ticket_id, source_chat_id=from_chat_id, pairs=pairs,
-                                     copy_chat_id=to_chat_id, now=self.now)
+    async def relayed(self, copy: Copy, message_ids: Sequence[int]) -> None:
+        """Remember which copy is which message, for replies and edits across the two chats."""
+        await self.store.add_relayed(ticket_id=copy.ticket_id, source_chat_id=copy.from_chat_id,
+                                     pairs=list(zip(copy.message_ids, message_ids)), copy_chat_id=copy.to_chat_id,
+                                     now=self.now)
 
-    async def topic_lost(self, ticket_id: int) -> list[Out]:
-        """The ticket's topic was deleted (or never made): a new topic with the card."""
-        ticket = await self.store.ticket(ticket_id)
+    async def topic_lost(self, copy: Copy, *, gone: bool) -> list[Out]:
+        """A copy for the support group found no topic: into the ticket's topic if one is known by now,
+        else (the topic was deleted, or never made) a new topic with the card, the copy made into it."""
+        ticket = await self.store.ticket(copy.ticket_id)
         if ticket is None or self.config.chat_id is None:
             return []
+        if not gone and ticket.topic_id is not None:
+            return [dataclasses.replace(copy, thread_id=ticket.topic_id, outbox_id=None)]
         lost = ticket.topic_id
         ticket.topic_id, ticket.card_message_id = None, None
         await self.store.add_ticket_event(ticket_id=ticket.id, event="topic_lost", state=ticket.state, actor_id=None,
                                           detail={"topic_id": lost}, now=self.now)
-        return [OpenTopic(ticket.id, self.config.chat_id, self.topic_name(ticket), await self.card(ticket))]
-
-    async def topic_of(self, ticket_id: int) -> int | None:
-        ticket = await self.store.ticket(ticket_id)
-        return ticket.topic_id if ticket else None
+        logger.warning("topic %s of ticket %s is gone; opening a new one", lost, ticket.id)
+        return [OpenTopic(ticket.id, self.config.chat_id, self.topic_name(ticket), await self.card(ticket),
+                          then=(dataclasses.replace(copy, thread_id=None, outbox_id=None),))]
 
     async def merchant_unreachable(self, ticket_id: int) -> list[Out]:
         ticket = await self.store.ticket(ticket_id)
@@ -470,3 +496,12 @@ class SupportDesk:
             outputs.append(self._staff("ticket_waiting", None, thread_id=None, waited=waited,
                                        waiting_ticket=self._view(ticket), topic_id=ticket.topic_id))
         return outputs
+
+
+def text_of(message: Inbound) -> str:
+    """The text a message carries: a text's, a file's caption, or none."""
+    if isinstance(message, Text):
+        return message.text
+    if isinstance(message, FileSent):
+        return message.caption or ""
+    return ""

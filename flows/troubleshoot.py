@@ -15,7 +15,7 @@ from transitions.extensions.asyncio import AsyncEventData
 
 from assistant.domain.extract import extract, names_an_invoice
 from assistant.domain.knowledge import match_question
-from assistant.domain.identifiers import FIELDS, Problem, cross_check, family_of, fourth_field
+from assistant.domain.identifiers import Problem, cross_check, family_of, fourth_field
 from flows.base import FlowModel, FlowSpec
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant.events import Event
+from assistant.messages import Inbound
 from assistant.importer import InvoiceRecord, upsert_invoices
 from assistant.store.inbox import InboxStore, Received
 from assistant.store.repo import Store
@@ -51,7 +51,7 @@ async def add_user(sessions: async_sessionmaker[AsyncSession], now: datetime, us
         await Store(session).save_user(user_id, role=role, language=language, companies=list(companies), now=now)
 
 
-async def received(sessions: async_sessionmaker[AsyncSession], now: datetime, *events: Event) -> None:
+async def received(sessions: async_sessionmaker[AsyncSession], now: datetime, *events: Inbound) -> None:
     """Store events' updates in the inbox, pending, as the transport does on receipt."""
     rows = [Received(update_id=event.update_id, chat_id=event.chat_id, user_id=event.user_id, kind="message",
                      payload={"update_id": event.update_id}) for event in events if event.update_id is not None]

@@ -1,9 +1,14 @@
-"""The Telegram adapter: Updates become core events, replies become HTML messages with inline keyboards."""
+"""The Telegram adapter: updates become the core's typed messages, outputs become Bot API calls.
+
+What each call gave (the ids Telegram assigned, or why it failed) goes back to the core as delivery
+messages once the outputs were carried out; the adapter never asks the core anything while sending.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import re
 import time
@@ -31,19 +36,22 @@ from assistant.adapters.webhook import ANSWERED
 from assistant.admin import ADMIN_COMMANDS
 from assistant.broadcast import Delivery
 from assistant.domain.documents import ReadError
-from assistant.events import (
+from assistant.messages import (
+    AlbumReceived,
     Attachment,
-    Copy,
-    EditCard,
-    EditCopy,
-    Event,
-    Failed,
-    OpenTopic,
-    Out,
-    Reply,
-    TopicState,
-    Unavailable,
+    ButtonPress,
+    ChatMessage,
+    Command,
+    DeliveryFailed,
+    DeliveryResult,
+    FileSent,
+    Inbound,
+    OutputDelivered,
+    Text,
+    TopicClosed,
+    TopicReopened,
 )
+from assistant.outputs import Copy, EditCard, EditCopy, Failed, OpenTopic, Out, Reply, TopicState, Unavailable
 from assistant.replies import LANGUAGES, Renderer, normalise_language
 from assistant.store.inbox import Batch, Received
 
@@ -164,9 +172,9 @@ def received(data: dict[str, Any]) -> Received:
         return Received(update_id=update_id, chat_id=0, user_id=None, kind="malformed", payload=data)
 
 
-def update_to_event(update: Update, album: tuple[int, ...] = (), bot: Any = None,
-                    batch: tuple[int, ...] = ()) -> Event | None:
-    """The core event for an update, or None when it carries nothing to handle."""
+def update_to_message(update: Update, album: tuple[int, ...] = (), bot: Any = None,
+                      batch: tuple[int, ...] = ()) -> ChatMessage | None:
+    """The core's message for an update, or None when it carries nothing to handle."""
     user = update.effective_user
     chat = update.effective_chat
     if user is None or chat is None or user.is_bot:
@@ -179,31 +187,28 @@ def update_to_event(update: Update, album: tuple[int, ...] = (), bot: Any = None
         thread = getattr(message, "message_thread_id", None) if message is not None else None
         pressed = message.message_id if message is not None else None  # the message whose button was pressed
         decoded = decode_choice(query.data)
-        if decoded is None:
-            return Event(choice="", choice_version=-1, thread_id=thread, message_id=pressed, **base)
-        version, choice = decoded
-        return Event(choice=choice, choice_version=version, thread_id=thread, message_id=pressed, **base)
+        version, choice = decoded if decoded is not None else (-1, "")
+        return ButtonPress(choice=choice, version=version, thread_id=thread, message_id=pressed, **base)
     message = update.message or update.edited_message
     if message is None:
         return None
-    base.update(message_id=message.message_id, edited=update.edited_message is not None,
-                thread_id=message.message_thread_id if message.is_topic_message else None,
-                reply_to=_reply_to(message), album=album)
+    edited = update.edited_message is not None
+    base.update(message_id=message.message_id, thread_id=message.message_thread_id if message.is_topic_message else None,
+                reply_to=_reply_to(message))
     if message.forum_topic_closed is not None:
-        return Event(service="topic_closed", **base)
+        return TopicClosed(**base)
     if message.forum_topic_reopened is not None:
-        return Event(service="topic_reopened", **base)
+        return TopicReopened(**base)
     if message.forum_topic_created is not None or message.forum_topic_edited is not None:
         return None
     command = _command(message)
     if command is not None:
-        return Event(command=command[0], args=command[1], **base)
+        return Command(name=command[0], args=command[1], **base)
     if message.text is not None:
-        return Event(text=message.text, **base)
-    attachment = _attachment(message, bot)
-    if attachment is not None:
-        return Event(attachment=attachment, text=message.caption, **base)
-    return Event(attachment=Attachment(kind="other"), **base)
+        return Text(text=message.text, edited=edited, **base)
+    attachment = _attachment(message, bot) or Attachment(kind="other")
+    kind = AlbumReceived if len(album) > 1 else FileSent
+    return kind(attachment=attachment, caption=message.caption, edited=edited, album=album, **base)
 
 
 def reply_markup(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -246,18 +251,11 @@ class FloodGuard:
 
 
 # -- the adapter -------------------------------------------------------------------------------------
-class SupportReports(Protocol):
-    """What the core wants to hear back about the outputs the adapter carried out."""
+class Core(Protocol):
+    """What the adapter hands the core: messages in, and what became of the outputs."""
 
-    async def sent(self, *outbox_ids: int, updates: Sequence[int] = ()) -> None: ...
-    async def topic_opened(self, ticket_id: int, thread_id: int) -> None: ...
-    async def card_posted(self, ticket_id: int, message_id: int) -> None: ...
-    async def relayed(self, ticket_id: int, from_chat_id: int, pairs: list[tuple[int, int]],
-                      to_chat_id: int) -> None: ...
-    async def topic_lost(self, ticket_id: int) -> list[Out]: ...
-    async def topic_of(self, ticket_id: int) -> int | None: ...
-    async def merchant_unreachable(self, ticket_id: int) -> list[Out]: ...
-    async def mark_unreachable(self, user_id: int) -> None: ...
+    async def handle(self, message: Inbound) -> list[Out]: ...
+    async def take(self, results: Sequence[DeliveryResult], answering: Sequence[int] = ()) -> list[Out]: ...
 
 
 def _topic_gone(error: Exception) -> bool:
@@ -272,9 +270,8 @@ def _not_modified(error: Exception) -> bool:
 class TelegramAdapter:
     """Handlers that translate between Telegram and the core, and carry out the core's outputs."""
 
-    handle: Callable[[Event], Awaitable[list[Out]]]
+    core: Core
     renderer: Renderer
-    reports: SupportReports
     default_language: str
     support_chat_id: int | None = None
     flood: FloodGuard = field(default_factory=lambda: FloodGuard(20, 10.0))
@@ -328,13 +325,13 @@ class TelegramAdapter:
         album, batch = self._albums.get(update.update_id, ((), ()))
         if message is not None and message.media_group_id and not album:
             album = (message.message_id,)  # an album's photo that came alone
-        event = update_to_event(update, album=album, bot=context.bot, batch=batch)
+        event = update_to_message(update, album=album, bot=context.bot, batch=batch)
         if event is None:
             return
         if update.callback_query is not None and update.update_id not in self._answered:
             await self._settle_button(update.callback_query)
         try:
-            outputs = await self.handle(event)
+            outputs = await self.core.handle(event)
         except (Unavailable, Failed) as error:  # no answer now: the inbox tries again, then dead-letters
             self._results[update.update_id] = error
             return
@@ -366,73 +363,73 @@ class TelegramAdapter:
 
     # -- carrying out the core's outputs -----------------------------------------------------------------
     async def execute(self, bot: Any, outputs: list[Out], answering: tuple[int, ...] = ()) -> None:
-        """Carry out outputs in order, then report them sent; a failure of one does not stop the others.
+        """Carry out outputs in order, then give the core what became of them; a failure does not stop the rest.
 
-        They are reported together, in one transaction, once the last was carried out. A failed output
-        stays in the outbox and is tried again when its lease runs out; the first failure is raised at the
-        end for the error handler.
+        The results go to the core together once the last output was carried out; what they call for (a
+        new topic for a deleted one, a notice to staff) is carried out the same way. A failed output stays
+        in the outbox and is tried again when its lease runs out; the first failure is raised at the end
+        for the error handler.
         """
         failure: Exception | None = None
-        done: list[int] = []
-        for output in outputs:
-            try:
-                await self._execute_one(bot, output)
-            except Exception as error:  # noqa: BLE001 - re-raised below for the error handler
-                logger.warning("could not carry out %s: %s", type(output).__name__, error)
-                failure = failure or error
-                continue
-            if output.outbox_id is not None:
-                done.append(output.outbox_id)
-        if done or answering:
-            await self._report_sent(done, answering)
+        for _ in range(3):  # a lost topic: a new one; that one lost at once too: once more, then the lease
+            results: list[DeliveryResult] = []
+            for output in outputs:
+                try:
+                    results.append(await self._carry_out(bot, output))
+                except Exception as error:  # noqa: BLE001 - re-raised below for the error handler
+                    logger.warning("could not carry out %s: %s", type(output).__name__, error)
+                    failure = failure or error
+                    results.append(DeliveryFailed(output, "error", str(error)))
+            if not results and not answering:
+                break
+            outputs = await self._report(results, answering)
+            answering = ()
+            if not outputs:
+                break
         if failure is not None:
             raise failure
 
-    async def _report_sent(self, outbox_ids: list[int], answering: tuple[int, ...] = ()) -> None:
-        """Mark outputs sent, waiting out a short database outage: unmarked, they would be sent twice."""
+    async def _report(self, results: list[DeliveryResult], answering: tuple[int, ...]) -> list[Out]:
+        """Give the core the results, waiting out a short database outage: unrecorded, outputs go out twice."""
         for delay in (*MARK_SENT_DELAYS, None):
             try:
-                await self.reports.sent(*outbox_ids, updates=answering)
-                return
-            except Exception as error:  # noqa: BLE001 - the database is away; the outputs were sent
+                return await self.core.take(results, answering)
+            except Exception as error:  # noqa: BLE001 - the database is away; the outputs were carried out
                 if delay is None:
-                    logger.error("outbox entries %s sent but not marked (%s): they will be sent again", outbox_ids,
+                    logger.error("results of %s output(s) not recorded (%s): they will be sent again", len(results),
                                  error)
-                    return
-                logger.warning("outbox entries %s not marked sent yet (%s); again in %.1f s", outbox_ids, error,
+                    return []
+                logger.warning("results of %s output(s) not recorded yet (%s); again in %.1f s", len(results), error,
                                delay)
                 await asyncio.sleep(delay)
+        return []
 
-    async def _execute_one(self, bot: Any, output: Out) -> None:
+    async def _carry_out(self, bot: Any, output: Out) -> DeliveryResult:
         if isinstance(output, Reply):
-            await self._send_reply(bot, output)
-        elif isinstance(output, Copy):
-            await self._copy(bot, output)
-        elif isinstance(output, OpenTopic):
-            await self._open_topic(bot, output)
-        elif isinstance(output, EditCard):
+            return await self._send_reply(bot, output)
+        if isinstance(output, Copy):
+            return await self._copy(bot, output)
+        if isinstance(output, OpenTopic):
+            return await self._open_topic(bot, output)
+        if isinstance(output, EditCard):
             await self._edit_card(bot, output)
         elif isinstance(output, EditCopy):
-            try:
-                await bot.edit_message_text(output.text, chat_id=output.chat_id, message_id=output.message_id)
-            except BadRequest as error:
-                if not _not_modified(error):
-                    raise
+            await self._edit_copy(bot, output)
         elif isinstance(output, TopicState):
             await self._topic_state(bot, output)
+        return OutputDelivered(output)
 
-    async def _send_reply(self, bot: Any, reply: Reply) -> Message | None:
+    async def _send_reply(self, bot: Any, reply: Reply) -> DeliveryResult:
         try:
-            return await self._send_one(bot, reply)
-        except Forbidden:
-            logger.info("chat %s blocked the bot; marked unreachable", reply.chat_id)
-            await self.reports.mark_unreachable(reply.chat_id)
-            return None
+            message = await self._send_one(bot, reply)
+        except Forbidden as error:
+            return DeliveryFailed(reply, "blocked", str(error))
         except BadRequest as error:
             if reply.thread_id is None or not _topic_gone(error):
                 raise
             logger.warning("topic %s is gone; posting in the general topic", reply.thread_id)
-            return await self._send_one(bot, Reply(reply.text, reply.buttons, reply.version, reply.chat_id))
+            message = await self._send_one(bot, dataclasses.replace(reply, thread_id=None))
+        return OutputDelivered(reply, message_ids=(message.message_id,))
 
     async def _send_one(self, bot: Any, reply: Reply) -> Message:
         """Send with retries on transient network errors (RetryAfter is the rate limiter's)."""
@@ -451,29 +448,22 @@ class TelegramAdapter:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def _copy(self, bot: Any, copy: Copy) -> None:
-        """Relay messages; a lost topic gets a new one and the copy is made again, so nothing is lost."""
+    async def _copy(self, bot: Any, copy: Copy) -> DeliveryResult:
+        """Relay messages; for the support group only into a known topic (the core finds or makes one)."""
         to_support = copy.to_chat_id == self.support_chat_id
-        thread = copy.thread_id
-        if to_support and thread is None:
-            thread = await self._recover_topic(bot, copy.ticket_id)
-        for attempt in (1, 2):
-            try:
-                ids = await self._copy_messages(bot, copy, thread)
-                break
-            except Forbidden:
-                if to_support:
-                    raise
-                logger.info("merchant chat %s blocked the bot", copy.to_chat_id)
-                await self.execute(bot, await self.reports.merchant_unreachable(copy.ticket_id))
-                return
-            except BadRequest as error:
-                if not (to_support and _topic_gone(error)) or attempt == 2:
-                    raise
-                logger.warning("topic %s of ticket %s is gone; opening a new one", thread, copy.ticket_id)
-                thread = await self._recover_topic(bot, copy.ticket_id, lost=True)
-        await self.reports.relayed(copy.ticket_id, copy.from_chat_id, list(zip(copy.message_ids, ids)),
-                                   copy.to_chat_id)
+        if to_support and copy.thread_id is None:
+            return DeliveryFailed(copy, "no_topic")
+        try:
+            ids = await self._copy_messages(bot, copy, copy.thread_id)
+        except Forbidden as error:
+            if to_support:
+                raise
+            return DeliveryFailed(copy, "blocked", str(error))
+        except BadRequest as error:
+            if not (to_support and _topic_gone(error)):
+                raise
+            return DeliveryFailed(copy, "topic_gone", str(error))
+        return OutputDelivered(copy, message_ids=tuple(ids))
 
     async def _copy_messages(self, bot: Any, copy: Copy, thread: int | None) -> list[int]:
         if len(copy.message_ids) > 1:
@@ -485,21 +475,34 @@ class TelegramAdapter:
                                         message_thread_id=thread, reply_parameters=reply)
         return [copied.message_id]
 
-    async def _recover_topic(self, bot: Any, ticket_id: int, lost: bool = False) -> int | None:
-        if not lost:
-            known = await self.reports.topic_of(ticket_id)
-            if known is not None:
-                return known
-        await self.execute(bot, await self.reports.topic_lost(ticket_id))
-        return await self.reports.topic_of(ticket_id)
+    async def _open_topic(self, bot: Any, topic: OpenTopic) -> DeliveryResult:
+        """Create the topic, post the card, copy what was bound for a lost topic; report what got through.
 
-    async def _open_topic(self, bot: Any, topic: OpenTopic) -> None:
+        Once the topic exists it is reported whatever fails after, so that a retry posts into it rather
+        than opening another.
+        """
         created = await bot.create_forum_topic(topic.chat_id, topic.name)
         thread = created.message_thread_id
-        await self.reports.topic_opened(topic.ticket_id, thread)
-        card = Reply(topic.card.text, topic.card.buttons, 0, topic.chat_id, thread_id=thread)
-        message = await self._send_one(bot, card)
-        await self.reports.card_posted(topic.ticket_id, message.message_id)
+        ids: list[int] = []
+        try:
+            card = await self._send_one(bot, dataclasses.replace(topic.card, version=0, chat_id=topic.chat_id,
+                                                                 thread_id=thread))
+            ids.append(card.message_id)
+            for copy in topic.then:
+                ids += await self._copy_messages(bot, copy, thread)
+        except TelegramError as error:
+            logger.warning("topic %s created, but posting into it failed: %s", thread, error)
+        return OutputDelivered(topic, thread_id=thread, message_ids=tuple(ids))
+
+    async def _edit_copy(self, bot: Any, edit: EditCopy) -> None:
+        try:
+            if edit.caption:
+                await bot.edit_message_caption(chat_id=edit.chat_id, message_id=edit.message_id, caption=edit.text)
+            else:
+                await bot.edit_message_text(edit.text, chat_id=edit.chat_id, message_id=edit.message_id)
+        except BadRequest as error:
+            if not _not_modified(error):
+                raise
 
     async def _edit_card(self, bot: Any, edit: EditCard) -> None:
         try:

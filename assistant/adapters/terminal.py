@@ -8,12 +8,14 @@ import logging
 from pathlib import Path
 import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from assistant.domain.documents import ReadError
-from assistant.events import Attachment, Event, Out, Reply
+from assistant.messages import Attachment, ButtonPress, ChatMessage, Command, FileSent, Inbound, Text
+from assistant.outputs import Out, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +36,10 @@ def html_to_rich(text: str) -> str:
     return "".join(out)
 
 
-def to_event(line: str, last: Reply | None, *, user_id: int, chat_id: int, language: str) -> Event:
-    """A typed line as an event: a number picks a button of the last reply, /x is a command."""
+def to_message(line: str, last: Reply | None, *, user_id: int, chat_id: int, language: str) -> ChatMessage:
+    """A typed line as a message: a number picks a button of the last reply, /x is a command."""
     line = line.strip()
-    base = {"user_id": user_id, "chat_id": chat_id, "language": language, "user_name": "terminal"}
+    base: dict[str, Any] = {"user_id": user_id, "chat_id": chat_id, "language": language, "user_name": "terminal"}
     if line.startswith("/file "):
         path = Path(line[6:].strip()).expanduser()
 
@@ -55,14 +57,14 @@ def to_event(line: str, last: Reply | None, *, user_id: int, chat_id: int, langu
 
         kind = "photo" if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".bmp") else "document"
         size = path.stat().st_size if path.is_file() else 0
-        return Event(attachment=Attachment(kind=kind, file_name=path.name, size=size, fetch=fetch),
-                     message_id=0, **base)  # type: ignore[arg-type]
+        return FileSent(attachment=Attachment(kind=kind, file_name=path.name, size=size, fetch=fetch),
+                        message_id=0, **base)
     if line.startswith("/") and len(line) > 1:
         command, _, args = line[1:].partition(" ")
-        return Event(command=command, args=args.strip(), **base)  # type: ignore[arg-type]
+        return Command(name=command.lower(), args=args.strip(), **base)
     if line.isdigit() and last is not None and 1 <= int(line) <= len(last.choices):
-        return Event(choice=last.choices[int(line) - 1], choice_version=last.version, **base)  # type: ignore[arg-type]
-    return Event(text=line, **base)  # type: ignore[arg-type]
+        return ButtonPress(choice=last.choices[int(line) - 1], version=last.version, **base)
+    return Text(text=line, **base)
 
 
 def show(console: Console, outputs: list[Out]) -> Reply | None:
@@ -83,11 +85,11 @@ def show(console: Console, outputs: list[Out]) -> Reply | None:
     return last
 
 
-async def chat_loop(handle: Callable[[Event], Awaitable[list[Out]]], *, user_id: int, chat_id: int,
+async def chat_loop(handle: Callable[[Inbound], Awaitable[list[Out]]], *, user_id: int, chat_id: int,
                     language: str, console: Console, read_line: Callable[[str], str] = input) -> None:
     """Talk to the assistant until EOF or "quit"."""
-    last = show(console, await handle(Event(user_id=user_id, chat_id=chat_id, language=language,
-                                             command="start", user_name="terminal")))
+    last = show(console, await handle(Command(user_id=user_id, chat_id=chat_id, language=language, name="start",
+                                              user_name="terminal")))
     while True:
         try:
             line = await asyncio.to_thread(read_line, "> ")
@@ -96,6 +98,6 @@ async def chat_loop(handle: Callable[[Event], Awaitable[list[Out]]], *, user_id:
             return
         if line.strip().lower() in EXIT_WORDS:
             return
-        event = to_event(line, last, user_id=user_id, chat_id=chat_id, language=language)
+        event = to_message(line, last, user_id=user_id, chat_id=chat_id, language=language)
         shown = show(console, await handle(event))
         last = shown or last

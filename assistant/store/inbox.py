@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from assistant.store.models import InboxEntry
-from assistant.store.repo import dialect_insert
+from assistant.store.dialect import dialect_insert
 
 logger = logging.getLogger(__name__)
 

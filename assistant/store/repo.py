@@ -11,12 +11,12 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy import literal as sa_literal
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import flag_modified
 
-from assistant.events import Copy, Out
+from assistant.outputs import Copy, Out
 from assistant.outbox import decode, encode
+from assistant.store.conversations import Conversations
+from assistant.store.dialect import dialect_insert
 from assistant.store.models import (
     AccessRequest,
     AuditEntry,
@@ -26,7 +26,6 @@ from assistant.store.models import (
     Conversation,
     Diagnosis,
     FollowUp,
-    InboxEntry,
     Invoice,
     MaintenanceWindow,
     OutboxEntry,
@@ -40,17 +39,12 @@ from assistant.store.models import (
 logger = logging.getLogger(__name__)
 
 
-def dialect_insert(session: AsyncSession, table: Any) -> Any:
-    """INSERT with ON CONFLICT support for the session's backend."""
-    name = session.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
-
-
 class Store:
     """The assistant's data access for one transaction."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self.conversations = Conversations(session)
 
     # -- users ------------------------------------------------------------------------------
     async def user(self, user_id: int) -> User | None:
@@ -115,38 +109,6 @@ class Store:
         for user_id, tax_id in links:
             by_user.setdefault(user_id, []).append(tax_id)
         return [(user, sorted(by_user.get(user.id, []))) for user in users]
-
-    # -- conversations ----------------------------------------------------------------------
-    async def conversation(self, chat_id: int, user_id: int, *, initial: str,
-                           now: datetime) -> tuple[Conversation, bool]:
-        """The chat's conversation row, locked for this transaction; created when new (True)."""
-        query = (select(Conversation).where(Conversation.chat_id == chat_id).with_for_update()
-                 .execution_options(populate_existing=True))
-        row = await self.session.scalar(query)
-        if row is not None:
-            return row, False
-        statement = dialect_insert(self.session, Conversation).values(
-            chat_id=chat_id, user_id=user_id, flow="troubleshoot", state=initial, data={}, version=0,
-            updated_at=now)
-        created = await self.session.execute(
-            statement.on_conflict_do_nothing(index_elements=["chat_id"]).returning(Conversation.chat_id))
-        is_new = created.first() is not None  # not when another process created it just now
-        row = await self.session.scalar(query)
-        assert row is not None
-        return row, is_new
-
-    @staticmethod
-    def save_conversation(conversation: Conversation, *, state: str, data: dict[str, Any], now: datetime,
-                          flow: str | None = None) -> int:
-        """The one writer of a conversation's state: new state and fields, the next version (returned)."""
-        if flow is not None:
-            conversation.flow = flow
-        conversation.state = state
-        conversation.data = data
-        flag_modified(conversation, "data")
-        conversation.version += 1
-        conversation.updated_at = now
-        return conversation.version
 
     # -- invoices ---------------------------------------------------------------------------
     async def find_invoice(self, code: str | None, number: str) -> Invoice | None:
@@ -356,16 +318,16 @@ class Store:
                                   window_id=window_id, created_at=now))
         return True
 
-    async def due_follow_ups(self, now: datetime, limit: int = 200) -> list[int]:
-        """Ids of promises that fell due: a recheck whose time came, a notice whose maintenance is over."""
+    async def due_follow_ups(self, now: datetime, limit: int = 200) -> list[tuple[int, int]]:
+        """(id, chat) of promises that fell due: a recheck whose time came, a notice whose maintenance is over."""
         over = or_(MaintenanceWindow.id.is_(None), MaintenanceWindow.ended_at.is_not(None),
                    MaintenanceWindow.ends_at <= now)
-        query = (select(FollowUp.id).outerjoin(MaintenanceWindow, FollowUp.window_id == MaintenanceWindow.id)
+        query = (select(FollowUp.id, FollowUp.chat_id).outerjoin(MaintenanceWindow, FollowUp.window_id == MaintenanceWindow.id)
                  .where(FollowUp.delivered_at.is_(None),
                         or_(and_(FollowUp.kind == "recheck", FollowUp.due_at <= now),
                             and_(FollowUp.kind == "maintenance_over", over)))
                  .order_by(FollowUp.due_at, FollowUp.id).limit(limit))
-        return list(await self.session.scalars(query))
+        return [(follow_up_id, chat_id) for follow_up_id, chat_id in await self.session.execute(query)]
 
     async def follow_up(self, follow_up_id: int) -> FollowUp | None:
         """A follow-up, locked; None when another process has it (PostgreSQL) or it is gone."""
@@ -419,6 +381,13 @@ class Store:
 
     async def mark_sent(self, outbox_ids: Sequence[int], now: datetime) -> None:
         await self.session.execute(update(OutboxEntry).where(OutboxEntry.id.in_(outbox_ids)).values(sent_at=now))
+
+    async def mark_sent_once(self, outbox_id: int, now: datetime) -> bool:
+        """Mark one output done with; False when it was already (its result was taken in before)."""
+        table = OutboxEntry.__table__
+        result = await self.session.execute(update(table).where(table.c.id == outbox_id, table.c.sent_at.is_(None))
+                                            .values(sent_at=now))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def claim_unsent(self, now: datetime, lease: timedelta, max_attempts: int, limit: int = 100) -> list[Out]:
         """Outputs whose sender's lease ran out unsent: leased anew to the caller, oldest first.

@@ -43,7 +43,7 @@ async def test_broadcast_with_403_429_and_a_kill(api: FakeBotAPI, database_url: 
     for user_id in RECIPIENTS:
         await add_user(sessions, now, user_id=user_id)
         async with sessions() as session, session.begin():
-            await Store(session).conversation(user_id, user_id, initial="menu", now=now)
+            await Store(session).conversations.get(user_id, user_id, initial="menu", now=now)
     api.blocked.update(BLOCKED)
     api.fail("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1, chat_id=BUSY)
     first = await start_bot(api, database_url)

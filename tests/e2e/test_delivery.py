@@ -7,7 +7,7 @@ import pytest
 from pydantic import SecretStr
 
 from assistant.core import Assistant
-from assistant.events import Unavailable
+from assistant.outputs import Unavailable
 from assistant.inbox import Inbox
 from assistant.settings import Settings
 from tests.e2e.conftest import RunningBot

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from typer.testing import CliRunner
 
-from assistant.events import Reply
+from assistant.outputs import Reply
 from assistant.store.repo import Store
 from tests.conftest import Chat, joined
 from tests.factories import add_invoices, add_user, code12, invoice

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from assistant.events import Failed
+from assistant.outputs import Failed
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant.events import Event
+from assistant.messages import Text
 from assistant.store.repo import Store
 from flows.troubleshoot import STATE_NAMES
 from tests.conftest import Chat, FakeClock
@@ -23,7 +23,7 @@ async def merchant(sessions: async_sessionmaker[AsyncSession], clock: FakeClock)
 
 async def conversation(sessions: async_sessionmaker[AsyncSession], chat_id: int = 1000) -> tuple[str, dict]:
     async with sessions() as session:
-        row, _ = await Store(session).conversation(chat_id, chat_id, initial="menu", now=FakeClock().now)
+        row, _ = await Store(session).conversations.get(chat_id, chat_id, initial="menu", now=FakeClock().now)
         return row.state, row.data
 
 
@@ -222,7 +222,7 @@ BAD_INPUTS = [
 async def test_bad_input_gets_a_clear_reply_and_state_stays_valid(chat: Chat, sessions, merchant, text) -> None:
     await chat.command("start")
     await chat.press("find")
-    replies = await chat.assistant.handle(Event(user_id=1000, chat_id=1000, text=text))
+    replies = await chat.assistant.handle(Text(user_id=1000, chat_id=1000, text=text))
     assert replies, "every message gets an answer"
     combined = "\n".join(r.text for r in replies)
     assert "出了点问题" not in combined  # not the internal-error reply
@@ -239,7 +239,7 @@ async def test_bad_input_in_every_resting_state(chat: Chat, sessions, clock, mer
     await chat.say(f"代码 {code} 号码 12345678 日期 {issued} 校验码 567890")
     answers = {}
     for text in ("<b>hi</b>", "", "😀"):
-        replies = await chat.assistant.handle(Event(user_id=1000, chat_id=1000, text=text))
+        replies = await chat.assistant.handle(Text(user_id=1000, chat_id=1000, text=text))
         answers[text] = "\n".join(r.text for r in replies)
         assert replies[-1].choices == ["find", "human", "menu"]  # the outcome's buttons again
     assert "没有理解“&lt;b&gt;hi&lt;/b&gt;”" in answers["<b>hi</b>"]

@@ -17,7 +17,7 @@ async def test_demo_cases_reach_their_outcomes(assistant, sessions, clock) -> No
         await chat.command("cancel")
         await chat.say(case.typed)
         async with sessions() as session:
-            row, _ = await Store(session).conversation(DEMO_USER, DEMO_USER, initial="menu", now=clock.now)
+            row, _ = await Store(session).conversations.get(DEMO_USER, DEMO_USER, initial="menu", now=clock.now)
         assert row.state == case.state, case
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.events import Failed
+from assistant.outputs import Failed
 
-from assistant.events import Event
+from assistant.messages import ButtonPress, Command
 from assistant.store.repo import Store
 from tests.factories import add_user, received
 
@@ -23,14 +23,14 @@ async def merchant(sessions, clock) -> None:
 
 async def conversation(sessions, clock):
     async with sessions() as session:
-        row, _ = await Store(session).conversation(1000, 1000, initial="menu", now=clock.now)
+        row, _ = await Store(session).conversations.get(1000, 1000, initial="menu", now=clock.now)
         return row.state, row.version, row.data
 
 
 async def test_a_redelivered_update_is_not_handled_again(assistant, sessions, clock, merchant) -> None:
-    start = Event(user_id=1000, chat_id=1000, command="start", update_id=501)
-    find = Event(user_id=1000, chat_id=1000, choice="find", choice_version=1, update_id=502)
-    human = Event(user_id=1000, chat_id=1000, command="human", update_id=503)
+    start = Command(user_id=1000, chat_id=1000, name="start", update_id=501)
+    find = ButtonPress(user_id=1000, chat_id=1000, choice="find", version=1, update_id=502)
+    human = Command(user_id=1000, chat_id=1000, name="human", update_id=503)
     await received(sessions, clock.now, start, find, human)
     assert await assistant.handle(start)
     assert await assistant.handle(find)
@@ -51,8 +51,8 @@ async def test_an_update_that_failed_is_handled_when_it_comes_again(assistant, s
     async def broken(self, event) -> None:
         raise RuntimeError("database went away")
 
-    start = Event(user_id=1000, chat_id=1000, command="start", update_id=600)
-    human = Event(user_id=1000, chat_id=1000, command="human", update_id=601)
+    start = Command(user_id=1000, chat_id=1000, name="start", update_id=600)
+    human = Command(user_id=1000, chat_id=1000, name="human", update_id=601)
     await received(sessions, clock.now, start, human)
     await assistant.handle(start)
     monkeypatch.setattr(Troubleshoot, "open_ticket", broken)

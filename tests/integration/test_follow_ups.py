@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from assistant.events import Reply
+from assistant.messages import DeliveryFailed
+from assistant.outputs import Reply
 from assistant.store.repo import Store
 from tests.conftest import Chat
 from tests.factories import add_invoices, add_user, code12, invoice
@@ -103,14 +104,14 @@ async def test_a_merchant_in_the_middle_of_something_gets_the_notice_only(chat: 
     outputs = await assistant.due()
     assert len(outputs) == 1 and "提醒您" in texts(outputs)
     async with sessions() as session:
-        row, _ = await Store(session).conversation(1000, 1000, initial="menu", now=clock.now)
+        row, _ = await Store(session).conversations.get(1000, 1000, initial="menu", now=clock.now)
     assert row.state == "collecting" and row.data["fields"] == {"number": "11112222"}  # nothing overwritten
 
 
 async def test_unreachable_merchants_are_skipped_but_marked(chat: Chat, assistant, sessions, clock, merchant) -> None:
     await chat.say(f"代码 {code12(clock.today)} 号码 55667788 日期 {clock.today} 校验码 123456")
     await chat.press("later")
-    await assistant.mark_unreachable(1000)
+    await assistant.take([DeliveryFailed(Reply("…", chat_id=1000), "blocked")])  # the merchant blocked the bot
     clock.advance(days=2)
     assert await assistant.due() == []
     async with sessions() as session:

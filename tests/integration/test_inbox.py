@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from assistant.events import Reply
-from assistant.events import Failed
+from assistant.outputs import Reply
+from assistant.outputs import Failed
 from assistant.inbox import Inbox, InboxConfig
 from assistant.store.inbox import Batch, InboxStore, Received
 from assistant.store.repo import Store
@@ -147,9 +147,9 @@ async def test_stats_show_waiting_updates_and_dead_letters(sessions, clock, assi
     await inbox.receive([text(50, 100), text(51, 101)])
     async with sessions() as session, session.begin():
         await InboxStore(session).finish([50], clock(), state="dead", error="boom")
-    from assistant.events import Event
+    from assistant.messages import Command
 
-    replies = await assistant.handle(Event(user_id=999, chat_id=999, command="stats", language=language))
+    replies = await assistant.handle(Command(user_id=999, chat_id=999, name="stats", language=language))
     body = replies[0].text
     assert ("（死信）</b>：1" in body and "待处理消息</b>：1" in body) if language == "zh" else \
         ("dead letters</b>: 1" in body and "Updates waiting</b>: 1" in body), body

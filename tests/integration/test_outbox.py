@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
-from assistant.events import Event, Reply, Unavailable
-from assistant.events import Failed
+from assistant.messages import Command, DeliveryFailed, OutputDelivered, Text
+from assistant.outputs import OpenTopic, Reply, Unavailable
+from assistant.outputs import Failed
 from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions
 from assistant.store.repo import Store
@@ -15,8 +16,8 @@ from tests.conftest import SUPPORT_CHAT
 from tests.factories import received
 
 
-def start(update_id: int | None = None, chat_id: int = 1000) -> Event:
-    return Event(user_id=chat_id, chat_id=chat_id, command="start", update_id=update_id)
+def start(update_id: int | None = None, chat_id: int = 1000) -> Command:
+    return Command(user_id=chat_id, chat_id=chat_id, name="start", update_id=update_id)
 
 
 async def outbox(sessions):
@@ -100,7 +101,7 @@ async def test_one_chat_concurrent_updates_each_handled_once_one_at_a_time(assis
 
     engines = [make_engine(database_url) for _ in range(3)]
     cores = [assistant, *(make_assistant(settings, make_sessions(engine), clock) for engine in engines)]
-    events = [Event(user_id=2000, chat_id=2000, text=f"消息{n}", update_id=100 + n, message_id=n)
+    events = [Text(user_id=2000, chat_id=2000, text=f"消息{n}", update_id=100 + n, message_id=n)
               for n in range(12)]
     await received(sessions, clock.now, *events)
     results = await asyncio.gather(*(cores[n % len(cores)].handle(event) for n, event in enumerate(events)),
@@ -110,17 +111,20 @@ async def test_one_chat_concurrent_updates_each_handled_once_one_at_a_time(assis
     versions = sorted(out.version for outputs in answered for out in outputs if out.buttons)
     assert versions == list(range(1, 13))  # every event saw the state the previous one left
     async with sessions() as session:
-        row, _ = await Store(session).conversation(2000, 2000, initial="menu", now=clock.now)
+        row, _ = await Store(session).conversations.get(2000, 2000, initial="menu", now=clock.now)
         assert row.version == 12
     for engine in engines:
         await engine.dispose()
 
 
-async def test_support_outputs_reported_back_are_in_the_outbox_too(core, sessions, clock) -> None:
+async def test_outputs_a_delivery_result_calls_for_are_in_the_outbox_too(core, sessions, clock) -> None:
     await core.handle(start())
-    await core.handle(Event(user_id=1000, chat_id=1000, command="human"))
-    async with sessions() as session:
-        ticket = (await Store(session).tickets())[0]
-    outputs = await core.topic_lost(ticket.id)
-    assert outputs and all(out.outbox_id is not None for out in outputs)
-    assert SUPPORT_CHAT in {chat for _, chat, _, _, _ in await outbox(sessions)}
+    outputs = await core.handle(Command(user_id=1000, chat_id=1000, name="human"))
+    [opened] = [out for out in outputs if isinstance(out, OpenTopic)]
+    await core.take([OutputDelivered(opened, thread_id=77, message_ids=(700,))])
+    [copy] = await core.handle(Text(user_id=1000, chat_id=1000, text="在吗", message_id=5))
+    outputs = await core.take([DeliveryFailed(copy, "topic_gone")])
+    assert [type(out) for out in outputs] == [OpenTopic] and outputs[0].outbox_id is not None
+    entries = {entry_id: sent for entry_id, _, sent, _, _ in await outbox(sessions)}
+    assert entries[opened.outbox_id] and entries[copy.outbox_id]  # taken in: never sent again
+    assert not entries[outputs[0].outbox_id]  # the new topic is owed

@@ -28,7 +28,7 @@ async def diagnoses(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
 
 async def state_of(sessions: async_sessionmaker[AsyncSession], chat_id: int = 1000) -> tuple[str, dict]:
     async with sessions() as session:
-        row = await Store(session).conversation(chat_id, chat_id, initial="menu", now=FakeClock().now)
+        row = await Store(session).conversations.get(chat_id, chat_id, initial="menu", now=FakeClock().now)
         return row[0].state, row[0].data
 
 

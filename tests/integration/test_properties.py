@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.events import Attachment, Event, Reply
+from assistant.messages import Attachment, ButtonPress, Command, FileSent, Inbound, Text
+from assistant.outputs import Reply
 from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions
 from assistant.store.migrate import upgrade
@@ -40,22 +41,22 @@ kinds = st.sampled_from(["photo", "document", "sticker", "voice", "location"])
 
 
 @st.composite
-def events(draw: st.DrawFn) -> Event:
+def events(draw: st.DrawFn) -> Inbound:
     who = draw(st.sampled_from([MERCHANT, MERCHANT, MERCHANT, ADMIN, STAFF]))
     chat = SUPPORT_CHAT if who == STAFF else who
     base = {"user_id": who, "chat_id": chat, "language": "zh", "message_id": draw(st.integers(1, 10**6)),
             "thread_id": draw(st.sampled_from([None, 1, 77])) if who == STAFF else None}
     kind = draw(st.sampled_from(["text", "text", "choice", "command", "attachment"]))
     if kind == "text":
-        return Event(text=draw(texts), edited=draw(st.booleans()) and who == STAFF, **base)
+        return Text(text=draw(texts), edited=draw(st.booleans()) and who == STAFF, **base)
     if kind == "choice":
-        return Event(choice=draw(choices), choice_version=draw(st.sampled_from([None, 0, 1, 2, 5, 50])), **base)
+        return ButtonPress(choice=draw(choices), version=draw(st.sampled_from([None, 0, 1, 2, 5, 50])), **base)
     if kind == "command":
-        return Event(command=draw(commands), args=draw(st.sampled_from(["", "12345678", "+1h", "hotline"])), **base)
+        return Command(name=draw(commands), args=draw(st.sampled_from(["", "12345678", "+1h", "hotline"])), **base)
 
     async def fetch(limit: int = 0) -> bytes:
         return b"not an image"
-    return Event(attachment=Attachment(kind=draw(kinds), fetch=fetch), **base)
+    return FileSent(attachment=Attachment(kind=draw(kinds), fetch=fetch), **base)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-async def run(url: str, sequence: list[Event]) -> None:
+async def run(url: str, sequence: list[Inbound]) -> None:
     from tests.conftest import make_assistant
 
     engine = make_engine(url)
@@ -86,8 +87,8 @@ async def run(url: str, sequence: list[Event]) -> None:
         await add_invoices(sessions, clock.now, invoice(CODE, "12345678", ISSUED))
         assistant = make_assistant(Settings(database_url=url, support_chat_id=SUPPORT_CHAT, _env_file=None),
                                     sessions, clock)
-        for event in [*sequence, Event(user_id=MERCHANT, chat_id=MERCHANT, command="cancel"),
-                      Event(user_id=ADMIN, chat_id=ADMIN, command="cancel")]:
+        for event in [*sequence, Command(user_id=MERCHANT, chat_id=MERCHANT, name="cancel"),
+                      Command(user_id=ADMIN, chat_id=ADMIN, name="cancel")]:
             outputs = await assistant.handle(event)
             for output in outputs:
                 assert not (isinstance(output, Reply) and "出了点问题" in output.text), event
@@ -95,13 +96,13 @@ async def run(url: str, sequence: list[Event]) -> None:
             await assistant.due()
             async with sessions() as session:
                 for chat in (MERCHANT, ADMIN):
-                    row, _ = await Store(session).conversation(chat, chat, initial="menu", now=clock.now)
+                    row, _ = await Store(session).conversations.get(chat, chat, initial="menu", now=clock.now)
                     assert row.state in FLOW_STATES[row.flow], (row.flow, row.state)
                 for ticket in await Store(session).tickets():
                     assert ticket.state in TICKET.state_names
         async with sessions() as session:
             for chat in (MERCHANT, ADMIN):
-                row, _ = await Store(session).conversation(chat, chat, initial="menu", now=clock.now)
+                row, _ = await Store(session).conversations.get(chat, chat, initial="menu", now=clock.now)
                 assert (row.flow, row.state) == ("troubleshoot", "menu"), "/cancel returns to the menu"
     finally:
         await engine.dispose()
@@ -109,5 +110,5 @@ async def run(url: str, sequence: list[Event]) -> None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sequence=st.lists(events(), min_size=1, max_size=12))
-def test_random_events_never_break_a_flow(database: str, sequence: list[Event]) -> None:
+def test_random_events_never_break_a_flow(database: str, sequence: list[Inbound]) -> None:
     asyncio.run(run(database, sequence))

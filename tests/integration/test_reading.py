@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 import segno
 
-from assistant.events import Attachment, Copy
+from assistant.messages import Attachment, ButtonPress, FileSent
+from assistant.outputs import Copy
 from assistant.store.repo import Store
 from tests.conftest import Chat, joined
 from tests.factories import add_invoices, add_user, code12, invoice
@@ -71,7 +72,7 @@ async def test_unreadable_files_get_a_clear_answer(chat: Chat, sessions, merchan
     text = await chat.send_attachment_data(attachment(data, kind=kind, name=name))
     assert words in text and "请选择" in text
     async with sessions() as session:
-        row, _ = await Store(session).conversation(1000, 1000, initial="menu", now=chat.assistant.clock())
+        row, _ = await Store(session).conversations.get(1000, 1000, initial="menu", now=chat.assistant.clock())
     assert row.state == "menu"
 
 
@@ -94,7 +95,7 @@ async def test_too_large_files_are_not_even_downloaded(chat: Chat, merchant) -> 
 
 async def test_during_a_ticket_files_are_relayed_not_read(chat: Chat, sessions, clock, merchant) -> None:
     await chat.command("start")
-    await chat.send(choice="human", choice_version=chat.history[-1].version)
+    await chat.send(ButtonPress, choice="human", version=chat.history[-1].version)
     calls: list = []
-    outputs = await chat.send(attachment=attachment(qr_png("01,10,x"), calls=calls), message_id=77)
+    outputs = await chat.send(FileSent, attachment=attachment(qr_png("01,10,x"), calls=calls), message_id=77)
     assert [type(o) for o in outputs] == [Copy] and calls == []

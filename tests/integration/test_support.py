@@ -6,7 +6,19 @@ from datetime import timedelta
 
 import pytest
 
-from assistant.events import Copy, EditCard, EditCopy, Event, OpenTopic, Reply, TopicState
+from assistant.messages import (
+    AlbumReceived,
+    Attachment,
+    ButtonPress,
+    Command,
+    DeliveryFailed,
+    FileSent,
+    Inbound,
+    OutputDelivered,
+    Text,
+    TopicClosed,
+)
+from assistant.outputs import Copy, EditCard, EditCopy, OpenTopic, Reply, TopicState
 from assistant.store.repo import Store
 from tests.conftest import SUPPORT_CHAT, Chat, joined, replies_of
 from tests.factories import add_invoices, add_user, code12, invoice
@@ -30,23 +42,22 @@ class Staff:
         self.assistant, self.user_id, self.name = assistant, user_id, name
         self.ids = iter(range(9000, 10**6))
 
-    async def send(self, topic: int | None, **kwargs) -> list:
-        if "text" in kwargs or "attachment" in kwargs:
+    async def send(self, topic: int | None, kind: type[Inbound], **kwargs) -> list:
+        if kind in (Text, FileSent):
             kwargs.setdefault("message_id", next(self.ids))
-        return await self.assistant.handle(Event(user_id=self.user_id, chat_id=SUPPORT_CHAT, thread_id=topic,
-                                                 user_name=self.name, language="zh", **kwargs))
+        return await self.assistant.handle(kind(user_id=self.user_id, chat_id=SUPPORT_CHAT, thread_id=topic,
+                                                user_name=self.name, language="zh", **kwargs))
 
     async def command(self, topic: int | None, name: str, args: str = "") -> list:
-        return await self.send(topic, command=name, args=args)
+        return await self.send(topic, Command, name=name, args=args)
 
 
 async def open_ticket(chat: Chat, assistant, clock, topic: int = 77, card: int = 700) -> int:
-    """A not-found lookup opens a ticket; the adapter reports the topic and the card it created."""
+    """A not-found lookup opens a ticket; the transport reports the topic and the card it created."""
     issued = clock.today - timedelta(days=30)
-    outputs = await chat.send(text=f"代码 {code12(issued, batch='500')} 号码 77889900 日期 {issued} 校验码 123456")
+    outputs = await chat.send(Text, text=f"代码 {code12(issued, batch='500')} 号码 77889900 日期 {issued} 校验码 123456")
     [opened] = [o for o in outputs if isinstance(o, OpenTopic)]
-    await assistant.topic_opened(opened.ticket_id, topic)
-    await assistant.card_posted(opened.ticket_id, card)
+    assert await assistant.take([OutputDelivered(opened, thread_id=topic, message_ids=(card,))]) == []
     return opened.ticket_id
 
 
@@ -59,7 +70,7 @@ async def test_opening_a_ticket_creates_a_topic_with_the_full_card(chat: Chat, a
                                                                      people) -> None:
     issued = clock.today - timedelta(days=30)
     code = code12(issued, batch="500")
-    outputs = await chat.send(text=f"代码 {code} 号码 77889900 日期 {issued} 校验码 123456")
+    outputs = await chat.send(Text, text=f"代码 {code} 号码 77889900 日期 {issued} 校验码 123456")
     [opened] = [o for o in outputs if isinstance(o, OpenTopic)]
     assert opened.chat_id == SUPPORT_CHAT
     assert opened.name == f"#{opened.ticket_id} · 77889900 · Test"
@@ -76,7 +87,7 @@ async def test_opening_a_ticket_creates_a_topic_with_the_full_card(chat: Chat, a
 async def test_merchant_names_are_escaped_in_the_card(chat: Chat, assistant, clock, people) -> None:
     chat.name = "<b>Evil</b> & Co"
     await chat.command("start")
-    outputs = await chat.send(choice="human", choice_version=chat.history[-1].version)
+    outputs = await chat.send(ButtonPress, choice="human", version=chat.history[-1].version)
     [opened] = [o for o in outputs if isinstance(o, OpenTopic)]
     assert "&lt;b&gt;Evil&lt;/b&gt; &amp; Co" in opened.card.text and "<b>Evil</b>" not in opened.card.text
 
@@ -84,38 +95,38 @@ async def test_merchant_names_are_escaped_in_the_card(chat: Chat, assistant, clo
 async def test_outside_support_hours_says_when_someone_answers(chat: Chat, assistant, clock, people) -> None:
     clock.advance(hours=12)  # 22:00 Beijing time on a Monday
     await chat.command("start")
-    text = joined(replies_of(await chat.send(choice="human", choice_version=chat.history[-1].version)))
+    text = joined(replies_of(await chat.send(ButtonPress, choice="human", version=chat.history[-1].version)))
     assert "非工作时间" in text and "2026-06-16 09:00" in text
 
 
 async def test_claim_relay_both_ways_notes_close_and_rate(chat: Chat, assistant, sessions, clock, people) -> None:
     ticket_id = await open_ticket(chat, assistant, clock)
     staff = Staff(assistant)
-    outputs = await staff.send(77, choice=f"claim.{ticket_id}", choice_version=0)
+    outputs = await staff.send(77, ButtonPress, choice=f"claim.{ticket_id}", version=0)
     card = next(o for o in outputs if isinstance(o, EditCard))
     assert card.message_id == 700 and "李娜" in card.card.text and "客服小李" in card.card.text
     assert card.card.choices == [f"close.{ticket_id}"]
     told = [o for o in outputs if isinstance(o, Reply) and o.chat_id == 1000]
     assert "客服小李正在处理您的工单" in told[0].text
     # the merchant writes: copied into the topic, and the assistant says nothing
-    outputs = await chat.send(text="发票是上周开的", message_id=41)
+    outputs = await chat.send(Text, text="发票是上周开的", message_id=41)
     assert outputs == [Copy(ticket_id, 1000, (41,), SUPPORT_CHAT, 77, None)]
-    await assistant.relayed(ticket_id, 1000, [(41, 9041)], SUPPORT_CHAT)
-    # an album arrives as one event with several message ids
-    outputs = await chat.send(attachment=__import__("assistant.events", fromlist=["Attachment"]).Attachment("photo"),
-                              message_id=42, album=(42, 43, 44), text="三张照片")
+    await assistant.take([OutputDelivered(outputs[0], message_ids=(9041,))])
+    # an album arrives as one message with several message ids
+    outputs = await chat.send(AlbumReceived, attachment=Attachment("photo"),
+                              message_id=42, album=(42, 43, 44), caption="三张照片")
     assert outputs == [Copy(ticket_id, 1000, (42, 43, 44), SUPPORT_CHAT, 77, None)]
     # staff answer, replying to the merchant's copied message: threaded back to the original
-    outputs = await staff.send(77, text="收到，我们核实一下", message_id=9100, reply_to=9041)
+    outputs = await staff.send(77, Text, text="收到，我们核实一下", message_id=9100, reply_to=9041)
     assert outputs == [Copy(ticket_id, SUPPORT_CHAT, (9100,), 1000, None, 41)]
-    await assistant.relayed(ticket_id, SUPPORT_CHAT, [(9100, 51)], 1000)
+    await assistant.take([OutputDelivered(outputs[0], message_ids=(51,))])
     # internal notes stay in the topic
-    assert await staff.send(77, text="// 这个商户上次也是号码输错") == []
+    assert await staff.send(77, Text, text="// 这个商户上次也是号码输错") == []
     assert await staff.command(77, "note", "内部备注") == []
     # the merchant edits a relayed message; the staff edit theirs
-    assert await chat.send(text="发票是上周三开的", message_id=41, edited=True) == [
+    assert await chat.send(Text, text="发票是上周三开的", message_id=41, edited=True) == [
         EditCopy(SUPPORT_CHAT, 9041, "发票是上周三开的")]
-    assert await staff.send(77, text="收到，正在核实", message_id=9100, edited=True) == [EditCopy(1000, 51, "收到，正在核实")]
+    assert await staff.send(77, Text, text="收到，正在核实", message_id=9100, edited=True) == [EditCopy(1000, 51, "收到，正在核实")]
     # close: the merchant is told, asked for a rating, and back at the menu
     outputs = await staff.command(77, "close", "开票方已补传")
     assert TopicState(SUPPORT_CHAT, 77, f"✅ #{ticket_id} · 77889900 · Test", closed=True) in outputs
@@ -124,10 +135,10 @@ async def test_claim_relay_both_ways_notes_close_and_rate(chat: Chat, assistant,
     assert merchant[0].choices == [f"rate.{ticket_id}.{n}" for n in range(1, 6)]
     assert "请选择您需要的服务" in merchant[1].text
     assert "请选择" in await chat.command("start")  # the assistant answers again
-    outputs = await chat.send(choice=f"rate.{ticket_id}.5", choice_version=0)
+    outputs = await chat.send(ButtonPress, choice=f"rate.{ticket_id}.5", version=0)
     assert "5 星" in joined(replies_of(outputs))
     assert any(isinstance(o, Reply) and o.thread_id == 77 and "5 星" in o.text for o in outputs)
-    assert "已经评价过" in joined(replies_of(await chat.send(choice=f"rate.{ticket_id}.1", choice_version=0)))
+    assert "已经评价过" in joined(replies_of(await chat.send(ButtonPress, choice=f"rate.{ticket_id}.1", version=0)))
     async with sessions() as session:
         [ticket] = await Store(session).tickets()
         assert (ticket.state, ticket.rating, ticket.assignee_id, ticket.close_reason) == ("closed", 5, STAFF,
@@ -141,29 +152,29 @@ async def test_the_assistant_stays_silent_while_a_person_has_the_ticket(chat: Ch
                                                                         people) -> None:
     ticket_id = await open_ticket(chat, assistant, clock)
     for text in ("你好", "代码 011001900111 号码 12345678", "😀"):
-        outputs = await chat.send(text=text)
+        outputs = await chat.send(Text, text=text)
         assert all(isinstance(o, Copy) for o in outputs) and outputs
-    text = joined(replies_of(await chat.send(choice="find", choice_version=chat.history[-1].version)))
+    text = joined(replies_of(await chat.send(ButtonPress, choice="find", version=chat.history[-1].version)))
     assert f"工单 #{ticket_id} 正由客服处理" in text and "/cancel" in text
 
 
 async def test_merchants_cannot_act_as_staff(chat: Chat, assistant, sessions, clock, people) -> None:
     ticket_id = await open_ticket(chat, assistant, clock)
     intruder = Staff(assistant, user_id=OTHER_MERCHANT, name="冒充者")
-    for outputs in (await intruder.command(77, "claim"), await intruder.send(77, choice=f"claim.{ticket_id}",
-                                                                            choice_version=0),
-                    await intruder.command(77, "lookup", "77889900"), await intruder.send(77, text="我来回答")):
+    for outputs in (await intruder.command(77, "claim"), await intruder.send(77, ButtonPress, choice=f"claim.{ticket_id}",
+                                                                            version=0),
+                    await intruder.command(77, "lookup", "77889900"), await intruder.send(77, Text, text="我来回答")):
         assert [o.text for o in outputs if isinstance(o, Reply)] == ["只有客服和管理员可以在这里处理工单。"]
     async with sessions() as session:
         assert (await Store(session).tickets())[0].state == "open"
     # nor rate or reopen another merchant's ticket
     other = Chat(assistant, OTHER_MERCHANT, OTHER_MERCHANT)
-    assert "失效" in joined(replies_of(await other.send(choice=f"reopen.{ticket_id}", choice_version=0)))
+    assert "失效" in joined(replies_of(await other.send(ButtonPress, choice=f"reopen.{ticket_id}", version=0)))
 
 
 async def test_merchant_withdraws_a_waiting_ticket(chat: Chat, assistant, sessions, clock, people) -> None:
     ticket_id = await open_ticket(chat, assistant, clock)
-    outputs = await chat.send(command="cancel")
+    outputs = await chat.send(Command, name="cancel")
     assert any(isinstance(o, Reply) and o.thread_id == 77 and "撤回" in o.text for o in outputs)
     assert "已撤回工单" in joined(replies_of(outputs)) and "请选择" in joined(replies_of(outputs))
     async with sessions() as session:
@@ -178,25 +189,25 @@ async def test_after_close_a_message_offers_reopening_within_24_hours(chat: Chat
     ticket_id = await open_ticket(chat, assistant, clock)
     await Staff(assistant).command(77, "close")
     clock.advance(hours=2)
-    outputs = await chat.send(text="还是查不到", message_id=300)
+    outputs = await chat.send(Text, text="还是查不到", message_id=300)
     text = joined(replies_of(outputs))
     assert "已于" in text and "重新打开" in text and not any(isinstance(o, Copy) for o in outputs)
     assert "请选择" in await chat.say("还有问题")  # offered once; then the assistant answers
-    outputs = await chat.send(choice=f"reopen.{ticket_id}", choice_version=0)
+    outputs = await chat.send(ButtonPress, choice=f"reopen.{ticket_id}", version=0)
     assert Copy(ticket_id, 1000, (300,), SUPPORT_CHAT, 77, None) in outputs  # the message that asked is relayed
     assert TopicState(SUPPORT_CHAT, 77, f"#{ticket_id} · 77889900 · Test", closed=False) in outputs
     assert "已重新打开" in joined(replies_of(outputs))
-    assert [o for o in await chat.send(text="补充信息") if isinstance(o, Copy)]
+    assert [o for o in await chat.send(Text, text="补充信息") if isinstance(o, Copy)]
 
 
 async def test_after_24_hours_the_merchant_gets_the_menu(chat: Chat, assistant, clock, people) -> None:
     ticket_id = await open_ticket(chat, assistant, clock)
     await Staff(assistant).command(77, "close")
     clock.advance(hours=25)
-    text = joined(replies_of(await chat.send(text="还是查不到")))
+    text = joined(replies_of(await chat.send(Text, text="还是查不到")))
     assert "重新打开" not in text and "常见原因" in text  # the assistant answers the question
     assert chat.buttons == ["find", "status", "human", "help", "lang"]
-    text = joined(replies_of(await chat.send(choice=f"reopen.{ticket_id}", choice_version=0)))
+    text = joined(replies_of(await chat.send(ButtonPress, choice=f"reopen.{ticket_id}", version=0)))
     assert "超过 24 小时" in text
 
 
@@ -217,8 +228,8 @@ async def test_staff_reopen_tickets_lookup_reply_queue(chat: Chat, assistant, se
     assert "没有等待认领" in joined(replies_of(await staff.command(None, "queue")))
     outputs = await staff.command(77, "reopen")
     assert any(o.chat_id == 1000 and "客服重新打开了" in o.text for o in replies_of(outputs))
-    assert [o for o in await chat.send(text="好的") if isinstance(o, Copy)]  # relaying again
-    assert "#" in joined(replies_of(await chat.send(command="tickets")))
+    assert [o for o in await chat.send(Text, text="好的") if isinstance(o, Copy)]  # relaying again
+    assert "#" in joined(replies_of(await chat.send(Command, name="tickets")))
 
 
 async def test_waiting_tickets_are_announced_again_and_deadlines_survive_restarts(chat: Chat, assistant,
@@ -240,18 +251,36 @@ async def test_waiting_tickets_are_announced_again_and_deadlines_survive_restart
 
 
 async def test_lost_topic_gets_a_new_one(chat: Chat, assistant, sessions, clock, people) -> None:
+    """A copy whose topic was deleted: a new topic with the card, the copy made into it, nothing lost."""
     ticket_id = await open_ticket(chat, assistant, clock)
-    [opened] = await assistant.topic_lost(ticket_id)
+    [copy] = await chat.send(Text, text="在吗", message_id=89)
+    [opened] = await assistant.take([DeliveryFailed(copy, "topic_gone", "Bad Request: message thread not found")])
     assert isinstance(opened, OpenTopic) and opened.ticket_id == ticket_id
-    assert await assistant.topic_of(ticket_id) is None
-    await assistant.topic_opened(ticket_id, 88)
-    assert await chat.send(text="还在吗", message_id=90) == [Copy(ticket_id, 1000, (90,), SUPPORT_CHAT, 88, None)]
+    assert opened.then == (Copy(ticket_id, 1000, (89,), SUPPORT_CHAT, None, None),)
+    assert await assistant.take([DeliveryFailed(copy, "topic_gone")]) == []  # taken in once
+    assert await assistant.take([OutputDelivered(opened, thread_id=88, message_ids=(880, 881))]) == []
+    assert await chat.send(Text, text="还在吗", message_id=90) == [Copy(ticket_id, 1000, (90,), SUPPORT_CHAT, 88, None)]
     assert ("topic_lost", "open", None) in await events_of(sessions, ticket_id)
+    async with sessions() as session:
+        assert [(r.source_message_id, r.copy_message_id) for r in await Store(session).relayed(ticket_id)] == [(89, 881)]
+        [ticket] = await Store(session).tickets()
+    assert (ticket.topic_id, ticket.card_message_id) == (88, 880)
+
+
+async def test_a_copy_made_before_its_topic_was_known_goes_into_it(chat: Chat, assistant, clock, people) -> None:
+    issued = clock.today - timedelta(days=30)
+    outputs = await chat.send(Text, text=f"代码 {code12(issued, batch='500')} 号码 77889900 日期 {issued} 校验码 123456")
+    [opened] = [o for o in outputs if isinstance(o, OpenTopic)]
+    [copy] = await chat.send(Text, text="补充一下", message_id=60)  # the topic is not created yet
+    assert copy.thread_id is None
+    await assistant.take([OutputDelivered(opened, thread_id=77, message_ids=(700,))])
+    assert await assistant.take([DeliveryFailed(copy, "no_topic")]) == [
+        Copy(opened.ticket_id, 1000, (60,), SUPPORT_CHAT, 77, None)]
 
 
 async def test_topic_closed_by_hand_closes_the_ticket(chat: Chat, assistant, sessions, clock, people) -> None:
     ticket_id = await open_ticket(chat, assistant, clock)
-    outputs = await Staff(assistant).send(77, service="topic_closed")
+    outputs = await Staff(assistant).send(77, TopicClosed)
     assert any(isinstance(o, Reply) and o.chat_id == 1000 and "已关闭" in o.text for o in outputs)
     assert not any(isinstance(o, TopicState) for o in outputs)  # Telegram already closed it
     async with sessions() as session:
@@ -259,8 +288,9 @@ async def test_topic_closed_by_hand_closes_the_ticket(chat: Chat, assistant, ses
 
 
 async def test_blocked_merchant_is_noted_in_the_topic(chat: Chat, assistant, sessions, clock, people) -> None:
-    ticket_id = await open_ticket(chat, assistant, clock)
-    [notice] = await assistant.merchant_unreachable(ticket_id)
+    await open_ticket(chat, assistant, clock)
+    [copy] = await Staff(assistant).send(77, Text, text="您好")
+    [notice] = await assistant.take([DeliveryFailed(copy, "blocked", "Forbidden: bot was blocked by the user")])
     assert notice.thread_id == 77 and "屏蔽" in notice.text
     async with sessions() as session:
         assert (await Store(session).user(1000)).unreachable is True
@@ -273,10 +303,10 @@ async def test_without_a_support_group_tickets_are_kept(settings, sessions, cloc
     assistant = make_assistant(settings.model_copy(update={"support_chat_id": None}), sessions, clock)
     chat = Chat(assistant)
     await chat.command("start")
-    outputs = await chat.send(choice="human", choice_version=chat.history[-1].version)
+    outputs = await chat.send(ButtonPress, choice="human", version=chat.history[-1].version)
     assert not any(isinstance(o, OpenTopic) for o in outputs)
     assert "客服会通过其他方式联系您" in joined(replies_of(outputs))
-    assert await chat.send(text="我的发票号码是 12345678") == []
+    assert await chat.send(Text, text="我的发票号码是 12345678") == []
     async with sessions() as session:
         [ticket] = await Store(session).tickets()
         stored = [e.detail for e in await Store(session).ticket_events(ticket.id) if e.event == "message"]
@@ -288,17 +318,19 @@ async def test_without_a_support_group_tickets_are_kept(settings, sessions, cloc
 async def test_chatter_outside_ticket_topics_is_ignored(chat: Chat, assistant, clock, people) -> None:
     await open_ticket(chat, assistant, clock)
     member = Staff(assistant, user_id=OTHER_MERCHANT, name="群成员")
-    assert await member.send(None, text="大家好") == []
-    assert await member.send(12345, text="别的话题") == []
+    assert await member.send(None, Text, text="大家好") == []
+    assert await member.send(12345, Text, text="别的话题") == []
     assert "只有客服" in joined(replies_of(await member.command(None, "queue")))
 
 
 async def test_a_card_pressed_before_its_id_was_reported_is_still_updated(chat: Chat, assistant, clock,
                                                                           people) -> None:
     issued = clock.today - timedelta(days=30)
-    outputs = await chat.send(text=f"代码 {code12(issued, batch='500')} 号码 77889900 日期 {issued} 校验码 123456")
+    outputs = await chat.send(Text, text=f"代码 {code12(issued, batch='500')} 号码 77889900 日期 {issued} 校验码 123456")
     [opened] = [o for o in outputs if isinstance(o, OpenTopic)]
-    await assistant.topic_opened(opened.ticket_id, 77)  # the card is posted, its id not reported yet
-    outputs = await Staff(assistant).send(77, choice=f"claim.{opened.ticket_id}", choice_version=0, message_id=700)
+    # the topic was made but the card did not get through: it is posted into that topic, not a new one
+    [card] = await assistant.take([OutputDelivered(opened, thread_id=77)])
+    assert isinstance(card, Reply) and card.thread_id == 77 and card.text == opened.card.text
+    outputs = await Staff(assistant).send(77, ButtonPress, choice=f"claim.{opened.ticket_id}", version=0, message_id=700)
     assert any(isinstance(o, EditCard) and o.message_id == 700 for o in outputs)
-    assert await Staff(assistant).send(77, choice="find", choice_version=3, message_id=700) == []
+    assert await Staff(assistant).send(77, ButtonPress, choice="find", version=3, message_id=700) == []

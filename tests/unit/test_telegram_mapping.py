@@ -1,4 +1,4 @@
-"""Update → event and reply → keyboard mapping of the Telegram adapter."""
+"""Update → typed message and reply → keyboard mapping of the Telegram adapter."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from telegram import Bot, Update
 
-from assistant.adapters.telegram import decode_choice, encode_choice, reply_markup, update_to_event
-from assistant.events import Button, Reply
+from assistant.adapters.telegram import decode_choice, encode_choice, reply_markup, update_to_message
+from assistant.messages import AlbumReceived, ButtonPress, Command, FileSent, Text, TopicClosed
+from assistant.outputs import Button, Reply
 from tests.e2e.fake_bot_api import TOKEN
 
 USER = {"id": 7, "is_bot": False, "first_name": "王", "last_name": "经理", "language_code": "zh-hans"}
@@ -24,7 +25,8 @@ def message(**fields: Any) -> dict[str, Any]:
 
 
 def test_text() -> None:
-    event = update_to_event(update(**message(text="号码 12345678")))
+    event = update_to_message(update(**message(text="号码 12345678")))
+    assert isinstance(event, Text)
     assert (event.user_id, event.chat_id, event.language, event.text, event.user_name) == (
         7, 7, "zh-hans", "号码 12345678", "王 经理")
 
@@ -34,27 +36,29 @@ def test_text() -> None:
     ("/cancel  now ", "cancel", "now"),
 ])
 def test_commands(text: str, command: str, args: str) -> None:
-    event = update_to_event(update(**message(text=text)))
-    assert (event.command, event.args, event.text) == (command, args, None)
+    event = update_to_message(update(**message(text=text)))
+    assert isinstance(event, Command) and (event.name, event.args) == (command, args)
 
 
 @pytest.mark.parametrize("text", ["/", "/ 123", "//note", "/号码"])
 def test_slash_texts_that_are_not_commands(text: str) -> None:
-    assert update_to_event(update(**message(text=text))).text == text
+    event = update_to_message(update(**message(text=text)))
+    assert isinstance(event, Text) and event.text == text
 
 
 def test_button_press() -> None:
     query = {"id": "q", "from": USER, "chat_instance": "c", "data": "12:find",
              "message": {"message_id": 9, "date": 0, "chat": CHAT, "text": "menu"}}
-    event = update_to_event(update(callback_query=query))
-    assert (event.choice, event.choice_version, event.chat_id, event.message_id) == ("find", 12, 7, 9)
+    event = update_to_message(update(callback_query=query))
+    assert isinstance(event, ButtonPress)
+    assert (event.choice, event.version, event.chat_id, event.message_id) == ("find", 12, 7, 9)
 
 
 def test_foreign_callback_data_is_an_expired_choice() -> None:
     query = {"id": "q", "from": USER, "chat_instance": "c", "data": "garbage",
              "message": {"message_id": 9, "date": 0, "chat": CHAT, "text": "menu"}}
-    event = update_to_event(update(callback_query=query))
-    assert (event.choice, event.choice_version) == ("", -1)
+    event = update_to_message(update(callback_query=query))
+    assert isinstance(event, ButtonPress) and (event.choice, event.version) == ("", -1)
 
 
 @pytest.mark.parametrize(("fields", "kind"), [
@@ -69,15 +73,28 @@ def test_foreign_callback_data_is_an_expired_choice() -> None:
     ({"contact": {"phone_number": "1", "first_name": "x"}}, "contact"),
 ])
 def test_attachments(fields: dict[str, Any], kind: str) -> None:
-    event = update_to_event(update(**message(**fields)))
-    assert event.attachment is not None and event.attachment.kind == kind
+    event = update_to_message(update(**message(**fields)))
+    assert isinstance(event, FileSent) and event.attachment.kind == kind
     if kind == "photo":
-        assert (event.attachment.file_id, event.text) == ("big", "发票")
+        assert (event.attachment.file_id, event.caption) == ("big", "发票")
+
+
+def test_an_album_and_an_edited_caption() -> None:
+    photo = {"photo": [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}], "caption": "三张"}
+    album = update_to_message(update(**message(**photo)), album=(3, 4, 5), batch=(2, 3))
+    assert isinstance(album, AlbumReceived) and album.message_ids == (3, 4, 5) and album.updates == [1, 2, 3]
+    edited = update_to_message(update(edited_message=message(**photo)["message"]))
+    assert isinstance(edited, FileSent) and edited.edited and edited.caption == "三张"
+
+
+def test_a_topic_closed_by_hand() -> None:
+    closed = update_to_message(update(**message(forum_topic_closed={}, message_thread_id=77, is_topic_message=True)))
+    assert isinstance(closed, TopicClosed) and closed.thread_id == 77
 
 
 def test_updates_without_a_user_are_ignored() -> None:
     post = {"message_id": 1, "date": 0, "chat": {"id": -100, "type": "channel", "title": "公告"}, "text": "hi"}
-    assert update_to_event(update(channel_post=post)) is None
+    assert update_to_message(update(channel_post=post)) is None
 
 
 def test_keyboard_from_reply() -> None:

@@ -1,58 +1,8 @@
-"""Plain data in and out of the core: inbound events and replies."""
+"""What the core asks the transport to do (replies, copies, topic changes), and its exceptions."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-
-from assistant.file_reader import FileRead
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """Something other than text the user sent (photo, document, sticker, voice, location…)."""
-
-    kind: str
-    file_id: str = ""
-    file_name: str = ""
-    mime_type: str = ""
-    size: int = 0
-    fetch: Callable[[int], Awaitable[bytes]] | None = field(default=None, compare=False, repr=False)
-    """Downloads the content, at most the given number of bytes (`ReadError("too_large")` beyond), when
-    the core wants to read it; nothing is fetched for a relay."""
-
-
-@dataclass(frozen=True)
-class Event:
-    """One thing a user did: text, a button choice, a command, or an attachment."""
-
-    user_id: int
-    chat_id: int
-    language: str | None = None
-    user_name: str = ""
-    text: str | None = None
-    choice: str | None = None
-    choice_version: int | None = None
-    command: str | None = None
-    args: str = ""
-    attachment: Attachment | None = None
-    message_id: int | None = None
-    album: tuple[int, ...] = ()
-    thread_id: int | None = None
-    reply_to: int | None = None
-    edited: bool = False
-    service: str | None = None
-    update_id: int | None = None
-    """The transport's id of this update; an update handled once is not handled again."""
-    batch: tuple[int, ...] = ()
-    """Ids of the other updates this event stands for (the rest of an album); finished with it."""
-    read: FileRead | None = None
-    """What reading the attachment gave, read before the event's transaction."""
-
-    @property
-    def message_ids(self) -> tuple[int, ...]:
-        """The messages this event stands for: an album's, or the one message."""
-        return self.album or ((self.message_id,) if self.message_id is not None else ())
 
 
 @dataclass(frozen=True)
@@ -98,11 +48,12 @@ class Copy:
 
 @dataclass(frozen=True)
 class EditCopy:
-    """Carry an edit of a relayed text message over to its copy."""
+    """Carry an edit of a relayed message over to its copy: its text, or a photo's or file's caption."""
 
     chat_id: int
     message_id: int
     text: str
+    caption: bool = False
     outbox_id: int | None = field(default=None, compare=False, repr=False)
     """The outbox entry this output was stored as; the adapter reports it sent."""
 
@@ -115,6 +66,8 @@ class OpenTopic:
     chat_id: int
     name: str
     card: Reply
+    then: tuple[Copy, ...] = ()
+    """Messages to copy into the new topic once the card is posted (they were bound for a lost one)."""
     outbox_id: int | None = field(default=None, compare=False, repr=False)
     """The outbox entry this output was stored as; the adapter reports it sent."""
 
@@ -155,12 +108,3 @@ class Failed(Exception):
 
     The inbox tries it again, then dead-letters it.
     """
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What handling an event did, for logs and tests."""
-
-    state_before: str
-    state_after: str
-    replies: list[Reply] = field(default_factory=list)

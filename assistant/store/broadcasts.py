@@ -1,0 +1,90 @@
+"""Announcements to many merchants and where each recipient stands."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy import literal as sa_literal
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.store.models import (
+    Broadcast,
+    BroadcastRecipient,
+    Conversation,
+    FollowUp,
+    User,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Broadcasts:
+    """Announcements to many merchants and where each recipient stands."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def _audience(self, audience: str, since: datetime) -> Any:
+        """User ids a broadcast goes to: merchants active since a moment, or those who asked to be notified."""
+        if audience == "subscribers":
+            chosen = select(FollowUp.user_id).where(FollowUp.created_at >= since)
+        else:
+            chosen = select(Conversation.user_id).where(Conversation.updated_at >= since)
+        return (select(User.id).where(User.id.in_(chosen), User.role == "merchant", User.unreachable.is_(False))
+                .distinct())
+
+    async def audience_size(self, audience: str, since: datetime) -> int:
+        subquery = self._audience(audience, since).subquery()
+        return int(await self.session.scalar(select(func.count()).select_from(subquery)) or 0)
+
+    async def create(self, *, created_by: int, audience: str, text: str, since: datetime,
+                     now: datetime) -> Broadcast:
+        broadcast = Broadcast(created_by=created_by, audience=audience, text=text, state="running", total=0,
+                              progress_chat_id=created_by, created_at=now)
+        self.session.add(broadcast)
+        await self.session.flush()
+        recipients = self._audience(audience, since).subquery()
+        await self.session.execute(BroadcastRecipient.__table__.insert().from_select(
+            ["broadcast_id", "user_id", "state", "attempts", "updated_at"],
+            select(sa_literal(broadcast.id), recipients.c.id, sa_literal("pending"), sa_literal(0),
+                   sa_literal(now, type_=BroadcastRecipient.__table__.c.updated_at.type))))
+        broadcast.total = int(await self.session.scalar(select(func.count()).select_from(BroadcastRecipient).where(
+            BroadcastRecipient.broadcast_id == broadcast.id)) or 0)
+        return broadcast
+
+    async def running(self) -> list[Broadcast]:
+        query = select(Broadcast).where(Broadcast.state == "running").order_by(Broadcast.id)
+        return list(await self.session.scalars(query))
+
+    async def get(self, broadcast_id: int) -> Broadcast | None:
+        return await self.session.get(Broadcast, broadcast_id, populate_existing=True, with_for_update=True)
+
+    async def pending_recipients(self, broadcast_id: int, limit: int) -> list[int]:
+        query = (select(BroadcastRecipient.user_id)
+                 .where(BroadcastRecipient.broadcast_id == broadcast_id, BroadcastRecipient.state == "pending")
+                 .order_by(BroadcastRecipient.user_id).limit(limit))
+        return list(await self.session.scalars(query))
+
+    async def set_recipient(self, broadcast_id: int, user_id: int, state: str, now: datetime,
+                            only_if: str | None = None) -> bool:
+        """Move a recipient to `state` (from `only_if`, when given); False when it was not in that state."""
+        statement = (update(BroadcastRecipient)
+                     .where(BroadcastRecipient.broadcast_id == broadcast_id, BroadcastRecipient.user_id == user_id)
+                     .values(state=state, updated_at=now, attempts=BroadcastRecipient.attempts + 1))
+        if only_if is not None:
+            statement = statement.where(BroadcastRecipient.state == only_if)
+        result = await self.session.execute(statement)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def recipient_counts(self, broadcast_id: int) -> dict[str, int]:
+        query = (select(BroadcastRecipient.state, func.count()).where(BroadcastRecipient.broadcast_id == broadcast_id)
+                 .group_by(BroadcastRecipient.state))
+        return {state: int(count) for state, count in await self.session.execute(query)}
+
+    async def recipients(self, broadcast_id: int) -> dict[int, str]:
+        query = select(BroadcastRecipient.user_id, BroadcastRecipient.state).where(
+            BroadcastRecipient.broadcast_id == broadcast_id)
+        return {user_id: state for user_id, state in await self.session.execute(query)}

@@ -1,0 +1,57 @@
+"""The invoice records merchants look up."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.store.models import (
+    Invoice,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Invoices:
+    """The invoice records merchants look up."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def find(self, code: str | None, number: str) -> Invoice | None:
+        query = select(Invoice).where(Invoice.number == number)
+        if len(number) != 20:
+            query = query.where(Invoice.code == (code or ""))
+        return (await self.session.scalars(query.limit(1))).first()
+
+    async def by_number(self, number: str) -> list[Invoice]:
+        return list(await self.session.scalars(select(Invoice).where(Invoice.number == number)))
+
+    async def near(self, *, code: str | None, number: str, codes: Iterable[str],
+                   numbers: Iterable[str], issued: date | None, money: Decimal | None,
+                   tax_ids: set[str] | None, limit: int = 5) -> list[Invoice]:
+        """Invoices one typo away from (code, number), or with the same date and amount.
+
+        `tax_ids` limits them to invoices the user may view; None means every invoice.
+        """
+        near_ids = and_(Invoice.number.in_(list(numbers)), Invoice.code == (code or ""))
+        if code:
+            near_ids = or_(near_ids, and_(Invoice.number == number, Invoice.code.in_(list(codes))))
+        conditions = [near_ids]
+        if issued is not None and money is not None:
+            conditions.append(and_(Invoice.issue_date == issued,
+                                   or_(Invoice.amount == money, Invoice.total == money)))
+        query = select(Invoice).where(or_(*conditions))
+        if tax_ids is not None:
+            if not tax_ids:
+                return []
+            query = query.where(or_(Invoice.seller_tax_id.in_(tax_ids), Invoice.buyer_tax_id.in_(tax_ids)))
+        return list(await self.session.scalars(query.order_by(Invoice.issue_date.desc()).limit(limit)))
+
+    async def count(self) -> int:
+        return int(await self.session.scalar(select(func.count()).select_from(Invoice)) or 0)

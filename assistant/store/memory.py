@@ -1,0 +1,674 @@
+"""The store in memory: the same repositories and unit of work as over SQL, for fast core tests.
+
+Rows live as plain values per table; a unit of work sees them as model objects (one per row, like a
+session's identity map), and writes them back on commit only: a handler that fails leaves nothing.
+Units of work run one at a time (as SQLite's writers do), so a chat lock is implied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy import inspect
+
+from assistant.outbox import decode, encode
+from assistant.outputs import Copy, Out
+from assistant.store.inbox import Batch, Item, Received
+from assistant.store.models import (
+    AccessRequest,
+    AuditEntry,
+    Base,
+    Broadcast,
+    BroadcastRecipient,
+    Company,
+    Conversation,
+    Diagnosis,
+    FollowUp,
+    InboxEntry,
+    Invoice,
+    MaintenanceWindow,
+    OutboxEntry,
+    RelayedMessage,
+    Ticket,
+    TicketEvent,
+    User,
+    UserCompany,
+)
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Base)
+
+
+def _key(model: type[Base], values: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(values[column.key] for column in inspect(model).primary_key)
+
+
+class MemoryDatabase:
+    """Every table's rows as dicts of column values, and the next id of each table."""
+
+    def __init__(self) -> None:
+        self.tables: dict[type[Base], dict[tuple[Any, ...], dict[str, Any]]] = {}
+        self.next_ids: dict[type[Base], int] = {}
+        self.lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[MemoryUnitOfWork]:
+        """One transaction: committed when the block ends, forgotten when it raises."""
+        async with self.lock:
+            work = MemoryUnitOfWork(self)
+            yield work
+            work.commit()
+
+
+class _Rows:
+    """The identity map of one unit of work over a memory database."""
+
+    def __init__(self, database: MemoryDatabase) -> None:
+        self.database = database
+        self.loaded: dict[tuple[type[Base], tuple[Any, ...]], Base] = {}
+        self.deleted: set[tuple[type[Base], tuple[Any, ...]]] = set()
+
+    def _object(self, model: type[M], key: tuple[Any, ...], values: dict[str, Any]) -> M:
+        found = self.loaded.get((model, key))
+        if found is None:
+            found = model(**copy.deepcopy(values))
+            self.loaded[(model, key)] = found
+        return found  # type: ignore[return-value]
+
+    def all(self, model: type[M]) -> list[M]:
+        """Every row of the table as it stands in this unit of work, in primary-key order."""
+        stored = self.database.tables.get(model, {})
+        objects = {key: self._object(model, key, values) for key, values in stored.items()
+                   if (model, key) not in self.deleted}
+        for (kind, key), obj in self.loaded.items():
+            if kind is model and key not in objects and (kind, key) not in self.deleted:
+                objects[key] = obj  # type: ignore[assignment]
+        return [objects[key] for key in sorted(objects)]
+
+    def where(self, model: type[M], **equal: Any) -> list[M]:
+        return [row for row in self.all(model) if all(getattr(row, k) == v for k, v in equal.items())]
+
+    def get(self, model: type[M], *key: Any) -> M | None:
+        if (model, key) in self.deleted:
+            return None
+        found = self.loaded.get((model, key))
+        if found is not None:
+            return found  # type: ignore[return-value]
+        values = self.database.tables.get(model, {}).get(key)
+        return None if values is None else self._object(model, key, values)
+
+    def add(self, obj: M) -> M:
+        """A new row: column defaults applied and an id given, as an INSERT would."""
+        model = type(obj)
+        mapper = inspect(model)
+        for column in mapper.columns:
+            if getattr(obj, column.key) is None and column.default is not None and not column.primary_key:
+                default = column.default.arg  # type: ignore[attr-defined]
+                setattr(obj, column.key, default({}) if callable(default) else default)
+        [first] = mapper.primary_key if len(mapper.primary_key) == 1 else [None]
+        if first is not None and getattr(obj, first.key) is None:
+            number = self.database.next_ids.get(model, 0) + 1
+            self.database.next_ids[model] = number
+            setattr(obj, first.key, number)
+        key = tuple(getattr(obj, column.key) for column in mapper.primary_key)
+        self.deleted.discard((model, key))
+        self.loaded[(model, key)] = obj
+        return obj
+
+    def delete(self, obj: Base) -> None:
+        mapper = inspect(type(obj))
+        self.deleted.add((type(obj), tuple(getattr(obj, column.key) for column in mapper.primary_key)))
+
+    def commit(self) -> None:
+        for (model, key), obj in self.loaded.items():
+            if (model, key) in self.deleted:
+                continue
+            values = {column.key: copy.deepcopy(getattr(obj, column.key)) for column in inspect(model).columns}
+            self.database.tables.setdefault(model, {})[key] = values
+        for model, key in self.deleted:
+            self.database.tables.get(model, {}).pop(key, None)
+
+
+class MemoryUsers:
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    async def get(self, user_id: int) -> User | None:
+        return self.rows.get(User, user_id)
+
+    async def ensure(self, user_id: int, *, language: str, name: str, now: datetime, role: str = "merchant") -> User:
+        user = self.rows.get(User, user_id)
+        if user is not None:
+            if name and user.name != name:
+                user.name = name
+            user.unreachable = False
+            return user
+        return self.rows.add(User(id=user_id, role=role, language=language, name=name, unreachable=False,
+                                  created_at=now))
+
+    async def save(self, user_id: int, *, role: str, language: str | None, companies: Sequence[str],
+                   now: datetime, name: str = "", alias: str | None = None) -> User:
+        user = await self.ensure(user_id, language=language or "zh", name=name, now=now, role=role)
+        user.role = role
+        if alias is not None:
+            user.alias = alias
+        if language:
+            user.language = language
+        for tax_id in companies:
+            if self.rows.get(UserCompany, user_id, tax_id) is None:
+                self.rows.add(UserCompany(user_id=user_id, tax_id=tax_id))
+            if self.rows.get(Company, tax_id) is None:
+                self.rows.add(Company(tax_id=tax_id, name=""))
+        return user
+
+    async def admins(self) -> list[User]:
+        return self.rows.where(User, role="admin")
+
+    async def set_unreachable(self, user_id: int) -> None:
+        user = self.rows.get(User, user_id)
+        if user is not None:
+            user.unreachable = True
+
+    async def ensure_admins(self, user_ids: Sequence[int], now: datetime) -> list[int]:
+        created = []
+        for user_id in user_ids:
+            if self.rows.get(User, user_id) is None:
+                await self.ensure(user_id, language="zh", name="", now=now, role="admin")
+                created.append(user_id)
+        return created
+
+    async def companies_of(self, user_id: int) -> set[str]:
+        return {link.tax_id for link in self.rows.where(UserCompany, user_id=user_id)}
+
+    async def all(self) -> list[tuple[User, list[str]]]:
+        return [(user, sorted(await self.companies_of(user.id))) for user in self.rows.all(User)]
+
+
+class MemoryAccessRequests:
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    async def add(self, *, user_id: int, invoice_id: int, now: datetime) -> bool:
+        if self.rows.where(AccessRequest, user_id=user_id, invoice_id=invoice_id):
+            return False
+        self.rows.add(AccessRequest(user_id=user_id, invoice_id=invoice_id, state="pending", created_at=now))
+        return True
+
+    async def all(self) -> list[AccessRequest]:
+        return self.rows.all(AccessRequest)
+
+
+class MemoryConversations:
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    async def get(self, chat_id: int, user_id: int, *, initial: str, now: datetime) -> tuple[Conversation, bool]:
+        found = self.rows.get(Conversation, chat_id)
+        if found is not None:
+            return found, False
+        return self.rows.add(Conversation(chat_id=chat_id, user_id=user_id, flow="troubleshoot", state=initial,
+                                          data={}, version=0, updated_at=now)), True
+
+    @staticmethod
+    def save(conversation: Conversation, *, flow: str, state: str, data: dict[str, Any], now: datetime) -> int:
+        conversation.flow, conversation.state, conversation.data = flow, state, data
+        conversation.version += 1
+        conversation.updated_at = now
+        return conversation.version
+
+
+class MemoryInvoices:
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    async def find(self, code: str | None, number: str) -> Invoice | None:
+        for invoice in self.rows.where(Invoice, number=number):
+            if len(number) == 20 or invoice.code == (code or ""):
+                return invoice
+        return None
+
+    async def by_number(self, number: str) -> list[Invoice]:
+        return self.rows.where(Invoice, number=number)
+
+    async def near(self, *, code: str | None, number: str, codes: Iterable[str], numbers: Iterable[str],
+                   issued: date | None, money: Decimal | None, tax_ids: set[str] | None,
+                   limit: int = 5) -> list[Invoice]:
+        if tax_ids is not None and not tax_ids:
+            return []
+        numbers, codes = set(numbers), set(codes)
+
+        def near(invoice: Invoice) -> bool:
+            if invoice.number in numbers and invoice.code == (code or ""):
+                return True
+            if code and invoice.number == number and invoice.code in codes:
+                return True
+            return (issued is not None and money is not None and invoice.issue_date == issued
+                    and money in (invoice.amount, invoice.total))
+
+        found = [invoice for invoice in self.rows.all(Invoice) if near(invoice)
+                 and (tax_ids is None or invoice.seller_tax_id in tax_ids or invoice.buyer_tax_id in tax_ids)]
+        return sorted(found, key=lambda invoice: invoice.issue_date, reverse=True)[:limit]
+
+    async def count(self) -> int:
+        return len(self.rows.all(Invoice))
+
+    async def add(self, invoice: Invoice) -> Invoice:
+        return self.rows.add(invoice)
+
+
+class MemoryLookups:
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    async def add(self, *, user_id: int, chat_id: int, fields: dict[str, str], outcome: str, now: datetime) -> None:
+        self.rows.add(Diagnosis(user_id=user_id, chat_id=chat_id, code=fields.get("code", ""),
+                                number=fields.get("number", ""), outcome=outcome, created_at=now))
+
+    async def outcome_counts(self, since: datetime) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.rows.all(Diagnosis):
+            if row.created_at >= since:
+                counts[row.outcome] = counts.get(row.outcome, 0) + 1
+        return counts
+
+    async def recent(self, user_id: int, since: datetime) -> list[tuple[str, str, datetime]]:
+        rows = [row for row in self.rows.where(Diagnosis, user_id=user_id)
+                if row.created_at >= since and row.outcome not in ("limited", "maintenance")]
+        return [(row.code, row.number, row.created_at) for row in sorted(rows, key=lambda row: row.created_at)]
+
+    async def all(self) -> list[Diagnosis]:
+        return self.rows.all(Diagnosis)
+
+
+class MemoryMaintenance:
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    def _running(self, now: datetime) -> list[MaintenanceWindow]:
+        return [w for w in self.rows.all(MaintenanceWindow) if w.starts_at <= now < w.ends_at and w.ended_at is None]
+
+    async def active(self, now: datetime) -> MaintenanceWindow | None:
+        running = sorted(self._running(now), key=lambda w: w.ends_at, reverse=True)
+        return running[0] if running else None
+
+    async def upcoming(self, now: datetime) -> list[MaintenanceWindow]:
+        return sorted((w for w in self.rows.all(MaintenanceWindow) if w.starts_at > now and w.ended_at is None),
+                      key=lambda w: w.starts_at)
+
+    async def all(self) -> list[MaintenanceWindow]:
+        return sorted(self.rows.all(MaintenanceWindow), key=lambda w: w.starts_at, reverse=True)
+
+    async def add(self, *, starts_at: datetime, ends_at: datetime, message_zh: str, message_en: str, now: datetime,
+                  created_by: int | None = None) -> MaintenanceWindow:
+        return self.rows.add(MaintenanceWindow(starts_at=starts_at, ends_at=ends_at, message_zh=message_zh,
+                                               message_en=message_en, created_by=created_by, created_at=now))
+
+    async def end(self, now: datetime) -> list[MaintenanceWindow]:
+        windows = self._running(now)
+        for window in windows:
+            window.ended_at = now
+        return windows
+
+    async def extend(self, until: datetime, now: datetime) -> list[MaintenanceWindow]:
+        windows = self._running(now)
+        for window in windows:
+            window.ends_at = until
+        return windows
+
+
+class MemoryTickets:
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    async def add(self, *, user_id: int, chat_id: int, reason: str, language: str, fields: dict[str, Any],
+                  checks: list[Any], now: datetime) -> Ticket:
+        return self.rows.add(Ticket(user_id=user_id, chat_id=chat_id, state="open", reason=reason, language=language,
+                                    fields=fields, checks=checks, created_at=now))
+
+    async def all(self, user_id: int | None = None) -> list[Ticket]:
+        return [t for t in self.rows.all(Ticket) if user_id is None or t.user_id == user_id]
+
+    async def get(self, ticket_id: int) -> Ticket | None:
+        return self.rows.get(Ticket, ticket_id)
+
+    async def active(self, chat_id: int) -> Ticket | None:
+        found = [t for t in self.rows.where(Ticket, chat_id=chat_id) if t.state in ("open", "claimed")]
+        return found[-1] if found else None
+
+    async def last_closed(self, chat_id: int) -> Ticket | None:
+        found = sorted(self.rows.where(Ticket, chat_id=chat_id, state="closed"), key=lambda t: t.closed_at)
+        return found[-1] if found else None
+
+    async def by_topic(self, topic_id: int) -> Ticket | None:
+        found = self.rows.where(Ticket, topic_id=topic_id)
+        return found[-1] if found else None
+
+    async def queue(self) -> list[Ticket]:
+        return sorted(self.rows.where(Ticket, state="open"), key=lambda t: (t.created_at, t.id))
+
+    async def queue_position(self, ticket: Ticket) -> int:
+        return sum(1 for t in self.rows.where(Ticket, state="open") if t.id <= ticket.id)
+
+    async def due_escalations(self, now: datetime) -> list[Ticket]:
+        return [t for t in self.rows.where(Ticket, state="open") if t.escalate_at is not None and t.escalate_at <= now]
+
+    async def add_event(self, *, ticket_id: int, event: str, state: str, actor_id: int | None,
+                        detail: dict[str, Any], now: datetime) -> None:
+        self.rows.add(TicketEvent(ticket_id=ticket_id, event=event, state=state, actor_id=actor_id, detail=detail,
+                                  at=now))
+
+    async def events(self, ticket_id: int) -> list[TicketEvent]:
+        return self.rows.where(TicketEvent, ticket_id=ticket_id)
+
+    async def add_relayed(self, *, ticket_id: int, source_chat_id: int, pairs: Sequence[tuple[int, int]],
+                          copy_chat_id: int, now: datetime) -> None:
+        for source_id, copy_id in pairs:
+            if not self.rows.where(RelayedMessage, ticket_id=ticket_id, source_chat_id=source_chat_id,
+                                   source_message_id=source_id):
+                self.rows.add(RelayedMessage(ticket_id=ticket_id, source_chat_id=source_chat_id,
+                                             source_message_id=source_id, copy_chat_id=copy_chat_id,
+                                             copy_message_id=copy_id, created_at=now))
+
+    async def counterpart(self, ticket_id: int, chat_id: int, message_id: int) -> int | None:
+        for row in self.rows.where(RelayedMessage, ticket_id=ticket_id):
+            if (row.source_chat_id, row.source_message_id) == (chat_id, message_id):
+                return row.copy_message_id
+        for row in self.rows.where(RelayedMessage, ticket_id=ticket_id):
+            if (row.copy_chat_id, row.copy_message_id) == (chat_id, message_id):
+                return row.source_message_id
+        return None
+
+    async def relayed(self, ticket_id: int) -> list[RelayedMessage]:
+        return self.rows.where(RelayedMessage, ticket_id=ticket_id)
+
+    async def counts(self, since: datetime) -> tuple[int, int]:
+        tickets = self.rows.all(Ticket)
+        return (sum(1 for t in tickets if t.created_at >= since),
+                sum(1 for t in tickets if t.closed_at is not None and t.closed_at >= since))
+
+    async def claim_waits(self, since: datetime) -> list[float]:
+        return [(t.claimed_at - t.created_at).total_seconds() / 60 for t in self.rows.all(Ticket)
+                if t.created_at >= since and t.claimed_at is not None]
+
+
+class MemoryFollowUps:
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    async def add(self, *, kind: str, user_id: int, chat_id: int, fields: dict[str, str], due_at: datetime,
+                  now: datetime, window_id: int | None = None) -> bool:
+        for existing in self.rows.where(FollowUp, kind=kind, chat_id=chat_id, delivered_at=None):
+            if existing.fields == fields and existing.window_id == window_id:
+                return False
+        self.rows.add(FollowUp(kind=kind, user_id=user_id, chat_id=chat_id, fields=fields, due_at=due_at,
+                               window_id=window_id, created_at=now))
+        return True
+
+    async def due(self, now: datetime, limit: int = 200) -> list[tuple[int, int]]:
+        def fell_due(follow_up: FollowUp) -> bool:
+            if follow_up.kind == "recheck":
+                return follow_up.due_at <= now
+            window = self.rows.get(MaintenanceWindow, follow_up.window_id) if follow_up.window_id else None
+            return window is None or window.ended_at is not None or window.ends_at <= now
+
+        due = sorted((f for f in self.rows.where(FollowUp, delivered_at=None) if fell_due(f)),
+                     key=lambda f: (f.due_at, f.id))
+        return [(f.id, f.chat_id) for f in due[:limit]]
+
+    async def get(self, follow_up_id: int) -> FollowUp | None:
+        return self.rows.get(FollowUp, follow_up_id)
+
+    async def waiting_notices(self, window_ids: Sequence[int]) -> int:
+        return sum(1 for f in self.rows.where(FollowUp, kind="maintenance_over", delivered_at=None)
+                   if f.window_id in window_ids)
+
+    async def all(self) -> list[FollowUp]:
+        return self.rows.all(FollowUp)
+
+
+class MemoryAudit:
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    async def add(self, *, actor_id: int | None, action: str, allowed: bool, detail: dict[str, Any],
+                  now: datetime) -> None:
+        self.rows.add(AuditEntry(actor_id=actor_id, action=action, allowed=allowed, detail=detail, at=now))
+
+    async def entries(self, limit: int = 100) -> list[AuditEntry]:
+        return list(reversed(self.rows.all(AuditEntry)))[:limit]
+
+
+class MemoryOutbox:
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    async def enqueue(self, outputs: Sequence[Out], now: datetime, lease: timedelta) -> list[Out]:
+        stored = []
+        for output in outputs:
+            entry = self.rows.add(OutboxEntry(chat_id=output.to_chat_id if isinstance(output, Copy) else output.chat_id,
+                                              payload=encode(output), created_at=now, lease_until=now + lease,
+                                              attempts=1))
+            stored.append(dataclasses.replace(output, outbox_id=entry.id))
+        return stored
+
+    async def mark_sent(self, outbox_ids: Sequence[int], now: datetime) -> None:
+        for outbox_id in outbox_ids:
+            entry = self.rows.get(OutboxEntry, outbox_id)
+            if entry is not None:
+                entry.sent_at = now
+
+    async def mark_sent_once(self, outbox_id: int, now: datetime) -> bool:
+        entry = self.rows.get(OutboxEntry, outbox_id)
+        if entry is None or entry.sent_at is not None:
+            return False
+        entry.sent_at = now
+        return True
+
+    async def claim_unsent(self, now: datetime, lease: timedelta, max_attempts: int, limit: int = 100) -> list[Out]:
+        pending = [e for e in self.rows.all(OutboxEntry)
+                   if e.sent_at is None and e.failed_at is None and e.lease_until < now]
+        claimed = []
+        for entry in pending:
+            if entry.attempts >= max_attempts:
+                entry.failed_at = now
+                logger.error("outbox entry %s for chat %s given up after %s attempts", entry.id, entry.chat_id,
+                             max_attempts)
+                continue
+            if len(claimed) < limit:
+                entry.lease_until, entry.attempts = now + lease, entry.attempts + 1
+                claimed.append(decode(entry.payload, entry.id))
+        return claimed
+
+    async def forget(self, before: datetime) -> None:
+        for entry in self.rows.all(OutboxEntry):
+            if (entry.sent_at is not None and entry.sent_at < before) or (
+                    entry.failed_at is not None and entry.failed_at < before):
+                self.rows.delete(entry)
+
+    async def entries(self) -> list[OutboxEntry]:
+        return self.rows.all(OutboxEntry)
+
+
+class MemoryBroadcasts:
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    def _audience(self, audience: str, since: datetime) -> list[int]:
+        if audience == "subscribers":
+            chosen = {f.user_id for f in self.rows.all(FollowUp) if f.created_at >= since}
+        else:
+            chosen = {c.user_id for c in self.rows.all(Conversation) if c.updated_at >= since}
+        return sorted(u.id for u in self.rows.all(User) if u.id in chosen and u.role == "merchant"
+                      and not u.unreachable)
+
+    async def audience_size(self, audience: str, since: datetime) -> int:
+        return len(self._audience(audience, since))
+
+    async def create(self, *, created_by: int, audience: str, text: str, since: datetime, now: datetime) -> Broadcast:
+        recipients = self._audience(audience, since)
+        broadcast = self.rows.add(Broadcast(created_by=created_by, audience=audience, text=text, state="running",
+                                            total=len(recipients), progress_chat_id=created_by, created_at=now))
+        for user_id in recipients:
+            self.rows.add(BroadcastRecipient(broadcast_id=broadcast.id, user_id=user_id, state="pending", attempts=0,
+                                             updated_at=now))
+        return broadcast
+
+    async def running(self) -> list[Broadcast]:
+        return self.rows.where(Broadcast, state="running")
+
+    async def get(self, broadcast_id: int) -> Broadcast | None:
+        return self.rows.get(Broadcast, broadcast_id)
+
+    async def pending_recipients(self, broadcast_id: int, limit: int) -> list[int]:
+        return [r.user_id for r in self.rows.where(BroadcastRecipient, broadcast_id=broadcast_id, state="pending")][:limit]
+
+    async def set_recipient(self, broadcast_id: int, user_id: int, state: str, now: datetime,
+                            only_if: str | None = None) -> bool:
+        recipient = self.rows.get(BroadcastRecipient, broadcast_id, user_id)
+        if recipient is None or (only_if is not None and recipient.state != only_if):
+            return False
+        recipient.state, recipient.updated_at, recipient.attempts = state, now, recipient.attempts + 1
+        return True
+
+    async def recipient_counts(self, broadcast_id: int) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for recipient in self.rows.where(BroadcastRecipient, broadcast_id=broadcast_id):
+            counts[recipient.state] = counts.get(recipient.state, 0) + 1
+        return counts
+
+    async def recipients(self, broadcast_id: int) -> dict[int, str]:
+        return {r.user_id: r.state for r in self.rows.where(BroadcastRecipient, broadcast_id=broadcast_id)}
+
+
+class MemoryInbox:
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    async def receive(self, updates: Sequence[Received], now: datetime) -> None:
+        for u in updates:
+            if self.rows.get(InboxEntry, u.update_id) is None:
+                self.rows.add(InboxEntry(update_id=u.update_id, chat_id=u.chat_id, user_id=u.user_id, kind=u.kind[:24],
+                                         album=(u.album or None) and u.album[:64], payload=u.payload, state="pending",
+                                         attempts=0, lease_until=None, received_at=now, finished_at=None, error=""))
+
+    async def claim(self, now: datetime, *, lease: timedelta, limit: int, busy: Collection[int],
+                    album_wait: timedelta, suspects: bool = False) -> list[Batch]:
+        entries = self.rows.all(InboxEntry)
+        sending = {e.chat_id for e in entries if e.state == "done" and e.lease_until is not None and e.lease_until > now}
+        chats: dict[int, list[InboxEntry]] = {}
+        for entry in entries:
+            if entry.state == "pending" and entry.chat_id not in sending and entry.chat_id not in busy:
+                chats.setdefault(entry.chat_id, []).append(entry)
+        candidates = []
+        for pending in chats.values():
+            if any(e.lease_until is not None and e.lease_until > now for e in pending):
+                continue
+            if any(e.attempts > 0 and e.error == "" for e in pending) != suspects:
+                continue
+            candidates.append((max(e.attempts for e in pending), pending[0].update_id, pending))
+        batches = []
+        for _, _, pending in sorted(candidates, key=lambda c: (c[0], c[1]))[:limit]:
+            head = pending[0]
+            group = [head] if head.album is None else [e for e in pending if e.album == head.album]
+            if head.album is not None and max(e.received_at for e in group) > now - album_wait:
+                continue  # the album's other photos may still be coming
+            for entry in group:
+                entry.lease_until, entry.attempts = now + lease, entry.attempts + 1
+            batches.append(Batch(head.chat_id, tuple(Item(e.update_id, e.chat_id, e.user_id, e.kind, e.payload,
+                                                          e.attempts) for e in group)))
+        return sorted(batches, key=lambda b: b.ids[0])
+
+    async def finish(self, update_ids: Sequence[int], now: datetime, state: str = "done", error: str = "",
+                     sending: bool = False) -> int:
+        finished = 0
+        for update_id in update_ids:
+            entry = self.rows.get(InboxEntry, update_id)
+            if entry is None or entry.state != "pending":
+                continue
+            entry.state, entry.finished_at, entry.error = state, now, error[:2000]
+            if not sending:
+                entry.lease_until = None
+            finished += 1
+        return finished
+
+    async def sent(self, update_ids: Sequence[int]) -> None:
+        for update_id in update_ids:
+            entry = self.rows.get(InboxEntry, update_id)
+            if entry is not None:
+                entry.lease_until = None
+
+    async def release(self, update_ids: Sequence[int], *, retry_at: datetime | None, error: str = "",
+                      uncount: bool = False) -> None:
+        for update_id in update_ids:
+            entry = self.rows.get(InboxEntry, update_id)
+            if entry is not None and entry.state == "pending":
+                entry.lease_until, entry.error = retry_at, error[:2000]
+                if uncount:
+                    entry.attempts -= 1
+
+    async def entries(self, states: Collection[str] = ("pending", "dead"), limit: int = 100) -> list[InboxEntry]:
+        return [e for e in self.rows.all(InboxEntry) if e.state in states][:limit]
+
+    async def entry(self, update_id: int) -> InboxEntry | None:
+        return self.rows.get(InboxEntry, update_id)
+
+    async def retry(self, update_id: int) -> bool:
+        entry = self.rows.get(InboxEntry, update_id)
+        if entry is None or entry.state not in ("dead", "dropped"):
+            return False
+        entry.state, entry.attempts, entry.lease_until, entry.finished_at = "pending", 0, None, None
+        return True
+
+    async def drop(self, update_id: int, now: datetime) -> bool:
+        entry = self.rows.get(InboxEntry, update_id)
+        if entry is None or entry.state not in ("pending", "dead"):
+            return False
+        entry.state, entry.finished_at, entry.lease_until = "dropped", now, None
+        return True
+
+    async def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for entry in self.rows.all(InboxEntry):
+            if entry.state in ("pending", "dead"):
+                counts[entry.state] = counts.get(entry.state, 0) + 1
+        return counts
+
+    async def forget(self, before: datetime) -> None:
+        for entry in self.rows.all(InboxEntry):
+            if entry.state in ("done", "dropped") and entry.finished_at is not None and entry.finished_at < before:
+                self.rows.delete(entry)
+
+
+class MemoryUnitOfWork:
+    """The repositories over one memory transaction."""
+
+    def __init__(self, database: MemoryDatabase) -> None:
+        self._rows = _Rows(database)
+        rows = self._rows
+        self.users = MemoryUsers(rows)
+        self.access = MemoryAccessRequests(rows)
+        self.conversations = MemoryConversations(rows)
+        self.invoices = MemoryInvoices(rows)
+        self.lookups = MemoryLookups(rows)
+        self.maintenance = MemoryMaintenance(rows)
+        self.tickets = MemoryTickets(rows)
+        self.follow_ups = MemoryFollowUps(rows)
+        self.audit = MemoryAudit(rows)
+        self.outbox = MemoryOutbox(rows)
+        self.broadcasts = MemoryBroadcasts(rows)
+        self.inbox = MemoryInbox(rows)
+
+    async def lock_chat(self, chat_id: int) -> None:
+        """Units of work run one at a time already."""
+
+    def commit(self) -> None:
+        self._rows.commit()

@@ -1,0 +1,70 @@
+"""The unit of work: one transaction, the repositories of every aggregate over it, and the chat lock.
+
+`sql_units(sessions)` opens one over SQLAlchemy (SQLite or PostgreSQL); `MemoryDatabase.unit_of_work`
+is the same contract in memory (`assistant/store/memory.py`); `tests/integration/test_store_contract.py`
+runs one suite against all three.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from assistant.store.access import AccessRequests
+from assistant.store.audit import AuditLog
+from assistant.store.broadcasts import Broadcasts
+from assistant.store.conversations import Conversations
+from assistant.store.follow_ups import FollowUps
+from assistant.store.inbox import InboxStore
+from assistant.store.invoices import Invoices
+from assistant.store.lookups import Lookups
+from assistant.store.maintenance import MaintenanceWindows
+from assistant.store.outbox_store import Outbox
+from assistant.store.tickets import Tickets
+from assistant.store.users import Users
+
+logger = logging.getLogger(__name__)
+
+
+class UnitOfWork:
+    """The repositories over one session (one transaction)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.users = Users(session)
+        self.access = AccessRequests(session)
+        self.conversations = Conversations(session)
+        self.invoices = Invoices(session)
+        self.lookups = Lookups(session)
+        self.maintenance = MaintenanceWindows(session)
+        self.tickets = Tickets(session)
+        self.follow_ups = FollowUps(session)
+        self.audit = AuditLog(session)
+        self.outbox = Outbox(session)
+        self.broadcasts = Broadcasts(session)
+        self.inbox = InboxStore(session)
+
+    async def lock_chat(self, chat_id: int) -> None:
+        """Serialise this chat's transactions across processes until this one ends.
+
+        PostgreSQL: an advisory transaction lock keyed by the chat id. SQLite: every write transaction
+        already begins IMMEDIATE, so writers queue one at a time.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(select(func.pg_advisory_xact_lock(chat_id)))
+
+
+Units = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
+"""Opens a unit of work: committed when its block ends, rolled back when it raises."""
+
+
+def sql_units(sessions: async_sessionmaker[AsyncSession]) -> Units:
+    @asynccontextmanager
+    async def unit_of_work() -> AsyncIterator[UnitOfWork]:
+        async with sessions() as session, session.begin():
+            yield UnitOfWork(session)
+    return unit_of_work

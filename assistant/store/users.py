@@ -1,0 +1,89 @@
+"""User accounts: roles, languages, the companies whose invoices they may see."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.store.dialect import dialect_insert
+from assistant.store.models import (
+    Company,
+    User,
+    UserCompany,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Users:
+    """User accounts: roles, languages, the companies whose invoices they may see."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, user_id: int) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def ensure(self, user_id: int, *, language: str, name: str, now: datetime,
+                     role: str = "merchant") -> User:
+        """The user, created on first contact; insert-or-ignore so two processes cannot collide."""
+        user = await self.session.get(User, user_id)
+        if user is not None:
+            if name and user.name != name:
+                user.name = name
+            if user.unreachable:  # they wrote to us, so they can be reached again
+                user.unreachable = False
+            return user
+        statement = dialect_insert(self.session, User).values(
+            id=user_id, role=role, language=language, name=name, unreachable=False, created_at=now)
+        await self.session.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
+        user = await self.session.get(User, user_id, populate_existing=True)
+        assert user is not None
+        return user
+
+    async def save(self, user_id: int, *, role: str, language: str | None, companies: Sequence[str],
+                   now: datetime, name: str = "", alias: str | None = None) -> User:
+        user = await self.ensure(user_id, language=language or "zh", name=name, now=now, role=role)
+        user.role = role
+        if alias is not None:
+            user.alias = alias
+        if language:
+            user.language = language
+        for tax_id in companies:
+            await self.session.merge(UserCompany(user_id=user_id, tax_id=tax_id))
+            if await self.session.get(Company, tax_id) is None:
+                self.session.add(Company(tax_id=tax_id, name=""))
+        return user
+
+    async def admins(self) -> list[User]:
+        return list(await self.session.scalars(select(User).where(User.role == "admin").order_by(User.id)))
+
+    async def set_unreachable(self, user_id: int) -> None:
+        user = await self.session.get(User, user_id)
+        if user is not None:
+            user.unreachable = True
+
+    async def ensure_admins(self, user_ids: Sequence[int], now: datetime) -> list[int]:
+        """Create the configured admins that do not exist yet; existing users keep their role."""
+        created = []
+        for user_id in user_ids:
+            if await self.session.get(User, user_id) is None:
+                await self.ensure(user_id, language="zh", name="", now=now, role="admin")
+                created.append(user_id)
+        return created
+
+    async def companies_of(self, user_id: int) -> set[str]:
+        rows = await self.session.scalars(select(UserCompany.tax_id).where(UserCompany.user_id == user_id))
+        return set(rows)
+
+    async def all(self) -> list[tuple[User, list[str]]]:
+        users = list(await self.session.scalars(select(User).order_by(User.id)))
+        links = await self.session.execute(select(UserCompany.user_id, UserCompany.tax_id))
+        by_user: dict[int, list[str]] = {}
+        for user_id, tax_id in links:
+            by_user.setdefault(user_id, []).append(tax_id)
+        return [(user, sorted(by_user.get(user.id, []))) for user in users]
