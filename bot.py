@@ -36,7 +36,7 @@ from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions
 from assistant.store.migrate import upgrade
 from assistant.store.models import ROLES
-from assistant.store.repo import Store
+from assistant.store.uow import Units, sql_units
 from assistant.support import SupportConfig
 from flows.base import mermaid
 from flows.announce import ANNOUNCE
@@ -65,6 +65,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    units: Units
     renderer: Renderer
     assistant: Assistant
 
@@ -78,7 +79,7 @@ def load_settings(**overrides: Any) -> Settings:
         raise  # unreachable
 
 
-def build_assistant(settings: Settings, sessions: async_sessionmaker[AsyncSession],
+def build_assistant(settings: Settings, units: Units,
                     clock: Callable[[], datetime] = utcnow) -> tuple[Assistant, Renderer]:
     renderer = Renderer(REPLIES, settings.tz)
     opens, closes = settings.support_times
@@ -98,13 +99,13 @@ def build_assistant(settings: Settings, sessions: async_sessionmaker[AsyncSessio
                         outbox_attempts=settings.outbox_attempts)
     reader = IsolatedReader(ReadLimits(memory_bytes=settings.read_memory_mb * 1024 * 1024,
                                        seconds=settings.read_seconds, workers=settings.read_workers))
-    assistant = Assistant(sessions, renderer, FlowRunner(FLOWS, renderer), config, clock=clock, reader=reader)
+    assistant = Assistant(units, renderer, FlowRunner(FLOWS, renderer), config, clock=clock, reader=reader)
     return assistant, renderer
 
 
-def build_inbox(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Inbox:
+def build_inbox(settings: Settings, units: Units) -> Inbox:
     """The inbox keeps wall-clock time: leases and retries are about processes, not the product's clock."""
-    return Inbox(sessions, InboxConfig(max_attempts=settings.max_attempts,
+    return Inbox(units, InboxConfig(max_attempts=settings.max_attempts,
                                        lease=timedelta(seconds=settings.inbox_lease_seconds),
                                        concurrency=settings.inbox_concurrency), utcnow)
 
@@ -116,8 +117,9 @@ async def runtime(settings: Settings, clock: Callable[[], datetime] = utcnow) ->
     try:
         await upgrade(engine)
         sessions = make_sessions(engine)
-        assistant, renderer = build_assistant(settings, sessions, clock)
-        yield Runtime(settings, engine, sessions, renderer, assistant)
+        units = sql_units(sessions)
+        assistant, renderer = build_assistant(settings, units, clock)
+        yield Runtime(settings, engine, sessions, units, renderer, assistant)
     finally:
         await engine.dispose()
 
@@ -212,8 +214,8 @@ def chat(demo: DemoOption = False,
         async with runtime(settings) as rt:
             if demo:
                 now = utcnow()
-                async with rt.sessions() as session, session.begin():
-                    cases = await seed_demo(Store(session), now, now.astimezone(settings.tz).date())
+                async with rt.units() as store:
+                    cases = await seed_demo(store, now, now.astimezone(settings.tz).date())
                 console.print("[bold]Demo invoices[/bold]: copy a line (after the colon) into the chat.")
                 for case in cases:
                     console.print(f"  {case.outcome}: [cyan]{case.typed}[/cyan]", soft_wrap=True, highlight=False)
@@ -245,8 +247,8 @@ def import_invoices(file: Annotated[Path, typer.Argument(exists=True, dir_okay=F
                 task = progress.add_task(f"importing {file.name}", total=None)
                 report = await import_file(rt.sessions, file, now=utcnow(),
                                            progress=lambda n: progress.advance(task, n))
-            async with rt.sessions() as session, session.begin():
-                await Store(session).audit(actor_id=None, action="invoices_imported", allowed=True, now=utcnow(),
+            async with rt.units() as store:
+                await store.audit.add(actor_id=None, action="invoices_imported", allowed=True, now=utcnow(),
                                            detail={"file": file.name, "rows": report.rows, "new": report.new,
                                                    "updated": report.updated, "rejected": len(report.errors),
                                                    "via": "cli"})
@@ -278,11 +280,10 @@ def users_add(telegram_id: int,
     settings = settings_for(demo)
 
     async def main() -> None:
-        async with runtime(settings) as rt, rt.sessions() as session, session.begin():
-            store = Store(session)
-            await store.save_user(telegram_id, role=role, language=lang, companies=company or [], now=utcnow(),
+        async with runtime(settings) as rt, rt.units() as store:
+            await store.users.save(telegram_id, role=role, language=lang, companies=company or [], now=utcnow(),
                                   alias=alias)
-            await store.audit(actor_id=None, action="user_saved", allowed=True,
+            await store.audit.add(actor_id=None, action="user_saved", allowed=True,
                               detail={"user": telegram_id, "role": role, "companies": company or [], "via": "cli"},
                               now=utcnow())
 
@@ -296,8 +297,8 @@ def users_list(demo: DemoOption = False) -> None:
     settings = settings_for(demo)
 
     async def main() -> None:
-        async with runtime(settings) as rt, rt.sessions() as session:
-            rows = await Store(session).users()
+        async with runtime(settings) as rt, rt.units() as store:
+            rows = await store.users.all()
         table = Table("telegram id", "role", "lang", "name", "alias", "companies")
         for user, companies in rows:
             table.add_row(str(user.id), user.role, user.language, user.name, user.alias, ", ".join(companies))
@@ -321,11 +322,10 @@ def maintenance_start(until: Annotated[str, typer.Option(help="Expected end: +2h
         fail("the window must end after it starts")
 
     async def main() -> int:
-        async with runtime(settings) as rt, rt.sessions() as session, session.begin():
-            store = Store(session)
-            window = await store.add_maintenance(starts_at=starts, ends_at=ends, message_zh=message_zh,
+        async with runtime(settings) as rt, rt.units() as store:
+            window = await store.maintenance.add(starts_at=starts, ends_at=ends, message_zh=message_zh,
                                                  message_en=message_en, now=now)
-            await store.audit(actor_id=None, action="maintenance_created", allowed=True,
+            await store.audit.add(actor_id=None, action="maintenance_created", allowed=True,
                               detail={"window": window.id, "via": "cli"}, now=now)
             return window.id
 
@@ -341,10 +341,9 @@ def maintenance_end(demo: DemoOption = False) -> None:
     settings = settings_for(demo)
 
     async def main() -> int:
-        async with runtime(settings) as rt, rt.sessions() as session, session.begin():
-            store = Store(session)
-            ended = await store.end_maintenance(utcnow())
-            await store.audit(actor_id=None, action="maintenance_end", allowed=True,
+        async with runtime(settings) as rt, rt.units() as store:
+            ended = await store.maintenance.end(utcnow())
+            await store.audit.add(actor_id=None, action="maintenance_end", allowed=True,
                               detail={"windows": [w.id for w in ended], "via": "cli"}, now=utcnow())
             return len(ended)
 
@@ -359,8 +358,8 @@ def maintenance_list(demo: DemoOption = False) -> None:
 
     async def main() -> None:
         now = utcnow()
-        async with runtime(settings) as rt, rt.sessions() as session:
-            windows = await Store(session).maintenance_windows()
+        async with runtime(settings) as rt, rt.units() as store:
+            windows = await store.maintenance.all()
         table = Table("id", "from", "until", "state", "message")
         tz = settings.tz
         for w in windows:
@@ -378,14 +377,12 @@ def inbox_list(all_: Annotated[bool, typer.Option("--all", help="Also updates ha
                limit: Annotated[int, typer.Option(help="How many, oldest first.")] = 100,
                demo: DemoOption = False) -> None:
     """Updates still waiting, and dead letters (failed MAX_ATTEMPTS times): what, whose, why."""
-    from assistant.store.inbox import InboxStore
-
     settings = settings_for(demo)
     states = ("pending", "dead", "done", "dropped") if all_ else ("pending", "dead")
 
     async def main() -> None:
-        async with runtime(settings) as rt, rt.sessions() as session:
-            entries = await InboxStore(session).entries(states, limit)
+        async with runtime(settings) as rt, rt.units() as store:
+            entries = await store.inbox.entries(states, limit)
         table = Table("id", "state", "chat", "kind", "attempts", "received", "error")
         for entry in entries:
             table.add_row(str(entry.update_id), entry.state, str(entry.chat_id), entry.kind, str(entry.attempts),
@@ -398,16 +395,14 @@ def inbox_list(all_: Annotated[bool, typer.Option("--all", help="Also updates ha
 
 
 def _inbox_action(update_id: int, demo: bool, action: str) -> None:
-    from assistant.store.inbox import InboxStore
-
     settings = settings_for(demo)
 
     async def main() -> bool:
-        async with runtime(settings) as rt, rt.sessions() as session, session.begin():
-            inbox = InboxStore(session)
+        async with runtime(settings) as rt, rt.units() as store:
+            inbox = store.inbox
             done = await (inbox.retry(update_id) if action == "retry" else inbox.drop(update_id, utcnow()))
-            await Store(session).audit(actor_id=None, action=f"inbox_{action}", allowed=done,
-                                       detail={"update": update_id, "via": "cli"}, now=utcnow())
+            await store.audit.add(actor_id=None, action=f"inbox_{action}", allowed=done,
+                                  detail={"update": update_id, "via": "cli"}, now=utcnow())
             return done
 
     if not run_async(main()):
@@ -488,23 +483,23 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
 
     token = telegram_token(settings)
     async with runtime(settings, clock) as rt:
-        async with rt.sessions() as session, session.begin():
-            created = await Store(session).ensure_admins(settings.admin_ids, utcnow())
+        async with rt.units() as store:
+            created = await store.users.ensure_admins(settings.admin_ids, utcnow())
         if created:
             logger.info("admins created: %s", ", ".join(map(str, created)))
         application, adapter = build_application(settings, rt, token)
         async with application:
-            async with rt.sessions() as session:
-                admins = {admin.id: admin.language for admin in await Store(session).admins()}
+            async with rt.units() as store:
+                admins = {admin.id: admin.language for admin in await store.users.admins()}
             await set_up_bot_profile(application.bot, rt.renderer, settings.default_language, admins)
             await adapter.execute(application.bot, await rt.assistant.startup_notices())
             await application.start()
-            runner = BroadcastRunner(rt.sessions, rt.renderer, TelegramBroadcast(application.bot),
+            runner = BroadcastRunner(rt.units, rt.renderer, TelegramBroadcast(application.bot),
                                      settings.broadcast_rate, clock, stopping=stop.is_set)
             async def carry_out_due() -> None:  # tickets waiting too long, promised notices and rechecks
                 await adapter.execute(application.bot, await rt.assistant.due())
 
-            inbox = build_inbox(settings, rt.sessions)
+            inbox = build_inbox(settings, rt.units)
 
             async def handle(batch: Any) -> bool:
                 return bool(await adapter.process(application, batch))
@@ -579,8 +574,8 @@ def audit(limit: Annotated[int, typer.Option(help="How many entries, newest firs
     settings = settings_for(demo)
 
     async def main() -> None:
-        async with runtime(settings) as rt, rt.sessions() as session:
-            entries = await Store(session).audit_log(limit)
+        async with runtime(settings) as rt, rt.units() as store:
+            entries = await store.audit.entries(limit)
         table = Table("when", "who", "action", "allowed", "detail")
         for entry in entries:
             table.add_row(f"{entry.at.astimezone(settings.tz):%Y-%m-%d %H:%M:%S}",

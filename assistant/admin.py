@@ -15,8 +15,7 @@ from assistant.messages import ButtonPress, Command, Inbound, Text
 from assistant.outputs import Out, Reply
 from assistant.replies import Renderer
 from assistant.store.models import Conversation, User
-from assistant.store.inbox import InboxStore
-from assistant.store.repo import Store
+from assistant.store.uow import UnitOfWork
 from flows.base import Say
 from flows.announce import ANNOUNCE, AnnounceDraft
 from flows.announce import CHOICES as ANNOUNCE_CHOICES
@@ -36,16 +35,16 @@ DRAFTS: dict[str, tuple[type[Any], set[str]]] = {
 class AdminPorts:
     """What the admin flows need, for one admin's event."""
 
-    def __init__(self, store: Store, actor: User, tz: ZoneInfo, now: datetime, days: int) -> None:
+    def __init__(self, store: UnitOfWork, actor: User, tz: ZoneInfo, now: datetime, days: int) -> None:
         self.store, self.actor, self.tz, self.now, self.days = store, actor, tz, now, days
 
     async def audience_size(self, audience: str) -> int:
-        return await self.store.audience_size(audience, self.now - timedelta(days=self.days))
+        return await self.store.broadcasts.audience_size(audience, self.now - timedelta(days=self.days))
 
     async def create_broadcast(self, audience: str, text: str) -> tuple[int, int]:
-        broadcast = await self.store.create_broadcast(created_by=self.actor.id, audience=audience, text=text,
+        broadcast = await self.store.broadcasts.create(created_by=self.actor.id, audience=audience, text=text,
                                                       since=self.now - timedelta(days=self.days), now=self.now)
-        await self.store.audit(actor_id=self.actor.id, action="broadcast_created", allowed=True,
+        await self.store.audit.add(actor_id=self.actor.id, action="broadcast_created", allowed=True,
                                detail={"broadcast": broadcast.id, "audience": audience, "total": broadcast.total},
                                now=self.now)
         return broadcast.id, broadcast.total
@@ -54,9 +53,9 @@ class AdminPorts:
         return parse_time(text, self.tz, self.now)
 
     async def save_window(self, starts_at: datetime, ends_at: datetime, message_zh: str, message_en: str) -> int:
-        window = await self.store.add_maintenance(starts_at=starts_at, ends_at=ends_at, message_zh=message_zh,
+        window = await self.store.maintenance.add(starts_at=starts_at, ends_at=ends_at, message_zh=message_zh,
                                                   message_en=message_en, now=self.now, created_by=self.actor.id)
-        await self.store.audit(actor_id=self.actor.id, action="maintenance_created", allowed=True,
+        await self.store.audit.add(actor_id=self.actor.id, action="maintenance_created", allowed=True,
                                detail={"window": window.id, "starts_at": starts_at.isoformat(),
                                        "ends_at": ends_at.isoformat()}, now=self.now)
         return window.id
@@ -65,7 +64,7 @@ class AdminPorts:
 class AdminDesk:
     """Admin commands and the admin flows, inside one event's transaction."""
 
-    def __init__(self, store: Store, renderer: Renderer, flows: FlowRunner, tz: ZoneInfo,
+    def __init__(self, store: UnitOfWork, renderer: Renderer, flows: FlowRunner, tz: ZoneInfo,
                  now: datetime, announce_days: int) -> None:
         self.store = store
         self.renderer = renderer
@@ -87,7 +86,7 @@ class AdminDesk:
     async def command(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
         command = event.name
         allowed = user.role == "admin"
-        await self.store.audit(actor_id=user.id, action=command, allowed=allowed, detail={"args": event.args},
+        await self.store.audit.add(actor_id=user.id, action=command, allowed=allowed, detail={"args": event.args},
                                now=self.now)
         if not allowed:
             logger.warning("user %s (%s) tried /%s", user.id, user.role, command)
@@ -96,22 +95,22 @@ class AdminDesk:
             spec = MAINTENANCE if command == MAINTENANCE.name else ANNOUNCE
             return await self._run(conversation, user, _prompt, start=spec.name)
         if command == "maintenance_end":
-            ended = await self.store.end_maintenance(self.now)
-            waiting = await self.store.waiting_notices([w.id for w in ended])
+            ended = await self.store.maintenance.end(self.now)
+            waiting = await self.store.follow_ups.waiting_notices([w.id for w in ended])
             return [self._reply("maint_ended", user, event.chat_id, ended=len(ended), waiting=waiting)]
         if command == "maintenance_extend":
             until = parse_time(event.args, self.tz, self.now) if event.args.strip() else None
             if until is None or until <= self.now:
                 return [self._reply("maint_extend_usage", user, event.chat_id, text=event.args)]
-            windows = await self.store.extend_maintenance(until, self.now)
+            windows = await self.store.maintenance.extend(until, self.now)
             return [self._reply("maint_extended", user, event.chat_id, count=len(windows), until=until.isoformat())]
         if command == "maintenance_list":
-            current = await self.store.active_maintenance(self.now)
-            upcoming = await self.store.upcoming_maintenance(self.now)
+            current = await self.store.maintenance.active(self.now)
+            upcoming = await self.store.maintenance.upcoming(self.now)
             return [self._reply("system_status", user, event.chat_id,
                                 current=window_summary(current) if current else None,
                                 upcoming=[window_summary(w) for w in upcoming])]
-        inbox = await InboxStore(self.store.session).counts()
+        inbox = await self.store.inbox.counts()
         return [self._reply("stats", user, event.chat_id, periods=await self._stats(),
                             waiting=inbox.get("pending", 0), dead=inbox.get("dead", 0))]
 
@@ -162,9 +161,9 @@ class AdminDesk:
         local_midnight = datetime.combine(self.now.astimezone(self.tz).date(), time.min, tzinfo=self.tz)
         periods = []
         for name, since in (("today", local_midnight), ("week", local_midnight - timedelta(days=6))):
-            outcomes = await self.store.outcome_counts(since)
-            opened, closed = await self.store.ticket_counts(since)
-            waits = await self.store.claim_waits(since)
+            outcomes = await self.store.lookups.outcome_counts(since)
+            opened, closed = await self.store.tickets.counts(since)
+            waits = await self.store.tickets.claim_waits(since)
             periods.append({"name": name, "outcomes": sorted(outcomes.items(), key=lambda kv: (-kv[1], kv[0])),
                             "lookups": sum(outcomes.values()), "opened": opened, "closed": closed,
                             "median_claim_minutes": round(statistics.median(waits), 1) if waits else None})

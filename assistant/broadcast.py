@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.replies import Renderer
-from assistant.store.repo import Store
+from assistant.store.uow import Units
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +58,10 @@ class Pacer:
 class BroadcastRunner:
     """Runs every unfinished broadcast; several processes may run it (recipients are claimed)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], renderer: Renderer, transport: BroadcastTransport,
+    def __init__(self, units: Units, renderer: Renderer, transport: BroadcastTransport,
                  rate: float, clock: Callable[[], datetime], progress_every: float = 2.0, batch: int = 200,
                  stopping: Callable[[], bool] = lambda: False) -> None:
-        self.sessions = sessions
+        self.units = units
         self.renderer = renderer
         self.transport = transport
         self.pacer = Pacer(rate)
@@ -72,25 +71,24 @@ class BroadcastRunner:
         self.stopping = stopping  # a graceful stop ends between two recipients, never mid-send
 
     async def run_all(self) -> None:
-        async with self.sessions() as session:
-            ids = [b.id for b in await Store(session).running_broadcasts()]
+        async with self.units() as store:
+            ids = [b.id for b in await store.broadcasts.running()]
         for broadcast_id in ids:
             if self.stopping():
                 return
             await self.run(broadcast_id)
 
     async def _counts(self, broadcast_id: int) -> dict[str, int]:
-        async with self.sessions() as session:
-            counts = await Store(session).recipient_counts(broadcast_id)
+        async with self.units() as store:
+            counts = await store.broadcasts.recipient_counts(broadcast_id)
         return {state: counts.get(state, 0) for state in ("pending", "sending", "sent", "blocked", "failed")}
 
     async def run(self, broadcast_id: int) -> None:
-        async with self.sessions() as session, session.begin():
-            store = Store(session)
-            broadcast = await store.broadcast(broadcast_id)
+        async with self.units() as store:
+            broadcast = await store.broadcasts.get(broadcast_id)
             if broadcast is None or broadcast.state != "running":
                 return
-            admin = await store.user(broadcast.created_by)
+            admin = await store.users.get(broadcast.created_by)
             language = admin.language if admin else "zh"
             text, total, admin_chat = broadcast.text, broadcast.total, broadcast.progress_chat_id
             progress_id = broadcast.progress_message_id
@@ -100,16 +98,16 @@ class BroadcastRunner:
             progress_id = await self.transport.post(admin_chat, self.renderer.text(
                 "broadcast_progress", language, broadcast_id=broadcast_id, total=total, sent=0, blocked=0,
                 failed=0, pending=total))
-            async with self.sessions() as session, session.begin():
-                broadcast = await Store(session).broadcast(broadcast_id)
+            async with self.units() as store:
+                broadcast = await store.broadcasts.get(broadcast_id)
                 if broadcast is not None:
                     broadcast.progress_message_id = progress_id
         message = self.renderer.text("broadcast_message", "zh", text=text)
         logger.info("broadcast %s: sending to %s recipients", broadcast_id, total)
         last_progress = time.monotonic()
         while True:
-            async with self.sessions() as session:
-                batch = await Store(session).pending_recipients(broadcast_id, self.batch)
+            async with self.units() as store:
+                batch = await store.broadcasts.pending_recipients(broadcast_id, self.batch)
             if not batch:
                 break
             for user_id in batch:
@@ -123,8 +121,8 @@ class BroadcastRunner:
         await self._finish(broadcast_id, language, total, admin_chat, progress_id)
 
     async def _send_one(self, broadcast_id: int, user_id: int, message: str) -> None:
-        async with self.sessions() as session, session.begin():
-            if not await Store(session).set_recipient(broadcast_id, user_id, "sending", self.clock(), only_if="pending"):
+        async with self.units() as store:
+            if not await store.broadcasts.set_recipient(broadcast_id, user_id, "sending", self.clock(), only_if="pending"):
                 return  # another process has it
         outcome = "failed"
         for _ in range(MAX_ATTEMPTS):
@@ -135,11 +133,10 @@ class BroadcastRunner:
                 break
             logger.info("broadcast %s: retrying %s after %.1f s", broadcast_id, user_id, delivery.retry_after)
             await asyncio.sleep(delivery.retry_after)
-        async with self.sessions() as session, session.begin():
-            store = Store(session)
-            await store.set_recipient(broadcast_id, user_id, outcome, self.clock())
+        async with self.units() as store:
+            await store.broadcasts.set_recipient(broadcast_id, user_id, outcome, self.clock())
             if outcome == "blocked":
-                await store.set_unreachable(user_id)
+                await store.users.set_unreachable(user_id)
 
     async def _progress(self, broadcast_id: int, language: str, total: int, chat_id: int, message_id: int) -> None:
         counts = await self._counts(broadcast_id)
@@ -152,8 +149,8 @@ class BroadcastRunner:
 
     async def _finish(self, broadcast_id: int, language: str, total: int, chat_id: int, message_id: int) -> None:
         counts = await self._counts(broadcast_id)
-        async with self.sessions() as session, session.begin():
-            broadcast = await Store(session).broadcast(broadcast_id)
+        async with self.units() as store:
+            broadcast = await store.broadcasts.get(broadcast_id)
             if broadcast is None or broadcast.state != "running":
                 return
             broadcast.state, broadcast.finished_at = "done", self.clock()

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.admin import ADMIN_COMMANDS, AdminDesk
 from assistant.diagnosis import DiagnosisRules
@@ -49,16 +48,16 @@ from assistant.outputs import Copy, Failed, OpenTopic, Out, Reply, Unavailable
 from assistant.ports import StorePorts
 from assistant.replies import Renderer, normalise_language
 from assistant.store.engine import transient
-from assistant.store.inbox import Batch, InboxStore
+from assistant.store.inbox import Batch
 from assistant.store.models import Conversation, User
-from assistant.store.repo import Store
+from assistant.store.uow import UnitOfWork, Units
 from assistant.support import SupportConfig, SupportDesk
 from flows.troubleshoot import CHOICES, TROUBLESHOOT, Troubleshoot
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-Handler = Callable[[Store, Any, datetime], Awaitable[list[Out]]]
+Handler = Callable[[UnitOfWork, Any, datetime], Awaitable[list[Out]]]
 """A message's handler: its effects written through the store, its outputs returned (for the outbox)."""
 
 
@@ -102,9 +101,9 @@ def _chat_of(message: Message) -> int | None:
 class Assistant:
     """Takes in messages, each in one transaction, through one handlers table."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], renderer: Renderer, flows: FlowRunner,
+    def __init__(self, units: Units, renderer: Renderer, flows: FlowRunner,
                  config: CoreConfig, clock: Clock = utcnow, reader: IsolatedReader | None = None) -> None:
-        self.sessions = sessions
+        self.units = units
         self.renderer = renderer
         self.flows = flows
         self.config = config
@@ -194,12 +193,11 @@ class Assistant:
         delivered now, each promise once (it is marked delivered in the transaction that answers it).
         """
         now = self.clock()
-        async with self.sessions() as session, session.begin():
-            store = Store(session)
-            outputs = await store.claim_unsent(now, self.config.outbox_lease, self.config.outbox_attempts)
-            due = await store.due_follow_ups(now)
-            await store.forget_outbox(now - UPDATE_MEMORY)
-            await InboxStore(session).forget(now - UPDATE_MEMORY)
+        async with self.units() as store:
+            outputs = await store.outbox.claim_unsent(now, self.config.outbox_lease, self.config.outbox_attempts)
+            due = await store.follow_ups.due(now)
+            await store.outbox.forget(now - UPDATE_MEMORY)
+            await store.inbox.forget(now - UPDATE_MEMORY)
         if outputs:
             logger.warning("%s output(s) left unsent by a stopped sender: sending them now", len(outputs))
         outputs += await self.handle(TicketsDue())
@@ -214,8 +212,8 @@ class Assistant:
         """Warnings for admins at start: no support group configured."""
         if self.config.support.chat_id is not None:
             return []
-        async with self.sessions() as session:
-            admins = await Store(session).admins()
+        async with self.units() as store:
+            admins = await store.users.admins()
         logger.warning("SUPPORT_CHAT_ID is not set: tickets are stored but nobody is told in Telegram")
         return [Reply(self.renderer.text("support_missing_admin", admin.language), chat_id=admin.id)
                 for admin in admins]
@@ -224,18 +222,17 @@ class Assistant:
     async def _envelope(self, message: Message, handler: Handler) -> list[Out]:
         """One transaction: the chat locked, the update journaled, the handler's outputs in the outbox."""
         now = self.clock()
-        async with self.sessions() as session, session.begin():
-            store = Store(session)
+        async with self.units() as store:
             chat_id = _chat_of(message)
             if chat_id is not None:
                 await store.lock_chat(chat_id)
-            if isinstance(message, Inbound) and message.updates and not await InboxStore(session).finish(
+            if isinstance(message, Inbound) and message.updates and not await store.inbox.finish(
                     message.updates, now, sending=True):
                 logger.info("update %s of chat %s is not pending (handled before); not again", message.update_id,
                             message.chat_id)
                 return []
             outputs = await handler(store, message, now)
-            return await store.enqueue(outputs, now, self.config.outbox_lease)
+            return await store.outbox.enqueue(outputs, now, self.config.outbox_lease)
 
     async def _prepare(self, message: Message) -> Message:
         """Download and read an invoice photo or file the conversation will read, before any transaction."""
@@ -245,8 +242,8 @@ class Assistant:
         if (attachment.kind not in ("photo", "document") or attachment.fetch is None or message.edited
                 or message.chat_id == self.config.support.chat_id):
             return message
-        async with self.sessions() as session:
-            if await Store(session).active_ticket(message.chat_id) is not None:
+        async with self.units() as store:
+            if await store.tickets.active(message.chat_id) is not None:
                 return message  # relayed to staff, never downloaded
         read = await self._read_file(message)
         fields = {f.name: getattr(message, f.name) for f in dataclasses.fields(message)}
@@ -272,19 +269,19 @@ class Assistant:
     async def _mark_sent(self, marks: list[tuple[str, int]]) -> None:
         outbox_ids = [number for kind, number in marks if kind == "outbox"]
         updates = [number for kind, number in marks if kind == "update"]
-        async with self.sessions() as session, session.begin():
+        async with self.units() as store:
             if outbox_ids:
-                await Store(session).mark_sent(outbox_ids, self.clock())
+                await store.outbox.mark_sent(outbox_ids, self.clock())
             if updates:
-                await InboxStore(session).sent(updates)
+                await store.inbox.sent(updates)
 
-    def _desk(self, store: Store, now: datetime) -> SupportDesk:
+    def _desk(self, store: UnitOfWork, now: datetime) -> SupportDesk:
         return SupportDesk(store, self.renderer, self.config.support, self.flows, now)
 
     # -- handlers: what users do ---------------------------------------------------------------------------
-    async def _in_chat(self, store: Store, message: Inbound, now: datetime) -> list[Out]:
+    async def _in_chat(self, store: UnitOfWork, message: Inbound, now: datetime) -> list[Out]:
         """A message in a chat: staff in the support group, an admin's command or draft, a ticket, the flow."""
-        user = await store.ensure_user(message.user_id, now=now, name=message.user_name,
+        user = await store.users.ensure(message.user_id, now=now, name=message.user_name,
                                        language=normalise_language(message.language, self.config.default_language))
         desk = self._desk(store, now)
         if self.config.support.chat_id is not None and message.chat_id == self.config.support.chat_id:
@@ -305,10 +302,10 @@ class Assistant:
         return await self._troubleshoot(store, desk, user, conversation, now,
                                         lambda model: self._dispatch(model, message, is_new, conversation.version))
 
-    async def _merchant_support(self, desk: SupportDesk, store: Store, message: Inbound,
+    async def _merchant_support(self, desk: SupportDesk, store: UnitOfWork, message: Inbound,
                                 user: User) -> list[Out] | None:
         """Ticket matters of a merchant's chat; None when the troubleshooting flow should answer."""
-        ticket = await store.active_ticket(message.chat_id)
+        ticket = await store.tickets.active(message.chat_id)
         if ticket is not None:
             return await desk.merchant_event(message, user, ticket)
         if isinstance(message, ButtonPress):
@@ -321,7 +318,7 @@ class Assistant:
             return []  # edits and service messages outside a ticket change nothing
         return await desk.reopen_offer(message, user)
 
-    async def _troubleshoot(self, store: Store, desk: SupportDesk, user: User, conversation: Conversation,
+    async def _troubleshoot(self, store: UnitOfWork, desk: SupportDesk, user: User, conversation: Conversation,
                             now: datetime, act: Callable[[Troubleshoot], Awaitable[None]],
                             preface: Sequence[Out] = ()) -> list[Out]:
         """Run the troubleshooting flow for one message: its replies, then what its ports produced."""
@@ -406,20 +403,20 @@ class Assistant:
         await model.trigger(trigger, **kwargs)  # type: ignore[attr-defined]
 
     # -- handlers: what falls due -----------------------------------------------------------------------
-    async def _follow_up_due(self, store: Store, message: FollowUpDue, now: datetime) -> list[Out]:
+    async def _follow_up_due(self, store: UnitOfWork, message: FollowUpDue, now: datetime) -> list[Out]:
         """Tell the merchant, and run their lookup again where they are free to see the result."""
-        follow_up = await store.follow_up(message.follow_up_id)
+        follow_up = await store.follow_ups.get(message.follow_up_id)
         if follow_up is None or follow_up.delivered_at is not None:
             return []
         follow_up.delivered_at = now
-        user = await store.user(follow_up.user_id)
+        user = await store.users.get(follow_up.user_id)
         if user is None or user.unreachable:
             return []
         fields = dict(follow_up.fields)
         key = "follow_up_maintenance_over" if follow_up.kind == "maintenance_over" else "follow_up_recheck"
         conversation, _ = await store.conversations.get(follow_up.chat_id, follow_up.user_id,
                                                         initial=TROUBLESHOOT.initial, now=now)
-        free = (conversation.flow == TROUBLESHOOT.name and await store.active_ticket(follow_up.chat_id) is None
+        free = (conversation.flow == TROUBLESHOOT.name and await store.tickets.active(follow_up.chat_id) is None
                 and self.flows.can(TROUBLESHOOT.name, conversation.state, "recheck") and bool(fields.get("number")))
         notice = Reply(self.renderer.text(key, user.language, fields=fields, rerun=free), chat_id=follow_up.chat_id)
         logger.info("follow-up %s (%s) delivered to chat %s%s", follow_up.id, follow_up.kind, follow_up.chat_id,
@@ -430,24 +427,24 @@ class Assistant:
                                         lambda model: model.trigger("recheck", fields=fields),  # type: ignore[attr-defined]
                                         preface=[notice])
 
-    async def _tickets_due(self, store: Store, message: TicketsDue, now: datetime) -> list[Out]:
+    async def _tickets_due(self, store: UnitOfWork, message: TicketsDue, now: datetime) -> list[Out]:
         return await self._desk(store, now).due()
 
-    async def _dead_lettered(self, store: Store, message: DeadLettered, now: datetime) -> list[Out]:
+    async def _dead_lettered(self, store: UnitOfWork, message: DeadLettered, now: datetime) -> list[Out]:
         batch = message.batch
-        await InboxStore(store.session).finish(batch.ids, now, state="dead", error=message.reason)
+        await store.inbox.finish(batch.ids, now, state="dead", error=message.reason)
         if batch.chat_id <= 0 or batch.chat_id == self.config.support.chat_id:
             return []  # groups: staff see it in /stats and `bot.py inbox list`
-        user = await store.user(batch.user_id) if batch.user_id is not None else None
+        user = await store.users.get(batch.user_id) if batch.user_id is not None else None
         language = user.language if user is not None else self.config.default_language
         file = batch.kind in ("photo", "document")
         return [Reply(self.renderer.text("inbox_dead", language, file=file), chat_id=batch.chat_id)]
 
     # -- handlers: what the transport did ---------------------------------------------------------------
-    async def _delivered(self, store: Store, message: OutputDelivered, now: datetime) -> list[Out]:
+    async def _delivered(self, store: UnitOfWork, message: OutputDelivered, now: datetime) -> list[Out]:
         """Record what Telegram assigned: a ticket's topic and card, the copies of relayed messages."""
         output = message.output
-        if output.outbox_id is not None and not await store.mark_sent_once(output.outbox_id, now):
+        if output.outbox_id is not None and not await store.outbox.mark_sent_once(output.outbox_id, now):
             return []  # recorded before (a report tried again after an outage)
         desk = self._desk(store, now)
         if isinstance(output, OpenTopic):
@@ -456,17 +453,17 @@ class Assistant:
             await desk.relayed(output, message.message_ids)
         return []
 
-    async def _undelivered(self, store: Store, message: DeliveryFailed, now: datetime) -> list[Out]:
+    async def _undelivered(self, store: UnitOfWork, message: DeliveryFailed, now: datetime) -> list[Out]:
         """A user who blocked the bot is not written to again; a copy whose topic is gone gets a new one."""
         output = message.output
-        if output.outbox_id is not None and not await store.mark_sent_once(output.outbox_id, now):
+        if output.outbox_id is not None and not await store.outbox.mark_sent_once(output.outbox_id, now):
             return []  # acted on before
         desk = self._desk(store, now)
         if message.reason == "blocked":
             if isinstance(output, Copy):
                 return await desk.merchant_unreachable(output.ticket_id)
             logger.info("chat %s blocked the bot; marked unreachable", output.chat_id)
-            await store.set_unreachable(output.chat_id)
+            await store.users.set_unreachable(output.chat_id)
             return []
         if message.reason in ("topic_gone", "no_topic") and isinstance(output, Copy):
             return await desk.topic_lost(output, gone=message.reason == "topic_gone")

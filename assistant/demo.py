@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from assistant.importer import InvoiceRecord, upsert_invoices
-from assistant.store.repo import Store
+from assistant.store.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,6 @@ def demo_invoices(today: date, now: datetime) -> tuple[list[InvoiceRecord], list
         _record(_code12(d2.year, "11", "300"), "44556677", "e_ordinary", d2, "640.00", "55554444333322221111",
                 seller=SUPPLIER, buyer=OTHER_COMPANY, synced=synced),
     ]
-    e = records[0]
     cases = [
         DemoCase("found", f"代码 {e_code} 号码 12345678 日期 {d1.isoformat()} 校验码 567890", "found"),
         DemoCase("found (special invoice)", f"代码 {special} 号码 00112233 日期 {d2.isoformat()} 金额 5000", "found"),
@@ -100,9 +99,9 @@ def write_demo_qr(path: Path, today: date) -> None:
     Image.fromarray(image).save(path)
 
 
-async def seed_demo(store: Store, now: datetime, today: date) -> list[DemoCase]:
+async def seed_demo(store: UnitOfWork, now: datetime, today: date) -> list[DemoCase]:
     """Create or refresh the demo user, companies and invoices; returns the cases to try."""
-    await store.save_user(DEMO_USER, role="merchant", language=None, companies=[DEMO_COMPANY[0]], now=now,
+    await store.users.save(DEMO_USER, role="merchant", language=None, companies=[DEMO_COMPANY[0]], now=now,
                           name="Demo merchant")
     records, cases = demo_invoices(today, now)
     await upsert_invoices(store.session, records, now=now)

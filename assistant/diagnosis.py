@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from assistant.domain.identifiers import family_of, fourth_field
 from assistant.domain.regions import is_beijing, region_names, region_of
 from assistant.store.models import Invoice, MaintenanceWindow, User
-from assistant.store.repo import Store
+from assistant.store.uow import UnitOfWork
 from flows.troubleshoot import Facts
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ class DiagnosisRules:
     distinct_per_hour: int = 20
 
 
-async def lookup_limit(store: Store, fields: dict[str, str], user: User, now: datetime,
+async def lookup_limit(store: UnitOfWork, fields: dict[str, str], user: User, now: datetime,
                        rules: DiagnosisRules) -> dict[str, object] | None:
     """When this lookup would go over the user's limits: why, and from when they may try again.
 
@@ -39,7 +39,7 @@ async def lookup_limit(store: Store, fields: dict[str, str], user: User, now: da
     key = (fields.get("code", ""), fields["number"])
     midnight = datetime.combine(now.astimezone(rules.tz).date(), time.min, tzinfo=rules.tz)
     since = min(midnight, now - timedelta(hours=1))
-    lookups = await store.recent_lookups(user.id, since)
+    lookups = await store.lookups.recent(user.id, since)
     today = [at for code, number, at in lookups if (code, number) == key and at >= midnight]
     if len(today) >= rules.per_invoice_per_day:
         return {"reason": "per_invoice", "until": (midnight + timedelta(days=1)).isoformat(),
@@ -110,7 +110,7 @@ def mismatches(fields: dict[str, str], invoice: Invoice) -> list[dict[str, str]]
     return found
 
 
-async def diagnose(store: Store, fields: dict[str, str], user: User, now: datetime,
+async def diagnose(store: UnitOfWork, fields: dict[str, str], user: User, now: datetime,
                    rules: DiagnosisRules) -> Facts:
     """Run the checks in order; stop early where a check settles the answer."""
     facts = Facts()
@@ -120,7 +120,7 @@ async def diagnose(store: Store, fields: dict[str, str], user: User, now: dateti
     if facts.limited is not None:
         checks.append({"check": "limits", "result": "exceeded", "reason": facts.limited["reason"]})
         return facts
-    window = await store.active_maintenance(now)
+    window = await store.maintenance.active(now)
     if window is not None:
         facts.maintenance = window_summary(window)
         checks.append({"check": "maintenance", "result": "active", "window": window.id})
@@ -128,11 +128,11 @@ async def diagnose(store: Store, fields: dict[str, str], user: User, now: dateti
     checks.append({"check": "maintenance", "result": "none"})
 
     code, number = fields.get("code"), fields["number"]
-    invoice = await store.find_invoice(code, number)
+    invoice = await store.invoices.find(code, number)
     if invoice is not None:
         checks.append({"check": "lookup", "result": "found"})
         facts.invoice = invoice_summary(invoice)
-        companies = await store.companies_of(user.id)
+        companies = await store.users.companies_of(user.id)
         facts.permitted = user.role in ("staff", "admin") or bool({invoice.seller_tax_id, invoice.buyer_tax_id}
                                                                      & companies)
         checks.append({"check": "permission", "result": "allowed" if facts.permitted else "denied"})
@@ -170,13 +170,13 @@ async def diagnose(store: Store, fields: dict[str, str], user: User, now: dateti
     return facts
 
 
-async def _near_match(store: Store, fields: dict[str, str], user: User) -> dict[str, object] | None:
+async def _near_match(store: UnitOfWork, fields: dict[str, str], user: User) -> dict[str, object] | None:
     code, number = fields.get("code"), fields["number"]
     family = family_of(code, number)
     fourth = fourth_field(family)
     money = Decimal(fields[fourth]) if fourth in ("amount", "total") and fourth in fields else None
-    tax_ids = None if user.role in ("staff", "admin") else await store.companies_of(user.id)
-    candidates = await store.near_invoices(
+    tax_ids = None if user.role in ("staff", "admin") else await store.users.companies_of(user.id)
+    candidates = await store.invoices.near(
         code=code, number=number, codes=one_typo_away(code) if code else (), numbers=one_typo_away(number),
         issued=date.fromisoformat(fields["date"]), money=money, tax_ids=tax_ids)
     candidates = [c for c in candidates if (c.code or None, c.number) != (code, number)]

@@ -212,7 +212,8 @@ def read_rows(path: Path) -> tuple[Iterator[tuple[int, dict[str, Any]]], bool]:
     return generate(), "synced_at" in mapped
 
 
-def _values(record: InvoiceRecord, now: datetime) -> dict[str, Any]:
+def invoice_values(record: InvoiceRecord, now: datetime) -> dict[str, Any]:
+    """The columns of a new invoice row for a record imported at `now`."""
     values = asdict(record)
     values["sync_state"] = "synced" if record.synced_at else "pending"
     values["uploaded_at"] = record.uploaded_at or (record.synced_at or now)
@@ -230,7 +231,7 @@ async def upsert_invoices(session: AsyncSession, records: Sequence[InvoiceRecord
         select(Invoice).where(Invoice.number.in_(numbers))) if (inv.code, inv.number) in by_key}
     fresh: list[dict[str, Any]] = []
     for key, record in by_key.items():
-        values = _values(record, now)
+        values = invoice_values(record, now)
         current = existing.get(key)
         if current is None:
             fresh.append(values)

@@ -15,12 +15,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from assistant.outputs import Out, Unavailable
 from assistant.group_commit import GroupCommit
 from assistant.store.engine import transient
-from assistant.store.inbox import Batch, InboxStore, Received
+from assistant.store.inbox import Batch, Received
+from assistant.store.uow import Units
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +65,8 @@ Executor = Callable[[list[Out]], Awaitable[None]]
 class Inbox:
     """Receives updates into the database and works them off."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], config: InboxConfig, clock: Clock) -> None:
-        self.sessions = sessions
+    def __init__(self, units: Units, config: InboxConfig, clock: Clock) -> None:
+        self.units = units
         self.config = config
         self.clock = clock
         self._wake = asyncio.Event()
@@ -84,8 +83,8 @@ class Inbox:
         self._wake.set()
 
     async def _store(self, updates: list[Received]) -> None:
-        async with self.sessions() as session, session.begin():
-            await InboxStore(session).receive(updates, self.clock())
+        async with self.units() as unit:
+            await unit.inbox.receive(updates, self.clock())
 
     async def run(self, handle: Handler, dead_letter: DeadLetter, execute: Executor, stop: asyncio.Event) -> None:
         """Work off the inbox until `stop`; unfinished work is left leased, and taken up again later."""
@@ -137,8 +136,8 @@ class Inbox:
         handled first: a crash loop costs other chats nothing.
         """
         config = self.config
-        async with self.sessions() as session, session.begin():
-            inbox = InboxStore(session)
+        async with self.units() as unit:
+            inbox = unit.inbox
             batches = await inbox.claim(self.clock(), lease=config.lease, limit=limit, busy=set(self._running),
                                         album_wait=config.album_wait)
             if batches or self._running or self.clock() - self._started < config.lease:
@@ -178,13 +177,13 @@ class Inbox:
             await self._retrying(lambda: self._finish(batch))
 
     async def _finish(self, batch: Batch) -> None:
-        async with self.sessions() as session, session.begin():
-            await InboxStore(session).finish(batch.ids, self.clock())
+        async with self.units() as unit:
+            await unit.inbox.finish(batch.ids, self.clock())
 
     async def _release(self, batch: Batch, **how: object) -> None:
         async def release() -> None:
-            async with self.sessions() as session, session.begin():
-                await InboxStore(session).release(batch.ids, **how)  # type: ignore[arg-type]
+            async with self.units() as unit:
+                await unit.inbox.release(batch.ids, **how)  # type: ignore[arg-type]
         await self._retrying(release)
 
     async def _dead(self, batch: Batch, reason: str, dead_letter: DeadLetter, execute: Executor) -> None:

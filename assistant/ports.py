@@ -9,7 +9,7 @@ from typing import Any
 from assistant.diagnosis import DiagnosisRules, diagnose, window_summary
 from assistant.outputs import Out
 from assistant.store.models import Conversation, User
-from assistant.store.repo import Store
+from assistant.store.uow import UnitOfWork
 from assistant.support import SupportDesk
 from flows.troubleshoot import Facts
 
@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 class StorePorts:
     """Everything the flow asks of the world during one event, inside that event's transaction."""
 
-    def __init__(self, store: Store, user: User, conversation: Conversation, now: datetime,
+    def __init__(self, store: UnitOfWork, user: User, conversation: Conversation, now: datetime,
                  rules: DiagnosisRules, max_years: int, max_failures: int, desk: SupportDesk) -> None:
         self.store = store
         self.user = user
@@ -38,7 +38,7 @@ class StorePorts:
         return await diagnose(self.store, fields, self.user, self.now, self.rules)
 
     async def record_outcome(self, outcome: str, fields: dict[str, str]) -> None:
-        await self.store.add_diagnosis(user_id=self.user.id, chat_id=self.conversation.chat_id, fields=fields,
+        await self.store.lookups.add(user_id=self.user.id, chat_id=self.conversation.chat_id, fields=fields,
                                        outcome=outcome, now=self.now)
 
     async def open_ticket(self, reason: str, fields: dict[str, str], checks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -48,25 +48,25 @@ class StorePorts:
         return info
 
     async def subscribe_maintenance(self, fields: dict[str, str]) -> dict[str, Any] | None:
-        window = await self.store.active_maintenance(self.now)
+        window = await self.store.maintenance.active(self.now)
         if window is None:
             return None
-        await self.store.add_follow_up(kind="maintenance_over", user_id=self.user.id,
+        await self.store.follow_ups.add(kind="maintenance_over", user_id=self.user.id,
                                        chat_id=self.conversation.chat_id, fields=fields, due_at=window.ends_at,
                                        window_id=window.id, now=self.now)
         return window_summary(window)
 
     async def subscribe_recheck(self, fields: dict[str, str], due_at: str) -> bool:
-        return await self.store.add_follow_up(kind="recheck", user_id=self.user.id,
+        return await self.store.follow_ups.add(kind="recheck", user_id=self.user.id,
                                               chat_id=self.conversation.chat_id, fields=fields,
                                               due_at=datetime.fromisoformat(due_at), now=self.now)
 
     async def request_access(self, invoice_id: int) -> bool:
-        return await self.store.add_access_request(user_id=self.user.id, invoice_id=invoice_id, now=self.now)
+        return await self.store.access.add(user_id=self.user.id, invoice_id=invoice_id, now=self.now)
 
     async def system_status(self) -> dict[str, Any]:
-        current = await self.store.active_maintenance(self.now)
-        upcoming = await self.store.upcoming_maintenance(self.now)
+        current = await self.store.maintenance.active(self.now)
+        upcoming = await self.store.maintenance.upcoming(self.now)
         return {"current": window_summary(current) if current else None,
                 "upcoming": [window_summary(w) for w in upcoming]}
 

@@ -22,7 +22,7 @@ from assistant.messages import ButtonPress, Command, FileSent, Inbound, Text, To
 from assistant.outputs import Copy, EditCard, EditCopy, OpenTopic, Out, Reply, TopicState
 from assistant.replies import Renderer
 from assistant.store.models import Ticket, User
-from assistant.store.repo import Store
+from assistant.store.uow import UnitOfWork
 from flows.base import Say
 from flows.ticket import ACTIVE, TICKET, TicketLifecycle
 from flows.troubleshoot import PROMPT_BUTTONS, TROUBLESHOOT
@@ -58,18 +58,18 @@ def ticket_choice(choice: str) -> tuple[str, int, int | None] | None:
 class TicketPortsImpl:
     """Writes the lifecycle's history."""
 
-    def __init__(self, store: Store, ticket: Ticket, now: datetime) -> None:
+    def __init__(self, store: UnitOfWork, ticket: Ticket, now: datetime) -> None:
         self.store, self.ticket, self.now = store, ticket, now
 
     async def record(self, event: str, state: str, actor_id: int | None, detail: dict[str, Any]) -> None:
-        await self.store.add_ticket_event(ticket_id=self.ticket.id, event=event, state=state, actor_id=actor_id,
+        await self.store.tickets.add_event(ticket_id=self.ticket.id, event=event, state=state, actor_id=actor_id,
                                           detail=detail, now=self.now)
 
 
 class SupportDesk:
     """Everything about tickets for one event, inside that event's transaction."""
 
-    def __init__(self, store: Store, renderer: Renderer, config: SupportConfig, flows: FlowRunner,
+    def __init__(self, store: UnitOfWork, renderer: Renderer, config: SupportConfig, flows: FlowRunner,
                  now: datetime) -> None:
         self.store = store
         self.renderer = renderer
@@ -108,7 +108,7 @@ class SupportDesk:
         """(public alias, real name) of a staff member."""
         if user_id is None:
             return "", ""
-        user = await self.store.user(user_id)
+        user = await self.store.users.get(user_id)
         return (user.alias if user else "", user.name if user else str(user_id))
 
     def topic_name(self, ticket: Ticket) -> str:
@@ -117,7 +117,7 @@ class SupportDesk:
         return f"{mark}#{ticket.id} · {number} · {ticket.merchant_name or ticket.user_id}"[:128]
 
     async def card(self, ticket: Ticket) -> Reply:
-        earlier = [self._view(t) for t in await self.store.tickets(ticket.user_id) if t.id != ticket.id]
+        earlier = [self._view(t) for t in await self.store.tickets.all(ticket.user_id) if t.id != ticket.id]
         alias, name = await self._alias(ticket.assignee_id)
         buttons = {"open": [[f"claim.{ticket.id}", f"close.{ticket.id}"]],
                    "claimed": [[f"close.{ticket.id}"]]}.get(ticket.state, [])
@@ -148,13 +148,13 @@ class SupportDesk:
     async def open(self, *, user: User, chat_id: int, reason: str, fields: dict[str, Any],
                    checks: list[dict[str, Any]]) -> tuple[dict[str, Any], list[Out]]:
         """Store a new ticket; what the merchant is told, and the topic to open."""
-        ticket = await self.store.add_ticket(user_id=user.id, chat_id=chat_id, reason=reason, language=user.language,
+        ticket = await self.store.tickets.add(user_id=user.id, chat_id=chat_id, reason=reason, language=user.language,
                                              fields=fields, checks=checks, now=self.now)
         ticket.merchant_name = user.name
         ticket.escalate_at = self.now + self.config.claim_timeout
-        await self.store.add_ticket_event(ticket_id=ticket.id, event="open", state="open", actor_id=user.id,
+        await self.store.tickets.add_event(ticket_id=ticket.id, event="open", state="open", actor_id=user.id,
                                           detail={"reason": reason}, now=self.now)
-        info = {"id": ticket.id, "queue": await self.store.queue_position(ticket),
+        info = {"id": ticket.id, "queue": await self.store.tickets.queue_position(ticket),
                 "support": self.config.chat_id is not None, **self.hours()}
         outputs: list[Out] = []
         if self.config.chat_id is not None:
@@ -227,7 +227,7 @@ class SupportDesk:
         if self.config.chat_id is not None:
             outputs.append(self._staff("ticket_reopened_staff", ticket, by_merchant=by_merchant))
         outputs.append(self._to_merchant("ticket_reopened", ticket, by_merchant=by_merchant,
-                                         queue=await self.store.queue_position(ticket), **self.hours()))
+                                         queue=await self.store.tickets.queue_position(ticket), **self.hours()))
         await self._reset_merchant(ticket, "handoff")
         return outputs
 
@@ -269,12 +269,12 @@ class SupportDesk:
         if isinstance(message, (Text, FileSent)) and message.edited:
             return await self._carry_edit(ticket, message)
         if self.config.chat_id is None:
-            await self.store.add_ticket_event(ticket_id=ticket.id, event="message", state=ticket.state,
+            await self.store.tickets.add_event(ticket_id=ticket.id, event="message", state=ticket.state,
                                               actor_id=user.id, detail={"text": text_of(message),
                                                                         "message_ids": list(message.message_ids)},
                                               now=self.now)
             return []
-        reply_to = (await self.store.counterpart(ticket.id, message.chat_id, message.reply_to)
+        reply_to = (await self.store.tickets.counterpart(ticket.id, message.chat_id, message.reply_to)
                     if message.reply_to else None)
         return [Copy(ticket.id, message.chat_id, message.message_ids, self.config.chat_id, ticket.topic_id, reply_to)]
 
@@ -282,7 +282,7 @@ class SupportDesk:
         """An edited text or caption, carried over to its copy on the other side."""
         if message.message_id is None:
             return []
-        copy = await self.store.counterpart(ticket.id, message.chat_id, message.message_id)
+        copy = await self.store.tickets.counterpart(ticket.id, message.chat_id, message.message_id)
         if copy is None:
             return []
         target = self.config.chat_id if message.chat_id == ticket.chat_id else ticket.chat_id
@@ -296,7 +296,7 @@ class SupportDesk:
         if parsed is None:
             return None
         action, ticket_id, value = parsed
-        ticket = await self.store.ticket(ticket_id)
+        ticket = await self.store.tickets.get(ticket_id)
         if ticket is None or ticket.user_id != user.id:  # never another merchant's ticket
             return [self._reply("ticket_not_yours", user.language, message.chat_id)]
         if action == "rate" and value is not None:
@@ -312,35 +312,35 @@ class SupportDesk:
         """The first message within 24 h of a close gets an offer to reopen, not a silent reopening."""
         if isinstance(message, (Command, ButtonPress)):
             return None
-        ticket = await self.store.last_closed_ticket(message.chat_id)
+        ticket = await self.store.tickets.last_closed(message.chat_id)
         if ticket is None or ticket.closed_at is None or self.now - ticket.closed_at > timedelta(hours=24):
             return None
         if ticket.close_reason == "withdrawn":
             return None
-        events = await self.store.ticket_events(ticket.id)
+        events = await self.store.tickets.events(ticket.id)
         if any(e.event == "reopen_offered" and e.at >= ticket.closed_at for e in events):
             return None
-        await self.store.add_ticket_event(ticket_id=ticket.id, event="reopen_offered", state=ticket.state,
+        await self.store.tickets.add_event(ticket_id=ticket.id, event="reopen_offered", state=ticket.state,
                                           actor_id=user.id, detail={"message_ids": list(message.message_ids)},
                                           now=self.now)
         return [self._to_merchant("reopen_offer", ticket, buttons=[[f"reopen.{ticket.id}"], ["menu"]])]
 
     async def _relay_offered_messages(self, ticket: Ticket) -> list[Out]:
         """The message that prompted the reopen offer goes to the topic too: nothing is lost."""
-        offered = [e for e in await self.store.ticket_events(ticket.id) if e.event == "reopen_offered"]
+        offered = [e for e in await self.store.tickets.events(ticket.id) if e.event == "reopen_offered"]
         ids = tuple(offered[-1].detail.get("message_ids", [])) if offered else ()
         if not ids or self.config.chat_id is None:
             return []
         return [Copy(ticket.id, ticket.chat_id, ids, self.config.chat_id, ticket.topic_id)]
 
     async def ticket_list(self, user: User, chat_id: int) -> Reply:
-        tickets = [self._view(t) for t in await self.store.tickets(user.id)]
+        tickets = [self._view(t) for t in await self.store.tickets.all(user.id)]
         return self._reply("tickets_list", user.language, chat_id, tickets=tickets)
 
     # -- the staff's side ------------------------------------------------------------------------------
     async def staff_event(self, message: Inbound, actor: User) -> list[Out]:
         """Anything in the support group: commands, card buttons, replies to merchants, topic changes."""
-        ticket = await self.store.ticket_by_topic(message.thread_id) if message.thread_id else None
+        ticket = await self.store.tickets.by_topic(message.thread_id) if message.thread_id else None
         if isinstance(message, (TopicClosed, TopicReopened)):
             return await self._topic_service(message, actor, ticket)
         command: str | None = None
@@ -349,7 +349,7 @@ class SupportDesk:
             parsed = ticket_choice(message.choice)
             if parsed is None:
                 return []  # some other button pressed in the group: nothing to relay
-            ticket = await self.store.ticket(parsed[1])
+            ticket = await self.store.tickets.get(parsed[1])
             command = parsed[0]
             if ticket is not None and ticket.card_message_id is None and message.message_id is not None:
                 ticket.card_message_id = message.message_id  # pressed before the card's id was reported
@@ -384,7 +384,7 @@ class SupportDesk:
             return [self._staff("ticket_is_closed", ticket)]
         if isinstance(message, (Text, FileSent)) and message.edited:
             return await self._carry_edit(ticket, message)
-        reply_to = (await self.store.counterpart(ticket.id, message.chat_id, message.reply_to)
+        reply_to = (await self.store.tickets.counterpart(ticket.id, message.chat_id, message.reply_to)
                     if message.reply_to else None)
         return [Copy(ticket.id, message.chat_id, message.message_ids, ticket.chat_id, None, reply_to)]
 
@@ -401,13 +401,13 @@ class SupportDesk:
 
     async def _queue(self, thread_id: int | None) -> Reply:
         waiting = [{**self._view(t), "waiting_minutes": int((self.now - t.created_at).total_seconds() // 60)}
-                   for t in await self.store.queue()]
+                   for t in await self.store.tickets.queue()]
         return self._staff("queue_list", None, thread_id=thread_id, waiting=waiting)
 
     async def _lookup(self, args: str, thread_id: int | None) -> Reply:
         parts = [compact(part) for part in args.split()]
         number = parts[-1] if parts else ""
-        invoices = await self.store.invoice_by_number(number) if number else []
+        invoices = await self.store.invoices.by_number(number) if number else []
         if len(parts) > 1:
             invoices = [i for i in invoices if i.code == parts[0]]
         return self._staff("lookup_record", None, thread_id=thread_id, query=args.strip(),
@@ -428,11 +428,11 @@ class SupportDesk:
         Whatever Telegram did not take after creating the topic (the card, copies) is sent into the
         topic now, instead of opening yet another topic.
         """
-        ticket = await self.store.ticket(topic.ticket_id)
+        ticket = await self.store.tickets.get(topic.ticket_id)
         if ticket is None or thread_id is None:
             return []
         ticket.topic_id = thread_id
-        await self.store.add_ticket_event(ticket_id=ticket.id, event="topic", state=ticket.state, actor_id=None,
+        await self.store.tickets.add_event(ticket_id=ticket.id, event="topic", state=ticket.state, actor_id=None,
                                           detail={"topic_id": thread_id}, now=self.now)
         ids = list(message_ids)
         owed: list[Out] = []
@@ -452,31 +452,31 @@ class SupportDesk:
 
     async def relayed(self, copy: Copy, message_ids: Sequence[int]) -> None:
         """Remember which copy is which message, for replies and edits across the two chats."""
-        await self.store.add_relayed(ticket_id=copy.ticket_id, source_chat_id=copy.from_chat_id,
+        await self.store.tickets.add_relayed(ticket_id=copy.ticket_id, source_chat_id=copy.from_chat_id,
                                      pairs=list(zip(copy.message_ids, message_ids)), copy_chat_id=copy.to_chat_id,
                                      now=self.now)
 
     async def topic_lost(self, copy: Copy, *, gone: bool) -> list[Out]:
         """A copy for the support group found no topic: into the ticket's topic if one is known by now,
         else (the topic was deleted, or never made) a new topic with the card, the copy made into it."""
-        ticket = await self.store.ticket(copy.ticket_id)
+        ticket = await self.store.tickets.get(copy.ticket_id)
         if ticket is None or self.config.chat_id is None:
             return []
         if not gone and ticket.topic_id is not None:
             return [dataclasses.replace(copy, thread_id=ticket.topic_id, outbox_id=None)]
         lost = ticket.topic_id
         ticket.topic_id, ticket.card_message_id = None, None
-        await self.store.add_ticket_event(ticket_id=ticket.id, event="topic_lost", state=ticket.state, actor_id=None,
+        await self.store.tickets.add_event(ticket_id=ticket.id, event="topic_lost", state=ticket.state, actor_id=None,
                                           detail={"topic_id": lost}, now=self.now)
         logger.warning("topic %s of ticket %s is gone; opening a new one", lost, ticket.id)
         return [OpenTopic(ticket.id, self.config.chat_id, self.topic_name(ticket), await self.card(ticket),
                           then=(dataclasses.replace(copy, thread_id=None, outbox_id=None),))]
 
     async def merchant_unreachable(self, ticket_id: int) -> list[Out]:
-        ticket = await self.store.ticket(ticket_id)
+        ticket = await self.store.tickets.get(ticket_id)
         if ticket is None:
             return []
-        await self.store.set_unreachable(ticket.user_id)
+        await self.store.users.set_unreachable(ticket.user_id)
         if self.config.chat_id is None:
             return []
         return [self._staff("merchant_unreachable", ticket)]
@@ -486,12 +486,12 @@ class SupportDesk:
         if self.config.chat_id is None:
             return []
         outputs: list[Out] = []
-        for ticket in await self.store.due_escalations(self.now):
+        for ticket in await self.store.tickets.due_escalations(self.now):
             ticket.escalations += 1
             more = ticket.escalations < self.config.max_escalations
             ticket.escalate_at = self.now + self.config.claim_timeout if more else None
             waited = int((self.now - ticket.created_at).total_seconds() // 60)
-            await self.store.add_ticket_event(ticket_id=ticket.id, event="escalated", state=ticket.state,
+            await self.store.tickets.add_event(ticket_id=ticket.id, event="escalated", state=ticket.state,
                                               actor_id=None, detail={"waited_minutes": waited}, now=self.now)
             outputs.append(self._staff("ticket_waiting", None, thread_id=None, waited=waited,
                                        waiting_ticket=self._view(ticket), topic_id=ticket.topic_id))

@@ -28,7 +28,7 @@ from assistant.replies import Renderer  # noqa: E402
 from assistant.store.engine import make_engine, make_sessions  # noqa: E402
 from assistant.store.migrate import recreate, upgrade  # noqa: E402
 from assistant.store.models import Conversation, User  # noqa: E402
-from assistant.store.repo import Store  # noqa: E402
+from assistant.store.uow import UnitOfWork, sql_units  # noqa: E402
 from tests.e2e.fake_bot_api import FakeBotAPI  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,20 +49,20 @@ async def run(url: str, recipients: int, rate: float, reset: bool) -> None:
         await session.execute(insert(Conversation), [
             {"chat_id": u["id"], "user_id": u["id"], "flow": "troubleshoot", "state": "menu", "data": {}, "version": 0,
              "updated_at": now} for u in users[1:]])
-        broadcast = await Store(session).create_broadcast(created_by=ADMIN, audience="recent", text="基准测试",
+        broadcast = await UnitOfWork(session).broadcasts.create(created_by=ADMIN, audience="recent", text="基准测试",
                                                           since=now.replace(year=now.year - 1), now=now)
     api = FakeBotAPI(rate_limit=30)
     await api.start()
     bot = ExtBot(api.token, base_url=api.base_url, rate_limiter=AIORateLimiter(max_retries=5))
     async with bot:
-        runner = BroadcastRunner(sessions, Renderer(ROOT / "replies", now.tzinfo), TelegramBroadcast(bot), rate,
+        runner = BroadcastRunner(sql_units(sessions), Renderer(ROOT / "replies", now.tzinfo), TelegramBroadcast(bot), rate,
                                  lambda: datetime.now(timezone.utc))
         began = time.perf_counter()
         await runner.run(broadcast.id)
         seconds = time.perf_counter() - began
     await api.stop()
     async with sessions() as session:
-        counts = await Store(session).recipient_counts(broadcast.id)
+        counts = await UnitOfWork(session).broadcasts.recipient_counts(broadcast.id)
     await engine.dispose()
     per_second = counts.get("sent", 0) / seconds
     print(f"{engine.dialect.name}: {counts.get('sent', 0)} of {recipients} sent in {seconds:.1f} s = "

@@ -27,7 +27,6 @@ import asyncio
 import itertools
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -44,7 +43,7 @@ from rich.table import Table  # noqa: E402
 from assistant.demo import DEMO_COMPANY, seed_demo  # noqa: E402
 from assistant.store.engine import make_engine, make_sessions  # noqa: E402
 from assistant.store.migrate import recreate, upgrade  # noqa: E402
-from assistant.store.repo import Store  # noqa: E402
+from assistant.store.uow import UnitOfWork  # noqa: E402
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant, buttons_of  # noqa: E402
 from tests.e2e.processes import BotProcess, free_port  # noqa: E402
 from tests.hostile import big_page_pdf, big_xml, huge_png, zip_bomb_ofd  # noqa: E402
@@ -189,10 +188,10 @@ async def prepare(url: str, chats: int) -> list[str]:
     sessions = make_sessions(engine)
     now = datetime.now(timezone.utc)
     async with sessions() as session, session.begin():
-        store = Store(session)
+        store = UnitOfWork(session)
         cases = await seed_demo(store, now, now.date())
         for n in range(chats):
-            await store.save_user(FIRST_USER + n, role="merchant", language="zh", companies=[DEMO_COMPANY[0]],
+            await store.users.save(FIRST_USER + n, role="merchant", language="zh", companies=[DEMO_COMPANY[0]],
                                   now=now, name=f"商户{n}")
     await engine.dispose()
     return [case.typed for case in cases if case.state in OUTCOMES]

@@ -21,6 +21,7 @@ from assistant.outputs import Out, Reply
 from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions
 from assistant.store.migrate import recreate, upgrade
+from assistant.store.uow import sql_units
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 # A fixed "now": 2026-06-15 10:00 Beijing time.
@@ -134,7 +135,7 @@ def delivering(assistant: Assistant) -> Assistant:
 def make_assistant(settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: FakeClock) -> Assistant:
     from bot import build_assistant
 
-    return delivering(build_assistant(settings, sessions, clock)[0])
+    return delivering(build_assistant(settings, sql_units(sessions), clock)[0])
 
 
 @pytest.fixture
@@ -147,7 +148,7 @@ def core(settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: 
     """The core as built: nothing reports its outputs sent."""
     from bot import build_assistant
 
-    return build_assistant(settings, sessions, clock)[0]
+    return build_assistant(settings, sql_units(sessions), clock)[0]
 
 
 @dataclass

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from assistant.messages import Inbound
 from assistant.importer import InvoiceRecord, upsert_invoices
 from assistant.store.inbox import InboxStore, Received
-from assistant.store.repo import Store
+from assistant.store.uow import UnitOfWork
 
 MINE = "91110000600037341L"
 SUPPLIER = "91110105MA00XYZW3K"
@@ -48,7 +48,7 @@ def _synced(record: InvoiceRecord, now: datetime) -> InvoiceRecord:
 async def add_user(sessions: async_sessionmaker[AsyncSession], now: datetime, user_id: int = 1000,
                    role: str = "merchant", companies: tuple[str, ...] = (MINE,), language: str | None = None) -> None:
     async with sessions() as session, session.begin():
-        await Store(session).save_user(user_id, role=role, language=language, companies=list(companies), now=now)
+        await UnitOfWork(session).users.save(user_id, role=role, language=language, companies=list(companies), now=now)
 
 
 async def received(sessions: async_sessionmaker[AsyncSession], now: datetime, *events: Inbound) -> None:

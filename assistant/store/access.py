@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.store.dialect import dialect_insert
@@ -30,5 +29,3 @@ class AccessRequests:
             statement.on_conflict_do_nothing(index_elements=["user_id", "invoice_id"]).returning(AccessRequest.id))
         return result.first() is not None
 
-    async def all(self) -> list[AccessRequest]:
-        return list(await self.session.scalars(select(AccessRequest).order_by(AccessRequest.id)))

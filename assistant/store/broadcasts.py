@@ -84,7 +84,3 @@ class Broadcasts:
                  .group_by(BroadcastRecipient.state))
         return {state: int(count) for state, count in await self.session.execute(query)}
 
-    async def recipients(self, broadcast_id: int) -> dict[int, str]:
-        query = select(BroadcastRecipient.user_id, BroadcastRecipient.state).where(
-            BroadcastRecipient.broadcast_id == broadcast_id)
-        return {user_id: state for user_id, state in await self.session.execute(query)}

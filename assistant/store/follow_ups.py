@@ -57,5 +57,3 @@ class FollowUps:
                                                                   FollowUp.delivered_at.is_(None))
         return int(await self.session.scalar(query) or 0)
 
-    async def all(self) -> list[FollowUp]:
-        return list(await self.session.scalars(select(FollowUp).order_by(FollowUp.id)))

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.store.models import (
@@ -53,5 +53,9 @@ class Invoices:
             query = query.where(or_(Invoice.seller_tax_id.in_(tax_ids), Invoice.buyer_tax_id.in_(tax_ids)))
         return list(await self.session.scalars(query.order_by(Invoice.issue_date.desc()).limit(limit)))
 
-    async def count(self) -> int:
-        return int(await self.session.scalar(select(func.count()).select_from(Invoice)) or 0)
+
+    async def add(self, invoice: Invoice) -> Invoice:
+        """One invoice record (imports go through `assistant.importer`, in bulk)."""
+        self.session.add(invoice)
+        await self.session.flush()
+        return invoice

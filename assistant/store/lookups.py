@@ -39,5 +39,3 @@ class Lookups:
                  .order_by(Diagnosis.created_at))
         return [(code, number, at) for code, number, at in await self.session.execute(query)]
 
-    async def all(self) -> list[Diagnosis]:
-        return list(await self.session.scalars(select(Diagnosis).order_by(Diagnosis.id)))

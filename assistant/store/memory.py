@@ -48,8 +48,8 @@ logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=Base)
 
 
-def _key(model: type[Base], values: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(values[column.key] for column in inspect(model).primary_key)
+def _name(column: Any) -> str:
+    return str(column.key)
 
 
 class MemoryDatabase:
@@ -111,28 +111,28 @@ class _Rows:
         model = type(obj)
         mapper = inspect(model)
         for column in mapper.columns:
-            if getattr(obj, column.key) is None and column.default is not None and not column.primary_key:
+            if getattr(obj, _name(column)) is None and column.default is not None and not column.primary_key:
                 default = column.default.arg  # type: ignore[attr-defined]
-                setattr(obj, column.key, default({}) if callable(default) else default)
+                setattr(obj, _name(column), default({}) if callable(default) else default)
         [first] = mapper.primary_key if len(mapper.primary_key) == 1 else [None]
-        if first is not None and getattr(obj, first.key) is None:
+        if first is not None and getattr(obj, _name(first)) is None:
             number = self.database.next_ids.get(model, 0) + 1
             self.database.next_ids[model] = number
-            setattr(obj, first.key, number)
-        key = tuple(getattr(obj, column.key) for column in mapper.primary_key)
+            setattr(obj, _name(first), number)
+        key = tuple(getattr(obj, _name(column)) for column in mapper.primary_key)
         self.deleted.discard((model, key))
         self.loaded[(model, key)] = obj
         return obj
 
     def delete(self, obj: Base) -> None:
         mapper = inspect(type(obj))
-        self.deleted.add((type(obj), tuple(getattr(obj, column.key) for column in mapper.primary_key)))
+        self.deleted.add((type(obj), tuple(getattr(obj, _name(column)) for column in mapper.primary_key)))
 
     def commit(self) -> None:
         for (model, key), obj in self.loaded.items():
             if (model, key) in self.deleted:
                 continue
-            values = {column.key: copy.deepcopy(getattr(obj, column.key)) for column in inspect(model).columns}
+            values = {_name(column): copy.deepcopy(getattr(obj, _name(column))) for column in inspect(model).columns}
             self.database.tables.setdefault(model, {})[key] = values
         for model, key in self.deleted:
             self.database.tables.get(model, {}).pop(key, None)
@@ -203,9 +203,6 @@ class MemoryAccessRequests:
         self.rows.add(AccessRequest(user_id=user_id, invoice_id=invoice_id, state="pending", created_at=now))
         return True
 
-    async def all(self) -> list[AccessRequest]:
-        return self.rows.all(AccessRequest)
-
 
 class MemoryConversations:
     def __init__(self, rows: _Rows) -> None:
@@ -258,9 +255,6 @@ class MemoryInvoices:
                  and (tax_ids is None or invoice.seller_tax_id in tax_ids or invoice.buyer_tax_id in tax_ids)]
         return sorted(found, key=lambda invoice: invoice.issue_date, reverse=True)[:limit]
 
-    async def count(self) -> int:
-        return len(self.rows.all(Invoice))
-
     async def add(self, invoice: Invoice) -> Invoice:
         return self.rows.add(invoice)
 
@@ -284,9 +278,6 @@ class MemoryLookups:
         rows = [row for row in self.rows.where(Diagnosis, user_id=user_id)
                 if row.created_at >= since and row.outcome not in ("limited", "maintenance")]
         return [(row.code, row.number, row.created_at) for row in sorted(rows, key=lambda row: row.created_at)]
-
-    async def all(self) -> list[Diagnosis]:
-        return self.rows.all(Diagnosis)
 
 
 class MemoryMaintenance:
@@ -345,7 +336,7 @@ class MemoryTickets:
         return found[-1] if found else None
 
     async def last_closed(self, chat_id: int) -> Ticket | None:
-        found = sorted(self.rows.where(Ticket, chat_id=chat_id, state="closed"), key=lambda t: t.closed_at)
+        found = sorted(self.rows.where(Ticket, chat_id=chat_id, state="closed"), key=lambda t: t.closed_at or t.created_at)
         return found[-1] if found else None
 
     async def by_topic(self, topic_id: int) -> Ticket | None:
@@ -386,9 +377,6 @@ class MemoryTickets:
             if (row.copy_chat_id, row.copy_message_id) == (chat_id, message_id):
                 return row.source_message_id
         return None
-
-    async def relayed(self, ticket_id: int) -> list[RelayedMessage]:
-        return self.rows.where(RelayedMessage, ticket_id=ticket_id)
 
     async def counts(self, since: datetime) -> tuple[int, int]:
         tickets = self.rows.all(Ticket)
@@ -431,9 +419,6 @@ class MemoryFollowUps:
         return sum(1 for f in self.rows.where(FollowUp, kind="maintenance_over", delivered_at=None)
                    if f.window_id in window_ids)
 
-    async def all(self) -> list[FollowUp]:
-        return self.rows.all(FollowUp)
-
 
 class MemoryAudit:
     def __init__(self, rows: _Rows) -> None:
@@ -444,7 +429,7 @@ class MemoryAudit:
         self.rows.add(AuditEntry(actor_id=actor_id, action=action, allowed=allowed, detail=detail, at=now))
 
     async def entries(self, limit: int = 100) -> list[AuditEntry]:
-        return list(reversed(self.rows.all(AuditEntry)))[:limit]
+        return sorted(self.rows.all(AuditEntry), key=lambda entry: (entry.at, entry.id), reverse=True)[:limit]
 
 
 class MemoryOutbox:
@@ -476,7 +461,7 @@ class MemoryOutbox:
     async def claim_unsent(self, now: datetime, lease: timedelta, max_attempts: int, limit: int = 100) -> list[Out]:
         pending = [e for e in self.rows.all(OutboxEntry)
                    if e.sent_at is None and e.failed_at is None and e.lease_until < now]
-        claimed = []
+        claimed: list[Out] = []
         for entry in pending:
             if entry.attempts >= max_attempts:
                 entry.failed_at = now
@@ -493,9 +478,6 @@ class MemoryOutbox:
             if (entry.sent_at is not None and entry.sent_at < before) or (
                     entry.failed_at is not None and entry.failed_at < before):
                 self.rows.delete(entry)
-
-    async def entries(self) -> list[OutboxEntry]:
-        return self.rows.all(OutboxEntry)
 
 
 class MemoryBroadcasts:
@@ -544,9 +526,6 @@ class MemoryBroadcasts:
         for recipient in self.rows.where(BroadcastRecipient, broadcast_id=broadcast_id):
             counts[recipient.state] = counts.get(recipient.state, 0) + 1
         return counts
-
-    async def recipients(self, broadcast_id: int) -> dict[int, str]:
-        return {r.user_id: r.state for r in self.rows.where(BroadcastRecipient, broadcast_id=broadcast_id)}
 
 
 class MemoryInbox:

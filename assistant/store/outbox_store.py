@@ -67,6 +67,3 @@ class Outbox:
         await self.session.execute(delete(OutboxEntry).where(
             or_(OutboxEntry.sent_at < before, OutboxEntry.failed_at < before)))
 
-    async def entries(self) -> list[OutboxEntry]:
-        """Every entry, oldest first (tests and diagnostics)."""
-        return list((await self.session.scalars(select(OutboxEntry).order_by(OutboxEntry.id))).all())

@@ -103,10 +103,6 @@ class Tickets:
             RelayedMessage.copy_message_id == message_id))
         return int(source) if source is not None else None
 
-    async def relayed(self, ticket_id: int) -> list[RelayedMessage]:
-        query = select(RelayedMessage).where(RelayedMessage.ticket_id == ticket_id).order_by(RelayedMessage.id)
-        return list(await self.session.scalars(query))
-
     async def counts(self, since: datetime) -> tuple[int, int]:
         """(opened, closed) since a moment."""
         opened = await self.session.scalar(select(func.count()).select_from(Ticket).where(Ticket.created_at >= since))

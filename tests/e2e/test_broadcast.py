@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.store.repo import Store
+from assistant.store.uow import UnitOfWork
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant
 from tests.factories import add_user
 
@@ -43,7 +43,7 @@ async def test_broadcast_with_403_429_and_a_kill(api: FakeBotAPI, database_url: 
     for user_id in RECIPIENTS:
         await add_user(sessions, now, user_id=user_id)
         async with sessions() as session, session.begin():
-            await Store(session).conversations.get(user_id, user_id, initial="menu", now=now)
+            await UnitOfWork(session).conversations.get(user_id, user_id, initial="menu", now=now)
     api.blocked.update(BLOCKED)
     api.fail("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1, chat_id=BUSY)
     first = await start_bot(api, database_url)
@@ -78,5 +78,5 @@ async def test_broadcast_with_403_429_and_a_kill(api: FakeBotAPI, database_url: 
     assert "共 30 位，送达 27，已屏蔽机器人 2，失败 0，发送中断无法确认 1" in summary
     assert any("群发 #" in c.params.get("text", "") for c in api.calls_of("editMessageText"))
     async with sessions() as session:
-        users = [await Store(session).user(user_id) for user_id in sorted(BLOCKED)]
+        users = [await UnitOfWork(session).users.get(user_id) for user_id in sorted(BLOCKED)]
     assert [user.unreachable for user in users] == [True, True]

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from assistant.settings import Settings
-from assistant.store.repo import Store
+from assistant.store.uow import UnitOfWork
 from tests.e2e.conftest import RunningBot
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant, buttons_of
 from tests.factories import add_user, code12
@@ -23,7 +23,7 @@ STAFF = 500
 async def desk(bot_settings: Settings, clock, sessions) -> AsyncIterator[RunningBot]:
     await add_user(sessions, clock.now, user_id=1001)
     async with sessions() as session, session.begin():
-        await Store(session).save_user(STAFF, role="staff", language="zh", companies=[], now=clock.now,
+        await UnitOfWork(session).users.save(STAFF, role="staff", language="zh", companies=[], now=clock.now,
                                        name="李娜", alias="客服小李")
     settings = bot_settings.model_copy(update={"support_chat_id": SUPPORT, "scheduler_interval_seconds": 0.2})
     bot = RunningBot(settings, clock)
@@ -104,8 +104,8 @@ async def test_a_tickets_whole_life(api: FakeBotAPI, desk, clock, sessions) -> N
     await api.wait_for(lambda: any("4 星" in m.get("text", "") for m in api.in_topic(SUPPORT, topic)))
     assert "请选择您需要的服务" in await merchant.say("/start")  # the assistant is back
     async with sessions() as session:
-        [stored] = await Store(session).tickets()
-        events = [e.event for e in await Store(session).ticket_events(stored.id)]
+        [stored] = await UnitOfWork(session).tickets.all()
+        events = [e.event for e in await UnitOfWork(session).tickets.events(stored.id)]
     assert (stored.id, stored.state, stored.rating, stored.assignee_id) == (ticket, "closed", 4, STAFF)
     assert events == ["open", "topic", "claim", "close", "rate"]
     relayed_to_merchant = [m for m in merchant.inbox if m.get("copied_from")]
@@ -120,7 +120,7 @@ async def test_a_merchants_claim_attempt_is_refused(api: FakeBotAPI, desk, clock
     await intruder.send("/claim")
     await api.wait_for(lambda: len([m for m in api.in_topic(SUPPORT, topic) if "只有客服" in m.get("text", "")]) == 2)
     async with sessions() as session:
-        assert (await Store(session).tickets())[0].state == "open"
+        assert (await UnitOfWork(session).tickets.all())[0].state == "open"
 
 
 async def test_the_bot_restarted_mid_ticket_keeps_relaying(api: FakeBotAPI, desk, clock) -> None:
@@ -147,7 +147,7 @@ async def test_a_deleted_topic_is_recovered_without_losing_the_message(api: Fake
     assert any(m.get("reply_markup") for m in api.in_topic(SUPPORT, new_topic))  # a fresh card
     for _ in range(100):  # recorded once the new topic, its card and the copy are all through
         async with sessions() as session:
-            [ticket] = await Store(session).tickets()
+            [ticket] = await UnitOfWork(session).tickets.all()
         if ticket.topic_id == new_topic:
             break
         await asyncio.sleep(0.05)
@@ -160,7 +160,7 @@ async def test_a_topic_closed_by_hand_closes_the_ticket(api: FakeBotAPI, desk, c
     await staff_in(api, topic).service("forum_topic_closed")
     await api.wait_for(lambda: any("已关闭" in m["text"] for m in merchant.inbox))
     async with sessions() as session:
-        assert (await Store(session).tickets())[0].state == "closed"
+        assert (await UnitOfWork(session).tickets.all())[0].state == "closed"
 
 
 async def test_a_blocked_merchant_is_noted_in_the_topic(api: FakeBotAPI, desk, clock) -> None:

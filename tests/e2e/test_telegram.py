@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from assistant.store.repo import Store
+from assistant.store.uow import UnitOfWork
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant, buttons_of
 from tests.factories import STRANGER, add_invoices, add_user, code12, invoice
 
@@ -64,7 +64,7 @@ async def test_outcomes_not_found_and_no_permission(api: FakeBotAPI, running, in
     text = await merchant.say(f"代码 {invoices['code']} 号码 77889900 日期 {invoices['date']} 校验码 567890")
     assert "工单 <b>#" in text
     async with sessions() as session:
-        assert len(await Store(session).tickets()) == 1
+        assert len(await UnitOfWork(session).tickets.all()) == 1
 
 
 async def test_cancel_halfway(api: FakeBotAPI, running, invoices) -> None:
@@ -149,11 +149,11 @@ async def test_blocked_user_is_marked_unreachable(api: FakeBotAPI, running, invo
     await api.wait_for(lambda: any(c.status == 403 for c in api.calls_of("sendMessage")))
     assert "请选择" in await other.say("/start")  # nothing else broke
     async with sessions() as session:
-        assert (await Store(session).user(1001)).unreachable is True
+        assert (await UnitOfWork(session).users.get(1001)).unreachable is True
     api.blocked.clear()
     assert "请选择" in await blocked.say("/start")
     async with sessions() as session:
-        assert (await Store(session).user(1001)).unreachable is False
+        assert (await UnitOfWork(session).users.get(1001)).unreachable is False
 
 
 async def test_groups_stay_silent_except_start(api: FakeBotAPI, running) -> None:
@@ -182,7 +182,7 @@ async def test_stickers_voice_and_locations_get_a_helpful_reply(api: FakeBotAPI,
 
 async def test_admins_from_settings_exist_after_start(api: FakeBotAPI, running, sessions) -> None:
     async with sessions() as session:
-        assert (await Store(session).user(999)).role == "admin"
+        assert (await UnitOfWork(session).users.get(999)).role == "admin"
     await api.wait_for(lambda: bool(api.messages[999]))
     assert "SUPPORT_CHAT_ID" in api.messages[999][0]["text"]  # warned: no support group configured
 

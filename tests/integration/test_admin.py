@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.outputs import Reply
-from assistant.store.repo import Store
-from tests.conftest import Chat, joined
+from assistant.store.uow import UnitOfWork
+from tests.conftest import Chat
 from tests.factories import add_invoices, add_user, code12, invoice
 
 ADMIN = 900
@@ -28,7 +28,7 @@ def admin(assistant) -> Chat:
 
 async def audit(sessions) -> list[tuple[int | None, str, bool]]:
     async with sessions() as session:
-        return [(e.actor_id, e.action, e.allowed) for e in reversed(await Store(session).audit_log())]
+        return [(e.actor_id, e.action, e.allowed) for e in reversed(await UnitOfWork(session).audit.entries())]
 
 
 async def test_non_admins_are_refused_and_recorded(chat: Chat, sessions, people) -> None:
@@ -37,7 +37,7 @@ async def test_non_admins_are_refused_and_recorded(chat: Chat, sessions, people)
     assert await audit(sessions) == [(1000, "maintenance", False), (1000, "maintenance_end", False),
                                      (1000, "stats", False)]
     async with sessions() as session:
-        assert await Store(session).maintenance_windows() == []
+        assert await UnitOfWork(session).maintenance.all() == []
 
 
 async def test_the_maintenance_flow_publishes_a_window_merchants_see(admin: Chat, chat: Chat, sessions, clock,
@@ -55,7 +55,7 @@ async def test_the_maintenance_flow_publishes_a_window_merchants_see(admin: Chat
     text = await admin.press("confirm")
     assert "已发布" in text and "请选择您需要的服务" in text
     async with sessions() as session:
-        [window] = await Store(session).maintenance_windows()
+        [window] = await UnitOfWork(session).maintenance.all()
     assert (window.created_by, window.message_zh, window.message_en) == (ADMIN, "金税系统升级，期间无法查验发票", "")
     assert window.ends_at - window.starts_at == timedelta(hours=2)
     assert await audit(sessions) == [(ADMIN, "maintenance", True), (ADMIN, "maintenance_created", True)]
@@ -73,7 +73,7 @@ async def test_cancel_and_commands_leave_the_flow_without_publishing(admin: Chat
     assert "已取消" in await admin.command("start")
     assert "请选择" in await admin.say("你好")  # the assistant again
     async with sessions() as session:
-        assert await Store(session).maintenance_windows() == []
+        assert await UnitOfWork(session).maintenance.all() == []
 
 
 async def test_end_extend_and_list(admin: Chat, chat: Chat, assistant, sessions, clock, people) -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import pytest
 
 from assistant.broadcast import BroadcastRunner, Delivery
-from assistant.store.repo import Store
+from assistant.store.uow import UnitOfWork, sql_units
 from tests.conftest import Chat
 from tests.factories import add_user
 
@@ -71,7 +70,7 @@ async def announce(admin: Chat, audience_choice: str, text: str) -> str:
 
 
 def runner(sessions, assistant, transport, clock) -> BroadcastRunner:
-    return BroadcastRunner(sessions, assistant.renderer, transport, rate=1000, clock=clock, progress_every=0)
+    return BroadcastRunner(sql_units(sessions), assistant.renderer, transport, rate=1000, clock=clock, progress_every=0)
 
 
 async def test_announce_to_recent_merchants(assistant, sessions, clock, audience) -> None:
@@ -87,9 +86,9 @@ async def test_announce_to_recent_merchants(assistant, sessions, clock, audience
     assert "送达 11，已屏蔽机器人 1，失败 0" in transport.posts[-1][1]
     assert any("已发送 11 / 12" in text for *_, text in transport.edits)
     async with sessions() as session:
-        store = Store(session)
-        assert (await store.user(2003)).unreachable is True
-        [broadcast] = await store.running_broadcasts() or [None]
+        store = UnitOfWork(session)
+        assert (await store.users.get(2003)).unreachable is True
+        [broadcast] = await store.broadcasts.running() or [None]
     assert broadcast is None  # finished
     await runner(sessions, assistant, transport, clock).run_all()
     assert len(transport.delivered) == 11  # nothing sent twice
@@ -126,4 +125,4 @@ async def test_cancel_and_refusal(chat: Chat, assistant, sessions, audience) -> 
     await admin.press("recent")
     assert "已取消" in await admin.press("cancel")
     async with sessions() as session:
-        assert await Store(session).running_broadcasts() == []
+        assert await UnitOfWork(session).broadcasts.running() == []

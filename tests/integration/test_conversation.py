@@ -10,7 +10,7 @@ from assistant.outputs import Failed
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.messages import Text
-from assistant.store.repo import Store
+from assistant.store.uow import UnitOfWork
 from flows.troubleshoot import STATE_NAMES
 from tests.conftest import Chat, FakeClock
 from tests.factories import add_invoices, add_user, code12, invoice
@@ -23,7 +23,7 @@ async def merchant(sessions: async_sessionmaker[AsyncSession], clock: FakeClock)
 
 async def conversation(sessions: async_sessionmaker[AsyncSession], chat_id: int = 1000) -> tuple[str, dict]:
     async with sessions() as session:
-        row, _ = await Store(session).conversations.get(chat_id, chat_id, initial="menu", now=FakeClock().now)
+        row, _ = await UnitOfWork(session).conversations.get(chat_id, chat_id, initial="menu", now=FakeClock().now)
         return row.state, row.data
 
 
@@ -119,7 +119,7 @@ async def test_three_failures_offer_a_person(chat: Chat, sessions, merchant) -> 
     text = await chat.press("human")
     assert "工单" in text
     async with sessions() as session:
-        [ticket] = await Store(session).tickets()
+        [ticket] = await UnitOfWork(session).tickets.all()
     assert ticket.reason == "input_failures"
 
 
@@ -139,7 +139,7 @@ async def test_talk_to_a_person_from_the_menu(chat: Chat, sessions, merchant) ->
     assert "工单" in text
     assert "工单" in await chat.command("human")  # asking again shows the same ticket
     async with sessions() as session:
-        tickets = await Store(session).tickets()
+        tickets = await UnitOfWork(session).tickets.all()
     assert [(t.reason, t.user_id) for t in tickets] == [("requested", 1000)]
 
 
@@ -148,7 +148,7 @@ async def test_help_status_and_language(chat: Chat, sessions, clock, merchant) -
     assert "使用说明" in await chat.command("help")
     assert "系统运行正常" in await chat.press("status")
     async with sessions() as session, session.begin():
-        await Store(session).add_maintenance(starts_at=clock.now + timedelta(days=1),
+        await UnitOfWork(session).maintenance.add(starts_at=clock.now + timedelta(days=1),
                                              ends_at=clock.now + timedelta(days=1, hours=2),
                                              message_zh="计划升级", message_en="planned upgrade", now=clock.now)
     assert "计划中的维护" in await chat.command("status")
@@ -156,7 +156,7 @@ async def test_help_status_and_language(chat: Chat, sessions, clock, merchant) -
     assert "Switched to English" in text and "What would you like to do?" in text
     assert "Planned maintenance" in await chat.command("status")
     async with sessions() as session:
-        assert (await Store(session).user(1000)).language == "en"
+        assert (await UnitOfWork(session).users.get(1000)).language == "en"
 
 
 async def test_new_users_get_their_telegram_language(chat: Chat) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from assistant.demo import DEMO_USER, seed_demo
-from assistant.store.repo import Store
+from assistant.store.models import Invoice
+from assistant.store.uow import UnitOfWork
 from tests.conftest import Chat
+from tests.stored import rows
 
 
 async def test_demo_cases_reach_their_outcomes(assistant, sessions, clock) -> None:
     async with sessions() as session, session.begin():
-        cases = await seed_demo(Store(session), clock.now, clock.today)
+        cases = await seed_demo(UnitOfWork(session), clock.now, clock.today)
     assert {case.state for case in cases} >= {"found", "mismatch", "bad_status", "pending_sync", "no_permission",
                                                "too_recent", "other_region", "near_match", "handoff"}
     chat = Chat(assistant, DEMO_USER, DEMO_USER)
@@ -17,13 +19,13 @@ async def test_demo_cases_reach_their_outcomes(assistant, sessions, clock) -> No
         await chat.command("cancel")
         await chat.say(case.typed)
         async with sessions() as session:
-            row, _ = await Store(session).conversations.get(DEMO_USER, DEMO_USER, initial="menu", now=clock.now)
+            row, _ = await UnitOfWork(session).conversations.get(DEMO_USER, DEMO_USER, initial="menu", now=clock.now)
         assert row.state == case.state, case
 
 
 async def test_seeding_twice_is_harmless(sessions, clock) -> None:
     for _ in range(2):
         async with sessions() as session, session.begin():
-            await seed_demo(Store(session), clock.now, clock.today)
+            await seed_demo(UnitOfWork(session), clock.now, clock.today)
     async with sessions() as session:
-        assert await Store(session).count_invoices() == 7
+        assert len(await rows(session, Invoice)) == 7

@@ -12,7 +12,7 @@ import pytest
 from assistant.outputs import Failed
 
 from assistant.messages import ButtonPress, Command
-from assistant.store.repo import Store
+from assistant.store.uow import UnitOfWork
 from tests.factories import add_user, received
 
 
@@ -23,7 +23,7 @@ async def merchant(sessions, clock) -> None:
 
 async def conversation(sessions, clock):
     async with sessions() as session:
-        row, _ = await Store(session).conversations.get(1000, 1000, initial="menu", now=clock.now)
+        row, _ = await UnitOfWork(session).conversations.get(1000, 1000, initial="menu", now=clock.now)
         return row.state, row.version, row.data
 
 
@@ -41,7 +41,7 @@ async def test_a_redelivered_update_is_not_handled_again(assistant, sessions, cl
         assert await assistant.handle(event) == []
     assert await conversation(sessions, clock) == before
     async with sessions() as session:
-        assert len(await Store(session).tickets()) == 1  # not a second ticket
+        assert len(await UnitOfWork(session).tickets.all()) == 1  # not a second ticket
 
 
 async def test_an_update_that_failed_is_handled_when_it_comes_again(assistant, sessions, clock, merchant,

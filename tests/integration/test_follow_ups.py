@@ -8,8 +8,10 @@ import pytest
 
 from assistant.messages import DeliveryFailed
 from assistant.outputs import Reply
-from assistant.store.repo import Store
+from assistant.store.models import Diagnosis, FollowUp
+from assistant.store.uow import UnitOfWork
 from tests.conftest import Chat
+from tests.stored import rows
 from tests.factories import add_invoices, add_user, code12, invoice
 
 
@@ -20,7 +22,7 @@ async def merchant(sessions, clock) -> None:
 
 async def maintenance(sessions, clock, hours: float = 2):
     async with sessions() as session, session.begin():
-        return (await Store(session).add_maintenance(starts_at=clock.now, ends_at=clock.now + timedelta(hours=hours),
+        return (await UnitOfWork(session).maintenance.add(starts_at=clock.now, ends_at=clock.now + timedelta(hours=hours),
                                                      message_zh="升级", message_en="upgrade", now=clock.now)).id
 
 
@@ -41,7 +43,7 @@ async def test_notify_me_rerun_when_an_admin_ends_the_window(chat: Chat, assista
     assert await assistant.due() == []  # still under maintenance
     clock.advance(minutes=30)
     async with sessions() as session, session.begin():
-        await Store(session).end_maintenance(clock.now)
+        await UnitOfWork(session).maintenance.end(clock.now)
     restarted = make_assistant(settings, sessions, clock)  # what is due lives in the database
     outputs = await restarted.due()
     text = texts(outputs)
@@ -50,9 +52,9 @@ async def test_notify_me_rerun_when_an_admin_ends_the_window(chat: Chat, assista
     assert outputs[-1].choices == ["find", "human", "menu"]  # the re-run result's own buttons work
     assert await restarted.due() == []  # exactly once
     async with sessions() as session:
-        [follow_up] = await Store(session).follow_ups()
+        [follow_up] = await rows(session, FollowUp)
         assert follow_up.delivered_at == clock.now
-        assert (await Store(session).diagnoses())[-1].outcome == "found"
+        assert (await rows(session, Diagnosis))[-1].outcome == "found"
 
 
 async def test_notify_me_when_the_expected_end_passes_and_extensions_postpone_it(chat: Chat, assistant, sessions,
@@ -104,7 +106,7 @@ async def test_a_merchant_in_the_middle_of_something_gets_the_notice_only(chat: 
     outputs = await assistant.due()
     assert len(outputs) == 1 and "提醒您" in texts(outputs)
     async with sessions() as session:
-        row, _ = await Store(session).conversations.get(1000, 1000, initial="menu", now=clock.now)
+        row, _ = await UnitOfWork(session).conversations.get(1000, 1000, initial="menu", now=clock.now)
     assert row.state == "collecting" and row.data["fields"] == {"number": "11112222"}  # nothing overwritten
 
 
@@ -115,4 +117,4 @@ async def test_unreachable_merchants_are_skipped_but_marked(chat: Chat, assistan
     clock.advance(days=2)
     assert await assistant.due() == []
     async with sessions() as session:
-        assert (await Store(session).follow_ups())[0].delivered_at is not None
+        assert (await rows(session, FollowUp))[0].delivered_at is not None

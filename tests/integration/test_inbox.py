@@ -10,7 +10,9 @@ from assistant.outputs import Reply
 from assistant.outputs import Failed
 from assistant.inbox import Inbox, InboxConfig
 from assistant.store.inbox import Batch, InboxStore, Received
-from assistant.store.repo import Store
+from assistant.store.models import OutboxEntry
+from assistant.store.uow import sql_units
+from tests.stored import rows
 
 LEASE = timedelta(seconds=60)
 WAIT = timedelta(seconds=1)
@@ -41,7 +43,7 @@ async def finish(sessions, clock, ids: list[int]) -> None:
 
 
 async def test_one_chat_in_order_other_chats_independently(sessions, clock) -> None:
-    inbox = Inbox(sessions, InboxConfig(), clock)
+    inbox = Inbox(sql_units(sessions), InboxConfig(), clock)
     await inbox.receive([text(1, 100), text(2, 100), text(3, 200), text(4, 100)])
     await inbox.receive([text(1, 100)])  # delivered again: stored once
     assert await claim(sessions, clock) == [[1], [3]]
@@ -53,7 +55,7 @@ async def test_one_chat_in_order_other_chats_independently(sessions, clock) -> N
 
 
 async def test_an_album_is_handled_whole_once_it_has_stopped_growing(sessions, clock) -> None:
-    inbox = Inbox(sessions, InboxConfig(), clock)
+    inbox = Inbox(sql_units(sessions), InboxConfig(), clock)
     await inbox.receive([text(10, 300, album="g", kind="photo"), text(11, 300, album="g", kind="photo")])
     clock.advance(seconds=0.5)
     assert await claim(sessions, clock) == []  # more photos may come
@@ -66,7 +68,7 @@ async def test_an_album_is_handled_whole_once_it_has_stopped_growing(sessions, c
 
 async def test_a_failing_update_is_retried_then_dead_lettered_and_the_merchant_told_once(
         sessions, clock, core, merchant) -> None:
-    inbox = Inbox(sessions, InboxConfig(max_attempts=3, retry_base=2.0), clock)
+    inbox = Inbox(sql_units(sessions), InboxConfig(max_attempts=3, retry_base=2.0), clock)
     await inbox.receive([text(20, 1000, kind="document"), text(21, 1000), text(22, 1001)])
     handled: list[list[int]] = []
     told: list[Reply] = []
@@ -89,7 +91,7 @@ async def test_a_failing_update_is_retried_then_dead_lettered_and_the_merchant_t
     async with sessions() as session:
         entry = await InboxStore(session).entry(20)
         counts = await InboxStore(session).counts()
-        outbox = await Store(session).outbox()
+        outbox = await rows(session, OutboxEntry)
     assert entry is not None and (entry.state, entry.attempts) == ("dead", 3) and "reader broke" in entry.error
     assert counts == {"pending": 1, "dead": 1}
     assert len(told) == 1 and "文件我试了几次都没能处理" in told[0].text and told[0].chat_id == 1000
@@ -101,7 +103,7 @@ async def test_a_failing_update_is_retried_then_dead_lettered_and_the_merchant_t
 
 async def test_an_update_whose_process_died_waits_for_an_idle_worker_and_is_dead_lettered(
         sessions, clock, core, merchant) -> None:
-    inbox = Inbox(sessions, InboxConfig(max_attempts=2), clock)
+    inbox = Inbox(sql_units(sessions), InboxConfig(max_attempts=2), clock)
     await inbox.receive([text(30, 1000)])
     for _ in range(2):  # claimed, then the process died: the lease runs out
         assert await claim(sessions, clock, suspects=_ > 0) == [[30]]
@@ -126,7 +128,7 @@ async def test_an_update_whose_process_died_waits_for_an_idle_worker_and_is_dead
 
 
 async def test_an_admin_retries_or_drops_a_dead_letter(sessions, clock) -> None:
-    inbox = Inbox(sessions, InboxConfig(), clock)
+    inbox = Inbox(sql_units(sessions), InboxConfig(), clock)
     await inbox.receive([text(40, 100), text(41, 100)])
     async with sessions() as session, session.begin():
         store = InboxStore(session)
@@ -143,7 +145,7 @@ async def test_stats_show_waiting_updates_and_dead_letters(sessions, clock, assi
     from tests.factories import add_user
 
     await add_user(sessions, clock.now, user_id=999, role="admin", language=language)
-    inbox = Inbox(sessions, InboxConfig(), clock)
+    inbox = Inbox(sql_units(sessions), InboxConfig(), clock)
     await inbox.receive([text(50, 100), text(51, 101)])
     async with sessions() as session, session.begin():
         await InboxStore(session).finish([50], clock(), state="dead", error="boom")
@@ -156,7 +158,7 @@ async def test_stats_show_waiting_updates_and_dead_letters(sessions, clock, assi
 
 
 async def test_handled_updates_are_forgotten_after_a_week_dead_letters_stay(sessions, clock, assistant) -> None:
-    inbox = Inbox(sessions, InboxConfig(), clock)
+    inbox = Inbox(sql_units(sessions), InboxConfig(), clock)
     await inbox.receive([text(60, 100), text(61, 101), text(62, 102)])
     async with sessions() as session, session.begin():
         await InboxStore(session).finish([60], clock())

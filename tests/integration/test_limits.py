@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from assistant.store.repo import Store
+from assistant.store.models import Diagnosis
 from tests.conftest import Chat
+from tests.stored import rows
 from tests.factories import add_invoices, add_user, code12, invoice
 
 
@@ -53,7 +54,7 @@ async def test_a_cap_on_distinct_invoices_an_hour(chat: Chat, sessions, clock, m
     clock.advance(minutes=10)  # 11:11: only two left in the window
     assert "一小时内" not in await chat.say(lookup("44444444", clock))
     async with sessions() as session:
-        outcomes = [d.outcome for d in await Store(session).diagnoses()]
+        outcomes = [d.outcome for d in await rows(session, Diagnosis)]
     assert outcomes.count("limited") == 2
 
 

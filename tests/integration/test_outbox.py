@@ -11,9 +11,10 @@ from assistant.outputs import OpenTopic, Reply, Unavailable
 from assistant.outputs import Failed
 from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions
-from assistant.store.repo import Store
-from tests.conftest import SUPPORT_CHAT
+from assistant.store.models import OutboxEntry
+from assistant.store.uow import UnitOfWork, sql_units
 from tests.factories import received
+from tests.stored import rows
 
 
 def start(update_id: int | None = None, chat_id: int = 1000) -> Command:
@@ -23,7 +24,7 @@ def start(update_id: int | None = None, chat_id: int = 1000) -> Command:
 async def outbox(sessions):
     async with sessions() as session:
         return [(entry.id, entry.chat_id, entry.sent_at is not None, entry.failed_at is not None, entry.attempts)
-                for entry in await Store(session).outbox()]
+                for entry in await rows(session, OutboxEntry)]
 
 
 async def test_outputs_are_stored_in_the_outbox_with_their_ids(core, sessions) -> None:
@@ -88,7 +89,7 @@ async def test_an_unreachable_database_raises_unavailable(settings: Settings, cl
     from bot import build_assistant
 
     engine = make_engine("postgresql+asyncpg://nobody@127.0.0.1:9/nothing")
-    core = build_assistant(settings, make_sessions(engine), clock)[0]
+    core = build_assistant(settings, sql_units(make_sessions(engine)), clock)[0]
     with pytest.raises(Unavailable):
         await core.handle(start())
     await engine.dispose()
@@ -111,7 +112,7 @@ async def test_one_chat_concurrent_updates_each_handled_once_one_at_a_time(assis
     versions = sorted(out.version for outputs in answered for out in outputs if out.buttons)
     assert versions == list(range(1, 13))  # every event saw the state the previous one left
     async with sessions() as session:
-        row, _ = await Store(session).conversations.get(2000, 2000, initial="menu", now=clock.now)
+        row, _ = await UnitOfWork(session).conversations.get(2000, 2000, initial="menu", now=clock.now)
         assert row.version == 12
     for engine in engines:
         await engine.dispose()

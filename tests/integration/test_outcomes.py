@@ -7,8 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assistant.store.repo import Store
+from assistant.store.models import AccessRequest, Diagnosis, FollowUp
+from assistant.store.uow import UnitOfWork
 from tests.conftest import Chat, FakeClock
+from tests.stored import rows
 from tests.factories import STRANGER, SUPPLIER, add_invoices, add_user, code12, invoice
 
 
@@ -17,18 +19,14 @@ async def merchant(sessions: async_sessionmaker[AsyncSession], clock: FakeClock)
     await add_user(sessions, clock.now)
 
 
-async def stored(sessions: async_sessionmaker[AsyncSession]) -> Store:
-    return Store(sessions())
-
-
 async def diagnoses(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
     async with sessions() as session:
-        return [d.outcome for d in await Store(session).diagnoses()]
+        return [d.outcome for d in await rows(session, Diagnosis)]
 
 
 async def state_of(sessions: async_sessionmaker[AsyncSession], chat_id: int = 1000) -> tuple[str, dict]:
     async with sessions() as session:
-        row = await Store(session).conversations.get(chat_id, chat_id, initial="menu", now=FakeClock().now)
+        row = await UnitOfWork(session).conversations.get(chat_id, chat_id, initial="menu", now=FakeClock().now)
         return row[0].state, row[0].data
 
 
@@ -97,7 +95,7 @@ async def test_no_permission_reveals_nothing_and_stores_access_request(chat: Cha
     assert "没有查看权限" in again
     assert "已经申请过" in await chat.press("access")
     async with sessions() as session:
-        requests = await Store(session).access_requests()
+        requests = await rows(session, AccessRequest)
     assert [(r.user_id, r.state) for r in requests] == [(1000, "pending")]
 
 
@@ -121,7 +119,7 @@ async def test_pending_sync_offers_check_later_and_stores_it(chat: Chat, session
     assert "我会在" in await chat.press("later")
     assert "已经为您登记过" in await chat.press_old("later", chat.history[-1].version)
     async with sessions() as session:
-        follow_ups = await Store(session).follow_ups()
+        follow_ups = await rows(session, FollowUp)
     assert [(f.kind, f.fields["number"], f.due_at) for f in follow_ups] == [("recheck", number, expected)]
 
 
@@ -133,7 +131,7 @@ async def test_issued_today_explains_sync_delay(chat: Chat, sessions, clock, mer
     assert await diagnoses(sessions) == ["too_recent"]
     await chat.press("later")
     async with sessions() as session:
-        assert [f.kind for f in await Store(session).follow_ups()] == ["recheck"]
+        assert [f.kind for f in await rows(session, FollowUp)] == ["recheck"]
 
 
 async def test_non_beijing_code_names_the_region(chat: Chat, sessions, clock, merchant) -> None:
@@ -183,7 +181,7 @@ async def test_not_found_opens_ticket_with_everything_collected(chat: Chat, sess
     code = code12(issued, batch="500")
     text = await chat.say(f"代码 {code} 号码 77889900 日期 {issued} 校验码 123456")
     async with sessions() as session:
-        tickets = await Store(session).tickets()
+        tickets = await UnitOfWork(session).tickets.all()
     assert len(tickets) == 1
     ticket = tickets[0]
     assert f"#{ticket.id}" in text and "所有检查都做了" in text
@@ -200,7 +198,7 @@ async def test_maintenance_stops_the_lookup_and_offers_notify(chat: Chat, sessio
     code = code12(issued)
     await add_invoices(sessions, clock.now, invoice(code, "12345678", issued))
     async with sessions() as session, session.begin():
-        await Store(session).add_maintenance(starts_at=clock.now - timedelta(minutes=5),
+        await UnitOfWork(session).maintenance.add(starts_at=clock.now - timedelta(minutes=5),
                                              ends_at=clock.now + timedelta(hours=8), message_zh="金税系统升级",
                                              message_en="Tax system upgrade", now=clock.now)
     text = await chat.say(f"代码 {code} 号码 12345678 日期 {issued} 校验码 567890")
@@ -208,12 +206,12 @@ async def test_maintenance_stops_the_lookup_and_offers_notify(chat: Chat, sessio
     assert "找到了" not in text
     assert "维护结束后" in await chat.press("notify")
     async with sessions() as session:
-        follow_ups = await Store(session).follow_ups()
+        follow_ups = await rows(session, FollowUp)
     assert [(f.kind, f.fields["number"]) for f in follow_ups] == [("maintenance_over", "12345678")]
     assert await diagnoses(sessions) == ["maintenance"]
     # once it ends, the same lookup goes through
     async with sessions() as session, session.begin():
-        await Store(session).end_maintenance(clock.now)
+        await UnitOfWork(session).maintenance.end(clock.now)
     assert "找到了" in await chat.say(f"代码 {code} 号码 12345678 日期 {issued} 校验码 567890")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +14,7 @@ from assistant.outputs import Reply
 from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions
 from assistant.store.migrate import upgrade
-from assistant.store.repo import Store
+from assistant.store.uow import UnitOfWork
 from flows.announce import ANNOUNCE
 from flows.maintenance import MAINTENANCE
 from flows.ticket import TICKET
@@ -96,13 +95,13 @@ async def run(url: str, sequence: list[Inbound]) -> None:
             await assistant.due()
             async with sessions() as session:
                 for chat in (MERCHANT, ADMIN):
-                    row, _ = await Store(session).conversations.get(chat, chat, initial="menu", now=clock.now)
+                    row, _ = await UnitOfWork(session).conversations.get(chat, chat, initial="menu", now=clock.now)
                     assert row.state in FLOW_STATES[row.flow], (row.flow, row.state)
-                for ticket in await Store(session).tickets():
+                for ticket in await UnitOfWork(session).tickets.all():
                     assert ticket.state in TICKET.state_names
         async with sessions() as session:
             for chat in (MERCHANT, ADMIN):
-                row, _ = await Store(session).conversations.get(chat, chat, initial="menu", now=clock.now)
+                row, _ = await UnitOfWork(session).conversations.get(chat, chat, initial="menu", now=clock.now)
                 assert (row.flow, row.state) == ("troubleshoot", "menu"), "/cancel returns to the menu"
     finally:
         await engine.dispose()

@@ -10,8 +10,8 @@ import segno
 
 from assistant.messages import Attachment, ButtonPress, FileSent
 from assistant.outputs import Copy
-from assistant.store.repo import Store
-from tests.conftest import Chat, joined
+from assistant.store.uow import UnitOfWork
+from tests.conftest import Chat
 from tests.factories import add_invoices, add_user, code12, invoice
 from tests.unit.test_documents import text_pdf
 
@@ -72,7 +72,7 @@ async def test_unreadable_files_get_a_clear_answer(chat: Chat, sessions, merchan
     text = await chat.send_attachment_data(attachment(data, kind=kind, name=name))
     assert words in text and "请选择" in text
     async with sessions() as session:
-        row, _ = await Store(session).conversations.get(1000, 1000, initial="menu", now=chat.assistant.clock())
+        row, _ = await UnitOfWork(session).conversations.get(1000, 1000, initial="menu", now=chat.assistant.clock())
     assert row.state == "menu"
 
 

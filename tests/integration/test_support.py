@@ -19,8 +19,10 @@ from assistant.messages import (
     TopicClosed,
 )
 from assistant.outputs import Copy, EditCard, EditCopy, OpenTopic, Reply, TopicState
-from assistant.store.repo import Store
+from assistant.store.models import RelayedMessage
+from assistant.store.uow import UnitOfWork
 from tests.conftest import SUPPORT_CHAT, Chat, joined, replies_of
+from tests.stored import rows
 from tests.factories import add_invoices, add_user, code12, invoice
 
 STAFF, OTHER_MERCHANT = 500, 1002
@@ -31,7 +33,7 @@ async def people(sessions, clock) -> None:
     await add_user(sessions, clock.now)  # merchant 1000
     await add_user(sessions, clock.now, user_id=OTHER_MERCHANT)
     async with sessions() as session, session.begin():
-        await Store(session).save_user(STAFF, role="staff", language="zh", companies=[], now=clock.now,
+        await UnitOfWork(session).users.save(STAFF, role="staff", language="zh", companies=[], now=clock.now,
                                        name="李娜", alias="客服小李")
 
 
@@ -63,7 +65,7 @@ async def open_ticket(chat: Chat, assistant, clock, topic: int = 77, card: int =
 
 async def events_of(sessions, ticket_id: int) -> list[tuple[str, str, int | None]]:
     async with sessions() as session:
-        return [(e.event, e.state, e.actor_id) for e in await Store(session).ticket_events(ticket_id)]
+        return [(e.event, e.state, e.actor_id) for e in await UnitOfWork(session).tickets.events(ticket_id)]
 
 
 async def test_opening_a_ticket_creates_a_topic_with_the_full_card(chat: Chat, assistant, sessions, clock,
@@ -140,7 +142,7 @@ async def test_claim_relay_both_ways_notes_close_and_rate(chat: Chat, assistant,
     assert any(isinstance(o, Reply) and o.thread_id == 77 and "5 星" in o.text for o in outputs)
     assert "已经评价过" in joined(replies_of(await chat.send(ButtonPress, choice=f"rate.{ticket_id}.1", version=0)))
     async with sessions() as session:
-        [ticket] = await Store(session).tickets()
+        [ticket] = await UnitOfWork(session).tickets.all()
         assert (ticket.state, ticket.rating, ticket.assignee_id, ticket.close_reason) == ("closed", 5, STAFF,
                                                                                           "开票方已补传")
     assert await events_of(sessions, ticket_id) == [("open", "open", 1000), ("topic", "open", None),
@@ -166,7 +168,7 @@ async def test_merchants_cannot_act_as_staff(chat: Chat, assistant, sessions, cl
                     await intruder.command(77, "lookup", "77889900"), await intruder.send(77, Text, text="我来回答")):
         assert [o.text for o in outputs if isinstance(o, Reply)] == ["只有客服和管理员可以在这里处理工单。"]
     async with sessions() as session:
-        assert (await Store(session).tickets())[0].state == "open"
+        assert (await UnitOfWork(session).tickets.all())[0].state == "open"
     # nor rate or reopen another merchant's ticket
     other = Chat(assistant, OTHER_MERCHANT, OTHER_MERCHANT)
     assert "失效" in joined(replies_of(await other.send(ButtonPress, choice=f"reopen.{ticket_id}", version=0)))
@@ -178,7 +180,7 @@ async def test_merchant_withdraws_a_waiting_ticket(chat: Chat, assistant, sessio
     assert any(isinstance(o, Reply) and o.thread_id == 77 and "撤回" in o.text for o in outputs)
     assert "已撤回工单" in joined(replies_of(outputs)) and "请选择" in joined(replies_of(outputs))
     async with sessions() as session:
-        [ticket] = await Store(session).tickets()
+        [ticket] = await UnitOfWork(session).tickets.all()
     assert (ticket.state, ticket.close_reason) == ("closed", "withdrawn")
     # a message afterwards is simply the assistant again, no reopen offer for a withdrawn ticket
     assert "请选择" in await chat.say("你好")
@@ -262,8 +264,8 @@ async def test_lost_topic_gets_a_new_one(chat: Chat, assistant, sessions, clock,
     assert await chat.send(Text, text="还在吗", message_id=90) == [Copy(ticket_id, 1000, (90,), SUPPORT_CHAT, 88, None)]
     assert ("topic_lost", "open", None) in await events_of(sessions, ticket_id)
     async with sessions() as session:
-        assert [(r.source_message_id, r.copy_message_id) for r in await Store(session).relayed(ticket_id)] == [(89, 881)]
-        [ticket] = await Store(session).tickets()
+        assert [(r.source_message_id, r.copy_message_id) for r in await rows(session, RelayedMessage, RelayedMessage.ticket_id == ticket_id)] == [(89, 881)]
+        [ticket] = await UnitOfWork(session).tickets.all()
     assert (ticket.topic_id, ticket.card_message_id) == (88, 880)
 
 
@@ -284,7 +286,7 @@ async def test_topic_closed_by_hand_closes_the_ticket(chat: Chat, assistant, ses
     assert any(isinstance(o, Reply) and o.chat_id == 1000 and "已关闭" in o.text for o in outputs)
     assert not any(isinstance(o, TopicState) for o in outputs)  # Telegram already closed it
     async with sessions() as session:
-        assert (await Store(session).tickets())[0].state == "closed"
+        assert (await UnitOfWork(session).tickets.all())[0].state == "closed"
 
 
 async def test_blocked_merchant_is_noted_in_the_topic(chat: Chat, assistant, sessions, clock, people) -> None:
@@ -293,7 +295,7 @@ async def test_blocked_merchant_is_noted_in_the_topic(chat: Chat, assistant, ses
     [notice] = await assistant.take([DeliveryFailed(copy, "blocked", "Forbidden: bot was blocked by the user")])
     assert notice.thread_id == 77 and "屏蔽" in notice.text
     async with sessions() as session:
-        assert (await Store(session).user(1000)).unreachable is True
+        assert (await UnitOfWork(session).users.get(1000)).unreachable is True
 
 
 async def test_without_a_support_group_tickets_are_kept(settings, sessions, clock, people) -> None:
@@ -308,8 +310,8 @@ async def test_without_a_support_group_tickets_are_kept(settings, sessions, cloc
     assert "客服会通过其他方式联系您" in joined(replies_of(outputs))
     assert await chat.send(Text, text="我的发票号码是 12345678") == []
     async with sessions() as session:
-        [ticket] = await Store(session).tickets()
-        stored = [e.detail for e in await Store(session).ticket_events(ticket.id) if e.event == "message"]
+        [ticket] = await UnitOfWork(session).tickets.all()
+        stored = [e.detail for e in await UnitOfWork(session).tickets.events(ticket.id) if e.event == "message"]
     assert stored[0]["text"] == "我的发票号码是 12345678"
     [warning] = await assistant.startup_notices()
     assert warning.chat_id == 999 and "SUPPORT_CHAT_ID" in warning.text
