@@ -1,6 +1,6 @@
-"""The serving loops: updates in by long polling or a webhook server, and work repeated on a timer.
+"""The serving loop: updates in by long polling or a webhook server, the inbox worked off, timers.
 
-`bot.py` builds what they drive; here they run until `stop` is set.
+`bot.py` builds what it drives (`Serving`); here it runs until `stop` is set.
 """
 
 from __future__ import annotations
@@ -12,8 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from assistant.inbox import pause
+from assistant.broadcast import BroadcastRunner
+from assistant.core import Assistant
+from assistant.inbox import Inbox, pause
+from assistant.outputs import Out
+from assistant.replies import Renderer
 from assistant.store.engine import transient
+from assistant.store.uow import Units
 
 logger = logging.getLogger(__name__)
 
@@ -75,3 +80,63 @@ async def receive_updates(bot: Any, receive: Receive, *, webhook: Webhook | None
     finally:
         server.should_exit = True
         await serving
+
+
+@dataclass
+class Serving:
+    """One bot process at work: updates received into the inbox, worked off, and the timers.
+
+    Built by `bot.py`; runs until `stop`, then waits for the work in hand (15 s at most).
+    """
+
+    application: Any  # python-telegram-bot's Application, handlers registered
+    adapter: Any  # assistant.adapters.telegram.TelegramAdapter
+    assistant: Assistant
+    units: Units
+    renderer: Renderer
+    default_language: str
+    inbox: Inbox
+    broadcasts: BroadcastRunner
+    interval: float
+    webhook: Webhook | None
+    poll_timeout: int
+    healthy: Callable[[], Awaitable[bool]]
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        from assistant.adapters.telegram import received, set_up_bot_profile
+
+        application, adapter = self.application, self.adapter
+        async with application:
+            async with self.units() as store:
+                admins = {admin.id: admin.language for admin in await store.users.admins()}
+            await set_up_bot_profile(application.bot, self.renderer, self.default_language, admins)
+            await adapter.execute(application.bot, await self.assistant.startup_notices())
+            await application.start()
+
+            async def carry_out_due() -> None:  # tickets waiting too long, promised notices and rechecks
+                await adapter.execute(application.bot, await self.assistant.due())
+
+            async def handle(batch: Any) -> bool:
+                return bool(await adapter.process(application, batch))
+
+            async def execute(outputs: list[Out]) -> None:
+                await adapter.execute(application.bot, outputs)
+
+            async def receive(updates: list[dict[str, Any]]) -> None:
+                await self.inbox.receive([received(data) for data in updates])
+
+            background = [
+                asyncio.create_task(repeat(carry_out_due, "scheduled work", self.interval, stop)),
+                asyncio.create_task(repeat(self.broadcasts.run_all, "broadcasts", self.interval, stop)),
+                asyncio.create_task(self.inbox.run(handle, self.assistant.dead_letter, execute, stop)),
+            ]
+            try:
+                await receive_updates(application.bot, receive, webhook=self.webhook, poll_timeout=self.poll_timeout,
+                                      healthy=self.healthy, stop=stop, ready=ready)
+            finally:
+                stop.set()
+                _, late = await asyncio.wait(background, timeout=15)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
+                await application.stop()
