@@ -14,6 +14,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,9 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
                           renderer=rt.renderer, default_language=settings.default_language,
                           inbox=build_inbox(settings, rt.units),
                           broadcasts=BroadcastRunner(rt.units, rt.renderer, TelegramBroadcast(application.bot),
-                                                     settings.broadcast_rate, clock, stopping=stop.is_set),
+                                                     partial(adapter.execute, application.bot),
+                                                     settings.broadcast_rate, clock, stopping=stop.is_set,
+                                                     outbox_lease=timedelta(seconds=settings.outbox_lease_seconds)),
                           interval=settings.scheduler_interval_seconds, webhook=webhook,
                           poll_timeout=int(settings.poll_timeout), healthy=lambda: ping(rt.engine))
         await serving.run(stop, ready)

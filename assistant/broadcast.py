@@ -4,6 +4,10 @@ Every recipient is marked `sending` (committed) before its message goes out and 
 `failed` after. On resume, `sending` recipients are not sent again: Telegram has no idempotency key,
 so a message whose request may or may not have arrived is reported as unconfirmed instead of risking a
 duplicate (at most one message each; the gap is a crash between that commit and the request).
+
+The admin's progress message and the summary are outputs like any other: stored in the outbox in the
+transaction that decides them, carried out after it (the id of the posted progress message comes
+back as a delivery result), sent again by whichever process looks next if this one dies first.
 """
 
 from __future__ import annotations
@@ -11,20 +15,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
-
+from assistant.outputs import Out, Progress, Reply
 from assistant.replies import Renderer
-from assistant.store.uow import Units
+from assistant.store.uow import UnitOfWork, Units
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 POSTING = -1
-"""progress_message_id while the progress message is being posted (a crash then: posted again)."""
+"""progress_message_id once the progress message is in the outbox, until Telegram's id is recorded."""
+Executor = Callable[[list[Out]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,6 @@ class Delivery:
 
 class BroadcastTransport(Protocol):
     async def deliver(self, chat_id: int, text: str) -> Delivery: ...
-    async def post(self, chat_id: int, text: str) -> int: ...
-    async def edit(self, chat_id: int, message_id: int, text: str) -> None: ...
 
 
 class Pacer:
@@ -58,12 +61,15 @@ class Pacer:
 class BroadcastRunner:
     """Runs every unfinished broadcast; several processes may run it (recipients are claimed)."""
 
-    def __init__(self, units: Units, renderer: Renderer, transport: BroadcastTransport,
+    def __init__(self, units: Units, renderer: Renderer, transport: BroadcastTransport, execute: Executor,
                  rate: float, clock: Callable[[], datetime], progress_every: float = 2.0, batch: int = 200,
+                 outbox_lease: timedelta = timedelta(seconds=30),
                  stopping: Callable[[], bool] = lambda: False) -> None:
         self.units = units
         self.renderer = renderer
         self.transport = transport
+        self.execute = execute  # carries out outputs from the outbox and reports what became of them
+        self.outbox_lease = outbox_lease
         self.pacer = Pacer(rate)
         self.clock = clock
         self.progress_every = progress_every
@@ -91,17 +97,13 @@ class BroadcastRunner:
             admin = await store.users.get(broadcast.created_by)
             language = admin.language if admin else "zh"
             text, total, admin_chat = broadcast.text, broadcast.total, broadcast.progress_chat_id
-            progress_id = broadcast.progress_message_id
-            if progress_id is None or progress_id == POSTING:
-                broadcast.progress_message_id = POSTING  # posted below, after this transaction
-        if progress_id is None or progress_id == POSTING:  # never a Bot API call while the row is locked
-            progress_id = await self.transport.post(admin_chat, self.renderer.text(
-                "broadcast_progress", language, broadcast_id=broadcast_id, total=total, sent=0, blocked=0,
-                failed=0, pending=total))
-            async with self.units() as store:
-                broadcast = await store.broadcasts.get(broadcast_id)
-                if broadcast is not None:
-                    broadcast.progress_message_id = progress_id
+            posting: list[Out] = []
+            if broadcast.progress_message_id is None:
+                broadcast.progress_message_id = POSTING  # the core records Telegram's id once it is posted
+                posting = await self._enqueue(store, [Progress(broadcast_id, admin_chat, self.renderer.text(
+                    "broadcast_progress", language, broadcast_id=broadcast_id, total=total, sent=0, blocked=0,
+                    failed=0, pending=total))])
+        await self._carry_out(broadcast_id, posting)  # never a Bot API call while the row is locked
         message = self.renderer.text("broadcast_message", "zh", text=text)
         logger.info("broadcast %s: sending to %s recipients", broadcast_id, total)
         last_progress = time.monotonic()
@@ -112,13 +114,13 @@ class BroadcastRunner:
                 break
             for user_id in batch:
                 if self.stopping():
-                    await self._progress(broadcast_id, language, total, admin_chat, progress_id)
+                    await self._progress(broadcast_id, language, total)
                     return  # resumed by the next start
                 await self._send_one(broadcast_id, user_id, message)
                 if time.monotonic() - last_progress >= self.progress_every:
                     last_progress = time.monotonic()
-                    await self._progress(broadcast_id, language, total, admin_chat, progress_id)
-        await self._finish(broadcast_id, language, total, admin_chat, progress_id)
+                    await self._progress(broadcast_id, language, total)
+        await self._finish(broadcast_id, language, total)
 
     async def _send_one(self, broadcast_id: int, user_id: int, message: str) -> None:
         async with self.units() as store:
@@ -138,25 +140,49 @@ class BroadcastRunner:
             if outcome == "blocked":
                 await store.users.set_unreachable(user_id)
 
-    async def _progress(self, broadcast_id: int, language: str, total: int, chat_id: int, message_id: int) -> None:
-        counts = await self._counts(broadcast_id)
-        text = self.renderer.text("broadcast_progress", language, broadcast_id=broadcast_id, total=total, **{
-            k: v for k, v in counts.items() if k != "sending"})
-        try:
-            await self.transport.edit(chat_id, message_id, text)
-        except Exception as error:  # noqa: BLE001 - progress is a courtesy; sending goes on
-            logger.info("broadcast %s: progress not shown: %s", broadcast_id, error)
+    async def _enqueue(self, store: UnitOfWork, outputs: list[Out]) -> list[Out]:
+        return await store.outbox.enqueue(outputs, self.clock(), self.outbox_lease)
 
-    async def _finish(self, broadcast_id: int, language: str, total: int, chat_id: int, message_id: int) -> None:
+    async def _carry_out(self, broadcast_id: int, outputs: list[Out]) -> None:
+        """Carry out what is in the outbox now; what fails stays there and is sent again later."""
+        if not outputs:
+            return
+        try:
+            await self.execute(outputs)
+        except Exception as error:  # noqa: BLE001 - a courtesy to the admin: the broadcast goes on
+            logger.info("broadcast %s: progress not shown yet (%s); the outbox has it", broadcast_id, error)
+
+    def _progress_text(self, broadcast_id: int, language: str, total: int, counts: dict[str, int]) -> str:
+        return self.renderer.text("broadcast_progress", language, broadcast_id=broadcast_id, total=total, **{
+            k: v for k, v in counts.items() if k != "sending"})
+
+    async def _progress(self, broadcast_id: int, language: str, total: int) -> None:
+        """Edit the progress message, once Telegram's id for it is known (a courtesy: sending goes on)."""
+        counts = await self._counts(broadcast_id)
+        async with self.units() as store:
+            broadcast = await store.broadcasts.get(broadcast_id)
+            if broadcast is None or broadcast.progress_message_id is None or broadcast.progress_message_id < 0:
+                return
+            text = self._progress_text(broadcast_id, language, total, counts)
+            outputs = await self._enqueue(store, [Progress(broadcast_id, broadcast.progress_chat_id, text,
+                                                           broadcast.progress_message_id)])
+        await self._carry_out(broadcast_id, outputs)
+
+    async def _finish(self, broadcast_id: int, language: str, total: int) -> None:
         counts = await self._counts(broadcast_id)
         async with self.units() as store:
             broadcast = await store.broadcasts.get(broadcast_id)
             if broadcast is None or broadcast.state != "running":
                 return
             broadcast.state, broadcast.finished_at = "done", self.clock()
-        await self._progress(broadcast_id, language, total, chat_id, message_id)
-        summary = self.renderer.text("broadcast_done", language, broadcast_id=broadcast_id, total=total,
-                                     sent=counts["sent"], blocked=counts["blocked"], failed=counts["failed"],
-                                     uncertain=counts["sending"])
-        await self.transport.post(chat_id, summary)
+            summary = Reply(self.renderer.text("broadcast_done", language, broadcast_id=broadcast_id, total=total,
+                                               sent=counts["sent"], blocked=counts["blocked"],
+                                               failed=counts["failed"], uncertain=counts["sending"]),
+                            chat_id=broadcast.progress_chat_id)
+            message_id = broadcast.progress_message_id
+            last = ([Progress(broadcast_id, broadcast.progress_chat_id,
+                              self._progress_text(broadcast_id, language, total, counts), message_id)]
+                    if message_id is not None and message_id >= 0 else [])
+            outputs = await self._enqueue(store, [*last, summary])
+        await self._carry_out(broadcast_id, outputs)
         logger.info("broadcast %s finished: %s", broadcast_id, counts)

@@ -44,7 +44,7 @@ from assistant.messages import (
     TopicClosed,
     TopicReopened,
 )
-from assistant.outputs import Copy, Failed, OpenTopic, Out, Reply, Unavailable
+from assistant.outputs import Copy, Failed, OpenTopic, Out, Progress, Reply, Unavailable
 from assistant.ports import StorePorts
 from assistant.replies import Renderer, normalise_language
 from assistant.store.engine import transient
@@ -69,7 +69,7 @@ def utcnow() -> datetime:
 COMMANDS = {"start": "menu", "cancel": "menu", "menu": "menu", "help": "help", "lang": "lang",
             "status": "status", "find": "find", "human": "human"}
 UPDATE_MEMORY = timedelta(days=7)  # Telegram keeps undelivered updates for 24 hours
-RECORDED = (OpenTopic, Copy)
+RECORDED = (OpenTopic, Copy, Progress)
 """Outputs whose delivery the core records (the topic and message ids Telegram assigned)."""
 
 
@@ -442,10 +442,14 @@ class Assistant:
 
     # -- handlers: what the transport did ---------------------------------------------------------------
     async def _delivered(self, store: UnitOfWork, message: OutputDelivered, now: datetime) -> list[Out]:
-        """Record what Telegram assigned: a ticket's topic and card, the copies of relayed messages."""
+        """Record what Telegram assigned: a ticket's topic and card, relayed messages' copies, a progress message."""
         output = message.output
         if output.outbox_id is not None and not await store.outbox.mark_sent_once(output.outbox_id, now):
             return []  # recorded before (a report tried again after an outage)
+        if isinstance(output, Progress):
+            if output.message_id is None and message.message_ids:
+                await store.broadcasts.progress_posted(output.broadcast_id, message.message_ids[0])
+            return []
         desk = self._desk(store, now)
         if isinstance(output, OpenTopic):
             return await desk.topic_opened(output, message.thread_id, message.message_ids)

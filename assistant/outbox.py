@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from assistant.outputs import Button, Copy, EditCard, EditCopy, OpenTopic, Out, Reply, TopicState
+from assistant.outputs import Button, Copy, EditCard, EditCopy, OpenTopic, Out, Progress, Reply, TopicState
 
 KINDS: dict[str, type[Any]] = {cls.__name__: cls for cls in (Reply, Button, Copy, EditCopy, OpenTopic, EditCard,
-                                                             TopicState)}
+                                                             TopicState, Progress)}
 TAG = "$"
 
 

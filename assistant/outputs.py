@@ -93,7 +93,20 @@ class TopicState:
     """The outbox entry this output was stored as; the adapter reports it sent."""
 
 
-Out = Reply | Copy | EditCopy | OpenTopic | EditCard | TopicState
+@dataclass(frozen=True)
+class Progress:
+    """A broadcast's progress for the admin who sent it: posted once (its id recorded), then edited."""
+
+    broadcast_id: int
+    chat_id: int
+    text: str
+    message_id: int | None = None
+    """None: post it (the core records the id Telegram assigns); else edit that message."""
+    outbox_id: int | None = field(default=None, compare=False, repr=False)
+    """The outbox entry this output was stored as; the adapter reports it sent."""
+
+
+Out = Reply | Copy | EditCopy | OpenTopic | EditCard | TopicState | Progress
 
 
 class Unavailable(Exception):

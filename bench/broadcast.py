@@ -14,6 +14,7 @@ import asyncio
 import sys
 import tempfile
 import time
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,13 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert  # noqa: E402
 from telegram.ext import AIORateLimiter, ExtBot  # noqa: E402
 
-from assistant.adapters.telegram import TelegramBroadcast  # noqa: E402
+from assistant.adapters.telegram import TelegramAdapter, TelegramBroadcast  # noqa: E402
 from assistant.broadcast import BroadcastRunner  # noqa: E402
-from assistant.replies import Renderer  # noqa: E402
+from assistant.settings import Settings  # noqa: E402
 from assistant.store.engine import make_engine, make_sessions  # noqa: E402
 from assistant.store.migrate import recreate, upgrade  # noqa: E402
 from assistant.store.models import Conversation, User  # noqa: E402
 from assistant.store.uow import UnitOfWork, sql_units  # noqa: E402
+from bot import build_assistant  # noqa: E402
 from tests.e2e.fake_bot_api import FakeBotAPI  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,8 +56,12 @@ async def run(url: str, recipients: int, rate: float, reset: bool) -> None:
     api = FakeBotAPI(rate_limit=30)
     await api.start()
     bot = ExtBot(api.token, base_url=api.base_url, rate_limiter=AIORateLimiter(max_retries=5))
-    async with bot:
-        runner = BroadcastRunner(sql_units(sessions), Renderer(ROOT / "replies", now.tzinfo), TelegramBroadcast(bot), rate,
+    settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
+    units = sql_units(sessions)
+    assistant, renderer = build_assistant(settings, units)
+    adapter = TelegramAdapter(core=assistant, renderer=renderer, default_language="zh", support_chat_id=None)
+    async with bot:  # progress messages go through the outbox and the adapter, as in `bot.py run`
+        runner = BroadcastRunner(units, renderer, TelegramBroadcast(bot), partial(adapter.execute, bot), rate,
                                  lambda: datetime.now(timezone.utc))
         began = time.perf_counter()
         await runner.run(broadcast.id)

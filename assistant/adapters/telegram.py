@@ -51,7 +51,18 @@ from assistant.messages import (
     TopicClosed,
     TopicReopened,
 )
-from assistant.outputs import Copy, EditCard, EditCopy, Failed, OpenTopic, Out, Reply, TopicState, Unavailable
+from assistant.outputs import (
+    Copy,
+    EditCard,
+    EditCopy,
+    Failed,
+    OpenTopic,
+    Out,
+    Progress,
+    Reply,
+    TopicState,
+    Unavailable,
+)
 from assistant.replies import LANGUAGES, Renderer, normalise_language
 from assistant.store.inbox import Batch, Received
 
@@ -411,6 +422,8 @@ class TelegramAdapter:
             return await self._copy(bot, output)
         if isinstance(output, OpenTopic):
             return await self._open_topic(bot, output)
+        if isinstance(output, Progress):
+            return await self._progress(bot, output)
         if isinstance(output, EditCard):
             await self._edit_card(bot, output)
         elif isinstance(output, EditCopy):
@@ -504,6 +517,19 @@ class TelegramAdapter:
             if not _not_modified(error):
                 raise
 
+    async def _progress(self, bot: Any, progress: Progress) -> DeliveryResult:
+        """Post a broadcast's progress (the core records the id) or edit the posted message."""
+        if progress.message_id is None:
+            message = await bot.send_message(progress.chat_id, progress.text, parse_mode=ParseMode.HTML)
+            return OutputDelivered(progress, message_ids=(message.message_id,))
+        try:
+            await bot.edit_message_text(progress.text, chat_id=progress.chat_id, message_id=progress.message_id,
+                                        parse_mode=ParseMode.HTML)
+        except BadRequest as error:
+            if not _not_modified(error):
+                logger.info("broadcast %s: progress not shown: %s", progress.broadcast_id, error)
+        return OutputDelivered(progress)
+
     async def _edit_card(self, bot: Any, edit: EditCard) -> None:
         try:
             await bot.edit_message_text(edit.card.text, chat_id=edit.chat_id, message_id=edit.message_id,
@@ -565,17 +591,6 @@ class TelegramBroadcast:
         except TelegramError as error:
             logger.info("broadcast to %s failed: %s", chat_id, error)
             return Delivery("failed")
-
-    async def post(self, chat_id: int, text: str) -> int:
-        message = await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
-        return int(message.message_id)
-
-    async def edit(self, chat_id: int, message_id: int, text: str) -> None:
-        try:
-            await self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML)
-        except BadRequest as error:
-            if not _not_modified(error):
-                raise
 
 
 async def set_up_bot_profile(bot: Any, renderer: Renderer, default_language: str,

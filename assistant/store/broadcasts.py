@@ -84,3 +84,9 @@ class Broadcasts:
                  .group_by(BroadcastRecipient.state))
         return {state: int(count) for state, count in await self.session.execute(query)}
 
+
+    async def progress_posted(self, broadcast_id: int, message_id: int) -> None:
+        """Record the progress message Telegram assigned, unless one was recorded already."""
+        broadcast = await self.get(broadcast_id)
+        if broadcast is not None and (broadcast.progress_message_id is None or broadcast.progress_message_id < 0):
+            broadcast.progress_message_id = message_id

@@ -527,6 +527,11 @@ class MemoryBroadcasts:
             counts[recipient.state] = counts.get(recipient.state, 0) + 1
         return counts
 
+    async def progress_posted(self, broadcast_id: int, message_id: int) -> None:
+        broadcast = self.rows.get(Broadcast, broadcast_id)
+        if broadcast is not None and (broadcast.progress_message_id is None or broadcast.progress_message_id < 0):
+            broadcast.progress_message_id = message_id
+
 
 class MemoryInbox:
     def __init__(self, rows: _Rows) -> None:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 from assistant.broadcast import BroadcastRunner, Delivery
+from assistant.messages import OutputDelivered
+from assistant.outputs import Out, Progress, Reply
 from assistant.store.uow import UnitOfWork, sql_units
+from assistant.store.models import Broadcast
 from tests.conftest import Chat
+from tests.stored import rows
 from tests.factories import add_user
 
 ADMIN = 900
@@ -24,6 +29,8 @@ class RecordingTransport:
     posts: list[tuple[int, str]] = field(default_factory=list)
     edits: list[tuple[int, int, str]] = field(default_factory=list)
     crash_after: int | None = None
+    offline: bool = False
+    core: Any = None
 
     async def deliver(self, chat_id: int, text: str) -> Delivery:
         if chat_id in self.blocked:
@@ -37,12 +44,22 @@ class RecordingTransport:
             raise KeyboardInterrupt("the process died right after Telegram accepted the message")
         return Delivery("sent")
 
-    async def post(self, chat_id: int, text: str) -> int:
-        self.posts.append((chat_id, text))
-        return 4242
-
-    async def edit(self, chat_id: int, message_id: int, text: str) -> None:
-        self.edits.append((chat_id, message_id, text))
+    async def execute(self, outputs: list[Out]) -> None:
+        """What the admin sees, carried out as the Telegram adapter does: results reported to the core."""
+        if self.offline:
+            raise ConnectionError("the Bot API cannot be reached")
+        results = []
+        for output in outputs:
+            if isinstance(output, Progress) and output.message_id is None:
+                self.posts.append((output.chat_id, output.text))
+                results.append(OutputDelivered(output, message_ids=(4242,)))
+            elif isinstance(output, Progress):
+                self.edits.append((output.chat_id, output.message_id, output.text))
+                results.append(OutputDelivered(output))
+            elif isinstance(output, Reply):
+                self.posts.append((output.chat_id, output.text))
+                results.append(OutputDelivered(output))
+        await self.core.take(results)
 
 
 @pytest.fixture
@@ -70,7 +87,9 @@ async def announce(admin: Chat, audience_choice: str, text: str) -> str:
 
 
 def runner(sessions, assistant, transport, clock) -> BroadcastRunner:
-    return BroadcastRunner(sql_units(sessions), assistant.renderer, transport, rate=1000, clock=clock, progress_every=0)
+    transport.core = assistant
+    return BroadcastRunner(sql_units(sessions), assistant.renderer, transport, transport.execute, rate=1000,
+                           clock=clock, progress_every=0)
 
 
 async def test_announce_to_recent_merchants(assistant, sessions, clock, audience) -> None:
@@ -126,3 +145,23 @@ async def test_cancel_and_refusal(chat: Chat, assistant, sessions, audience) -> 
     assert "已取消" in await admin.press("cancel")
     async with sessions() as session:
         assert await UnitOfWork(session).broadcasts.running() == []
+
+
+async def test_progress_goes_through_the_outbox_and_survives_a_dead_sender(assistant, sessions, clock,
+                                                                           audience) -> None:
+    admin = Chat(assistant, ADMIN, ADMIN)
+    await announce(admin, "recent", "通知")
+    transport = RecordingTransport(offline=True)  # the progress message cannot be posted for now
+    await runner(sessions, assistant, transport, clock).run_all()
+    assert len(transport.delivered) == 12 and transport.posts == []  # the broadcast itself went on
+    transport.offline = False
+    clock.advance(seconds=assistant.config.outbox_lease.total_seconds() + 1)
+    await transport.execute(await assistant.due())  # whichever process looks next sends what the outbox holds
+    assert transport.posts[0][0] == ADMIN and "已发送 0 / 12" in transport.posts[0][1]
+    assert "送达 12" in transport.posts[-1][1]  # the summary
+    async with sessions() as session:
+        [broadcast] = await rows(session, Broadcast)
+    assert broadcast.progress_message_id == 4242  # the id Telegram assigned, recorded by the core
+    await transport.execute(await assistant.due())
+    assert len(transport.posts) == 2  # each once
+

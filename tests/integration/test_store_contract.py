@@ -271,7 +271,13 @@ async def test_broadcasts_reach_active_reachable_merchants(units: Units) -> None
         assert not await store.broadcasts.set_recipient(broadcast_id, 1, "sending", NOW, only_if="pending")
         await store.broadcasts.set_recipient(broadcast_id, 1, "sent", NOW)
         assert await store.broadcasts.recipient_counts(broadcast_id) == {"sent": 1, "pending": 1}
-        (await store.broadcasts.get(broadcast_id)).state = "done"  # type: ignore[union-attr]
+        (await store.broadcasts.get(broadcast_id)).progress_message_id = -1  # type: ignore[union-attr]
+        await store.broadcasts.progress_posted(broadcast_id, 55)
+        await store.broadcasts.progress_posted(broadcast_id, 66)  # a report delivered twice changes nothing
+    async with units() as store:
+        broadcast = await store.broadcasts.get(broadcast_id)
+        assert broadcast is not None and broadcast.progress_message_id == 55
+        broadcast.state = "done"
     async with units() as store:
         assert await store.broadcasts.running() == []
 
