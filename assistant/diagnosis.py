@@ -36,11 +36,11 @@ async def lookup_limit(store: UnitOfWork, fields: dict[str, str], user: User, no
     """
     if user.role in ("staff", "admin"):
         return None
-    key = (fields.get("code", ""), fields["number"])
+    key = _limit_key(fields.get("code", ""), fields["number"])
     midnight = datetime.combine(now.astimezone(rules.tz).date(), time.min, tzinfo=rules.tz)
     since = min(midnight, now - timedelta(hours=1))
     lookups = await store.lookups.recent(user.id, since)
-    today = [at for code, number, at in lookups if (code, number) == key and at >= midnight]
+    today = [at for code, number, at in lookups if _limit_key(code, number) == key and at >= midnight]
     if len(today) >= rules.per_invoice_per_day:
         return {"reason": "per_invoice", "until": (midnight + timedelta(days=1)).isoformat(),
                 "limit": rules.per_invoice_per_day}
@@ -48,12 +48,17 @@ async def lookup_limit(store: UnitOfWork, fields: dict[str, str], user: User, no
     first_seen: dict[tuple[str, str], datetime] = {}
     for code, number, at in lookups:
         if at >= hour_ago:
-            first_seen.setdefault((code, number), at)
+            first_seen.setdefault(_limit_key(code, number), at)
     if key not in first_seen and len(first_seen) >= rules.distinct_per_hour:
         oldest = sorted(first_seen.values())[len(first_seen) - rules.distinct_per_hour]
         return {"reason": "distinct", "until": (oldest + timedelta(hours=1)).isoformat(),
                 "limit": rules.distinct_per_hour}
     return None
+
+
+def _limit_key(code: str, number: str) -> tuple[str, str]:
+    """What identifies the invoice a lookup reads: a 20-digit (数电) number alone, else code and number."""
+    return ("", number) if len(number) == 20 else (code, number)
 
 
 def one_typo_away(value: str) -> set[str]:

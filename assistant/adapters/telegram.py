@@ -32,6 +32,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
+from assistant.adapters.texts import clean, shorten_html, split_html
 from assistant.adapters.webhook import ANSWERED
 from assistant.admin import ADMIN_COMMANDS
 from assistant.broadcast import Delivery
@@ -105,7 +106,7 @@ def _attachment(message: Message, bot: Any = None) -> Attachment | None:
         item = value[-1] if isinstance(value, tuple) else value  # the largest photo size
         file_id = getattr(item, "file_id", "") or ""
         fetch = _fetcher(bot, file_id) if bot is not None and kind in ("photo", "document") and file_id else None
-        return Attachment(kind=kind, file_id=file_id, file_name=getattr(item, "file_name", "") or "",
+        return Attachment(kind=kind, file_id=file_id, file_name=clean(getattr(item, "file_name", "")) or "",
                           mime_type=getattr(item, "mime_type", "") or "", size=getattr(item, "file_size", 0) or 0,
                           fetch=fetch)
     return None
@@ -191,7 +192,7 @@ def update_to_message(update: Update, album: tuple[int, ...] = (), bot: Any = No
     if user is None or chat is None or user.is_bot:
         return None
     base: dict[str, Any] = {"user_id": user.id, "chat_id": chat.id, "language": user.language_code,
-                            "user_name": user.full_name, "update_id": update.update_id, "batch": batch}
+                            "user_name": clean(user.full_name), "update_id": update.update_id, "batch": batch}
     query = update.callback_query
     if query is not None:
         message = query.message
@@ -214,12 +215,12 @@ def update_to_message(update: Update, album: tuple[int, ...] = (), bot: Any = No
         return None
     command = _command(message)
     if command is not None:
-        return Command(name=command[0], args=command[1], **base)
+        return Command(name=command[0], args=clean(command[1]) or "", **base)
     if message.text is not None:
-        return Text(text=message.text, edited=edited, **base)
+        return Text(text=clean(message.text) or "", edited=edited, **base)
     attachment = _attachment(message, bot) or Attachment(kind="other")
     kind = AlbumReceived if len(album) > 1 else FileSent
-    return kind(attachment=attachment, caption=message.caption, edited=edited, album=album, **base)
+    return kind(attachment=attachment, caption=clean(message.caption), edited=edited, album=album, **base)
 
 
 def reply_markup(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -238,10 +239,14 @@ class FloodGuard:
         self.messages, self.seconds, self.clock = messages, seconds, clock
         self._seen: dict[int, collections.deque[float]] = {}
         self._warned: dict[int, float] = {}
+        self._pruned = clock()
 
     def allow(self, user_id: int) -> tuple[bool, bool]:
         """(handle it, tell the user to slow down): the notice is given once per window."""
         now = self.clock()
+        if now - self._pruned >= self.seconds:  # only users seen within the last window are remembered
+            self._pruned = now
+            self.forget_idle()
         seen = self._seen.setdefault(user_id, collections.deque())
         while seen and now - seen[0] >= self.seconds:
             seen.popleft()
@@ -433,16 +438,24 @@ class TelegramAdapter:
         return OutputDelivered(output)
 
     async def _send_reply(self, bot: Any, reply: Reply) -> DeliveryResult:
-        try:
-            message = await self._send_one(bot, reply)
-        except Forbidden as error:
-            return DeliveryFailed(reply, "blocked", str(error))
-        except BadRequest as error:
-            if reply.thread_id is None or not _topic_gone(error):
-                raise
-            logger.warning("topic %s is gone; posting in the general topic", reply.thread_id)
-            message = await self._send_one(bot, dataclasses.replace(reply, thread_id=None))
-        return OutputDelivered(reply, message_ids=(message.message_id,))
+        """Send a reply; one longer than Telegram allows goes as several messages, the buttons under the last."""
+        parts = split_html(reply.text)
+        ids: list[int] = []
+        for index, text in enumerate(parts):
+            part = dataclasses.replace(reply, text=text, buttons=reply.buttons if index == len(parts) - 1 else (),
+                                       reply_to=reply.reply_to if index == 0 else None)
+            try:
+                message = await self._send_one(bot, part)
+            except Forbidden as error:
+                return DeliveryFailed(reply, "blocked", str(error))
+            except BadRequest as error:
+                if part.thread_id is None or not _topic_gone(error):
+                    raise
+                logger.warning("topic %s is gone; posting in the general topic", reply.thread_id)
+                reply = dataclasses.replace(reply, thread_id=None)
+                message = await self._send_one(bot, dataclasses.replace(part, thread_id=None))
+            ids.append(message.message_id)
+        return OutputDelivered(reply, message_ids=tuple(ids))
 
     async def _send_one(self, bot: Any, reply: Reply) -> Message:
         """Send with retries on transient network errors (RetryAfter is the rate limiter's)."""
@@ -499,7 +512,7 @@ class TelegramAdapter:
         ids: list[int] = []
         try:
             card = await self._send_one(bot, dataclasses.replace(topic.card, version=0, chat_id=topic.chat_id,
-                                                                 thread_id=thread))
+                                                                 thread_id=thread, text=shorten_html(topic.card.text)))
             ids.append(card.message_id)
             for copy in topic.then:
                 ids += await self._copy_messages(bot, copy, thread)
@@ -532,7 +545,7 @@ class TelegramAdapter:
 
     async def _edit_card(self, bot: Any, edit: EditCard) -> None:
         try:
-            await bot.edit_message_text(edit.card.text, chat_id=edit.chat_id, message_id=edit.message_id,
+            await bot.edit_message_text(shorten_html(edit.card.text), chat_id=edit.chat_id, message_id=edit.message_id,
                                         parse_mode=ParseMode.HTML, reply_markup=reply_markup(edit.card))
         except BadRequest as error:
             if not _not_modified(error):

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import html
 import itertools
 import json
+import re
 import socket
 import time
 from collections import defaultdict
@@ -171,13 +173,17 @@ class FakeBotAPI:
             self.held.append(Call(method, params))
             await self._release.wait()  # not answered before the server stops, never stored: the caller dies
             return JSONResponse({"ok": False, "error_code": 500, "description": "held"}, status_code=500)
+        too_long = _too_long(method, params)
+        if too_long is not None:
+            self.calls.append(Call(method, params, 400))
+            return JSONResponse({"ok": False, "error_code": 400, "description": too_long}, status_code=400)
         handler = getattr(self, f"_do_{method}", None)
         if handler is None:
             self.calls.append(Call(method, params, 404))
             return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"}, status_code=404)
         self.calls.append(Call(method, params))
         result = await handler(params)
-        return JSONResponse({"ok": True, "result": result})
+        return TelegramJSON({"ok": True, "result": result})
 
     def _over_limit(self) -> bool:
         now = time.monotonic()
@@ -461,6 +467,30 @@ class FakeBotAPI:
                     await asyncio.wait_for(self._changed.wait(), min(remaining, 0.1))
                 except TimeoutError:
                     pass
+
+
+class TelegramJSON(JSONResponse):
+    """JSON as Telegram writes it: non-ASCII escaped, so a user's broken character (a lone surrogate) passes."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def _visible(text: str, parse_mode: str | None) -> int:
+    """What Telegram counts: the text as the reader sees it, in UTF-16 code units."""
+    if parse_mode == "HTML":
+        text = html.unescape(re.sub(r"<[^>]*>", "", text))
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _too_long(method: str, params: dict[str, Any]) -> str | None:
+    """Telegram's refusal of a text over its limits (4,096 in a message, 1,024 in a caption)."""
+    mode = params.get("parse_mode")
+    if method in ("sendMessage", "editMessageText") and _visible(str(params.get("text", "")), mode) > 4096:
+        return "Bad Request: message is too long" if method == "sendMessage" else "Bad Request: MESSAGE_TOO_LONG"
+    if "caption" in params and _visible(str(params.get("caption") or ""), mode) > 1024:
+        return "Bad Request: message caption is too long"
+    return None
 
 
 def _chat_of(update: dict[str, Any]) -> int:

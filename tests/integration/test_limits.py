@@ -64,3 +64,13 @@ async def test_staff_are_not_limited(chat: Chat, sessions, clock) -> None:
     await add_invoices(sessions, clock.now, *(invoice(code12(issued), n * 8, issued) for n in "12345"))
     for number in ("11111111", "22222222", "33333333", "44444444", "55555555"):
         assert "一小时内" not in await chat.say(lookup(number, clock))
+
+
+async def test_a_digital_invoice_is_limited_by_its_number_whatever_code_is_typed(chat: Chat, sessions, clock,
+                                                                                 merchant) -> None:
+    issued = clock.today - timedelta(days=30)
+    number = f"{issued.year % 100:02d}112000000087654321"
+    await add_invoices(sessions, clock.now, invoice("", number, issued, "2000.00", kind="digital"))
+    answers = [await chat.say(f"代码 {code12(issued, batch=f'{n}00')} 号码 {number} 日期 {issued} 价税合计 2260")
+               for n in range(1, 8)]  # a different (meaningless) code each time: the lookup reads the number only
+    assert ["今天已经查询了 5 次" in text for text in answers] == [False] * 5 + [True] * 2

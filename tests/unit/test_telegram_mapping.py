@@ -124,3 +124,15 @@ def test_flood_guard_throttles_one_user_only() -> None:
     now[0] = 100.0
     guard.forget_idle()
     assert guard.allow(1) == (True, False)
+
+
+def test_flood_guard_remembers_only_recent_users() -> None:
+    from assistant.adapters.telegram import FloodGuard
+
+    now = [0.0]
+    guard = FloodGuard(3, 10.0, clock=lambda: now[0])
+    for user_id in range(100_000):  # a million users over a day: only the last window's are kept
+        now[0] = user_id * 0.01
+        guard.allow(user_id)
+    assert len(guard._seen) <= 2 * 10.0 / 0.01
+    assert [guard.allow(99_999) for _ in range(3)] == [(True, False), (True, False), (False, True)]
