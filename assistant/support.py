@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 STAFF_ROLES = ("staff", "admin")
 STAFF_COMMANDS = ("claim", "close", "reopen", "lookup", "reply", "queue", "note")
 TICKET_CHOICES = ("claim", "close", "rate", "reopen")
+LIST_LIMIT = 20
+"""Lines of a list in one message (/queue, /tickets); the rest are counted ("and 17 more")."""
 
 
 @dataclass(frozen=True)
@@ -335,7 +337,8 @@ class SupportDesk:
 
     async def ticket_list(self, user: User, chat_id: int) -> Reply:
         tickets = [self._view(t) for t in await self.store.tickets.all(user.id)]
-        return self._reply("tickets_list", user.language, chat_id, tickets=tickets)
+        shown = tickets[-LIST_LIMIT:]  # the latest; a phone screen, and Telegram's limit
+        return self._reply("tickets_list", user.language, chat_id, tickets=shown, more=len(tickets) - len(shown))
 
     # -- the staff's side ------------------------------------------------------------------------------
     async def staff_event(self, message: Inbound, actor: User) -> list[Out]:
@@ -351,8 +354,6 @@ class SupportDesk:
                 return []  # some other button pressed in the group: nothing to relay
             ticket = await self.store.tickets.get(parsed[1])
             command = parsed[0]
-            if ticket is not None and ticket.card_message_id is None and message.message_id is not None:
-                ticket.card_message_id = message.message_id  # pressed before the card's id was reported
         elif isinstance(message, Command):
             command, args = message.name, message.args
         if command is None and (text_of(message).startswith("//") or not message.message_ids or ticket is None):
@@ -363,7 +364,10 @@ class SupportDesk:
             return []
         if actor.role not in STAFF_ROLES:
             logger.warning("user %s (%s) tried %s in the support group", actor.id, actor.role, command or "to reply")
-            return [self._staff("staff_only", ticket, thread_id=message.thread_id)]
+            return [self._staff("staff_only", ticket, thread_id=message.thread_id)]  # nothing changed before this
+        if (isinstance(message, ButtonPress) and ticket is not None and ticket.card_message_id is None
+                and message.message_id is not None and ticket.topic_id in (None, message.thread_id)):
+            ticket.card_message_id = message.message_id  # its card, pressed before the card's id was reported
         if command == "queue":
             return [await self._queue(message.thread_id)]
         if command == "lookup":
@@ -400,9 +404,10 @@ class SupportDesk:
         return []
 
     async def _queue(self, thread_id: int | None) -> Reply:
+        queue = await self.store.tickets.queue()
         waiting = [{**self._view(t), "waiting_minutes": int((self.now - t.created_at).total_seconds() // 60)}
-                   for t in await self.store.tickets.queue()]
-        return self._staff("queue_list", None, thread_id=thread_id, waiting=waiting)
+                   for t in queue[:LIST_LIMIT]]  # the longest waiting first
+        return self._staff("queue_list", None, thread_id=thread_id, waiting=waiting, more=len(queue) - len(waiting))
 
     async def _lookup(self, args: str, thread_id: int | None) -> Reply:
         parts = [compact(part) for part in args.split()]

@@ -336,3 +336,27 @@ async def test_a_card_pressed_before_its_id_was_reported_is_still_updated(chat: 
     outputs = await Staff(assistant).send(77, ButtonPress, choice=f"claim.{opened.ticket_id}", version=0, message_id=700)
     assert any(isinstance(o, EditCard) and o.message_id == 700 for o in outputs)
     assert await Staff(assistant).send(77, ButtonPress, choice="find", version=3, message_id=700) == []
+
+
+async def test_a_forged_button_changes_nothing_before_the_role_check(chat: Chat, assistant, sessions, clock,
+                                                                    people) -> None:
+    issued = clock.today - timedelta(days=30)
+    outputs = await chat.send(Text, text=f"代码 {code12(issued, batch='500')} 号码 77889900 日期 {issued} 校验码 123456")
+    [opened] = [o for o in outputs if isinstance(o, OpenTopic)]
+    # a group member who is not staff presses a forged "claim" on some other message, in another topic
+    answer = await Staff(assistant, user_id=OTHER_MERCHANT, name="路人").send(
+        5, ButtonPress, choice=f"claim.{opened.ticket_id}", version=0, message_id=4321)
+    assert any(isinstance(o, Reply) and "只有客服" in o.text for o in answer)
+    async with sessions() as session:
+        ticket = await UnitOfWork(session).tickets.get(opened.ticket_id)
+    assert ticket is not None and ticket.card_message_id is None and ticket.state == "open"
+    # once its topic is known, a press in another topic cannot move the card either; one in its own can
+    await assistant.take([OutputDelivered(opened, thread_id=77)])  # the topic made, the card not posted
+    await Staff(assistant).send(5, ButtonPress, choice=f"claim.{opened.ticket_id}", version=0, message_id=4321)
+    async with sessions() as session:
+        ticket = await UnitOfWork(session).tickets.get(opened.ticket_id)
+    assert ticket is not None and ticket.card_message_id is None
+    await Staff(assistant).send(77, ButtonPress, choice=f"close.{opened.ticket_id}", version=0, message_id=700)
+    async with sessions() as session:
+        ticket = await UnitOfWork(session).tickets.get(opened.ticket_id)
+    assert ticket is not None and ticket.card_message_id == 700

@@ -112,3 +112,23 @@ async def test_ticket_lifecycle_refuses_what_its_conditions_refuse() -> None:
     assert (await fire("closed", "rate", 1, "merchant", closed_hours_ago=1))[:2] == (True, "closed")
     assert (await fire("closed", "rate", 1, "merchant", closed_hours_ago=1, rated=True))[:2] == (False, "closed")
     assert machine.models == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_list_items_keep_their_own_lines_and_long_lists_are_counted(renderer: Renderer, language: str) -> None:
+    from datetime import datetime, timezone
+
+    when = datetime(2026, 6, 15, 2, 0, tzinfo=timezone.utc)
+    tickets = [{"id": i, "state": "open", "created_at": when, "fields": {"number": "12345678"} if i % 2 else {}}
+               for i in range(3)]
+    lines = renderer.text("tickets_list", language, tickets=tickets, more=17).split("\n")
+    assert [line.startswith("• #") for line in lines[1:4]] == [True] * 3 and "17" in lines[4]
+    waiting = [{"id": i, "merchant_name": f"m{i}", "waiting_minutes": 3, "fields": {"number": "9"} if i else {}}
+               for i in range(2)]
+    lines = renderer.text("queue_list", language, waiting=waiting, more=0).split("\n")
+    assert len(lines) == 3 and all(line.startswith("• #") for line in lines[1:])
+    mismatch = renderer.text("state_mismatch", language, mismatches=[
+        {"field": "amount", "typed": "5650", "hint": "typed_total"}, {"field": "date", "typed": "2025-01-01",
+                                                                     "hint": None}])
+    assert len([line for line in mismatch.split("\n") if line.startswith("• ")]) == 2
+    assert not re.search(r"(金额</b>|needed here)\S", mismatch)  # the next sentence starts on its own line
