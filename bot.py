@@ -79,6 +79,7 @@ def build_assistant(settings: Settings, units: Units,
                             weekdays=frozenset(settings.support_weekdays),
                             claim_timeout=timedelta(minutes=settings.claim_timeout_minutes),
                             max_escalations=settings.max_escalations, staff_language=settings.default_language,
+                            tickets_per_day=settings.tickets_per_day,
                             tz=settings.tz)
     config = CoreConfig(default_language=settings.default_language, max_years=settings.max_years_back,
                         max_failures=settings.max_field_failures, max_message_chars=settings.max_message_chars,

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     support_weekdays: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
     claim_timeout_minutes: float = Field(default=15.0, gt=0)
     max_escalations: int = Field(default=3, ge=1)
+    tickets_per_day: int = Field(default=5, ge=1)
+    """New tickets one merchant may open per Beijing day (a withdrawn one taken up again does not count)."""
     scheduler_interval_seconds: float = Field(default=30.0, gt=0)
     announce_days: int = Field(default=30, ge=1)
     lookups_per_invoice_per_day: int = Field(default=5, ge=1)

@@ -46,6 +46,7 @@ class SupportConfig:
     max_escalations: int
     staff_language: str
     tz: ZoneInfo
+    tickets_per_day: int = 5
 
 
 def ticket_choice(choice: str) -> tuple[str, int, int | None] | None:
@@ -149,20 +150,55 @@ class SupportDesk:
     # -- opening -------------------------------------------------------------------------------------
     async def open(self, *, user: User, chat_id: int, reason: str, fields: dict[str, Any],
                    checks: list[dict[str, Any]]) -> tuple[dict[str, Any], list[Out]]:
-        """Store a new ticket; what the merchant is told, and the topic to open."""
+        """A ticket for the merchant; what they are told, and what goes to the support group.
+
+        A ticket the merchant withdrew within the reopening window is taken up again, in its own topic
+        (asking and withdrawing by turns opens no new topics); beyond `tickets_per_day` new tickets a
+        day the merchant is told when they can open another, and nothing is opened.
+        """
+        withdrawn = await self.store.tickets.last_closed(chat_id)
+        if (withdrawn is not None and withdrawn.close_reason == "withdrawn" and withdrawn.user_id == user.id
+                and await self._fire(withdrawn, "reopen", user.id, user.role, again=reason)):
+            return await self._taken_up_again(withdrawn, user, reason, fields, checks)
+        midnight = datetime.combine(self.now.astimezone(self.config.tz).date(), time.min, tzinfo=self.config.tz)
+        if await self.store.tickets.opened_since(user.id, midnight) >= self.config.tickets_per_day:
+            logger.warning("user %s reached %s tickets today; none opened", user.id, self.config.tickets_per_day)
+            return {"capped": True, "limit": self.config.tickets_per_day,
+                    "until": (midnight + timedelta(days=1)).isoformat()}, []
         ticket = await self.store.tickets.add(user_id=user.id, chat_id=chat_id, reason=reason, language=user.language,
                                              fields=fields, checks=checks, now=self.now)
         ticket.merchant_name = user.name
         ticket.escalate_at = self.now + self.config.claim_timeout
         await self.store.tickets.add_event(ticket_id=ticket.id, event="open", state="open", actor_id=user.id,
                                           detail={"reason": reason}, now=self.now)
-        info = {"id": ticket.id, "queue": await self.store.tickets.queue_position(ticket),
-                "support": self.config.chat_id is not None, **self.hours()}
         outputs: list[Out] = []
         if self.config.chat_id is not None:
             outputs.append(OpenTopic(ticket.id, self.config.chat_id, self.topic_name(ticket), await self.card(ticket)))
         logger.info("ticket %s opened for chat %s (%s)", ticket.id, chat_id, reason)
-        return info, outputs
+        return await self._opened_info(ticket), outputs
+
+    async def _opened_info(self, ticket: Ticket) -> dict[str, Any]:
+        return {"id": ticket.id, "queue": await self.store.tickets.queue_position(ticket),
+                "support": self.config.chat_id is not None, **self.hours()}
+
+    async def _taken_up_again(self, ticket: Ticket, user: User, reason: str, fields: dict[str, Any],
+                              checks: list[dict[str, Any]]) -> tuple[dict[str, Any], list[Out]]:
+        """A withdrawn ticket reopened with what the merchant asks now: its topic reopened, not a new one."""
+        ticket.reason, ticket.fields, ticket.checks, ticket.merchant_name = reason, fields, checks, user.name
+        ticket.closed_at, ticket.close_reason, ticket.assignee_id, ticket.claimed_at = None, "", None, None
+        ticket.rating, ticket.escalations = None, 0
+        ticket.escalate_at = self.now + self.config.claim_timeout
+        outputs: list[Out] = []
+        if self.config.chat_id is not None:
+            if ticket.topic_id is None:
+                outputs.append(OpenTopic(ticket.id, self.config.chat_id, self.topic_name(ticket),
+                                         await self.card(ticket)))
+            else:
+                outputs.append(TopicState(self.config.chat_id, ticket.topic_id, self.topic_name(ticket), closed=False))
+                outputs += await self._card_update(ticket)
+                outputs.append(self._staff("ticket_reopened_staff", ticket, by_merchant=True))
+        logger.info("ticket %s taken up again for chat %s (%s)", ticket.id, ticket.chat_id, reason)
+        return await self._opened_info(ticket), outputs
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def _fire(self, ticket: Ticket, trigger: str, actor_id: int | None, role: str, **detail: Any) -> bool:

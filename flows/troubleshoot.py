@@ -328,8 +328,9 @@ class Troubleshoot(FlowModel):
         reason = self.data.pop("ticket_reason", None) or (
             "input_failures" if any(n >= self.ports.max_failures for n in failures.values()) else "requested")
         ticket = await self.ports.open_ticket(reason, dict(self.fields), list(self.data.get("checks", [])))
-        self.data["ticket_id"] = ticket["id"]
-        self.data["ticket"] = ticket
+        if ticket.get("id") is not None:
+            self.data["ticket_id"] = ticket["id"]
+        self.data["ticket"] = ticket  # or why none was opened (the day's limit)
         self.data["ticket_reason_shown"] = reason
         if reason == "not_found":
             await self.ports.record_outcome("not_found", dict(self.fields))

@@ -378,6 +378,9 @@ class MemoryTickets:
                 return row.source_message_id
         return None
 
+    async def opened_since(self, user_id: int, since: datetime) -> int:
+        return sum(1 for t in self.rows.where(Ticket, user_id=user_id) if t.created_at >= since)
+
     async def counts(self, since: datetime) -> tuple[int, int]:
         tickets = self.rows.all(Ticket)
         return (sum(1 for t in tickets if t.created_at >= since),

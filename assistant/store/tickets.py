@@ -103,6 +103,11 @@ class Tickets:
             RelayedMessage.copy_message_id == message_id))
         return int(source) if source is not None else None
 
+    async def opened_since(self, user_id: int, since: datetime) -> int:
+        """How many tickets the user opened since a moment."""
+        query = select(func.count()).select_from(Ticket).where(Ticket.user_id == user_id, Ticket.created_at >= since)
+        return int(await self.session.scalar(query) or 0)
+
     async def counts(self, since: datetime) -> tuple[int, int]:
         """(opened, closed) since a moment."""
         opened = await self.session.scalar(select(func.count()).select_from(Ticket).where(Ticket.created_at >= since))

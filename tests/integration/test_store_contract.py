@@ -188,6 +188,8 @@ async def test_tickets_queue_claim_relay_and_close(units: Units) -> None:
         assert await store.tickets.active(1) is None
         assert (await store.tickets.last_closed(1)).id == first_id  # type: ignore[union-attr]
         assert await store.tickets.counts(NOW) == (2, 1)
+        assert (await store.tickets.opened_since(1, NOW), await store.tickets.opened_since(2, NOW + timedelta(
+            seconds=61))) == (1, 0)
         assert [t.id for t in await store.tickets.all(2)] == [second_id]
         assert [e.event for e in await store.tickets.events(first_id)] == ["open"]
 

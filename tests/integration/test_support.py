@@ -360,3 +360,39 @@ async def test_a_forged_button_changes_nothing_before_the_role_check(chat: Chat,
     async with sessions() as session:
         ticket = await UnitOfWork(session).tickets.get(opened.ticket_id)
     assert ticket is not None and ticket.card_message_id == 700
+
+
+async def test_asking_and_withdrawing_by_turns_opens_one_ticket_and_one_topic(chat: Chat, assistant, sessions,
+                                                                             clock, people) -> None:
+    ticket_id = await open_ticket(chat, assistant, clock)
+    outputs: list = []
+    for _ in range(10):
+        outputs += await chat.send(Command, name="cancel")
+        clock.advance(minutes=1)
+        outputs += await chat.send(Command, name="human")
+    assert not [o for o in outputs if isinstance(o, OpenTopic)]  # the same topic, reopened each time
+    reopened = [o for o in outputs if isinstance(o, TopicState) and not o.closed]
+    assert len(reopened) == 10 and all(o.thread_id == 77 for o in reopened)
+    assert f"#{ticket_id}" in chat.history[-1].text
+    async with sessions() as session:
+        [ticket] = await UnitOfWork(session).tickets.all()
+    assert (ticket.id, ticket.state, ticket.topic_id, ticket.reason) == (ticket_id, "open", 77, "requested")
+    assert (await events_of(sessions, ticket_id)).count(("reopen", "open", 1000)) == 10
+
+
+async def test_a_daily_cap_on_new_tickets(settings, sessions, clock, people) -> None:
+    from tests.conftest import make_assistant
+
+    assistant = make_assistant(settings.model_copy(update={"tickets_per_day": 1}), sessions, clock)
+    chat = Chat(assistant)
+    await open_ticket(chat, assistant, clock)
+    await Staff(assistant).command(77, "close", "已处理")
+    clock.advance(hours=1)
+    await chat.command("start")
+    text = await chat.command("human")
+    assert "达到每天的上限" in text and "2026-06-16 00:00" in text and "工单 <b>#" not in text
+    async with sessions() as session:
+        assert len(await UnitOfWork(session).tickets.all()) == 1
+    clock.advance(hours=13)  # the next day in Beijing
+    await chat.command("start")
+    assert "已为您创建人工工单" in await chat.command("human")
