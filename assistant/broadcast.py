@@ -34,7 +34,7 @@ Executor = Callable[[list[Out]], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Delivery:
-    """What happened to one message: sent, blocked (403), failed, or retry after some seconds."""
+    """What happened to one message: sent, blocked (403), failed, unconfirmed, or retry after some seconds."""
 
     outcome: str
     retry_after: float = 0.0
@@ -130,6 +130,9 @@ class BroadcastRunner:
         for _ in range(MAX_ATTEMPTS):
             await self.pacer.wait()
             delivery = await self.transport.deliver(user_id, message)
+            if delivery.outcome == "unconfirmed":  # it may have arrived: not sent again, counted as unconfirmed
+                outcome = "sending"
+                break
             if delivery.outcome != "retry":
                 outcome = delivery.outcome
                 break

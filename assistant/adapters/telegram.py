@@ -274,6 +274,17 @@ class Core(Protocol):
     async def take(self, results: Sequence[DeliveryResult], answering: Sequence[int] = ()) -> list[Out]: ...
 
 
+class MaybeSent(NetworkError):
+    """The request may have reached Telegram (no answer in time, or the connection dropped after sending)."""
+
+
+def _maybe_sent(error: Exception) -> bool:
+    """The request may have reached Telegram: sent, but no answer came (an answer, even an error, says it did not)."""
+    cause = error.__cause__
+    return isinstance(cause, httpx.TransportError) and not isinstance(
+        cause, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+
+
 def _topic_gone(error: Exception) -> bool:
     return isinstance(error, BadRequest) and any(mark in str(error).lower() for mark in TOPIC_GONE)
 
@@ -446,6 +457,9 @@ class TelegramAdapter:
                                        reply_to=reply.reply_to if index == 0 else None)
             try:
                 message = await self._send_one(bot, part)
+            except MaybeSent as error:  # sending it again could show it twice; Telegram has no idempotency key
+                logger.warning("a reply to %s may have been delivered (%s); not sent again", reply.chat_id, error)
+                continue
             except Forbidden as error:
                 return DeliveryFailed(reply, "blocked", str(error))
             except BadRequest as error:
@@ -467,7 +481,11 @@ class TelegramAdapter:
                     reply_parameters=(ReplyParameters(reply.reply_to, allow_sending_without_reply=True)
                                       if reply.reply_to else None))
             except (TimedOut, NetworkError) as error:
-                if isinstance(error, BadRequest) or attempt == SEND_ATTEMPTS:
+                if isinstance(error, BadRequest):
+                    raise
+                if _maybe_sent(error):
+                    raise MaybeSent(str(error)) from error
+                if attempt == SEND_ATTEMPTS:
                     raise
                 delay = 0.5 * 2 ** (attempt - 1)
                 logger.warning("sending to %s failed (%s); retry %s in %.1f s", reply.chat_id, error, attempt, delay)
@@ -599,8 +617,8 @@ class TelegramBroadcast:
         except BadRequest as error:
             logger.info("broadcast to %s failed: %s", chat_id, error)
             return Delivery("failed")
-        except (TimedOut, NetworkError):
-            return Delivery("retry", 1.0)
+        except (TimedOut, NetworkError) as error:
+            return Delivery("unconfirmed") if _maybe_sent(error) else Delivery("retry", 1.0)
         except TelegramError as error:
             logger.info("broadcast to %s failed: %s", chat_id, error)
             return Delivery("failed")

@@ -74,6 +74,8 @@ class FakeBotAPI:
     webhook_retry: float = 0.3
     deliveries: list[tuple[int, str, int]] = field(default_factory=list)  # (update id, target, HTTP status)
     held_chats: set[int] = field(default_factory=set)  # sendMessage to these never answers (a test kills the bot)
+    slow_answers: int = 0  # this many sendMessage calls are carried out, then answered only after `slow_seconds`
+    slow_seconds: float = 0.0
 
     _client: Any = None
 
@@ -183,6 +185,9 @@ class FakeBotAPI:
             return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"}, status_code=404)
         self.calls.append(Call(method, params))
         result = await handler(params)
+        if method == "sendMessage" and self.slow_answers > 0:
+            self.slow_answers -= 1
+            await asyncio.sleep(self.slow_seconds)  # sent, but the answer comes after the client gave up
         return TelegramJSON({"ok": True, "result": result})
 
     def _over_limit(self) -> bool:

@@ -107,3 +107,22 @@ async def test_the_webhook_answers_503_until_the_update_is_stored(api: FakeBotAP
         assert [status for _, _, status in api.deliveries][-1] == 200
     finally:
         await bot.stop()
+
+
+async def test_a_message_answered_after_the_client_timeout_is_not_sent_twice(api: FakeBotAPI, bot_settings: Settings,
+                                                                            clock, sessions) -> None:
+    import asyncio
+
+    bot = RunningBot(bot_settings, clock)
+    await bot.start()
+    try:
+        merchant = Merchant(api, 1001)
+        api.slow_answers, api.slow_seconds = 1, 7.0  # carried out, answered after python-telegram-bot's 5 s
+        await merchant.send("/help")
+        await api.wait_for(lambda: bool(merchant.inbox), timeout=15)
+        await asyncio.sleep(9)  # past the answer, a retry, and the outbox's claim of what was not reported sent
+        texts = [m["text"] for m in merchant.inbox]
+        assert len(texts) == len(set(texts)), texts  # it may have arrived, so it was not sent again
+        assert "查" in await merchant.say("/help")  # and the chat goes on
+    finally:
+        await bot.stop()
