@@ -208,15 +208,18 @@ class Assistant:
                 logger.warning("follow-up %s could not be delivered; it stays due", follow_up_id)
         return outputs
 
-    async def startup_notices(self) -> list[Out]:
-        """Warnings for admins at start: no support group configured."""
-        if self.config.support.chat_id is not None:
+    async def startup_notices(self, support_rights: bool = True) -> list[Out]:
+        """Warnings for admins at start: no support group configured, or the bot may not create topics there."""
+        if self.config.support.chat_id is not None and support_rights:
             return []
         async with self.units() as store:
             admins = await store.users.admins()
-        logger.warning("SUPPORT_CHAT_ID is not set: tickets are stored but nobody is told in Telegram")
-        return [Reply(self.renderer.text("support_missing_admin", admin.language), chat_id=admin.id)
-                for admin in admins]
+        if self.config.support.chat_id is None:
+            logger.warning("SUPPORT_CHAT_ID is not set: tickets are stored but nobody is told in Telegram")
+            template = "support_missing_admin"
+        else:
+            template = "support_rights_admin"
+        return [Reply(self.renderer.text(template, admin.language), chat_id=admin.id) for admin in admins]
 
     # -- the envelope ----------------------------------------------------------------------------------
     async def _envelope(self, message: Message, handler: Handler) -> list[Out]:
@@ -471,4 +474,6 @@ class Assistant:
             return []
         if message.reason in ("topic_gone", "no_topic") and isinstance(output, Copy):
             return await desk.topic_lost(output, gone=message.reason == "topic_gone")
+        if message.reason == "no_rights" and isinstance(output, OpenTopic):
+            return await desk.topic_refused(output, message.error)
         return []

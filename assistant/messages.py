@@ -158,8 +158,8 @@ class DeliveryFailed:
     """The transport could not carry out an output.
 
     `reason`: "blocked" (the user blocked the bot), "topic_gone" (the ticket's topic was deleted),
-    "no_topic" (a copy for a ticket whose topic is not known), or "error" (anything else: the outbox
-    tries it again when its lease runs out).
+    "no_topic" (a copy for a ticket whose topic is not known), "no_rights" (the bot may not create topics
+    in the support group), or "error" (anything else: the outbox tries it again when its lease runs out).
     """
 
     output: Out

@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 STAFF_ROLES = ("staff", "admin")
 STAFF_COMMANDS = ("claim", "close", "reopen", "lookup", "reply", "queue", "note")
 TICKET_CHOICES = ("claim", "close", "rate", "reopen")
+TOPIC_RETRY = timedelta(minutes=1)
+"""How long after the support group refused a topic (no rights) one ticket tries again."""
+TOPIC_EVENTS = ("topic", "topic_lost", "topic_refused", "topic_retry", "copy_waiting")
 LIST_LIMIT = 20
 """Lines of a list in one message (/queue, /tickets); the rest are counted ("and 17 more")."""
 
@@ -472,6 +475,7 @@ class SupportDesk:
         ticket = await self.store.tickets.get(topic.ticket_id)
         if ticket is None or thread_id is None:
             return []
+        was_refused = await self._waiting_for_rights(ticket)
         ticket.topic_id = thread_id
         await self.store.tickets.add_event(ticket_id=ticket.id, event="topic", state=ticket.state, actor_id=None,
                                           detail={"topic_id": thread_id}, now=self.now)
@@ -489,6 +493,8 @@ class SupportDesk:
                 await self.relayed(placed, copied)
             else:
                 owed.append(placed)
+        if was_refused:  # the rights are back: every ticket still waiting gets its topic now
+            owed += await self._topics_to_retry(all_waiting=True)
         return owed
 
     async def relayed(self, copy: Copy, message_ids: Sequence[int]) -> None:
@@ -505,6 +511,10 @@ class SupportDesk:
             return []
         if not gone and ticket.topic_id is not None:
             return [dataclasses.replace(copy, thread_id=ticket.topic_id, outbox_id=None)]
+        if not gone and await self._waiting_for_rights(ticket):  # held for the topic the ticket will get
+            await self.store.tickets.add_event(ticket_id=ticket.id, event="copy_waiting", state=ticket.state,
+                                              actor_id=None, detail={"copies": [_held(copy)]}, now=self.now)
+            return []
         lost = ticket.topic_id
         ticket.topic_id, ticket.card_message_id = None, None
         await self.store.tickets.add_event(ticket_id=ticket.id, event="topic_lost", state=ticket.state, actor_id=None,
@@ -512,6 +522,58 @@ class SupportDesk:
         logger.warning("topic %s of ticket %s is gone; opening a new one", lost, ticket.id)
         return [OpenTopic(ticket.id, self.config.chat_id, self.topic_name(ticket), await self.card(ticket),
                           then=(dataclasses.replace(copy, thread_id=None, outbox_id=None),))]
+
+    async def topic_refused(self, topic: OpenTopic, error: str) -> list[Out]:
+        """The bot may not create topics: the ticket stays queued, its merchant is told once, the admins
+        when the first ticket is refused; what was bound for the topic is held, and tried again later."""
+        ticket = await self.store.tickets.get(topic.ticket_id)
+        if ticket is None or ticket.state not in ACTIVE or ticket.topic_id is not None:
+            return []
+        told = any(e.event == "topic_refused" for e in await self.store.tickets.events(ticket.id))
+        others = [t for t in await self.store.tickets.without_topic() if t.id != ticket.id]
+        first = not any([await self._waiting_for_rights(t) for t in others])
+        await self.store.tickets.add_event(ticket_id=ticket.id, event="topic_refused", state=ticket.state,
+                                          actor_id=None, detail={"error": error[:300],
+                                                                 "copies": [_held(c) for c in topic.then]},
+                                          now=self.now)
+        logger.error("ticket %s: the support group refused a topic (%s); it waits", ticket.id, error)
+        outputs: list[Out] = [] if told else [self._to_merchant("ticket_waiting_rights", ticket)]
+        if first and not told:
+            outputs += [self._reply("support_rights_admin", admin.language, admin.id)
+                        for admin in await self.store.users.admins()]
+        return outputs
+
+    async def _waiting_for_rights(self, ticket: Ticket) -> bool:
+        """Whether the ticket's topic was refused (and is being tried again) rather than never asked for."""
+        related = [e for e in await self.store.tickets.events(ticket.id) if e.event in TOPIC_EVENTS]
+        return bool(related) and related[-1].event in ("topic_refused", "topic_retry", "copy_waiting")
+
+    async def _retry_topic(self, ticket: Ticket) -> OpenTopic:
+        """The topic asked for again, with every message held for it since it was refused."""
+        assert self.config.chat_id is not None
+        events = await self.store.tickets.events(ticket.id)
+        since = max((i for i, e in enumerate(events) if e.event in ("topic", "topic_lost")), default=-1)
+        copies = tuple(Copy(ticket.id, held[0], tuple(held[1]), self.config.chat_id, None, held[2])
+                       for e in events[since + 1:] if e.event in ("topic_refused", "copy_waiting")
+                       for held in e.detail.get("copies", []))
+        await self.store.tickets.add_event(ticket_id=ticket.id, event="topic_retry", state=ticket.state,
+                                          actor_id=None, detail={"copies": len(copies)}, now=self.now)
+        return OpenTopic(ticket.id, self.config.chat_id, self.topic_name(ticket), await self.card(ticket),
+                         then=copies)
+
+    async def _topics_to_retry(self, *, all_waiting: bool) -> list[Out]:
+        """Tickets whose topic was refused: the oldest tried again a minute after; all once one got through."""
+        outputs: list[Out] = []
+        for ticket in await self.store.tickets.without_topic():
+            related = [e for e in await self.store.tickets.events(ticket.id) if e.event in TOPIC_EVENTS]
+            if not related or related[-1].event not in ("topic_refused", "copy_waiting"):
+                continue  # never refused, or being tried right now
+            refused_at = max(e.at for e in related if e.event == "topic_refused")
+            if all_waiting or refused_at <= self.now - TOPIC_RETRY:
+                outputs.append(await self._retry_topic(ticket))
+                if not all_waiting:
+                    break  # one probe at a time while the rights are missing
+        return outputs
 
     async def merchant_unreachable(self, ticket_id: int) -> list[Out]:
         ticket = await self.store.tickets.get(ticket_id)
@@ -536,7 +598,12 @@ class SupportDesk:
                                               actor_id=None, detail={"waited_minutes": waited}, now=self.now)
             outputs.append(self._staff("ticket_waiting", None, thread_id=None, waited=waited,
                                        waiting_ticket=self._view(ticket), topic_id=ticket.topic_id))
-        return outputs
+        return outputs + await self._topics_to_retry(all_waiting=False)
+
+
+def _held(copy: Copy) -> list[Any]:
+    """A copy bound for a topic that does not exist yet, as stored in a ticket event."""
+    return [copy.from_chat_id, list(copy.message_ids), copy.reply_to]
 
 
 def text_of(message: Inbound) -> str:

@@ -110,7 +110,8 @@ class Serving:
             async with self.units() as store:
                 admins = {admin.id: admin.language for admin in await store.users.admins()}
             await set_up_bot_profile(application.bot, self.renderer, self.default_language, admins)
-            await adapter.execute(application.bot, await self.assistant.startup_notices())
+            rights = await adapter.support_rights(application.bot)
+            await adapter.execute(application.bot, await self.assistant.startup_notices(support_rights=rights))
             await application.start()
 
             async def carry_out_due() -> None:  # tickets waiting too long, promised notices and rechecks

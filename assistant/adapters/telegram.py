@@ -72,6 +72,7 @@ logger = logging.getLogger(__name__)
 SEND_ATTEMPTS = 4
 MARK_SENT_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # about 16 s, longer than a database restart
 TOPIC_GONE = ("thread not found", "topic_deleted", "topic_closed", "topic not found", "topic_id_invalid")
+NO_RIGHTS = ("not enough rights", "chat_admin_required", "have no rights", "not a forum", "chat not found")
 COMMANDS = ("start", "cancel", "help", "lang", "status", "tickets")
 ATTACHMENT_KINDS = ("photo", "document", "sticker", "voice", "audio", "video", "video_note", "animation",
                     "location", "venue", "contact", "poll", "dice")
@@ -519,13 +520,33 @@ class TelegramAdapter:
                                         message_thread_id=thread, reply_parameters=reply)
         return [copied.message_id]
 
+    async def support_rights(self, bot: Any) -> bool:
+        """Whether the bot may create topics in the support group (True when there is none to check)."""
+        if self.support_chat_id is None:
+            return True
+        try:
+            member = await bot.get_chat_member(self.support_chat_id, bot.id)
+        except TelegramError as error:
+            logger.error("the support group %s cannot be checked: %s", self.support_chat_id, error)
+            return False
+        allowed = member.status == "creator" or bool(getattr(member, "can_manage_topics", False))
+        if not allowed:
+            logger.error("the bot may not create topics in the support group %s (%s)", self.support_chat_id,
+                         member.status)
+        return allowed
+
     async def _open_topic(self, bot: Any, topic: OpenTopic) -> DeliveryResult:
         """Create the topic, post the card, copy what was bound for a lost topic; report what got through.
 
         Once the topic exists it is reported whatever fails after, so that a retry posts into it rather
         than opening another.
         """
-        created = await bot.create_forum_topic(topic.chat_id, topic.name)
+        try:
+            created = await bot.create_forum_topic(topic.chat_id, topic.name)
+        except BadRequest as error:
+            if not any(mark in str(error).lower() for mark in NO_RIGHTS):
+                raise
+            return DeliveryFailed(topic, "no_rights", str(error))
         thread = created.message_thread_id
         ids: list[int] = []
         try:

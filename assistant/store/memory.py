@@ -378,6 +378,9 @@ class MemoryTickets:
                 return row.source_message_id
         return None
 
+    async def without_topic(self) -> list[Ticket]:
+        return [t for t in self.rows.all(Ticket) if t.state in ("open", "claimed") and t.topic_id is None]
+
     async def opened_since(self, user_id: int, since: datetime) -> int:
         return sum(1 for t in self.rows.where(Ticket, user_id=user_id) if t.created_at >= since)
 

@@ -103,6 +103,12 @@ class Tickets:
             RelayedMessage.copy_message_id == message_id))
         return int(source) if source is not None else None
 
+    async def without_topic(self) -> list[Ticket]:
+        """Open or claimed tickets with no topic in the support group, oldest first."""
+        query = (select(Ticket).where(Ticket.state.in_(("open", "claimed")), Ticket.topic_id.is_(None))
+                 .order_by(Ticket.id).with_for_update())
+        return list(await self.session.scalars(query.execution_options(populate_existing=True)))
+
     async def opened_since(self, user_id: int, since: datetime) -> int:
         """How many tickets the user opened since a moment."""
         query = select(func.count()).select_from(Ticket).where(Ticket.user_id == user_id, Ticket.created_at >= since)

@@ -74,6 +74,7 @@ class FakeBotAPI:
     webhook_retry: float = 0.3
     deliveries: list[tuple[int, str, int]] = field(default_factory=list)  # (update id, target, HTTP status)
     held_chats: set[int] = field(default_factory=set)  # sendMessage to these never answers (a test kills the bot)
+    can_manage_topics: bool = True  # the bot's right in groups; without it createForumTopic is refused
     slow_answers: int = 0  # this many sendMessage calls are carried out, then answered only after `slow_seconds`
     slow_seconds: float = 0.0
 
@@ -183,8 +184,14 @@ class FakeBotAPI:
         if handler is None:
             self.calls.append(Call(method, params, 404))
             return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"}, status_code=404)
-        self.calls.append(Call(method, params))
-        result = await handler(params)
+        call = Call(method, params)
+        self.calls.append(call)
+        try:
+            result = await handler(params)
+        except Refused as refused:
+            self.calls[self.calls.index(call)] = Call(method, params, refused.status)
+            return JSONResponse({"ok": False, "error_code": refused.status, "description": refused.description},
+                                status_code=refused.status)
         if method == "sendMessage" and self.slow_answers > 0:
             self.slow_answers -= 1
             await asyncio.sleep(self.slow_seconds)  # sent, but the answer comes after the client gave up
@@ -346,7 +353,18 @@ class FakeBotAPI:
             file["file_size"] = len(self.files.get(params["file_id"], b""))
         return file
 
+    async def _do_getChatMember(self, params: dict[str, Any]) -> Any:
+        user = {"id": int(params["user_id"]), "is_bot": True, "first_name": "发票助手"}
+        rights = {name: True for name in (
+            "can_be_edited", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+            "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users",
+            "can_post_stories", "can_edit_stories", "can_delete_stories", "can_pin_messages")}
+        return {"status": "administrator", "user": user, "is_anonymous": False, **rights,
+                "can_manage_topics": self.can_manage_topics}
+
     async def _do_createForumTopic(self, params: dict[str, Any]) -> Any:
+        if not self.can_manage_topics:
+            raise Refused(400, "Bad Request: not enough rights to create a topic")
         thread = next(self._message_ids)
         self.topics[thread] = {"name": params["name"], "closed": False, "chat_id": int(params["chat_id"])}
         return {"message_thread_id": thread, "name": params["name"], "icon_color": 7322096}
@@ -472,6 +490,14 @@ class FakeBotAPI:
                     await asyncio.wait_for(self._changed.wait(), min(remaining, 0.1))
                 except TimeoutError:
                     pass
+
+
+class Refused(Exception):
+    """A method's refusal, as Telegram words it."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status, self.description = status, description
 
 
 class TelegramJSON(JSONResponse):

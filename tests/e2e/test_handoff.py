@@ -179,3 +179,37 @@ async def test_unclaimed_tickets_are_announced_in_the_general_topic(api: FakeBot
                                    for m in api.messages[SUPPORT]))
     await asyncio.sleep(0.5)
     assert len([m for m in api.messages[SUPPORT] if "仍无人认领" in m.get("text", "")]) == 1
+
+
+async def test_without_the_right_to_make_topics_tickets_wait_and_nobody_is_misled(api: FakeBotAPI, bot_settings,
+                                                                                 clock, sessions) -> None:
+    api.can_manage_topics = False
+    await add_user(sessions, clock.now, user_id=1001)
+    async with sessions() as session, session.begin():
+        await UnitOfWork(session).users.save(999, role="admin", language="zh", companies=[], now=clock.now)
+    bot = RunningBot(bot_settings.model_copy(update={"support_chat_id": SUPPORT}), clock)
+    await bot.start()
+    try:
+        admin = Merchant(api, 999)
+        await api.wait_for(lambda: any("管理话题" in m["text"] for m in admin.inbox))  # told at start
+        merchant = Merchant(api, 1001)
+        issued = clock.today - timedelta(days=30)
+        await merchant.say(f"代码 {code12(issued, batch='500')} 号码 77889900 日期 {issued} 校验码 123456")
+        await api.wait_for(lambda: any("暂时无法接收新工单" in m["text"] for m in merchant.inbox))
+        await merchant.send("发票是上周开的")  # held for the topic the ticket will get
+        await asyncio.sleep(1)
+        assert api.topics == {} and api.messages[SUPPORT] == []
+        assert len([m for m in merchant.inbox if "暂时无法接收新工单" in m["text"]]) == 1  # told once
+        refused = len(api.calls_of("createForumTopic"))
+        await asyncio.sleep(1)
+        assert len(api.calls_of("createForumTopic")) == refused  # no request per tick while refused
+        api.can_manage_topics = True  # an admin fixed the group
+        clock.advance(minutes=2)
+        await api.wait_for(lambda: bool(api.topics))
+        [topic] = api.topics
+        await api.wait_for(lambda: any(m.get("copied_from") for m in api.in_topic(SUPPORT, topic)))
+        in_topic = api.in_topic(SUPPORT, topic)
+        assert any(m.get("reply_markup") and "77889900" in m["text"] for m in in_topic)  # the card
+        assert [m["text"] for m in in_topic if m.get("copied_from")] == ["发票是上周开的"]  # nothing lost
+    finally:
+        await bot.stop()

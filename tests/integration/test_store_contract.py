@@ -163,6 +163,7 @@ async def test_tickets_queue_claim_relay_and_close(units: Units) -> None:
         await store.tickets.add_event(ticket_id=first.id, event="open", state="open", actor_id=1, detail={}, now=NOW)
         first_id, second_id = first.id, second.id
     async with units() as store:
+        assert [t.id for t in await store.tickets.without_topic()] == [first_id, second_id]
         assert [t.id for t in await store.tickets.queue()] == [first_id, second_id]
         assert await store.tickets.queue_position(await store.tickets.get(second_id)) == 2  # type: ignore[arg-type]
         assert [t.id for t in await store.tickets.due_escalations(NOW + timedelta(minutes=5))] == [first_id]
@@ -176,6 +177,7 @@ async def test_tickets_queue_claim_relay_and_close(units: Units) -> None:
                                         now=NOW)  # delivered twice: recorded once
     async with units() as store:
         assert [t.id for t in await store.tickets.queue()] == [second_id]
+        assert [t.id for t in await store.tickets.without_topic()] == [second_id]
         assert (await store.tickets.by_topic(77)).id == first_id  # type: ignore[union-attr]
         assert await store.tickets.counterpart(first_id, 1, 11) == 911
         assert await store.tickets.counterpart(first_id, -100, 910) == 10
