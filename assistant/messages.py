@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from assistant.file_reader import FileRead
 from assistant.outputs import Out
@@ -59,6 +60,8 @@ class Inbound:
 class Text(Inbound):
     text: str
     edited: bool = False
+    entities: tuple[dict[str, Any], ...] = ()
+    """Its formatting (bold, links…) as the transport gives it, kept when an edit is carried over."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +92,8 @@ class FileSent(Inbound):
     caption: str | None = None
     edited: bool = False
     album: tuple[int, ...] = ()
+    entities: tuple[dict[str, Any], ...] = ()
+    """The caption's formatting."""
 
     @property
     def message_ids(self) -> tuple[int, ...]:

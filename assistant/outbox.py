@@ -22,9 +22,11 @@ def _encode(value: Any) -> Any:
 
 
 def _decode(value: Any) -> Any:
-    if isinstance(value, dict):
+    if isinstance(value, dict) and TAG in value:
         kind = KINDS[value[TAG]]
         return kind(**{key: _decode(item) for key, item in value.items() if key != TAG})
+    if isinstance(value, dict):
+        return {key: _decode(item) for key, item in value.items()}
     if isinstance(value, list):
         return tuple(_decode(item) for item in value)
     return value

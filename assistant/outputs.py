@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class EditCopy:
     message_id: int
     text: str
     caption: bool = False
+    entities: tuple[dict[str, Any], ...] = ()
+    """The edited message's formatting, as the transport gave it."""
     outbox_id: int | None = field(default=None, compare=False, repr=False)
     """The outbox entry this output was stored as; the adapter reports it sent."""
 

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     claim_timeout_minutes: float = Field(default=15.0, gt=0)
     max_escalations: int = Field(default=3, ge=1)
     tickets_per_day: int = Field(default=5, ge=1)
-    """New tickets one merchant may open per Beijing day (a withdrawn one taken up again does not count)."""
+    """Times one merchant may ask for a person per Beijing day (new tickets, and withdrawn ones taken up again)."""
     scheduler_interval_seconds: float = Field(default=30.0, gt=0)
     announce_days: int = Field(default=30, ge=1)
     lookups_per_invoice_per_day: int = Field(default=5, ge=1)

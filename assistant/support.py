@@ -156,18 +156,23 @@ class SupportDesk:
         """A ticket for the merchant; what they are told, and what goes to the support group.
 
         A ticket the merchant withdrew within the reopening window is taken up again, in its own topic
-        (asking and withdrawing by turns opens no new topics); beyond `tickets_per_day` new tickets a
-        day the merchant is told when they can open another, and nothing is opened.
+        (asking and withdrawing by turns opens no new topics); beyond `tickets_per_day` requests a day
+        (new tickets and ones taken up again: each costs the support group's shared rate limit) the
+        merchant is told when they can ask again, and nothing is opened.
         """
-        withdrawn = await self.store.tickets.last_closed(chat_id)
-        if (withdrawn is not None and withdrawn.close_reason == "withdrawn" and withdrawn.user_id == user.id
-                and await self._fire(withdrawn, "reopen", user.id, user.role, again=reason)):
-            return await self._taken_up_again(withdrawn, user, reason, fields, checks)
         midnight = datetime.combine(self.now.astimezone(self.config.tz).date(), time.min, tzinfo=self.config.tz)
-        if await self.store.tickets.opened_since(user.id, midnight) >= self.config.tickets_per_day:
-            logger.warning("user %s reached %s tickets today; none opened", user.id, self.config.tickets_per_day)
+        withdrawn = await self.store.tickets.last_closed(chat_id)
+        if withdrawn is not None and (withdrawn.close_reason != "withdrawn" or withdrawn.user_id != user.id):
+            withdrawn = None
+        taken_up = 0 if withdrawn is None else sum(
+            1 for e in await self.store.tickets.events(withdrawn.id)
+            if e.event == "reopen" and e.detail.get("again") and e.at >= midnight)
+        if await self.store.tickets.opened_since(user.id, midnight) + taken_up >= self.config.tickets_per_day:
+            logger.warning("user %s asked for a person %s times today; no ticket", user.id, self.config.tickets_per_day)
             return {"capped": True, "limit": self.config.tickets_per_day,
                     "until": (midnight + timedelta(days=1)).isoformat()}, []
+        if withdrawn is not None and await self._fire(withdrawn, "reopen", user.id, user.role, again=reason):
+            return await self._taken_up_again(withdrawn, user, reason, fields, checks)
         ticket = await self.store.tickets.add(user_id=user.id, chat_id=chat_id, reason=reason, language=user.language,
                                              fields=fields, checks=checks, now=self.now)
         ticket.merchant_name = user.name
@@ -329,7 +334,8 @@ class SupportDesk:
         target = self.config.chat_id if message.chat_id == ticket.chat_id else ticket.chat_id
         if target is None:
             return []
-        return [EditCopy(target, copy, text_of(message), caption=isinstance(message, FileSent))]
+        return [EditCopy(target, copy, text_of(message), caption=isinstance(message, FileSent),
+                         entities=message.entities)]
 
     async def merchant_choice(self, message: ButtonPress, user: User) -> list[Out] | None:
         """Rating and reopen buttons; None when the choice is not about a ticket."""

@@ -25,6 +25,7 @@ from telegram import (
     InlineKeyboardMarkup,
     LinkPreviewOptions,
     Message,
+    MessageEntity,
     ReplyParameters,
     Update,
 )
@@ -218,10 +219,20 @@ def update_to_message(update: Update, album: tuple[int, ...] = (), bot: Any = No
     if command is not None:
         return Command(name=command[0], args=clean(command[1]) or "", **base)
     if message.text is not None:
-        return Text(text=clean(message.text) or "", edited=edited, **base)
+        text = clean(message.text) or ""
+        return Text(text=text, edited=edited, entities=_entities(message.text, text, message.entities), **base)
     attachment = _attachment(message, bot) or Attachment(kind="other")
     kind = AlbumReceived if len(album) > 1 else FileSent
-    return kind(attachment=attachment, caption=clean(message.caption), edited=edited, album=album, **base)
+    caption = clean(message.caption)
+    return kind(attachment=attachment, caption=caption, edited=edited, album=album,
+                entities=_entities(message.caption, caption, message.caption_entities), **base)
+
+
+def _entities(original: str | None, cleaned: str | None, entities: Any) -> tuple[dict[str, Any], ...]:
+    """A text's formatting as plain data; none when cleaning changed the text (the offsets would be wrong)."""
+    if not entities or original != cleaned:
+        return ()
+    return tuple(entity.to_dict() for entity in entities)
 
 
 def reply_markup(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -561,10 +572,13 @@ class TelegramAdapter:
 
     async def _edit_copy(self, bot: Any, edit: EditCopy) -> None:
         try:
+            entities = [MessageEntity.de_json(entity, bot) for entity in edit.entities] or None
             if edit.caption:
-                await bot.edit_message_caption(chat_id=edit.chat_id, message_id=edit.message_id, caption=edit.text)
+                await bot.edit_message_caption(chat_id=edit.chat_id, message_id=edit.message_id, caption=edit.text,
+                                               caption_entities=entities)
             else:
-                await bot.edit_message_text(edit.text, chat_id=edit.chat_id, message_id=edit.message_id)
+                await bot.edit_message_text(edit.text, chat_id=edit.chat_id, message_id=edit.message_id,
+                                            entities=entities)
         except BadRequest as error:
             if not _not_modified(error):
                 raise

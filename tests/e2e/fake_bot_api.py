@@ -409,7 +409,16 @@ class FakeBotAPI:
     async def _do_editMessageText(self, params: dict[str, Any]) -> Any:
         message = self._find(int(params["chat_id"]), int(params["message_id"]))
         message["text"] = params["text"]
+        message["entities"] = params.get("entities") or []
         return await self._do_editMessageReplyMarkup(params)
+
+    async def _do_editMessageCaption(self, params: dict[str, Any]) -> Any:
+        message = self._find(int(params["chat_id"]), int(params["message_id"]))
+        if "caption" not in message and "text" in message:
+            raise Refused(400, "Bad Request: there is no caption in the message to edit")
+        message["caption"] = params.get("caption")
+        message["caption_entities"] = params.get("caption_entities") or []
+        return {k: v for k, v in message.items() if k not in ("parse_mode", "reply_to", "copied_from")}
 
     # -- playing users ------------------------------------------------------------------------------
     async def push(self, update: dict[str, Any]) -> int:
@@ -617,8 +626,14 @@ class Merchant:
         await self.api.push({"message": message})
         return message
 
-    async def edit(self, message_id: int, text: str) -> int:
-        message = self._base(text=text)
+    async def edit_caption(self, photo: dict[str, Any], caption: str, entities: list[dict[str, Any]]) -> int:
+        message = self._base(photo=photo["photo"], caption=caption, caption_entities=entities)
+        message["message_id"] = photo["message_id"]
+        message["edit_date"] = int(time.time())
+        return await self.api.push({"edited_message": message})
+
+    async def edit(self, message_id: int, text: str, entities: list[dict[str, Any]] | None = None) -> int:
+        message = self._base(text=text, **({"entities": entities} if entities else {}))
         message["message_id"] = message_id
         message["edit_date"] = int(time.time())
         return await self.api.push({"edited_message": message})

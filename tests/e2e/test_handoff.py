@@ -89,9 +89,14 @@ async def test_a_tickets_whole_life(api: FakeBotAPI, desk, clock, sessions) -> N
     # internal notes are not relayed
     await staff.send("// 开票方是老客户")
     await staff.send("/note 明天再跟进")
-    # the merchant edits their text: carried over to the copy
-    await merchant.edit(first_id, "我前天就开了这张发票")
+    # the merchant edits their text and a caption: carried over to the copies, formatting kept
+    bold = [{"type": "bold", "offset": 1, "length": 2}]
+    await merchant.edit(first_id, "我前天就开了这张发票", entities=bold)
     await api.wait_for(lambda: copies[0]["text"] == "我前天就开了这张发票")
+    assert copies[0]["entities"] == bold
+    await merchant.edit_caption(photo, "这是发票照片（正面）", entities=[{"type": "italic", "offset": 0, "length": 2}])
+    await api.wait_for(lambda: copies[1]["caption"] == "这是发票照片（正面）")
+    assert copies[1]["caption_entities"] == [{"type": "italic", "offset": 0, "length": 2}]
     assert len(merchant.inbox) == before + 1
     # close with a reason: told, asked to rate, back to the menu
     await staff.send("/close 开票方已补传")
@@ -213,3 +218,31 @@ async def test_without_the_right_to_make_topics_tickets_wait_and_nobody_is_misle
         assert [m["text"] for m in in_topic if m.get("copied_from")] == ["发票是上周开的"]  # nothing lost
     finally:
         await bot.stop()
+
+
+async def test_asking_and_withdrawing_by_turns_opens_one_topic(api: FakeBotAPI, desk, clock, sessions) -> None:
+    merchant = Merchant(api, 1001)
+    await merchant.say("/start")
+    for _ in range(3):  # within Telegram's 20 requests a minute to one group
+        assert "工单 <b>#" in await merchant.say("/human")
+        assert "撤回" in await merchant.say("/cancel")
+    await api.wait_for(lambda: len(api.calls_of("reopenForumTopic")) == 2)
+    assert len(api.calls_of("createForumTopic")) == 1 and len(api.topics) == 1
+    async with sessions() as session:
+        assert len(await UnitOfWork(session).tickets.all()) == 1
+
+
+async def test_a_forged_button_in_the_group_changes_nothing(api: FakeBotAPI, desk, clock, sessions) -> None:
+    merchant = Merchant(api, 1001)
+    topic, card = await not_found(api, merchant, clock)
+    ticket = ticket_of(card)
+    stranger = staff_in(api, 5, user_id=777, name="路人")
+    decoy = {"message_id": 4321, "date": 0, "chat": {"id": SUPPORT, "type": "supergroup", "title": "客服群"},
+             "message_thread_id": 5, "is_topic_message": True, "text": "随便一条消息"}
+    before = len(api.messages[SUPPORT])
+    await stranger.press_data(decoy, f"0:claim.{ticket}")
+    await api.wait_for(lambda: any("只有客服" in m["text"] for m in api.messages[SUPPORT][before:]))
+    assert [d.split(":", 1)[1] for _, d in buttons_of(card)] == [f"claim.{ticket}", f"close.{ticket}"]
+    async with sessions() as session:
+        stored = await UnitOfWork(session).tickets.get(ticket)
+    assert stored is not None and (stored.state, stored.card_message_id) == ("open", card["message_id"])

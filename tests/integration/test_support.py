@@ -366,18 +366,23 @@ async def test_asking_and_withdrawing_by_turns_opens_one_ticket_and_one_topic(ch
                                                                              clock, people) -> None:
     ticket_id = await open_ticket(chat, assistant, clock)
     outputs: list = []
-    for _ in range(10):
+    for _ in range(4):  # the first request and four more: the day's five
         outputs += await chat.send(Command, name="cancel")
         clock.advance(minutes=1)
         outputs += await chat.send(Command, name="human")
     assert not [o for o in outputs if isinstance(o, OpenTopic)]  # the same topic, reopened each time
     reopened = [o for o in outputs if isinstance(o, TopicState) and not o.closed]
-    assert len(reopened) == 10 and all(o.thread_id == 77 for o in reopened)
+    assert len(reopened) == 4 and all(o.thread_id == 77 for o in reopened)
     assert f"#{ticket_id}" in chat.history[-1].text
     async with sessions() as session:
         [ticket] = await UnitOfWork(session).tickets.all()
     assert (ticket.id, ticket.state, ticket.topic_id, ticket.reason) == (ticket_id, "open", 77, "requested")
-    assert (await events_of(sessions, ticket_id)).count(("reopen", "open", 1000)) == 10
+    assert (await events_of(sessions, ticket_id)).count(("reopen", "open", 1000)) == 4
+    await chat.send(Command, name="cancel")
+    assert "达到每天的上限" in await chat.command("human")  # each costs the group's shared rate: capped too
+    async with sessions() as session:
+        [ticket] = await UnitOfWork(session).tickets.all()
+    assert ticket.state == "closed"
 
 
 async def test_a_daily_cap_on_new_tickets(settings, sessions, clock, people) -> None:
