@@ -246,3 +246,31 @@ async def test_a_forged_button_in_the_group_changes_nothing(api: FakeBotAPI, des
     async with sessions() as session:
         stored = await UnitOfWork(session).tickets.get(ticket)
     assert stored is not None and (stored.state, stored.card_message_id) == ("open", card["message_id"])
+
+
+async def test_a_card_that_fails_is_posted_into_the_same_topic(api: FakeBotAPI, desk, clock) -> None:
+    api.fail("sendMessage", 500, "Internal Server Error", chat_id=SUPPORT, times=4)  # every try of the first send
+    merchant = Merchant(api, 1001)
+    issued = clock.today - timedelta(days=30)
+    await merchant.say(f"代码 {code12(issued, batch='500')} 号码 77889900 日期 {issued} 校验码 123456")
+    await api.wait_for(lambda: any(m.get("reply_markup") for m in api.messages[SUPPORT]), timeout=20)
+    assert len(api.calls_of("createForumTopic")) == 1 and len(api.topics) == 1  # one topic, not one per try
+    [topic] = api.topics
+    assert [m for m in api.in_topic(SUPPORT, topic) if m.get("reply_markup")]  # the card, in that topic
+
+
+async def test_the_daily_cap_over_telegram(api: FakeBotAPI, bot_settings, clock, sessions) -> None:
+    await add_user(sessions, clock.now, user_id=1001)
+    settings = bot_settings.model_copy(update={"support_chat_id": SUPPORT, "tickets_per_day": 2})
+    bot = RunningBot(settings, clock)
+    await bot.start()
+    try:
+        merchant = Merchant(api, 1001)
+        assert "工单 <b>#" in await merchant.say("/human")
+        await merchant.say("/cancel")
+        assert "工单 <b>#" in await merchant.say("/human")  # taken up again: the second request today
+        await merchant.say("/cancel")
+        assert "达到每天的上限" in await merchant.say("/human")
+        assert len(api.topics) == 1
+    finally:
+        await bot.stop()
