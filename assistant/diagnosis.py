@@ -140,6 +140,8 @@ async def diagnose(store: UnitOfWork, fields: dict[str, str], user: User, now: d
         companies = await store.users.companies_of(user.id)
         facts.permitted = user.role in ("staff", "admin") or bool({invoice.seller_tax_id, invoice.buyer_tax_id}
                                                                      & companies)
+        facts.invoice["side"] = ("seller" if invoice.seller_tax_id in companies
+                                 else "buyer" if invoice.buyer_tax_id in companies else None)  # advice differs
         checks.append({"check": "permission", "result": "allowed" if facts.permitted else "denied"})
         if not facts.permitted:
             return facts

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from transitions.extensions.asyncio import AsyncEventData
 
 from assistant.domain.extract import extract, names_an_invoice
-from assistant.domain.knowledge import match_question
+from assistant.domain.knowledge import match_question, small_talk
 from assistant.domain.identifiers import Problem, cross_check, family_of, fourth_field
 from flows.base import FlowModel, FlowSpec
 
@@ -370,6 +370,11 @@ class Troubleshoot(FlowModel):
 
     def not_understood(self, event: AsyncEventData) -> None:
         """A question gets its answer and the menu; anything else an honest "I did not understand"."""
+        chat = small_talk(_ev_text(event))
+        if chat is not None:  # a greeting or thanks gets a word back, not "I did not understand"
+            self.say(f"chat_{chat}")
+            self.prompt(event)
+            return
         topic = match_question(_ev_text(event))
         if topic is not None:
             self.say(f"kb_{topic}", buttons=PROMPT_BUTTONS["menu"])

@@ -101,6 +101,21 @@ def _prepared() -> list[tuple[Topic, list[str]]]:
     return [(topic, [_tokens(example) for example in topic.examples]) for topic in TOPICS]
 
 
+SMALL_TALK: dict[str, frozenset[str]] = {
+    "greeting": frozenset({"你好", "您好", "你好呀", "在吗", "在不在", "有人吗", "哈喽", "hi", "hello", "hey",
+                           "anyone there", "are you there"}),
+    "thanks": frozenset({"谢谢", "谢谢你", "谢谢您", "多谢", "感谢", "好的谢谢", "好的，谢谢", "thanks", "thank you",
+                         "thx", "ok thanks", "ok, thanks"}),
+    "ok": frozenset({"好的", "好", "嗯", "嗯嗯", "知道了", "明白了", "收到", "行", "ok", "okay", "got it", "i see"}),
+}
+
+
+def small_talk(text: str) -> str | None:
+    """"greeting", "thanks" or "ok" when the whole message is one of those (not a question)."""
+    normal = re.sub(r"[\s!！。.~～?？,，]+$", "", _normalise(text)).strip()
+    return next((kind for kind, phrases in SMALL_TALK.items() if normal in phrases), None)
+
+
 def match_question(text: str) -> str | None:
     """The topic key a question asks about, or None when no topic fits clearly."""
     from rapidfuzz import fuzz

@@ -318,3 +318,17 @@ async def test_a_question_while_collecting_is_answered_and_the_field_asked_again
 async def test_a_first_message_that_is_a_question_is_answered(chat: Chat, merchant) -> None:
     text = await chat.say("为什么查不到发票")
     assert "发票查询助手" in text and "常见原因" in text
+
+
+async def test_greetings_and_thanks_get_a_word_back(chat: Chat, sessions, clock, merchant) -> None:
+    await chat.command("start")
+    text = await chat.say("你好")
+    assert "您好" in text and "没有理解" not in text and "find" in chat.buttons
+    issued = clock.today - timedelta(days=30)
+    code = code12(issued)
+    await add_invoices(sessions, clock.now, invoice(code, "12345678", issued))
+    await chat.say(f"代码 {code} 号码 12345678 日期 {issued} 校验码 567890")
+    text = await chat.say("谢谢！")
+    assert "不客气" in text and "没有理解" not in text
+    assert chat.buttons == ["find", "human", "menu"]  # the outcome's buttons again
+    assert (await conversation(sessions))[0] == "found"

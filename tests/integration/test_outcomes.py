@@ -11,7 +11,7 @@ from assistant.store.models import AccessRequest, Diagnosis, FollowUp
 from assistant.store.uow import UnitOfWork
 from tests.conftest import Chat, FakeClock
 from tests.stored import rows
-from tests.factories import STRANGER, SUPPLIER, add_invoices, add_user, code12, invoice
+from tests.factories import MINE, STRANGER, SUPPLIER, add_invoices, add_user, code12, invoice
 
 
 @pytest.fixture
@@ -139,6 +139,7 @@ async def test_non_beijing_code_names_the_region(chat: Chat, sessions, clock, me
     code = code12(issued, region="3100")
     text = await chat.say(f"代码 {code} 号码 66778899 日期 {issued} 校验码 123456")
     assert "上海" in text and "只收录北京" in text
+    assert "全国增值税发票查验平台" in text and "上海税务局" not in text  # one platform covers every region
     assert await diagnoses(sessions) == ["other_region"]
 
 
@@ -225,3 +226,15 @@ async def test_outcomes_in_english(chat: Chat, sessions, clock) -> None:
     assert "voided" in text and "ask the issuer for a new invoice" in text
     text = await chat.say(f"code {code} number 77889900 date {issued} check code 567890")
     assert "support ticket <b>#" in text
+
+
+@pytest.mark.parametrize("status", ["voided", "red_reversed", "out_of_control", "abnormal"])
+async def test_the_merchants_own_invoice_is_explained_to_its_issuer(chat: Chat, sessions, clock, merchant,
+                                                                    status) -> None:
+    issued = clock.today - timedelta(days=10)
+    code = code12(issued, kind="04")
+    await add_invoices(sessions, clock.now, invoice(code, "22334455", issued, status=status, seller=MINE,
+                                                    buyer=SUPPLIER, seller_name="北京星河商贸有限公司"))
+    text = await chat.say(f"代码 {code} 号码 22334455 日期 {issued} 校验码 567890")
+    assert "贵公司开具" in text
+    assert "联系开票方" not in text  # the merchant is the issuer: not told to contact themselves
