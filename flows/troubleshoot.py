@@ -331,7 +331,8 @@ class Troubleshoot(FlowModel):
         if ticket.get("id") is not None:
             self.data["ticket_id"] = ticket["id"]
         self.data["ticket"] = ticket  # or why none was opened (the day's limit)
-        self.data["ticket_reason_shown"] = reason
+        rejected = reason == "not_found" and bool(self.data.get("near"))  # "no, not that one"
+        self.data["ticket_reason_shown"] = "near_rejected" if rejected else reason
         if reason == "not_found":
             await self.ports.record_outcome("not_found", dict(self.fields))
         self.prompt(event)

@@ -175,6 +175,7 @@ async def test_near_match_no_opens_ticket(chat: Chat, sessions, clock, merchant)
     await chat.say(f"代码 {code} 号码 12345670 日期 {issued} 校验码 567890")
     text = await chat.press("no")
     assert "工单 <b>#" in text
+    assert "不是刚才那张" in text and "也没有相近的发票" not in text  # it just showed one
 
 
 async def test_not_found_opens_ticket_with_everything_collected(chat: Chat, sessions, clock, merchant) -> None:

@@ -157,7 +157,10 @@ async def test_the_assistant_stays_silent_while_a_person_has_the_ticket(chat: Ch
         outputs = await chat.send(Text, text=text)
         assert all(isinstance(o, Copy) for o in outputs) and outputs
     text = joined(replies_of(await chat.send(ButtonPress, choice="find", version=chat.history[-1].version)))
-    assert f"工单 #{ticket_id} 正由客服处理" in text and "/cancel" in text
+    assert f"工单 #{ticket_id} 已在排队" in text and "/cancel" in text  # nobody claimed it yet: not "处理中"
+    await Staff(assistant).command(77, "claim")
+    text = joined(replies_of(await chat.send(ButtonPress, choice="find", version=chat.history[-1].version)))
+    assert f"工单 #{ticket_id} 正由客服处理" in text
 
 
 async def test_merchants_cannot_act_as_staff(chat: Chat, assistant, sessions, clock, people) -> None:
@@ -401,3 +404,13 @@ async def test_a_daily_cap_on_new_tickets(settings, sessions, clock, people) -> 
     clock.advance(hours=13)  # the next day in Beijing
     await chat.command("start")
     assert "已为您创建人工工单" in await chat.command("human")
+
+
+async def test_a_request_from_the_menu_does_not_claim_details_were_given(chat: Chat, assistant, sessions, clock,
+                                                                        people) -> None:
+    await chat.command("start")
+    text = await chat.press("human")
+    assert "工单 <b>#" in text and "无需重复说明" not in text and "直接说明您遇到的问题" in text
+    await chat.send(Command, name="cancel")
+    listed = await chat.command("tickets")
+    assert "已撤回" in listed and "待认领" not in listed  # in the merchant's words, not the staff's
