@@ -357,16 +357,24 @@ class Troubleshoot(FlowModel):
 
     async def show_status(self, event: AsyncEventData) -> None:
         self.say("system_status", **await self.ports.system_status())
-        self.prompt(event)
+        self.reprompt(event)
 
     def show_help(self, event: AsyncEventData) -> None:
         self.say("help")
-        self.prompt(event)
+        self.reprompt(event)
 
     async def switch_language(self, event: AsyncEventData) -> None:
         self.language = "en" if self.language == "zh" else "zh"
         await self.ports.set_language(self.language)
         self.say("language_switched")
+        self.reprompt(event)
+
+    def reprompt(self, event: AsyncEventData) -> None:
+        """After an aside: what the state asks, except an outcome, which would repeat facts that may be stale
+        (a maintenance since ended or extended); the menu's choices instead."""
+        if self.state in OUTCOMES:
+            self.say("state_menu", buttons=PROMPT_BUTTONS["menu"])
+            return
         self.prompt(event)
 
     def not_understood(self, event: AsyncEventData) -> None:

@@ -239,3 +239,20 @@ async def test_the_merchants_own_invoice_is_explained_to_its_issuer(chat: Chat, 
     text = await chat.say(f"代码 {code} 号码 22334455 日期 {issued} 校验码 567890")
     assert "贵公司开具" in text
     assert "联系开票方" not in text  # the merchant is the issuer: not told to contact themselves
+
+
+async def test_status_after_a_maintenance_answer_does_not_repeat_it(chat: Chat, sessions, clock, merchant) -> None:
+    from assistant.store.uow import UnitOfWork
+
+    issued = clock.today - timedelta(days=30)
+    code = code12(issued)
+    async with sessions() as session, session.begin():
+        await UnitOfWork(session).maintenance.add(starts_at=clock.now - timedelta(minutes=5),
+                                                  ends_at=clock.now + timedelta(hours=8), message_zh="金税系统升级",
+                                                  message_en="", now=clock.now)
+    assert "系统正在维护" in await chat.say(f"代码 {code} 号码 12345678 日期 {issued} 校验码 567890")
+    async with sessions() as session, session.begin():
+        await UnitOfWork(session).maintenance.end(clock.now)
+    text = await chat.command("status")
+    assert "系统正在维护" not in text and "notify" not in chat.buttons  # not the stale answer again
+    assert "find" in chat.buttons
