@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEMO_DATABASE_URL = "sqlite+aiosqlite:///./data/demo.sqlite3"
+DEMO_DATABASE_FILE = Path("data/demo.sqlite3")
+DEMO_DATABASE_URL = f"sqlite+aiosqlite:///./{DEMO_DATABASE_FILE.as_posix()}"
 
 console = Console()
 err_console = Console(stderr=True)
@@ -134,14 +135,20 @@ def terminal_handler(rt: Runtime, language: str) -> Callable[[Inbound], Awaitabl
 @app.command()
 def chat(ctx: typer.Context, demo: DemoOption = False,
          user: Annotated[int | None, typer.Option(help="Telegram user id to chat as.")] = None,
-         lang: Annotated[str, typer.Option(help="zh or en for a new user.")] = "zh") -> None:
+         lang: Annotated[str, typer.Option(help="zh or en for a new user.")] = "zh",
+         fresh: Annotated[bool, typer.Option("--fresh", help="With --demo: start over (lookups, limits, tickets "
+                                                             "and maintenance windows forgotten).")] = False) -> None:
     """Chat with the assistant in the terminal (buttons become numbered choices)."""
+    if fresh and demo:
+        DEMO_DATABASE_FILE.unlink(missing_ok=True)
     from assistant.adapters.terminal import chat_loop
     from assistant.demo import DEMO_USER, seed_demo, write_demo_qr
+    from assistant.domain.knowledge import prepare
 
     settings = settings_for(ctx, demo)
     logging.getLogger().setLevel(logging.WARNING)
     user_id = user if user is not None else DEMO_USER
+    prepare()  # the dictionary loaded before the first line, not during it
 
     async def main() -> None:
         async with composed(ctx).runtime(settings) as rt:

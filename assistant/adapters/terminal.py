@@ -40,11 +40,14 @@ def to_message(line: str, last: Reply | None, *, user_id: int, chat_id: int, lan
     """A typed line as a message: a number picks a button of the last reply, /x is a command."""
     line = line.strip()
     base: dict[str, Any] = {"user_id": user_id, "chat_id": chat_id, "language": language, "user_name": "terminal"}
-    if line.startswith("/file "):
-        path = Path(line[6:].strip()).expanduser()
+    if line == "/file" or line.startswith("/file "):
+        named = line[5:].strip()
+        path = Path(named).expanduser()
 
         async def fetch(limit: int) -> bytes:
             def read() -> bytes:
+                if not named or not path.is_file():
+                    raise ReadError("missing")
                 with path.open("rb") as file:
                     data = file.read(limit + 1)
                 if len(data) > limit:
@@ -56,7 +59,7 @@ def to_message(line: str, last: Reply | None, *, user_id: int, chat_id: int, lan
                 raise ReadError("failed") from error
 
         kind = "photo" if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".bmp") else "document"
-        size = path.stat().st_size if path.is_file() else 0
+        size = path.stat().st_size if named and path.is_file() else 0
         return FileSent(attachment=Attachment(kind=kind, file_name=path.name, size=size, fetch=fetch),
                         message_id=0, **base)
     if line.startswith("/") and len(line) > 1:

@@ -52,7 +52,7 @@ QR_TYPES = {"01": "special", "02": "special", "04": "ordinary", "10": "e_ordinar
 
 class ReadError(Exception):
     """Why a file could not be read: too_large, too_complex, encrypted, corrupt, not_invoice, no_qr,
-    unsupported, hostile (a zip bomb, XML entities)."""
+    unsupported, hostile (a zip bomb, XML entities), missing (a path typed in the terminal names no file)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

@@ -85,10 +85,19 @@ def _normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower().strip()
 
 
+def prepare() -> None:
+    """Load the Chinese dictionary now and quietly, not on the first question (about a second, and log lines)."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+
+
 def _tokens(text: str) -> str:
     """Space-separated tokens: jieba words for Chinese, words for English."""
     import jieba
 
+    jieba.setLogLevel(logging.WARNING)
     words = [w for w in jieba.lcut(_PUNCTUATION.sub(" ", _normalise(text))) if w.strip()]
     return " ".join(words)
 

@@ -27,3 +27,18 @@ def test_commands() -> None:
 
 def test_html_becomes_rich_markup_and_brackets_stay_literal() -> None:
     assert html_to_rich("<b>号码</b> &lt;x&gt; [red]") == "[bold]号码[/bold] <x> \\[red]"
+
+
+async def test_a_file_path_that_names_no_file_says_so() -> None:
+    from assistant.domain.documents import ReadError
+    from assistant.messages import FileSent
+
+    for line in ("/file /no/such/invoice.pdf", "/file"):
+        message = to_message(line, None, user_id=1, chat_id=1, language="zh")
+        assert isinstance(message, FileSent) and message.attachment.fetch is not None
+        try:
+            await message.attachment.fetch(1000)
+        except ReadError as error:
+            assert error.reason == "missing"
+        else:
+            raise AssertionError("a missing file was read")
