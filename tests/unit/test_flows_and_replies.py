@@ -132,3 +132,15 @@ def test_list_items_keep_their_own_lines_and_long_lists_are_counted(renderer: Re
                                                                      "hint": None}])
     assert len([line for line in mismatch.split("\n") if line.startswith("• ")]) == 2
     assert not re.search(r"(金额</b>|needed here)\S", mismatch)  # the next sentence starts on its own line
+
+
+def test_help_lists_the_checks_in_the_order_the_flow_makes_them(renderer: Renderer) -> None:
+    words = {"zh": {"maintenance": "系统维护", "no_permission": "查看权限", "bad_status": "发票状态",
+                    "other_region": "开票地区", "too_recent": "同步延迟", "near_match": "相近"},
+             "en": {"maintenance": "maintenance", "no_permission": "permission", "bad_status": "status",
+                    "other_region": "region", "too_recent": "sync delay", "near_match": "similar"}}
+    order = [t["dest"] for t in TROUBLESHOOT.transitions if t["trigger"] == "check"]
+    for language, names in words.items():
+        text = renderer.text("help", language)
+        positions = [text.index(names[dest]) for dest in order if dest in names]
+        assert positions == sorted(positions), language
