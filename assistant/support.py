@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 STAFF_ROLES = ("staff", "admin")
 STAFF_COMMANDS = ("claim", "close", "reopen", "lookup", "reply", "queue", "note")
-TICKET_CHOICES = ("claim", "close", "rate", "reopen")
+TICKET_CHOICES = ("claim", "close", "rate", "reopen", "withdraw", "keep")
 TOPIC_RETRY = timedelta(minutes=1)
 """How long after the support group refused a topic (no rights) one ticket tries again."""
 TOPIC_EVENTS = ("topic", "topic_lost", "topic_refused", "topic_retry", "copy_waiting")
@@ -306,8 +306,14 @@ class SupportDesk:
     # -- the merchant's side ---------------------------------------------------------------------------
     async def merchant_event(self, message: Inbound, user: User, ticket: Ticket) -> list[Out]:
         """A message from a merchant whose ticket a person has (or will have): relayed, not answered."""
-        if isinstance(message, Command) and message.name == "cancel":
+        if isinstance(message, Command) and message.name == "cancel":  # asked first: it cannot be undone
+            return [self._to_merchant("ticket_withdraw_ask", ticket,
+                                      buttons=[[f"withdraw.{ticket.id}", f"keep.{ticket.id}"]])]
+        parsed = ticket_choice(message.choice) if isinstance(message, ButtonPress) else None
+        if parsed is not None and parsed[1] == ticket.id and parsed[0] == "withdraw":
             return await self.withdraw(ticket, user)
+        if parsed is not None and parsed[1] == ticket.id and parsed[0] == "keep":
+            return [self._to_merchant("ticket_kept", ticket)]
         if isinstance(message, Command) and message.name == "tickets":
             return [await self.ticket_list(user, message.chat_id)]
         if isinstance(message, (Command, ButtonPress)) or not message.message_ids:

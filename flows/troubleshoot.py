@@ -397,7 +397,10 @@ class Troubleshoot(FlowModel):
             self._ask()
             return
         result = self.data.get("result") or {}
-        self.say(f"state_{self.state}", buttons=PROMPT_BUTTONS.get(self.state, NEXT_STEPS),
+        buttons = PROMPT_BUTTONS.get(self.state, NEXT_STEPS)
+        if self.state == "handoff" and self.data.get("ticket_id"):  # while a person has it, menus would be dead
+            buttons = [[f"withdraw.{self.data['ticket_id']}"]]
+        self.say(f"state_{self.state}", buttons=buttons,
                  fields=dict(self.data.get("fields", {})), ticket_id=self.data.get("ticket_id"),
                  read=dict(self.data.get("read", {})),
                  ticket=self.data.get("ticket"),

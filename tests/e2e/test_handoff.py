@@ -37,6 +37,12 @@ def ticket_of(card: dict) -> int:
     return int(buttons_of(card)[0][1].split(".")[1])
 
 
+async def withdraw(merchant: Merchant) -> None:
+    """/cancel asks first; the merchant confirms with the button."""
+    assert "要撤回工单" in await merchant.say("/cancel")
+    assert "已撤回" in await merchant.press(next(c for c in merchant.choices if c.startswith("withdraw.")))
+
+
 def staff_in(api: FakeBotAPI, topic: int | None, user_id: int = STAFF, name: str = "李娜") -> Merchant:
     return Merchant(api, user_id, name=name, chat_type="supergroup", chat_id=SUPPORT, thread=topic)
 
@@ -225,7 +231,7 @@ async def test_asking_and_withdrawing_by_turns_opens_one_topic(api: FakeBotAPI, 
     await merchant.say("/start")
     for _ in range(3):  # within Telegram's 20 requests a minute to one group
         assert "工单 <b>#" in await merchant.say("/human")
-        assert "撤回" in await merchant.say("/cancel")
+        await withdraw(merchant)
     await api.wait_for(lambda: len(api.calls_of("reopenForumTopic")) == 2)
     assert len(api.calls_of("createForumTopic")) == 1 and len(api.topics) == 1
     async with sessions() as session:
@@ -267,9 +273,9 @@ async def test_the_daily_cap_over_telegram(api: FakeBotAPI, bot_settings, clock,
     try:
         merchant = Merchant(api, 1001)
         assert "工单 <b>#" in await merchant.say("/human")
-        await merchant.say("/cancel")
+        await withdraw(merchant)
         assert "工单 <b>#" in await merchant.say("/human")  # taken up again: the second request today
-        await merchant.say("/cancel")
+        await withdraw(merchant)
         assert "达到每天的上限" in await merchant.say("/human")
         assert len(api.topics) == 1
     finally:

@@ -63,6 +63,13 @@ async def open_ticket(chat: Chat, assistant, clock, topic: int = 77, card: int =
     return opened.ticket_id
 
 
+async def withdraw(chat: Chat, ticket_id: int) -> list:
+    """/cancel, which asks first, and the confirmation: the outputs of withdrawing."""
+    asked = joined(replies_of(await chat.send(Command, name="cancel")))
+    assert "要撤回工单" in asked
+    return await chat.send(ButtonPress, choice=f"withdraw.{ticket_id}", version=0)
+
+
 async def events_of(sessions, ticket_id: int) -> list[tuple[str, str, int | None]]:
     async with sessions() as session:
         return [(e.event, e.state, e.actor_id) for e in await UnitOfWork(session).tickets.events(ticket_id)]
@@ -179,7 +186,10 @@ async def test_merchants_cannot_act_as_staff(chat: Chat, assistant, sessions, cl
 
 async def test_merchant_withdraws_a_waiting_ticket(chat: Chat, assistant, sessions, clock, people) -> None:
     ticket_id = await open_ticket(chat, assistant, clock)
-    outputs = await chat.send(Command, name="cancel")
+    kept = await chat.send(Command, name="cancel")
+    assert "要撤回工单" in joined(replies_of(kept))
+    assert "继续为您保留" in joined(replies_of(await chat.send(ButtonPress, choice=f"keep.{ticket_id}", version=0)))
+    outputs = await withdraw(chat, ticket_id)
     assert any(isinstance(o, Reply) and o.thread_id == 77 and "撤回" in o.text for o in outputs)
     assert "已撤回工单" in joined(replies_of(outputs)) and "请选择" in joined(replies_of(outputs))
     async with sessions() as session:
@@ -370,7 +380,7 @@ async def test_asking_and_withdrawing_by_turns_opens_one_ticket_and_one_topic(ch
     ticket_id = await open_ticket(chat, assistant, clock)
     outputs: list = []
     for _ in range(4):  # the first request and four more: the day's five
-        outputs += await chat.send(Command, name="cancel")
+        outputs += await withdraw(chat, ticket_id)
         clock.advance(minutes=1)
         outputs += await chat.send(Command, name="human")
     assert not [o for o in outputs if isinstance(o, OpenTopic)]  # the same topic, reopened each time
@@ -381,7 +391,7 @@ async def test_asking_and_withdrawing_by_turns_opens_one_ticket_and_one_topic(ch
         [ticket] = await UnitOfWork(session).tickets.all()
     assert (ticket.id, ticket.state, ticket.topic_id, ticket.reason) == (ticket_id, "open", 77, "requested")
     assert (await events_of(sessions, ticket_id)).count(("reopen", "open", 1000)) == 4
-    await chat.send(Command, name="cancel")
+    await withdraw(chat, ticket_id)
     assert "达到每天的上限" in await chat.command("human")  # each costs the group's shared rate: capped too
     async with sessions() as session:
         [ticket] = await UnitOfWork(session).tickets.all()
@@ -411,6 +421,8 @@ async def test_a_request_from_the_menu_does_not_claim_details_were_given(chat: C
     await chat.command("start")
     text = await chat.press("human")
     assert "工单 <b>#" in text and "无需重复说明" not in text and "直接说明您遇到的问题" in text
-    await chat.send(Command, name="cancel")
+    assert chat.buttons[0].startswith("withdraw.")  # under the ticket message: what works while it is open
+    await chat.press(chat.buttons[0])
+    assert "已撤回" in chat.history[-2].text or "已撤回" in chat.history[-1].text
     listed = await chat.command("tickets")
     assert "已撤回" in listed and "待认领" not in listed  # in the merchant's words, not the staff's
