@@ -42,12 +42,22 @@ _LABEL_RE = re.compile(
 _LABEL_FIELD = {label.lower(): name for label, name in _LABELS}
 
 _VALUE_PATTERNS: dict[str, re.Pattern[str]] = {
-    "date": re.compile(r"\d{4}\s*[年\-./]\s*\d{1,2}\s*[月\-./]\s*\d{1,2}\s*日?|\d{1,2}\s*月\s*\d{1,2}\s*[日号]?|\d{8}"),
+    # A two-digit year ("26-10-14") is taken as a date to be asked about, never as another field.
+    "date": re.compile(r"\d{4}\s*[年\-./]\s*\d{1,2}\s*[月\-./]\s*\d{1,2}\s*日?|\d{1,2}\s*月\s*\d{1,2}\s*[日号]?|\d{8}"
+                       r"|\d{2}[\-./]\d{1,2}[\-./]\d{1,2}(?![\d\-./])"),
     "money": re.compile(r"[¥￥]?\s*-?[\d,]*\d(?:\.\d+)?\s*(?:元|rmb|cny|yuan)?", re.IGNORECASE),
     "ident": re.compile(r"[0-9OoIlL][0-9OoIlL\-]*[0-9OoIlL]|[0-9]"),
 }
 # Digits typed in groups as printed on invoices: "1234 5678 9012 3456 7890".
 _GROUPED = re.compile(r"(?<![\d.,])\d{1,5}(?:[ \-]\d{1,5}){2,}(?![\d.,])")
+# What a group of digits must not swallow: a date typed with dashes ("2026-11-20", "26-10-14").
+_DASHED_DATE = re.compile(r"(?:\d{4}|\d{2})-\d{1,2}-\d{1,2}(?= |$)")
+# A time of day, as e-invoices print it after the date ("2026-10-14 10:23:45"): never a field.
+_TIME = re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?::\d{2})?(?![\d:])")
+# A unified social credit code (a company's tax id), 18 characters: never invoice fields.
+_TAX_ID = re.compile(r"(?<![0-9A-Za-z])[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-HJ-NP-RTUWXY]{9}[0-9A-Z](?![0-9A-Za-z])")
+# The digit counts a labelled identifier may have when typed in spaced groups ("号码 1234 5678").
+_SPACED = {"number": (8, 20), "code": (10, 12), "check_code": (6, 20)}
 _TOKEN = re.compile(
     r"\d{4}\s*[年\-./]\s*\d{1,2}\s*[月\-./]\s*\d{1,2}\s*日?"
     r"|\d{1,2}\s*月\s*\d{1,2}\s*[日号]?"
@@ -81,6 +91,14 @@ def _validate(name: str, raw: str, today: date, max_years: int) -> tuple[str | N
     return validate_money(raw, name)
 
 
+def _spaced(text: str, start: int, name: str) -> re.Match[str] | None:
+    """A labelled identifier typed in two groups ("号码 1234 5678") when together they have its length."""
+    match = re.compile(r"(\d{1,10})[ \-](\d{1,10})(?![\d.,:\-/])").match(text, start)
+    if match and len(match.group(1) + match.group(2)) in _SPACED.get(name, ()):
+        return match
+    return None
+
+
 def _labelled(text: str) -> tuple[list[tuple[str, str]], str]:
     """(field, raw value) pairs found after labels, and the text with them removed."""
     pairs: list[tuple[str, str]] = []
@@ -91,11 +109,12 @@ def _labelled(text: str) -> tuple[list[tuple[str, str]], str]:
             continue
         name = _LABEL_FIELD[match.group(1).lower()]
         kind = "date" if name == "date" else "ident" if name in ("code", "number", "check_code") else "money"
-        value = _VALUE_PATTERNS[kind].match(text, match.end())
+        value = (kind == "ident" and _spaced(text, match.end(), name)) or _VALUE_PATTERNS[kind].match(text, match.end())
         if not value:
             continue
         rest.append(text[position:match.start()])
-        pairs.append((name, value.group(0).strip()))
+        pairs.append((name, re.sub(r"(?<=\d)[ \-](?=\d)", "", value.group(0).strip()) if kind == "ident"
+                      else value.group(0).strip()))
         position = value.end()
     rest.append(text[position:])
     return pairs, " ".join(rest)
@@ -135,9 +154,13 @@ def extract(text: str, *, awaiting: str | None, known: dict[str, str], today: da
             max_years: int) -> Extraction:
     """Extract, normalise and validate every invoice field found in `text`."""
     result = Extraction()
-    clean = _GROUPED.sub(lambda m: re.sub(r"[ \-]", "", m.group(0)), normalise_text(text))
+    clean = _TIME.sub(" ", normalise_text(text))
+    for tax_id in _TAX_ID.findall(clean):
+        result.unplaced.append(tax_id)
+    clean = _GROUPED.sub(_join_groups, _TAX_ID.sub(" ", clean))
     pairs, rest = _labelled(clean)
     claimed = {name for name, _ in pairs}
+    labelled = set(claimed)
     tokens = [t.group(0).strip() for t in _TOKEN.finditer(rest)]
     bare = rest.strip()
     if not pairs and awaiting and bare and len(bare.split()) == 1:
@@ -155,7 +178,7 @@ def extract(text: str, *, awaiting: str | None, known: dict[str, str], today: da
     for token in tokens:
         context = {**known, **{name: raw for name, raw in pairs if name in ("code", "number")}}
         name = forced.get(token) or _classify(token, context, claimed, awaiting, today)
-        if name is None:
+        if name is None or name in labelled:  # a bare value never overrides what a label gave
             result.unplaced.append(token)
             continue
         if name in ("amount", "total") and not token.isdigit():
@@ -177,6 +200,16 @@ def extract(text: str, *, awaiting: str | None, known: dict[str, str], today: da
         if value is not None:
             result.values[name] = value
     return result
+
+
+def _join_groups(match: re.Match[str]) -> str:
+    """Digit groups as one value, except a dashed date at their head, which stays a date."""
+    text = match.group(0)
+    head = _DASHED_DATE.match(text)
+    if head is None:
+        return re.sub(r"[ \-]", "", text)
+    tail = text[head.end():].strip()
+    return head.group(0) + " " + (re.sub(r"[ \-]", "", tail) if _GROUPED.fullmatch(tail) else tail)
 
 
 _DATE_SHAPE = re.compile(r"\d{4}\s*[年\-./]\s*\d{1,2}\s*[月\-./]\s*\d{1,2}\s*日?|\d{1,2}\s*月\s*\d{1,2}\s*[日号]?")

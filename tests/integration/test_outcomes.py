@@ -256,3 +256,13 @@ async def test_status_after_a_maintenance_answer_does_not_repeat_it(chat: Chat, 
     text = await chat.command("status")
     assert "系统正在维护" not in text and "notify" not in chat.buttons  # not the stale answer again
     assert "find" in chat.buttons
+
+
+async def test_a_date_typed_with_its_time_finds_the_invoice_without_a_false_mismatch(chat: Chat, sessions, clock,
+                                                                                   merchant) -> None:
+    issued = clock.today - timedelta(days=30)
+    code = code12(issued)
+    await add_invoices(sessions, clock.now, invoice(code, "12345678", issued))
+    text = await chat.say(f"代码 {code} 号码 12345678 日期 {issued} 10:23:45 校验码 567890")
+    assert "找到了，信息一致" in text and "无法判断" not in text and "不一致" not in text
+    assert await diagnoses(sessions) == ["found"]

@@ -68,3 +68,29 @@ def test_unplaced_numbers_are_reported_not_dropped() -> None:
     result = extract("号码 12345678 9999999999999", awaiting=None, known={}, today=TODAY, max_years=5)
     assert result.values == {"number": "12345678"}
     assert result.unplaced == ["9999999999999"]
+
+
+@pytest.mark.parametrize(("text", "values", "problems"), [
+    # the date as e-invoices print it, with the time: the time is no field (it gave "23", "45", an amount 10.00)
+    ("代码 011002610011 号码 12345678 日期 2026-05-14 10:23:45 校验码 567890",
+     {"code": "011002610011", "number": "12345678", "date": "2026-05-14", "check_code": "567890"}, []),
+    ("日期 2026年5月14日 10:23", {"date": "2026-05-14"}, []),
+    # a dashed date next to an amount is not one long group of digits (the total was 202605202260.00)
+    ("数电票 26112000000087654321 2026-05-20 2260元",
+     {"number": "26112000000087654321", "date": "2026-05-20", "total": "2260.00"}, []),
+    ("数电票 26112000000087654321 2026-05-20 2260",
+     {"number": "26112000000087654321", "date": "2026-05-20", "total": "2260.00"}, []),
+    # a number typed in two groups, as copied from paper (it was 4 digits and an amount of 5678.00)
+    ("号码 1234 5678", {"number": "12345678"}, []),
+    ("代码 0110 0261 0011 号码 1234 5678", {"code": "011002610011", "number": "12345678"}, []),
+    # a two-digit year is asked about, and never overrides the labelled check code
+    ("代码 011002610011 号码 12345678 校验码 567890 日期 26-05-14",
+     {"code": "011002610011", "number": "12345678", "check_code": "567890"}, ["date"]),
+    # a company's tax id and a phone number are not invoice fields
+    ("91110108MA01ABCD2X", {}, []),
+    ("我们公司税号是 91110108MA01ABCD2X，电话 13800138000", {}, []),
+])
+def test_what_merchants_really_type(text: str, values: dict[str, str], problems: list[str]) -> None:
+    found = extract(text, awaiting=None, known={}, today=TODAY, max_years=5)
+    assert found.values == values
+    assert [p.field for p in found.problems if not p.soft] == problems
