@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.domain.identifiers import (
     compact,
+    tax_id_valid,
     family_of,
     parse_date,
     validate_code,
@@ -34,13 +35,15 @@ HEADERS: dict[str, str] = {
     "code": "code", "number": "number", "kind": "kind", "issue_date": "issue_date", "amount": "amount",
     "tax": "tax", "total": "total", "check_code": "check_code", "seller_tax_id": "seller_tax_id",
     "seller_name": "seller_name", "buyer_tax_id": "buyer_tax_id", "buyer_name": "buyer_name",
-    "status": "status", "synced_at": "synced_at",
+    "status": "status", "synced_at": "synced_at", "status_changed_at": "status_changed_at",
     "发票代码": "code", "发票号码": "number", "数电发票号码": "digital_number", "数电票号码": "digital_number",
     "开票日期": "issue_date", "金额": "amount", "税额": "tax", "价税合计": "total", "校验码": "check_code",
     "销方识别号": "seller_tax_id", "销方名称": "seller_name", "购方识别号": "buyer_tax_id", "购方名称": "buyer_name",
-    "发票状态": "status", "同步时间": "synced_at",
+    "发票状态": "status", "同步时间": "synced_at", "状态变更时间": "status_changed_at",
 }
-STATUSES = {"正常": "normal", "作废": "voided", "红冲": "red_reversed", "已红冲": "red_reversed",
+REQUIRED = {"issue_date": "issue_date / 开票日期", "amount": "amount / 金额", "seller_tax_id": "seller_tax_id / 销方识别号"}
+STATUSES_HINT = "正常/作废/已作废/红冲/已红冲/全额红冲/部分红冲/失控/异常"
+STATUSES = {"正常": "normal", "作废": "voided", "已作废": "voided", "红冲": "red_reversed", "已红冲": "red_reversed",
             "全额红冲": "red_reversed", "部分红冲": "red_reversed", "失控": "out_of_control", "异常": "abnormal",
             **{s: s for s in INVOICE_STATUSES}, "red-reversed": "red_reversed", "out of control": "out_of_control"}
 KINDS = {"special", "e_special", "ordinary", "roll", "e_ordinary", "toll", "digital", "other"}
@@ -65,6 +68,8 @@ class InvoiceRecord:
     status: str
     synced_at: datetime | None
     uploaded_at: datetime | None = None
+    status_changed_at: datetime | None = None
+    """When the status changed, if the file says; never the import's own time."""
 
 
 @dataclass
@@ -74,6 +79,8 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[tuple[int, str]] = field(default_factory=list)
+    """Rows imported, but worth a look (a future date, a total that is not amount + tax…)."""
 
 
 class RowError(ValueError):
@@ -89,17 +96,29 @@ def _text(value: Any) -> str:
 
 
 def _money(value: Any, name: str, required: bool = True) -> Decimal | None:
+    """An amount; negative ones are a red-letter invoice's, checked against each other by the caller."""
     raw = _text(value)
     if not raw:
         if required:
             raise RowError(f"{name} is empty")
         return None
-    if raw in ("0", "0.0", "0.00"):
+    if raw in ("0", "0.0", "0.00", "-0", "-0.00"):
         return Decimal("0.00")
-    parsed, problems = validate_money(raw.lstrip("-") if name == "tax" else raw, name)
+    negative = raw.startswith("-")
+    parsed, problems = validate_money(raw.lstrip("-"), name)
     if problems or parsed is None:
-        raise RowError(f"{name} {raw!r} is not a positive amount with at most two decimals")
-    return Decimal(parsed)
+        raise RowError(f"{name} {raw!r} is not an amount with at most two decimals")
+    return -Decimal(parsed) if negative else Decimal(parsed)
+
+
+def _identifier(value: Any, lengths: tuple[int, ...]) -> str:
+    """An identifier's text; one a spreadsheet stored as a number gets back the leading zeros it lost."""
+    raw = _text(value)
+    if isinstance(value, (int, float)) and raw.isdigit() and len(raw) < max(lengths):
+        wanted = min((n for n in lengths if n >= len(raw)), default=len(raw))
+        if wanted - len(raw) <= 2:  # Excel drops leading zeros; more than two is not that
+            return raw.zfill(wanted)
+    return raw
 
 
 def _date(value: Any) -> date:
@@ -129,7 +148,7 @@ def _moment(value: Any) -> datetime | None:
 
 def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime) -> InvoiceRecord:
     """One spreadsheet row as a record; raises RowError with the reason."""
-    number_raw = _text(row.get("digital_number")) or _text(row.get("number"))
+    number_raw = _text(row.get("digital_number")) or _identifier(row.get("number"), (8, 20))
     if not number_raw:
         raise RowError("number is empty")
     number, problems = validate_number(number_raw)
@@ -137,7 +156,7 @@ def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime) -> I
         raise RowError(f"number {number_raw!r} must have 8 or 20 digits")
     code = ""
     if len(number) != 20:
-        code_raw = _text(row.get("code"))
+        code_raw = _identifier(row.get("code"), (12,))
         code_value, problems = validate_code(code_raw)
         if code_value is None:
             raise RowError(f"code {code_raw!r} must have 10 or 12 digits")
@@ -148,11 +167,14 @@ def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime) -> I
     status_raw = _text(row.get("status")) or "normal"
     status = STATUSES.get(status_raw.lower(), STATUSES.get(status_raw))
     if status is None:
-        raise RowError(f"status {status_raw!r} is unknown (正常/作废/红冲/失控/异常)")
+        raise RowError(f"status {status_raw!r} is unknown ({STATUSES_HINT})")
     amount = _money(row.get("amount"), "amount")
     tax = _money(row.get("tax"), "tax", required=False) or Decimal("0.00")
     total = _money(row.get("total"), "total", required=False) or (amount + tax)  # type: ignore[operator]
     assert amount is not None
+    if (amount < 0) != (total < 0) and amount and total:
+        raise RowError(f"amount {amount} and total {total} have different signs (a red-letter invoice is "
+                       "negative in both)")
     seller_tax_id = compact(_text(row.get("seller_tax_id"))).upper()
     if not seller_tax_id:
         raise RowError("seller_tax_id is empty")
@@ -161,14 +183,37 @@ def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime) -> I
                          amount=amount, tax=tax, total=total, check_code=compact(_text(row.get("check_code"))),
                          seller_tax_id=seller_tax_id, seller_name=_text(row.get("seller_name")),
                          buyer_tax_id=compact(_text(row.get("buyer_tax_id"))).upper(),
-                         buyer_name=_text(row.get("buyer_name")), status=status, synced_at=synced_at)
+                         buyer_name=_text(row.get("buyer_name")), status=status, synced_at=synced_at,
+                         status_changed_at=_moment(row.get("status_changed_at")))
+
+
+def row_warnings(record: InvoiceRecord, today: date) -> list[str]:
+    """What is odd about a row that is still imported."""
+    warnings = []
+    if record.issue_date > today:
+        warnings.append(f"issue_date {record.issue_date} is in the future")
+    if record.total != record.amount + record.tax:
+        warnings.append(f"total {record.total} is not amount {record.amount} + tax {record.tax}")
+    for name in ("seller_tax_id", "buyer_tax_id"):
+        value = getattr(record, name)
+        if value and not tax_id_valid(value):
+            warnings.append(f"{name} {value} fails its check digit")
+    return warnings
 
 
 def _map_headers(headers: Sequence[Any]) -> list[str | None]:
     mapped = [HEADERS.get(_text(h).lower(), HEADERS.get(_text(h))) for h in headers]
     if "number" not in mapped and "digital_number" not in mapped:
         raise RowError("no invoice number column (number / 发票号码 / 数电发票号码)")
+    missing = [label for name, label in REQUIRED.items() if name not in mapped]
+    if missing:
+        raise RowError(f"missing columns: {', '.join(missing)}")
     return mapped
+
+
+def _is_header(values: Sequence[Any]) -> bool:
+    names = {HEADERS.get(_text(v).lower(), HEADERS.get(_text(v))) for v in values}
+    return bool(names & {"number", "digital_number"})
 
 
 def _csv_rows(path: Path) -> Iterator[list[Any]]:
@@ -181,7 +226,9 @@ def _csv_rows(path: Path) -> Iterator[list[Any]]:
             continue
     else:
         raise RowError("the file is neither UTF-8 nor GB18030 text")
-    yield from csv.reader(io.StringIO(text))
+    head = "\n".join(text.split("\n", 10)[:10])
+    delimiter = "\t" if head.count("\t") > head.count(",") else ","  # tab-separated exports too
+    yield from csv.reader(io.StringIO(text), delimiter=delimiter)
 
 
 def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
@@ -198,13 +245,19 @@ def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
 def read_rows(path: Path) -> tuple[Iterator[tuple[int, dict[str, Any]]], bool]:
     """(row number, mapped row) pairs of a CSV or XLSX file, and whether it has a sync column."""
     rows = _xlsx_rows(path) if path.suffix.lower() in (".xlsx", ".xlsm") else _csv_rows(path)
-    header = next(rows, None)
+    header, start, first = None, 1, None
+    for start, values in enumerate(rows, start=1):  # title rows above the header are skipped
+        first = first if first is not None else (values if any(_text(v) for v in values) else None)
+        if _is_header(values) or start >= 10:
+            header = values if _is_header(values) else first
+            break
+    header = header if header is not None else first
     if header is None:
         raise RowError("the file is empty")
     mapped = _map_headers(header)
 
     def generate() -> Iterator[tuple[int, dict[str, Any]]]:
-        for index, values in enumerate(rows, start=2):
+        for index, values in enumerate(rows, start=start + 1):
             if not any(_text(v) for v in values):
                 continue
             yield index, {name: value for name, value in zip(mapped, values) if name}
@@ -217,7 +270,7 @@ def invoice_values(record: InvoiceRecord, now: datetime) -> dict[str, Any]:
     values = asdict(record)
     values["sync_state"] = "synced" if record.synced_at else "pending"
     values["uploaded_at"] = record.uploaded_at or (record.synced_at or now)
-    values["status_changed_at"] = None if record.status == "normal" else now
+    values["status_changed_at"] = record.status_changed_at  # the file's, or unknown (never the import's time)
     return values
 
 
@@ -241,7 +294,7 @@ async def upsert_invoices(session: AsyncSession, records: Sequence[InvoiceRecord
             report.unchanged += 1
             continue
         if current.status != record.status:
-            current.status_changed_at = now
+            current.status_changed_at = record.status_changed_at  # when it changed is not when we noticed
         for name in _COMPARED:
             setattr(current, name, values[name])
         current.synced_at = record.synced_at
@@ -268,13 +321,21 @@ async def import_file(sessions: Callable[[], AsyncSession], path: Path, *, now: 
     """Import a file in batches (one transaction each); bad rows are reported, good rows imported."""
     report = ImportReport()
     rows, has_sync = read_rows(path)
+    seen: dict[tuple[str, str], int] = {}
     for batch in _batches(rows, BATCH):
         records: list[InvoiceRecord] = []
         for index, row in batch:
             try:
-                records.append(parse_row(row, has_sync_column=has_sync, now=now))
+                record = parse_row(row, has_sync_column=has_sync, now=now)
             except RowError as error:
                 report.errors.append((index, str(error)))
+                continue
+            first = seen.setdefault((record.code, record.number), index)
+            if first != index:
+                report.errors.append((index, f"invoice {record.code} {record.number} is already in row {first}"))
+                continue
+            report.warnings += [(index, warning) for warning in row_warnings(record, now.date())]
+            records.append(record)
         async with sessions() as session, session.begin():
             await upsert_invoices(session, records, now=now, report=report)
         report.rows += len(batch)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from assistant.core import utcnow
+from assistant.domain.identifiers import tax_id_valid
 from assistant.messages import Inbound
 from assistant.outputs import Out, Reply, Unavailable
 from assistant.settings import Settings
@@ -192,6 +194,8 @@ def import_invoices(ctx: typer.Context, file: Annotated[Path, typer.Argument(exi
                                            detail={"file": file.name, "rows": report.rows, "new": report.new,
                                                    "updated": report.updated, "rejected": len(report.errors),
                                                    "via": "cli"})
+        for row, warning in report.warnings[:200]:
+            console.print(f"row {row}: imported, but {warning}", style="cyan", highlight=False)
         for row, reason in report.errors[:200]:
             console.print(f"row {row}: {reason}", style="yellow", highlight=False)
         if len(report.errors) > 200:
@@ -217,6 +221,14 @@ def users_add(ctx: typer.Context, telegram_id: int,
         fail(f"role must be one of {', '.join(ROLES)}")
     if lang is not None and lang not in ("zh", "en"):
         fail("lang must be zh or en")
+    for tax_id in company or []:
+        if not re.fullmatch(r"[0-9A-Za-z]{15}|[0-9A-Za-z]{18}|[0-9A-Za-z]{20}", tax_id):
+            hint = " (a company is given by its tax id, 统一社会信用代码, not its name)" if re.search(
+                r"[^\x00-\x7f]|\s", tax_id) else ""
+            fail(f"--company {tax_id!r} is not a taxpayer id: 18 characters like 91110000600037341L{hint}")
+        if not tax_id_valid(tax_id):
+            err_console.print(f"[yellow]--company {tax_id}: its check character does not match; saved, but please "
+                              "check it[/yellow]", highlight=False)
     settings = settings_for(ctx, demo)
 
     async def main() -> None:

@@ -198,3 +198,20 @@ def cross_check(fields: dict[str, str]) -> list[Problem]:
         return [Problem("year_mismatch", source, {"code_year": 2000 + year, "date_year": int(issued[:4])},
                         soft=True)]
     return []
+
+
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = [pow(3, i, 31) for i in range(17)]
+
+
+def tax_id_valid(value: str) -> bool:
+    """Whether a taxpayer id has a valid shape: an 18-character USCC with its check character (GB 32100),
+    or an older 15-digit or 20-character id (which carry no check). Real codes failing the check exist:
+    callers warn, they do not reject."""
+    value = value.strip().upper()
+    if len(value) in (15, 20):
+        return value.isalnum()
+    if len(value) != 18 or any(char not in USCC_ALPHABET for char in value):
+        return False
+    total = sum(USCC_ALPHABET.index(char) * weight for char, weight in zip(value, _USCC_WEIGHTS))
+    return value[17] == USCC_ALPHABET[(31 - total % 31) % 31]

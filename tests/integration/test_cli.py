@@ -32,10 +32,18 @@ def test_db_upgrade_creates_the_schema(database: Path) -> None:
 
 def test_users_add_and_list(database: Path) -> None:
     invoke("users", "add", "42", "--role", "admin", "--company", "91110000600037341L", "--lang", "en")
-    invoke("users", "add", "43", "--company", "A1", "--company", "B2")
-    out = invoke("users", "list")
+    invoke("users", "add", "43", "--company", "91110000600037341L", "--company", "110105123456789")
+    out = runner.invoke(bot.app, ["users", "list"], env={"COLUMNS": "200"}).output
     assert "42" in out and "admin" in out and "91110000600037341L" in out
-    assert "43" in out and "merchant" in out and "A1, B2" in out
+    assert "43" in out and "merchant" in out and "110105123456789, 91110000600037341L" in out
+
+
+def test_users_add_takes_tax_ids_not_names(database: Path) -> None:
+    result = runner.invoke(bot.app, ["users", "add", "44", "--company", "北京星河商贸有限公司"])
+    assert result.exit_code == 2 and "not a taxpayer id" in result.output and "not its name" in result.output
+    assert runner.invoke(bot.app, ["users", "add", "44", "--company", "12345"]).exit_code == 2
+    result = runner.invoke(bot.app, ["users", "add", "44", "--company", "91110000600037341X"])
+    assert result.exit_code == 0 and "check character does not match" in result.output  # warned, kept
 
 
 def test_users_add_rejects_unknown_roles(database: Path) -> None:

@@ -58,7 +58,7 @@ async def test_english_csv_with_bad_rows(sessions, tmp_path: Path) -> None:
     assert (report.rows, report.new, report.updated, report.unchanged) == (8, 3, 0, 0)
     assert [row for row, _ in report.errors] == [3, 5, 6, 7, 9]
     reasons = dict(report.errors)
-    assert "8 or 20 digits" in reasons[3] and "not a date" in reasons[5] and "positive" in reasons[6]
+    assert "8 or 20 digits" in reasons[3] and "not a date" in reasons[5] and "different signs" in reasons[6]
     assert "unknown" in reasons[7] and "10 or 12 digits" in reasons[9]
     stored = await invoices(sessions)
     first = stored[("011002500111", "12345678")]
@@ -81,7 +81,7 @@ async def test_importing_twice_changes_nothing_and_changes_are_updates(sessions,
     report = await import_file(sessions, write_csv(tmp_path / "v2.csv", ENGLISH, changed), now=FakeClock().now)
     assert (report.new, report.updated, report.unchanged) == (0, 1, 2)
     updated = (await invoices(sessions))[("011002500111", "12345678")]
-    assert updated.status == "voided" and updated.status_changed_at is not None
+    assert updated.status == "voided" and updated.status_changed_at is None  # when it changed: the file did not say
 
 
 async def test_chinese_export_in_gb18030(sessions, tmp_path: Path) -> None:
@@ -118,3 +118,45 @@ async def test_a_file_without_a_number_column_is_refused(sessions, tmp_path: Pat
     with pytest.raises(RowError, match="no invoice number column"):
         await import_file(sessions, write_csv(tmp_path / "x.csv", ["foo", "bar"], [["1", "2"]]),
                           now=FakeClock().now)
+
+
+async def test_what_real_exports_hold(sessions, tmp_path: Path) -> None:
+    """A title row, tabs, duplicates, export status words, a red-letter invoice, numbers Excel stripped."""
+    header = ["发票代码", "发票号码", "开票日期", "金额", "税额", "价税合计", "销方识别号", "发票状态", "状态变更时间"]
+    rows = [["011002500111", "12345678", "2025-03-01", "1000", "130", "1130", "91110000600037341L", "已作废",
+             "2025-03-02T10:00:00+08:00"],
+            ["011002500111", "12345678", "2025-03-01", "1000", "130", "1130", "91110000600037341L", "正常", ""],
+            ["011002500111", "12345679", "2025-03-01", "-1000", "-130", "-1130", "91110000600037341L", "正常", ""],
+            ["011002500111", "12345677", "2025-03-01", "1000", "130", "1200", "91110000600037341X", "全额红冲", ""]]
+    path = tmp_path / "导出.tsv"
+    path.write_text("发票清单 2025年3月\n" + "\n".join("\t".join(r) for r in [header, *rows]) + "\n",
+                    encoding="utf-8")
+    report = await import_file(sessions, path, now=FakeClock().now)
+    assert (report.new, [row for row, _ in report.errors]) == (3, [4])  # the duplicate, by row
+    assert "already in row 3" in report.errors[0][1]
+    assert [row for row, _ in report.warnings] == [6, 6]
+    assert "not amount" in report.warnings[0][1] and "check digit" in report.warnings[1][1]
+    stored = await invoices(sessions)
+    voided = stored[("011002500111", "12345678")]
+    assert voided.status == "voided" and voided.status_changed_at is not None  # the file's time, not now
+    assert stored[("011002500111", "12345679")].total == Decimal("-1130.00")  # a red-letter invoice
+    assert stored[("011002500111", "12345677")].status == "red_reversed"
+    assert stored[("011002500111", "12345677")].status_changed_at is None
+
+
+async def test_xlsx_numbers_keep_their_leading_zeros_and_missing_columns_are_named(sessions, tmp_path: Path) -> None:
+    from assistant.importer import RowError
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["发票代码", "发票号码", "开票日期", "金额", "销方识别号"])
+    sheet.append([11002500111, 112233, date(2025, 3, 1), 1000, "91110000600037341L"])  # Excel dropped the zeros
+    path = tmp_path / "invoices.xlsx"
+    book.save(path)
+    report = await import_file(sessions, path, now=FakeClock().now)
+    assert (report.new, report.errors) == (1, [])
+    assert ("011002500111", "00112233") in await invoices(sessions)
+    with pytest.raises(RowError, match="missing columns: issue_date / 开票日期, seller_tax_id / 销方识别号"):
+        await import_file(sessions, write_csv(tmp_path / "x.csv", ["发票号码", "金额"], [["12345678", "1"]]),
+                          now=FakeClock().now)
+
