@@ -147,6 +147,8 @@ async def diagnose(store: UnitOfWork, fields: dict[str, str], user: User, now: d
             return facts
         checks.append({"check": "status", "result": invoice.status})
         facts.mismatches = mismatches(fields, invoice)
+        # a field the record lacks is not "consistent": say it could not be compared
+        facts.invoice["uncompared"] = ["check_code"] if fields.get("check_code") and not invoice.check_code else []
         checks.append({"check": "fields", "result": "differ" if facts.mismatches else "match",
                        "fields": [m["field"] for m in facts.mismatches]})
         if invoice.sync_state != "synced":

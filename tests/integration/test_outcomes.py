@@ -266,3 +266,11 @@ async def test_a_date_typed_with_its_time_finds_the_invoice_without_a_false_mism
     text = await chat.say(f"代码 {code} 号码 12345678 日期 {issued} 10:23:45 校验码 567890")
     assert "找到了，信息一致" in text and "无法判断" not in text and "不一致" not in text
     assert await diagnoses(sessions) == ["found"]
+
+
+async def test_a_check_code_the_record_lacks_is_not_called_consistent(chat: Chat, sessions, clock, merchant) -> None:
+    issued = clock.today - timedelta(days=30)
+    code = code12(issued)
+    await add_invoices(sessions, clock.now, invoice(code, "12345678", issued, check_code=""))
+    text = await chat.say(f"代码 {code} 号码 12345678 日期 {issued} 校验码 999999")
+    assert "无法核对" in text and "找到了，信息一致" not in text
