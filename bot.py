@@ -73,7 +73,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 def build_assistant(settings: Settings, units: Units,
                     clock: Callable[[], datetime] = utcnow) -> tuple[Assistant, Renderer]:
-    renderer = Renderer(REPLIES, settings.tz)
+    renderer = Renderer(REPLIES, settings.tz, clock)
     opens, closes = settings.support_times
     support = SupportConfig(chat_id=settings.support_chat_id, opens=opens, closes=closes,
                             weekdays=frozenset(settings.support_weekdays),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 
 from assistant.outputs import Button
 from flows.base import Say
@@ -29,22 +32,44 @@ def normalise_language(code: str | None, default: str) -> str:
     return default
 
 
+def money(value: object) -> str:
+    """An amount as printed on invoices: thousands separated, two decimals (1,060.00)."""
+    try:
+        return f"{Decimal(str(value)):,.2f}"
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
 class Renderer:
     """Turns what a flow wants to say into text and buttons in the user's language."""
 
-    def __init__(self, folder: Path, tz: ZoneInfo) -> None:
+    def __init__(self, folder: Path, tz: ZoneInfo,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.folder = folder
         self.tz = tz
+        self.clock = clock  # "today" and "tomorrow" are the product's clock's
         self.env = Environment(loader=FileSystemLoader(str(folder)), autoescape=select_autoescape(["j2"],
                                default_for_string=True, default=True), undefined=StrictUndefined,
                                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
         self.env.filters["when"] = self._when
+        self.env.filters["money"] = money
 
-    def _when(self, value: str | datetime | None) -> str:
+    @pass_context
+    def _when(self, context: Any, value: str | datetime | None) -> str:
+        """A moment as people say it, in Beijing time: 今天 18:00, 明天 09:00, 11月24日 18:00 (today 18:00…)."""
         if value is None:
             return ""
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return moment.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+        moment = (datetime.fromisoformat(value) if isinstance(value, str) else value).astimezone(self.tz)
+        today = self.clock().astimezone(self.tz).date()
+        day, clock = moment.date(), moment.strftime("%H:%M")
+        relative = {0: ("今天", "today"), 1: ("明天", "tomorrow"), -1: ("昨天", "yesterday")}.get((day - today).days)
+        if context.get("lang") == "en":
+            named = relative[1] if relative else (f"{day.day} {day:%b}" if day.year == today.year
+                                                  else f"{day.day} {day:%b} {day.year}")
+            return f"{named} {clock}"
+        named = relative[0] if relative else (f"{day.month}月{day.day}日" if day.year == today.year
+                                              else f"{day.year}年{day.month}月{day.day}日")
+        return f"{named} {clock}"
 
     def text(self, template_key: str, language: str, **context: object) -> str:
         template = self.env.get_template(f"{language}/{template_key}.j2")

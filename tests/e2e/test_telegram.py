@@ -52,7 +52,7 @@ async def test_full_conversation_to_found(api: FakeBotAPI, running, invoices) ->
     await merchant.say(f"代码 {invoices['code']} 号码 12345678")
     await merchant.say(invoices["date"])
     text = await merchant.say("567890")
-    assert "找到了，信息一致" in text and "¥1130.00" in text
+    assert "找到了，信息一致" in text and "¥1,130.00" in text
 
 
 async def test_outcomes_not_found_and_no_permission(api: FakeBotAPI, running, invoices, sessions) -> None:

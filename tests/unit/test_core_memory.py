@@ -61,7 +61,7 @@ async def test_found_everything_matches(chat: Chat, database: MemoryDatabase, cl
     code = code12(issued)
     await add_invoice(database, invoice(code, "12345678", issued, synced_at=clock.now - timedelta(days=1)), clock)
     text = await chat.say(f"代码 {code} 号码 12345678 日期 {issued} 校验码 567890")
-    assert "找到了，信息一致" in text and "¥1130.00" in text
+    assert "找到了，信息一致" in text and "¥1,130.00" in text
     assert chat.buttons == ["find", "human", "menu"]
     assert [row["outcome"] for row in rows(database, Diagnosis)] == ["found"]
 

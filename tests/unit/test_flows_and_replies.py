@@ -144,3 +144,20 @@ def test_help_lists_the_checks_in_the_order_the_flow_makes_them(renderer: Render
         text = renderer.text("help", language)
         positions = [text.index(names[dest]) for dest in order if dest in names]
         assert positions == sorted(positions), language
+
+
+def test_moments_are_said_as_people_say_them() -> None:
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 6, 15, 2, 0, tzinfo=timezone.utc)  # 10:00 in Beijing
+    renderer = Renderer(ROOT / "replies", ZoneInfo("Asia/Shanghai"), clock=lambda: now)
+    moments = {"today": datetime(2026, 6, 15, 10, 0, tzinfo=timezone.utc),  # 18:00 Beijing
+               "tomorrow": datetime(2026, 6, 15, 16, 0, tzinfo=timezone.utc),  # 00:00 the next day
+               "later": datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc),
+               "earlier year": datetime(2025, 3, 1, 4, 0, tzinfo=timezone.utc)}
+    said = {lang: {name: renderer.text("notify_saved", lang, window={"ends_at": moment.isoformat()})
+                   for name, moment in moments.items()} for lang in LANGUAGES}
+    assert "今天 18:00" in said["zh"]["today"] and "明天 00:00" in said["zh"]["tomorrow"]
+    assert "11月24日 18:00" in said["zh"]["later"] and "2025年3月1日 12:00" in said["zh"]["earlier year"]
+    assert "today 18:00" in said["en"]["today"] and "24 Nov 18:00" in said["en"]["later"]
+    assert "1 Mar 2025 12:00" in said["en"]["earlier year"]
