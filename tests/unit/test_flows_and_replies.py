@@ -161,3 +161,76 @@ def test_moments_are_said_as_people_say_them() -> None:
     assert "11月24日 18:00" in said["zh"]["later"] and "2025年3月1日 12:00" in said["zh"]["earlier year"]
     assert "today 18:00" in said["en"]["today"] and "24 Nov 18:00" in said["en"]["later"]
     assert "1 Mar 2025 12:00" in said["en"]["earlier year"]
+
+
+class _Anything:
+    """What a template may ask of a value in a test render: text, a list, a mapping, a number, true."""
+
+    def __str__(self) -> str:
+        return "示例"
+
+    def __html__(self) -> str:
+        return "示例"
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter([_Anything(), _Anything()])
+
+    def __len__(self) -> int:
+        return 2
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> _Anything:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Anything()
+
+    def __getitem__(self, key: object) -> _Anything:
+        return _Anything()
+
+    def get(self, *args: object) -> _Anything:
+        return _Anything()
+
+    def __sub__(self, other: object) -> int:
+        return 1
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __hash__(self) -> int:
+        return 0
+
+
+TELEGRAM_TAGS = {"b", "i", "u", "s", "code", "pre", "a", "tg-spoiler", "blockquote"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_template_renders_as_telegram_takes_it(language: str) -> None:
+    """Each template, rendered with sample values: HTML Telegram accepts, list items on lines of their own,
+    no stray whitespace."""
+    from jinja2 import Undefined
+
+    class Sample(_Anything, Undefined):  # type: ignore[misc]
+        pass
+
+    renderer = Renderer(ROOT / "replies", ZoneInfo("Asia/Shanghai"))
+    renderer.env.undefined = Sample
+    renderer.env.filters["when"] = lambda value: "今天 18:00"
+    problems = []
+    for key in sorted(k for k in renderer.keys(language) if not k.startswith("_")):
+        text = renderer.text(key, language)
+        tags = re.findall(r"<(/?)([a-zA-Z-]+)[^>]*>", text)
+        if {name for _, name in tags} - TELEGRAM_TAGS:
+            problems.append((key, "a tag Telegram refuses"))
+        if [name for closing, name in tags if not closing] != [name for closing, name in tags if closing][::-1] \
+                and sorted(n for c, n in tags if not c) != sorted(n for c, n in tags if c):
+            problems.append((key, "unbalanced tags"))
+        for line in text.split("\n"):
+            if "•" in line.lstrip()[1:]:
+                problems.append((key, f"list items glued together: {line[:40]}"))
+            if line != line.rstrip() or "  " in line.strip():
+                problems.append((key, f"stray whitespace: {line[:40]!r}"))
+        if language == "zh" and re.search(r" [，。；：！？、）]", text):
+            problems.append((key, "a space before punctuation"))
+    assert problems == []
