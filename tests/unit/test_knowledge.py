@@ -24,6 +24,12 @@ QUESTIONS = [
     ("金额填含税还是不含税？", "amount"), ("which amount do you need, including tax?", "amount"),
     ("开票方没上传发票怎么办", "not_uploaded"),
     ("五年前的发票还能查吗", "too_old"),
+    # the ways merchants actually ask
+    ("多久能同步", "sync_delay"), ("查验平台显示查无此票", "not_found"),
+    ("对方说已经开了票但我这边查不到", "not_found"), ("上海的发票能查吗", "other_region"),
+    ("数电票怎么查", "digital"), ("怎么联系人工", "human"), ("发票显示异常怎么办", "out_of_control"),
+    ("发票号码和代码在哪", "fields"), ("how do I reach a person", "human"),
+    ("how to check a digital invoice", "digital"), ("where is the invoice number", "fields"),
 ]
 
 NOT_ANSWERED = [
