@@ -316,6 +316,12 @@ class SupportDesk:
             return [self._to_merchant("ticket_kept", ticket)]
         if isinstance(message, Command) and message.name == "tickets":
             return [await self.ticket_list(user, message.chat_id)]
+        if isinstance(message, Command) and message.name == "help":  # help works during a ticket too
+            return [self._reply("help", user.language, message.chat_id), self._to_merchant("ticket_active", ticket)]
+        if isinstance(message, Command) and message.name == "lang":
+            user.language = ticket.language = "en" if user.language == "zh" else "zh"
+            return [self._reply("language_switched", user.language, message.chat_id),
+                    self._to_merchant("ticket_active", ticket)]
         if isinstance(message, (Command, ButtonPress)) or not message.message_ids:
             return [self._to_merchant("ticket_active", ticket)]
         if isinstance(message, (Text, FileSent)) and message.edited:

@@ -426,3 +426,13 @@ async def test_a_request_from_the_menu_does_not_claim_details_were_given(chat: C
     assert "已撤回" in chat.history[-2].text or "已撤回" in chat.history[-1].text
     listed = await chat.command("tickets")
     assert "已撤回" in listed and "待认领" not in listed  # in the merchant's words, not the staff's
+
+
+async def test_help_and_language_work_during_a_ticket(chat: Chat, assistant, clock, people) -> None:
+    ticket_id = await open_ticket(chat, assistant, clock)
+    text = await chat.command("help")
+    assert "使用说明" in text and f"#{ticket_id}" in text
+    text = await chat.command("lang")
+    assert "Switched to English" in text
+    assert f"Your ticket #{ticket_id}" in text  # the reminder already in the new language
+
