@@ -92,3 +92,24 @@ def test_chat_in_the_terminal(database: Path) -> None:
 
 def test_flows_check(database: Path) -> None:
     assert "current" in invoke("flows", "--check")
+
+
+def test_the_demo_chat_prints_no_library_chatter_and_can_start_over(tmp_path: Path) -> None:
+    """As `make demo` runs it, in a process of its own: no jieba log lines in the chat; --fresh starts over."""
+    import subprocess
+    import sys
+
+    root = Path(bot.__file__).resolve().parent
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(root)}
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "demo.sqlite3").write_bytes(b"not a database: left by an earlier run")
+
+    def chat(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(root / "bot.py"), "chat", "--demo", *flags], cwd=tmp_path,
+                              input="新开的发票多久能查到\nquit\n", capture_output=True, text=True, timeout=120,
+                              env=env)
+
+    done = chat("--fresh")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "prefix dict" not in done.stdout + done.stderr and "Loading model" not in done.stdout + done.stderr
+    assert "同步" in done.stdout  # the question was answered

@@ -234,3 +234,12 @@ def test_every_template_renders_as_telegram_takes_it(language: str) -> None:
         if language == "zh" and re.search(r" [，。；：！？、）]", text):
             problems.append((key, "a space before punctuation"))
     assert problems == []
+
+
+def test_the_advice_is_right_for_each_family(renderer: Renderer) -> None:
+    ask = renderer.text("ask", "zh", fields={}, missing="code", family=None, stuck=False)
+    assert "左上方" in ask and "右上角" in ask and "数电票没有发票代码" in ask  # not "top left" for every invoice
+    assert "数电票不能作废" in renderer.text("kb_voided", "zh")
+    assert "13 结尾" not in renderer.text("kb_amount", "zh") and "ending in 13" not in renderer.text("kb_amount", "en")
+    region = renderer.text("kb_other_region", "zh")
+    assert "全国增值税发票查验平台" in region and "税务局系统" not in region
