@@ -104,9 +104,7 @@ class Serving:
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         from assistant.adapters.telegram import received, set_up_bot_profile
-        from assistant.domain.knowledge import prepare
 
-        prepare()
         application, adapter = self.application, self.adapter
         async with application:
             async with self.units() as store:
