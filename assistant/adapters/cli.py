@@ -167,8 +167,8 @@ def chat(ctx: typer.Context, demo: DemoOption = False,
                               highlight=False)
                 console.print("Maintenance: in another terminal run [bold].venv/bin/python bot.py maintenance "
                               "start --demo --until +1h --message-zh 系统升级[/bold] (and [bold]maintenance end "
-                              "--demo[/bold]).\nType a number to press a button, /cancel for the menu, "
-                              "/lang to switch language, quit to leave.\n", highlight=False)
+                              "--demo[/bold]).\nType a number to press a button, /cancel for the menu (during a "
+                              "ticket: to withdraw it), /lang to switch language, quit to leave.\n", highlight=False)
             await chat_loop(terminal_handler(rt, lang), user_id=user_id, chat_id=user_id, language=lang,
                             console=console)
 
@@ -176,7 +176,8 @@ def chat(ctx: typer.Context, demo: DemoOption = False,
 
 
 @app.command("import-invoices")
-def import_invoices(ctx: typer.Context, file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+def import_invoices(ctx: typer.Context,
+                    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
                     demo: DemoOption = False) -> None:
     """Import invoices from CSV or XLSX (English headers or the e-tax bureau export)."""
     from assistant.importer import RowError, import_file
@@ -260,7 +261,8 @@ def users_list(ctx: typer.Context, demo: DemoOption = False) -> None:
 
 
 @maintenance_app.command("start")
-def maintenance_start(ctx: typer.Context, until: Annotated[str, typer.Option(help="Expected end: +2h, 18:00, 2026-11-23 18:00")],
+def maintenance_start(ctx: typer.Context,
+                      until: Annotated[str, typer.Option(help="Expected end: +2h, 18:00, 2026-11-23 18:00")],
                       message_zh: Annotated[str, typer.Option(help="Message in Chinese.")],
                       message_en: Annotated[str, typer.Option(help="Message in English (default: Chinese).")] = "",
                       from_: Annotated[str | None, typer.Option("--from", help="Start (default: now).")] = None,
@@ -325,7 +327,8 @@ def maintenance_list(ctx: typer.Context, demo: DemoOption = False) -> None:
 
 
 @inbox_app.command("list")
-def inbox_list(ctx: typer.Context, all_: Annotated[bool, typer.Option("--all", help="Also updates handled or dropped.")] = False,
+def inbox_list(ctx: typer.Context,
+               all_: Annotated[bool, typer.Option("--all", help="Also updates handled or dropped.")] = False,
                limit: Annotated[int, typer.Option(help="How many, oldest first.")] = 100,
                demo: DemoOption = False) -> None:
     """Updates still waiting, and dead letters (failed MAX_ATTEMPTS times): what, whose, why."""
@@ -421,7 +424,8 @@ def audit(ctx: typer.Context, limit: Annotated[int, typer.Option(help="How many 
         for entry in entries:
             table.add_row(f"{entry.at.astimezone(settings.tz):%Y-%m-%d %H:%M:%S}",
                           str(entry.actor_id) if entry.actor_id is not None else "cli", entry.action,
-                          "yes" if entry.allowed else "[red]REFUSED[/red]", json.dumps(entry.detail, ensure_ascii=False))
+                          "yes" if entry.allowed else "[red]REFUSED[/red]",
+                          json.dumps(entry.detail, ensure_ascii=False))
         console.print(table)
 
     run_async(main())
