@@ -86,9 +86,15 @@ async def run(url: str, sequence: list[Inbound]) -> None:
         await add_invoices(sessions, clock.now, invoice(CODE, "12345678", ISSUED))
         assistant = make_assistant(Settings(database_url=url, support_chat_id=SUPPORT_CHAT, _env_file=None),
                                     sessions, clock)
-        for event in [*sequence, Command(user_id=MERCHANT, chat_id=MERCHANT, name="cancel"),
-                      Command(user_id=ADMIN, chat_id=ADMIN, name="cancel")]:
+        final = [Command(user_id=MERCHANT, chat_id=MERCHANT, name="cancel"),
+                 Command(user_id=ADMIN, chat_id=ADMIN, name="cancel")]
+        for event in [*sequence, *final]:
             outputs = await assistant.handle(event)
+            if event in final:  # withdrawing a ticket is asked first: confirm it
+                for choice in [c for o in outputs if isinstance(o, Reply) for c in o.choices
+                               if c.startswith("withdraw.")]:
+                    outputs += await assistant.handle(ButtonPress(user_id=event.user_id, chat_id=event.chat_id,
+                                                                  choice=choice, version=0))
             for output in outputs:
                 assert not (isinstance(output, Reply) and "出了点问题" in output.text), event
             clock.advance(minutes=7)
