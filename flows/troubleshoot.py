@@ -15,7 +15,7 @@ from transitions.extensions.asyncio import AsyncEventData
 
 from assistant.domain.extract import extract, names_an_invoice
 from assistant.domain.knowledge import match_question, small_talk
-from assistant.domain.identifiers import Problem, cross_check, family_of, fourth_field
+from assistant.domain.identifiers import Problem, cross_check, family_of, fourth_field, validate_date
 from flows.base import FlowModel, FlowSpec
 
 logger = logging.getLogger(__name__)
@@ -305,11 +305,23 @@ class Troubleshoot(FlowModel):
         self.forget_invoice(event)
         self.data["read"] = dict(event.kwargs.get("fields") or {})
 
+    def _read_too_old(self) -> dict[str, object] | None:
+        """Why the date read from a document cannot be verified (past the window), if it cannot."""
+        issued = self.data.get("read", {}).get("date")
+        if not issued:
+            return None
+        _, problems = validate_date(issued, self.ports.today(), self.ports.max_years)
+        return next((p.params for p in problems if p.code == "date_too_old"), None)
+
     def adopt_read(self, event: AsyncEventData) -> None:
+        too_old = self._read_too_old()
         read = self.data.pop("read", {})
         self.forget_invoice(event)
         self.data["fields"] = dict(read)
         self.problems = [Problem(p.code, p.field, p.params, soft=True) for p in cross_check(self.fields)]
+        if too_old is not None:  # never checked with a date past the window: asked for again
+            self.fields.pop("date", None)
+            self.problems.append(Problem("date_too_old", "date", too_old))
 
     def adopt_fields(self, event: AsyncEventData) -> None:
         self.forget_invoice(event)
@@ -400,6 +412,11 @@ class Troubleshoot(FlowModel):
         buttons = PROMPT_BUTTONS.get(self.state, NEXT_STEPS)
         if self.state == "handoff" and self.data.get("ticket_id"):  # while a person has it, menus would be dead
             buttons = [[f"withdraw.{self.data['ticket_id']}"]]
+        if self.state == "confirm_read":
+            too_old = self._read_too_old()
+            result = {**result, "too_old": too_old}
+            if too_old is not None:  # nothing to check: the date may be misread ("no"), or a person can help
+                buttons = [["no"], ["human", "menu"]]
         self.say(f"state_{self.state}", buttons=buttons,
                  fields=dict(self.data.get("fields", {})), ticket_id=self.data.get("ticket_id"),
                  read=dict(self.data.get("read", {})),

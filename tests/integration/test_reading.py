@@ -55,7 +55,7 @@ async def test_no_means_type_it(chat: Chat, clock, merchant) -> None:
 
 async def test_a_pdf_text_layer_missing_fields_are_asked(chat: Chat, clock, merchant) -> None:
     issued = clock.today - timedelta(days=30)
-    data = text_pdf([f"Invoice code: {code12(issued)}", "Invoice number: 12345678"])
+    data = text_pdf(["增值税电子普通发票", f"发票代码: {code12(issued)}", "发票号码: 12345678"])
     text = await chat.send_attachment_data(attachment(data, kind="document", name="invoice.pdf"))
     assert "读到了" in text
     assert "请发送<b>开票日期</b>" in await chat.press("yes")
@@ -99,3 +99,15 @@ async def test_during_a_ticket_files_are_relayed_not_read(chat: Chat, sessions, 
     calls: list = []
     outputs = await chat.send(FileSent, attachment=attachment(qr_png("01,10,x"), calls=calls), message_id=77)
     assert [type(o) for o in outputs] == [Copy] and calls == []
+
+
+async def test_an_invoice_past_the_window_shows_its_date_and_says_why(chat: Chat, clock, merchant) -> None:
+    issued = clock.today.replace(year=clock.today.year - 7)
+    code = code12(issued)
+    await chat.command("start")
+    text = await chat.send_attachment_data(attachment(qr_png(
+        f"01,10,{code},12345678,100.00,{issued:%Y%m%d},12345678901234567890,AB12")))
+    assert f"<code>{issued.isoformat()}</code>" in text and "超过 5 年" in text and "超出了查验平台可查验的范围" in text
+    assert "点“是的”继续排查" not in text
+    assert chat.buttons == ["no", "human", "menu"]
+    assert "请发送<b>发票号码</b>" in await chat.press("no")

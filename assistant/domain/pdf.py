@@ -1,0 +1,121 @@
+"""Read a PDF e-invoice: the QR code (embedded image first, rendered page second) and the labelled text.
+
+The QR code is the invoice's own summary; the text layer is read label by label (`layout`). Both
+are sources for `invoice_fields.merge`, so a text value that contradicts the QR is dropped. A PDF
+whose text never says 发票 and has no invoice QR is not taken for an invoice, whatever digits it holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from assistant.domain.documents import (
+    MAX_PDF_PAGES,
+    ReadError,
+    ReadResult,
+    check_size,
+    decode_qr_payloads,
+    parse_qr,
+    render_scale,
+)
+from assistant.domain.invoice_fields import merge, normalise
+from assistant.domain.layout import MAX_GLYPHS, Glyph, read_labels
+
+logger = logging.getLogger(__name__)
+
+MAX_IMAGES_PER_PAGE = 12
+MAX_EMBEDDED_PIXELS = 4_000_000
+"""Embedded images larger than this are photos or backgrounds, not a QR code; they are not decoded."""
+
+
+def read_pdf(data: bytes, today: date) -> ReadResult:
+    import pypdfium2
+
+    check_size(data)
+    try:
+        document = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as error:
+        raise ReadError("encrypted" if "password" in str(error).lower() else "corrupt") from error
+    try:
+        pages = [document[index] for index in range(min(len(document), MAX_PDF_PAGES))]
+        qr_sources: list[dict[str, str]] = []
+        text_sources: list[dict[str, str]] = []
+        says_invoice = False
+        for page in pages:
+            qr_sources += _qr_fields(_embedded_images(page, pypdfium2), today)
+            glyphs = page_glyphs(page)
+            says_invoice = says_invoice or "发票" in "".join(glyph.text for glyph in glyphs)
+            text_sources += labelled_fields(glyphs, today)
+        if not qr_sources:
+            for page in pages:
+                image = page.render(scale=render_scale(*page.get_size())).to_pil()
+                qr_sources += _qr_fields([image], today)
+                if qr_sources:
+                    break
+    finally:
+        document.close()
+    if qr_sources:
+        fields = merge([*qr_sources, *text_sources])
+        source = "pdf_qr"
+    elif says_invoice:
+        fields = merge(text_sources)
+        source = "pdf_text"
+    else:
+        fields = {}
+    if "number" not in fields:
+        raise ReadError("not_invoice")
+    return ReadResult(fields, source)
+
+
+def labelled_fields(glyphs: list[Glyph], today: date) -> list[dict[str, str]]:
+    """One source per value read next to a label (so two different values of one field dispute)."""
+    sources = []
+    for name, values in read_labels(glyphs).items():
+        for value in values:
+            fields = normalise({name: value}, today)
+            sources.append(fields if fields else {})
+    return [fields for fields in sources if fields]
+
+
+def page_glyphs(page: Any) -> list[Glyph]:
+    """The page's characters with their boxes (loose boxes: CJK glyphs have no tight one)."""
+    textpage = page.get_textpage()
+    try:
+        glyphs = []
+        for index in range(min(textpage.count_chars(), MAX_GLYPHS)):
+            char = textpage.get_text_range(index, 1)
+            if not char.strip():
+                continue
+            x0, y0, x1, y1 = textpage.get_charbox(index, loose=True)
+            glyphs.append(Glyph(char, x0, y0, x1, y1))
+        return glyphs
+    finally:
+        textpage.close()
+
+
+def _embedded_images(page: Any, pypdfium2: Any) -> list[Any]:
+    """The page's small images as they are stored (a QR image is decoded sharper than when rendered)."""
+    images = []
+    for obj in page.get_objects(filter=[pypdfium2.raw.FPDF_PAGEOBJ_IMAGE]):
+        if len(images) >= MAX_IMAGES_PER_PAGE:
+            break
+        try:
+            width, height = obj.get_px_size()
+            if not (21 <= width and 21 <= height and width * height <= MAX_EMBEDDED_PIXELS):
+                continue
+            images.append(obj.get_bitmap(render=False).to_pil())
+        except (pypdfium2.PdfiumError, ValueError, OSError) as error:
+            logger.debug("embedded image not decoded: %s", error)
+    return images
+
+
+def _qr_fields(images: list[Any], today: date) -> list[dict[str, str]]:
+    found = []
+    for image in images:
+        for payload in decode_qr_payloads(image):
+            fields = parse_qr(payload, today)
+            if fields:
+                found.append(fields)
+    return found
