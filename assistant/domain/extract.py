@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal, InvalidOperation
 
 from assistant.domain.identifiers import (
     Problem,
@@ -56,6 +57,12 @@ _DASHED_DATE = re.compile(r"(?:\d{4}|\d{2})-\d{1,2}-\d{1,2}(?= |$)")
 _TIME = re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?::\d{2})?(?![\d:])")
 # A unified social credit code (a company's tax id), 18 characters: never invoice fields.
 _TAX_ID = re.compile(r"(?<![0-9A-Za-z])[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-HJ-NP-RTUWXY]{9}[0-9A-Z](?![0-9A-Za-z])")
+# A telephone number: a landline with its area code and a dash or brackets ("010-62345678",
+# "(0571)85022088"), a hotline ("400-810-8888"), a mobile ("13912345678"). Never invoice fields.
+_PHONE = re.compile(r"(?<![\d\-])(?:\(0\d{2,3}\)\s*\d{7,8}|0\d{2,3}-\d{7,8}|[48]00-?\d{3}-?\d{4}"
+                    r"|1[3-9]\d(?:[ \-]?\d{4}){2})(?![\d\-])")
+# An amount in 万 (ten thousands), "1.5万": a round figure, not the exact amount the platform compares.
+_WAN = re.compile(r"[¥￥]?\s*(\d[\d,]*(?:\.\d+)?)\s*万\s*元?")
 # The digit counts a labelled identifier may have when typed in spaced groups ("号码 1234 5678").
 _SPACED = {"number": (8, 20), "code": (10, 12), "check_code": (6, 20)}
 _TOKEN = re.compile(
@@ -91,11 +98,34 @@ def _validate(name: str, raw: str, today: date, max_years: int) -> tuple[str | N
     return validate_money(raw, name)
 
 
-def _spaced(text: str, start: int, name: str) -> re.Match[str] | None:
-    """A labelled identifier typed in two groups ("号码 1234 5678") when together they have its length."""
-    match = re.compile(r"(\d{1,10})[ \-](\d{1,10})(?![\d.,:\-/])").match(text, start)
-    if match and len(match.group(1) + match.group(2)) in _SPACED.get(name, ()):
-        return match
+class _Joined:
+    """A labelled identifier typed in groups, joined: quacks like the regex match `_labelled` uses."""
+
+    def __init__(self, text: str, end: int) -> None:
+        self.text, self._end = text, end
+
+    def group(self, index: int = 0) -> str:
+        return self.text
+
+    def end(self) -> int:
+        return self._end
+
+
+_GROUPS = re.compile(r"\d{1,20}(?:[ \-]\d{1,20})*")
+
+
+def _spaced(text: str, start: int, name: str) -> _Joined | None:
+    """A labelled identifier typed in groups ("号码 1234 5678", "号码 1 2 345678"): the most groups that
+    together have one of the field's lengths, and are not followed by more of the same number."""
+    match = _GROUPS.match(text, start)
+    if match is None or not re.search(r"[ \-]", match.group(0)):
+        return None
+    pieces = list(re.finditer(r"\d+", match.group(0)))
+    for count in range(len(pieces), 1, -1):
+        joined = "".join(piece.group(0) for piece in pieces[:count])
+        end = start + pieces[count - 1].end()
+        if len(joined) in _SPACED.get(name, ()) and not re.match(r"[.,:/]\d", text[end:end + 2]):
+            return _Joined(text[start:end], end)
     return None
 
 
@@ -157,7 +187,16 @@ def extract(text: str, *, awaiting: str | None, known: dict[str, str], today: da
     clean = _TIME.sub(" ", normalise_text(text))
     for tax_id in _TAX_ID.findall(clean):
         result.unplaced.append(tax_id)
-    clean = _GROUPED.sub(_join_groups, _TAX_ID.sub(" ", clean))
+    clean = _TAX_ID.sub(" ", clean)
+    for phone in _PHONE.findall(clean):
+        result.unplaced.append(phone)
+    clean = _PHONE.sub(" ", clean)
+    for wan in _WAN.finditer(clean):
+        labels = [m for m in _LABEL_RE.finditer(clean, 0, wan.start()) if m.end() == wan.start()]
+        named = _LABEL_FIELD[labels[-1].group(1).lower()] if labels else awaiting
+        result.problems.append(Problem("money_wan", named if named in ("amount", "total") else "amount",
+                                       {"value": wan.group(0).strip(), "exact": _times_ten_thousand(wan.group(1))}))
+    clean = _GROUPED.sub(_join_groups, _WAN.sub(" ", clean))
     pairs, rest = _labelled(clean)
     claimed = {name for name, _ in pairs}
     labelled = set(claimed)
@@ -200,6 +239,13 @@ def extract(text: str, *, awaiting: str | None, known: dict[str, str], today: da
         if value is not None:
             result.values[name] = value
     return result
+
+
+def _times_ten_thousand(figure: str) -> str:
+    try:
+        return f"{Decimal(figure.replace(',', '')) * 10000:.2f}"
+    except InvalidOperation:
+        return ""
 
 
 def _join_groups(match: re.Match[str]) -> str:

@@ -45,6 +45,29 @@ async def test_first_message_with_an_invoice_starts_the_check(chat: Chat, sessio
     assert (await conversation(sessions))[0] == "collecting"
 
 
+async def test_a_pasted_invoice_shows_what_was_read_before_the_answer(chat: Chat, sessions, clock,
+                                                                      merchant) -> None:
+    """The date as e-invoices print it (with a time), a phone number and a tax id beside the fields: the
+    reply first says what was checked, and no amount or time is ever compared."""
+    issued = clock.today - timedelta(days=30)
+    code = code12(issued)
+    await add_invoices(sessions, clock.now, invoice(code, "12345678", issued))
+    await chat.command("start")
+    text = await chat.say(f"代码 {code} 号码 1234 5678 日期 {issued.isoformat()} 10:23:45 校验码 567890 "
+                          "电话 010-62345678 税号 91110000600037341L")
+    first = next(line for line in text.split("\n") if line.startswith("🔎"))
+    assert text.index("🔎") < text.index("找到了") and f"<code>{code}</code>" in first and "<code>12345678</code>" in first
+    assert f"<code>{issued.isoformat()}</code>" in first and "<code>567890</code>" in first
+    assert "找到了，信息一致" in text and "不一致" not in text and "无法判断“23”" not in text
+
+
+async def test_an_amount_in_wan_is_asked_for_exactly(chat: Chat, clock, merchant) -> None:
+    await chat.command("start")
+    await chat.press("find")
+    text = await chat.say(f"代码 1100262130 号码 00112233 日期 {clock.today.isoformat()} 金额 1.5万")
+    assert "“1.5万”是个约数" in text and "15000.00" in text and "请发送<b>不含税金额</b>" in text
+
+
 async def test_fields_one_at_a_time_in_any_order(chat: Chat, sessions, clock, merchant) -> None:
     issued = clock.today - timedelta(days=30)
     code = code12(issued)

@@ -127,10 +127,11 @@ def test_list_items_keep_their_own_lines_and_long_lists_are_counted(renderer: Re
                for i in range(2)]
     lines = renderer.text("queue_list", language, waiting=waiting, more=0).split("\n")
     assert len(lines) == 3 and all(line.startswith("• #") for line in lines[1:])
-    mismatch = renderer.text("state_mismatch", language, mismatches=[
+    mismatch = renderer.text("state_mismatch", language, fields={"number": "12345678"}, mismatches=[
         {"field": "amount", "typed": "5650", "hint": "typed_total"}, {"field": "date", "typed": "2025-01-01",
                                                                      "hint": None}])
     assert len([line for line in mismatch.split("\n") if line.startswith("• ")]) == 2
+    assert mismatch.split("\n")[0].startswith("🔎") and "<code>12345678</code>" in mismatch  # what was checked
     assert not re.search(r"(金额</b>|needed here)\S", mismatch)  # the next sentence starts on its own line
 
 
