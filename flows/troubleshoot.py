@@ -248,6 +248,8 @@ class Troubleshoot(FlowModel):
                 self.problems.append(Problem("nothing_found", awaiting or "", {"text": _ev_text(event)[:200]}))
         for token in found.unplaced:
             self.problems.append(Problem("unplaced", "", {"value": token}))
+        if found.set_aside:
+            self.problems.append(Problem("set_aside", "", {"values": found.set_aside}))
 
     async def advance(self, event: AsyncEventData) -> None:
         """Report problems, then check if everything is here, else ask for the next field."""

@@ -80,6 +80,8 @@ class Extraction:
     values: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     unplaced: list[str] = field(default_factory=list)
+    set_aside: list[str] = field(default_factory=list)
+    """Tax ids and phone numbers: recognised, and not invoice fields."""
 
     @property
     def found_anything(self) -> bool:
@@ -186,10 +188,10 @@ def extract(text: str, *, awaiting: str | None, known: dict[str, str], today: da
     result = Extraction()
     clean = _TIME.sub(" ", normalise_text(text))
     for tax_id in _TAX_ID.findall(clean):
-        result.unplaced.append(tax_id)
+        result.set_aside.append(tax_id)
     clean = _TAX_ID.sub(" ", clean)
     for phone in _PHONE.findall(clean):
-        result.unplaced.append(phone)
+        result.set_aside.append(phone)
     clean = _PHONE.sub(" ", clean)
     for wan in _WAN.finditer(clean):
         labels = [m for m in _LABEL_RE.finditer(clean, 0, wan.start()) if m.end() == wan.start()]

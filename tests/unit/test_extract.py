@@ -64,6 +64,13 @@ def test_nothing_to_find(text) -> None:
     assert result.values == {} and not result.found_anything
 
 
+def test_tax_ids_and_phones_are_recognised_and_set_aside() -> None:
+    result = extract("号码 12345678 税号 91110000600037341L 电话 010-62345678", awaiting=None, known={},
+                     today=TODAY, max_years=5)
+    assert result.values == {"number": "12345678"}
+    assert result.set_aside == ["91110000600037341L", "010-62345678"] and result.unplaced == []
+
+
 def test_unplaced_numbers_are_reported_not_dropped() -> None:
     result = extract("号码 12345678 9999999999999", awaiting=None, known={}, today=TODAY, max_years=5)
     assert result.values == {"number": "12345678"}
