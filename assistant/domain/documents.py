@@ -130,14 +130,19 @@ def open_image(data: bytes) -> "object":
     return image
 
 
+def qr_sources(images: list[Any], today: date) -> list[dict[str, str]]:
+    """The fields of every invoice QR code found in the images."""
+    return [fields for image in images for payload in decode_qr_payloads(image)
+            if (fields := parse_qr(payload, today))]
+
+
 def read_image(data: bytes, today: date) -> ReadResult:
     check_size(data)
     image: Any = open_image(data)
-    for payload in decode_qr_payloads(image.convert("RGB")):
-        fields = parse_qr(payload, today)
-        if fields:
-            return ReadResult(fields, "qr")
-    raise ReadError("no_qr")
+    found = qr_sources([image.convert("RGB")], today)
+    if not found:
+        raise ReadError("no_qr")
+    return ReadResult(found[0], "qr")
 
 
 def render_scale(width_pt: float, height_pt: float) -> float:

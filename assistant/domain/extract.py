@@ -100,23 +100,10 @@ def _validate(name: str, raw: str, today: date, max_years: int) -> tuple[str | N
     return validate_money(raw, name)
 
 
-class _Joined:
-    """A labelled identifier typed in groups, joined: quacks like the regex match `_labelled` uses."""
-
-    def __init__(self, text: str, end: int) -> None:
-        self.text, self._end = text, end
-
-    def group(self, index: int = 0) -> str:
-        return self.text
-
-    def end(self) -> int:
-        return self._end
-
-
 _GROUPS = re.compile(r"\d{1,20}(?:[ \-]\d{1,20})*")
 
 
-def _spaced(text: str, start: int, name: str) -> _Joined | None:
+def _spaced(text: str, start: int, name: str) -> re.Match[str] | None:
     """A labelled identifier typed in groups ("号码 1234 5678", "号码 1 2 345678"): the most groups that
     together have one of the field's lengths, and are not followed by more of the same number."""
     match = _GROUPS.match(text, start)
@@ -127,7 +114,7 @@ def _spaced(text: str, start: int, name: str) -> _Joined | None:
         joined = "".join(piece.group(0) for piece in pieces[:count])
         end = start + pieces[count - 1].end()
         if len(joined) in _SPACED.get(name, ()) and not re.match(r"[.,:/]\d", text[end:end + 2]):
-            return _Joined(text[start:end], end)
+            return _GROUPS.match(text, start, end)  # those groups alone
     return None
 
 

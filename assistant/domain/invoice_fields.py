@@ -62,6 +62,11 @@ def normalise(raw: dict[str, str], today: date) -> dict[str, str]:
     return fields
 
 
+def single_field_sources(pairs: Iterable[tuple[str, str]], today: date) -> list[dict[str, str]]:
+    """One source per (field, raw value) that validates, so that two values of one field dispute."""
+    return [fields for name, value in pairs if (fields := normalise({name: value}, today))]
+
+
 def merge(sources: Iterable[dict[str, str]]) -> dict[str, str]:
     """Fields every source that gives them agrees on; a disputed field is left out."""
     seen: dict[str, set[str]] = {}

@@ -13,7 +13,7 @@ from datetime import date
 from xml.etree import ElementTree
 
 from assistant.domain.documents import MAX_XML_BYTES, ReadError, ReadResult, check_size, parse_qr
-from assistant.domain.invoice_fields import merge, normalise
+from assistant.domain.invoice_fields import merge, single_field_sources
 
 logger = logging.getLogger(__name__)
 
@@ -74,23 +74,19 @@ def parse_lenient(data: bytes) -> ElementTree.Element:
 
 def xml_sources(root: ElementTree.Element, today: date) -> list[dict[str, str]]:
     """One source per field value the XML names (a field named twice with two values disputes)."""
-    sources: list[dict[str, str]] = []
+    qr_codes: list[dict[str, str]] = []
+    pairs: list[tuple[str, str]] = []
     for element in root.iter():
         text = (element.text or "").strip()
         if not text:
             continue
         tag = local(element.tag)
         if tag in QR_TAGS:
-            fields = parse_qr(text, today)
-            if fields:
-                sources.append(fields)
-            continue
-        name = TAGS.get(tag) or NAMES.get(tag) or NAMES.get((element.get("Name") or "").strip())
-        if name is not None:
-            fields = normalise({name: text}, today)
-            if fields:
-                sources.append(fields)
-    return sources
+            if fields := parse_qr(text, today):
+                qr_codes.append(fields)
+        elif name := TAGS.get(tag) or NAMES.get(tag) or NAMES.get((element.get("Name") or "").strip()):
+            pairs.append((name, text))
+    return [*qr_codes, *single_field_sources(pairs, today)]
 
 
 def read_xml(data: bytes, today: date) -> ReadResult:

@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
+
+from assistant.domain.invoice_fields import single_field_sources
 
 MAX_GLYPHS = 20_000
 """An invoice page has about 1,000 characters; text beyond this is not an invoice's."""
@@ -32,56 +35,67 @@ class Glyph:
         return max(self.y1 - self.y0, 0.1)
 
 
+NOT_THIS_INVOICE = ("原", "正数", "对应", "蓝字", "红字")
+"""A label right after these names another invoice (a red-letter invoice's notes name the original)."""
+
+
 @dataclass(frozen=True)
 class Label:
-    """A printed label, the characters its value may hold, and how far right the value may start
-    (in label heights; None: anywhere further along the line)."""
+    """A printed label, the fields of the values right of it (in order), the characters a value may
+    hold, and how far right the first may start (in label heights; None: anywhere along the line)."""
 
-    field: str
+    fields: tuple[str, ...]
     words: tuple[str, ...]
     allowed: str
     reach: float | None = 6.0
-    values: int = 1
     gap: float = 1.0
     """The widest gap inside a value, in character heights."""
+    not_after: tuple[str, ...] = NOT_THIS_INVOICE
+    """What, printed right before the label, makes it another label (or another invoice's)."""
 
 
 DIGITS = "0123456789"
 DATE_CHARS = DIGITS + "年月日-./"
 MONEY_CHARS = DIGITS + ".,¥￥-"
 LABELS = (
-    Label("code", ("发票代码",), DIGITS),
-    Label("number", ("发票号码",), DIGITS),
+    Label(("code",), ("发票代码",), DIGITS),
+    Label(("number",), ("发票号码",), DIGITS),
     # 年 月 日 are often in the page's background, leaving wide gaps: 2019   05   13
-    Label("date", ("开票日期",), DATE_CHARS, gap=2.5),
-    Label("check_code", ("校验码",), DIGITS),
-    Label("total", ("(小写)", "（小写）"), MONEY_CHARS, reach=None),
-    # The 合计 row: amount excluding tax, then the tax.
-    Label("amount", ("合计",), MONEY_CHARS, reach=None, values=2),
+    Label(("date",), ("开票日期",), DATE_CHARS, gap=2.5),
+    Label(("check_code",), ("校验码",), DIGITS),
+    Label(("total",), ("(小写)", "（小写）"), MONEY_CHARS, reach=None),
+    # The 合计 row: amount excluding tax, then the tax (价税合计 is the total's row, read by its (小写)).
+    Label(("amount", "tax"), ("合计",), MONEY_CHARS, reach=None, not_after=(*NOT_THIS_INVOICE, "价税")),
     # 铁路电子客票: 票价 (or 退票费) is the total, 金额 and 税额 beside it. On other invoices 金额 and 税额
     # head a column, and the next thing right of them is another heading, not money.
-    Label("total", ("票价", "退票费"), MONEY_CHARS),
-    Label("amount", ("金额",), MONEY_CHARS),
-    Label("tax", ("税额",), MONEY_CHARS),
+    Label(("total",), ("票价", "退票费"), MONEY_CHARS),
+    Label(("amount",), ("金额",), MONEY_CHARS, not_after=(*NOT_THIS_INVOICE, "价税")),
+    Label(("tax",), ("税额",), MONEY_CHARS),
 )
-SKIP = set(":：¥￥")
+SEPARATORS = ":："
 """Characters between a label and its value."""
-NOT_THIS_INVOICE = ("原", "正数", "对应", "蓝字", "红字")
-"""A label right after these names another invoice (a red-letter invoice's notes name the original)."""
 
 
 def lines(glyphs: Iterable[Glyph]) -> list[list[Glyph]]:
     """Glyphs grouped into lines (a glyph joins a line its vertical centre falls in), left to right."""
-    rows: list[tuple[float, float, list[Glyph]]] = []
-    for glyph in sorted(glyphs, key=lambda g: (g.y0 + g.y1) / 2):
+    ordered = sorted(glyphs, key=lambda g: (g.y0 + g.y1) / 2)
+    tallest = max((glyph.height for glyph in ordered), default=0.0)
+    rows: list[tuple[float, float, float, list[Glyph]]] = []  # (first glyph's centre, low, high, glyphs)
+    for glyph in ordered:
         centre = (glyph.y0 + glyph.y1) / 2
-        for low, high, row in rows:
-            if low <= centre <= high:
-                row.append(glyph)
+        # Rows start in centre order and are at most `tallest` high, so only the last few can hold this
+        # centre; of those, the earliest row takes it.
+        earliest: list[Glyph] | None = None
+        for first, low, high, row in reversed(rows):
+            if first < centre - tallest:
                 break
+            if low <= centre <= high:
+                earliest = row
+        if earliest is None:
+            rows.append((centre, glyph.y0, glyph.y1, [glyph]))
         else:
-            rows.append((glyph.y0, glyph.y1, [glyph]))
-    return [sorted(row, key=lambda g: g.x0) for _, _, row in rows]
+            earliest.append(glyph)
+    return [sorted(row, key=lambda g: g.x0) for *_, row in rows]
 
 
 def read_labels(glyphs: list[Glyph]) -> dict[str, list[str]]:
@@ -92,32 +106,31 @@ def read_labels(glyphs: list[Glyph]) -> dict[str, list[str]]:
         for label in LABELS:
             for word in label.words:
                 for match in re.finditer(re.escape(word), text):
-                    start, end = match.start(), match.end()
-                    if label.field == "amount" and text[max(0, start - 2):start] == "价税":
-                        continue  # 价税合计 is the total's row, read through its (小写)
-                    if any(text[:start].endswith(prefix) for prefix in NOT_THIS_INVOICE):
+                    if text[:match.start()].endswith(label.not_after):
                         continue
-                    values = _values_after(row, end, label)
-                    names = [label.field, "tax"] if label.values == 2 else [label.field]
-                    for name, value in zip(names, values):
+                    for name, value in zip(label.fields, _values_after(row, match.end(), label)):
                         found.setdefault(name, []).append(value)
     return found
+
+
+def label_sources(glyphs: list[Glyph], today: date) -> list[dict[str, str]]:
+    """One source per value read next to a label (so two different values of one field dispute)."""
+    return single_field_sources(((name, value) for name, values in read_labels(glyphs).items()
+                                 for value in values), today)
 
 
 def _values_after(row: list[Glyph], index: int, label: Label) -> list[str]:
     """The values starting right after row[index - 1], the label's last character."""
     end = row[index - 1]
     height = end.height
-    while index < len(row) and row[index].text in SKIP:
-        if row[index].text in "¥￥":
-            break
+    while index < len(row) and row[index].text in SEPARATORS:
         index += 1
     if index >= len(row):
         return []
     if label.reach is not None and row[index].x0 - end.x1 > label.reach * height:
         return []
     values: list[str] = []
-    while index < len(row) and len(values) < label.values:
+    while index < len(row) and len(values) < len(label.fields):
         value, index = _token(row, index, label.allowed, height * label.gap)
         if not value.strip("¥￥"):
             break

@@ -16,6 +16,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from datetime import date
+from typing import Any
 from xml.etree import ElementTree
 
 from assistant.domain.documents import (
@@ -23,14 +24,12 @@ from assistant.domain.documents import (
     ReadError,
     ReadResult,
     check_size,
-    decode_qr_payloads,
     open_image,
-    parse_qr,
+    qr_sources,
 )
-from assistant.domain.invoice_fields import merge, normalise
+from assistant.domain.invoice_fields import merge, single_field_sources
 from assistant.domain.invoice_xml import TAGS, local, parse_lenient, xml_sources
-from assistant.domain.layout import MAX_GLYPHS, Glyph
-from assistant.domain.pdf import labelled_fields
+from assistant.domain.layout import MAX_GLYPHS, Glyph, label_sources
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +43,8 @@ MAX_IMAGES = 8
 MAX_IMAGE_BYTES = 512 * 1024
 """A QR image is a few KB; larger images (photos, backgrounds) are not decoded."""
 IMAGE_ENDINGS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
+UNPACK_ERRORS = (zipfile.BadZipFile, RuntimeError, OSError, EOFError, zlib.error)
+"""What unpacking a damaged entry raises: that entry is skipped."""
 
 
 def read_ofd(data: bytes, today: date) -> ReadResult:
@@ -64,7 +65,7 @@ def read_ofd(data: bytes, today: date) -> ReadResult:
         objects = _text_objects(parts)
         sources += _referenced_fields(parts, objects, today)
         for glyphs in _page_glyphs(parts):
-            sources += labelled_fields(glyphs, today)
+            sources += label_sources(glyphs, today)
         sources += _qr_sources(archive, infos, today)
     fields = merge(sources)
     if "number" not in fields:
@@ -95,17 +96,18 @@ def unpack(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int = MAX_XML
 
 
 def _xml_parts(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> dict[str, ElementTree.Element]:
-    """Every XML part that parses, by its path in the archive (a malformed part is skipped)."""
+    """Every XML part that parses, by its path in the archive, lower-cased (Document.xml may say
+    "TPLS/" for "Tpls/"); a malformed part is skipped."""
     parts: dict[str, ElementTree.Element] = {}
     for info in infos:
         if not info.filename.lower().endswith(".xml") or info.file_size > MAX_XML_BYTES:
             continue
         try:
-            parts[info.filename.lstrip("/")] = parse_lenient(unpack(archive, info))
+            parts[info.filename.lstrip("/").lower()] = parse_lenient(unpack(archive, info))
         except ReadError as error:
             if error.reason == "hostile":
                 raise
-        except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, zlib.error):
+        except UNPACK_ERRORS:
             continue
     return parts
 
@@ -124,28 +126,23 @@ def _text_objects(parts: dict[str, ElementTree.Element]) -> dict[str, str]:
 def _referenced_fields(parts: dict[str, ElementTree.Element], objects: dict[str, str],
                        today: date) -> list[dict[str, str]]:
     """CustomTag.xml: <InvoiceNo><ObjectRef>6922</ObjectRef></InvoiceNo> names the text object holding it."""
-    sources = []
+    pairs = []
     for root in parts.values():
         for element in root.iter():
             name = TAGS.get(local(element.tag))
             refs = [child for child in element if local(child.tag) == "objectref"]
-            if name is None or not refs:
-                continue
-            text = "".join(objects.get((ref.text or "").strip(), "") for ref in refs)
-            fields = normalise({name: text}, today) if text else {}
-            if fields:
-                sources.append(fields)
-    return sources
+            if name is not None and refs:
+                pairs.append((name, "".join(objects.get((ref.text or "").strip(), "") for ref in refs)))
+    return single_field_sources(pairs, today)
 
 
 def _page_glyphs(parts: dict[str, ElementTree.Element]) -> Iterator[list[Glyph]]:
     """Each page's characters, with its template's (the labels are often only in the template)."""
-    by_lower = {path.lower(): root for path, root in parts.items()}  # BaseLoc "TPLS/" for "Tpls/"
     for page, templates in _pages(parts)[:MAX_PAGES]:
         glyphs: list[Glyph] = []
         for path in [*templates, page]:
-            if path.lower() in by_lower:
-                glyphs += _glyphs(by_lower[path.lower()])
+            if path in parts:
+                glyphs += _glyphs(parts[path])
         yield glyphs[:MAX_GLYPHS]
 
 
@@ -153,7 +150,6 @@ def _pages(parts: dict[str, ElementTree.Element]) -> list[tuple[str, list[str]]]
     """(page content, its template contents) from Document.xml; without one, every content part
     that is not a template, with all templates."""
     found: list[tuple[str, list[str]]] = []
-    by_lower = {path.lower(): root for path, root in parts.items()}
     for path, root in parts.items():
         if local(root.tag) != "document":
             continue
@@ -164,19 +160,20 @@ def _pages(parts: dict[str, ElementTree.Element]) -> list[tuple[str, list[str]]]
             if local(element.tag) != "page" or not element.get("BaseLoc"):
                 continue
             page = _resolve(folder, element.get("BaseLoc", ""))
-            content = by_lower.get(page.lower())
+            content = parts.get(page)
             used = [templates[t.get("TemplateID", "")] for t in (content.iter() if content is not None else [])
                     if local(t.tag) == "template" and t.get("TemplateID", "") in templates]
             found.append((page, used))
     if found:
         return found
     contents = [path for path, root in parts.items() if local(root.tag) == "page"]
-    templates = [path for path in contents if re.search(r"/tpls?/", path.lower())]
+    templates = [path for path in contents if re.search(r"/tpls?/", path)]
     return [(path, templates) for path in contents if path not in templates]
 
 
 def _resolve(folder: str, location: str) -> str:
-    location = location.strip()
+    """A BaseLoc as a key of the parts (relative to Document.xml's folder unless absolute)."""
+    location = location.strip().lower()
     if location.startswith("/"):
         return posixpath.normpath(location.lstrip("/"))
     return posixpath.normpath(posixpath.join(folder, location))
@@ -243,16 +240,11 @@ def _qr_sources(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], today: d
     """The QR code among the archive's small images (JBIG2 images cannot be decoded and are skipped)."""
     images = sorted((info for info in infos if info.filename.lower().endswith(IMAGE_ENDINGS)
                      and 0 < info.file_size <= MAX_IMAGE_BYTES), key=lambda info: info.file_size)
-    sources = []
+    decoded = []
     for info in images[:MAX_IMAGES]:
         try:
-            image = open_image(unpack(archive, info, MAX_IMAGE_BYTES))
-        except ReadError:
+            image: Any = open_image(unpack(archive, info, MAX_IMAGE_BYTES))
+            decoded.append(image.convert("RGB"))
+        except (ReadError, *UNPACK_ERRORS):
             continue
-        except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, zlib.error):
-            continue
-        for payload in decode_qr_payloads(image.convert("RGB")):  # type: ignore[attr-defined]
-            fields = parse_qr(payload, today)
-            if fields:
-                sources.append(fields)
-    return sources
+    return qr_sources(decoded, today)

@@ -16,12 +16,11 @@ from assistant.domain.documents import (
     ReadError,
     ReadResult,
     check_size,
-    decode_qr_payloads,
-    parse_qr,
+    qr_sources,
     render_scale,
 )
-from assistant.domain.invoice_fields import merge, normalise
-from assistant.domain.layout import MAX_GLYPHS, Glyph, read_labels
+from assistant.domain.invoice_fields import merge
+from assistant.domain.layout import MAX_GLYPHS, Glyph, label_sources
 
 logger = logging.getLogger(__name__)
 
@@ -40,43 +39,32 @@ def read_pdf(data: bytes, today: date) -> ReadResult:
         raise ReadError("encrypted" if "password" in str(error).lower() else "corrupt") from error
     try:
         pages = [document[index] for index in range(min(len(document), MAX_PDF_PAGES))]
-        qr_sources: list[dict[str, str]] = []
-        text_sources: list[dict[str, str]] = []
+        from_qr: list[dict[str, str]] = []
+        from_text: list[dict[str, str]] = []
         says_invoice = False
         for page in pages:
-            qr_sources += _qr_fields(_embedded_images(page, pypdfium2), today)
+            from_qr += qr_sources(_embedded_images(page, pypdfium2), today)
             glyphs = page_glyphs(page)
             says_invoice = says_invoice or "发票" in "".join(glyph.text for glyph in glyphs)
-            text_sources += labelled_fields(glyphs, today)
-        if not qr_sources:
+            from_text += label_sources(glyphs, today)
+        if not from_qr:  # a QR drawn as vector graphics, or an image too large to be a QR alone
             for page in pages:
-                image = page.render(scale=render_scale(*page.get_size())).to_pil()
-                qr_sources += _qr_fields([image], today)
-                if qr_sources:
+                from_qr += qr_sources([page.render(scale=render_scale(*page.get_size())).to_pil()], today)
+                if from_qr:
                     break
     finally:
         document.close()
-    if qr_sources:
-        fields = merge([*qr_sources, *text_sources])
+    if from_qr:
+        fields = merge([*from_qr, *from_text])
         source = "pdf_qr"
     elif says_invoice:
-        fields = merge(text_sources)
+        fields = merge(from_text)
         source = "pdf_text"
     else:
         fields = {}
     if "number" not in fields:
         raise ReadError("not_invoice")
     return ReadResult(fields, source)
-
-
-def labelled_fields(glyphs: list[Glyph], today: date) -> list[dict[str, str]]:
-    """One source per value read next to a label (so two different values of one field dispute)."""
-    sources = []
-    for name, values in read_labels(glyphs).items():
-        for value in values:
-            fields = normalise({name: value}, today)
-            sources.append(fields if fields else {})
-    return [fields for fields in sources if fields]
 
 
 def page_glyphs(page: Any) -> list[Glyph]:
@@ -110,12 +98,3 @@ def _embedded_images(page: Any, pypdfium2: Any) -> list[Any]:
             logger.debug("embedded image not decoded: %s", error)
     return images
 
-
-def _qr_fields(images: list[Any], today: date) -> list[dict[str, str]]:
-    found = []
-    for image in images:
-        for payload in decode_qr_payloads(image):
-            fields = parse_qr(payload, today)
-            if fields:
-                found.append(fields)
-    return found

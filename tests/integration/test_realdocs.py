@@ -42,7 +42,7 @@ def _read_in_process(path: Path) -> FileRead:
 
 def test_real_pdf_text_layers_without_their_qr(monkeypatch) -> None:
     """Never wrong; and most invoices' text layers give every field (a garbled one may be refused)."""
-    monkeypatch.setattr(pdf_reader, "decode_qr_payloads", lambda image: [])
+    monkeypatch.setattr(pdf_reader, "qr_sources", lambda images, today: [])
     pdfs = [entry for entry in ENTRIES if entry["file"].endswith(".pdf")]
     verdicts = [score(e["file"], e["truth"], _read_in_process(DEFAULT_FOLDER / e["file"])) for e in pdfs]
     assert [v for v in verdicts if v.outcome == "wrong"] == []
