@@ -28,9 +28,9 @@ class PdfImage:
     image: Image.Image
 
 
-def qr(payload: str, scale: int = 3) -> Image.Image:
+def qr(payload: str, scale: int = 3, border: int = 2) -> Image.Image:
     buffer = io.BytesIO()
-    segno.make(payload, error="m").save(buffer, kind="png", scale=scale, border=2)
+    segno.make(payload, error="m").save(buffer, kind="png", scale=scale, border=border)
     return Image.open(io.BytesIO(buffer.getvalue())).convert("L")
 
 
@@ -137,12 +137,17 @@ def digital_texts(number: str = "25437000000297554203", issued: str = "2025年10
 OFD_NS = 'xmlns:ofd="http://www.ofdspec.org/2016"'
 
 
-def ofd(parts: dict[str, str | bytes]) -> bytes:
+def ofd(parts: dict[str, str | bytes], encrypted: bool = False) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, content in parts.items():
             archive.writestr(name, content)
-    return buffer.getvalue()
+    data = bytearray(buffer.getvalue())
+    if encrypted:  # set the "encrypted" flag of the first local header and central entry
+        data[6] |= 1
+        central = data.find(b"PK\x01\x02")
+        data[central + 8] |= 1
+    return bytes(data)
 
 
 def ofd_root(custom: dict[str, str] | None = None) -> str:

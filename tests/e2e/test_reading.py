@@ -10,7 +10,8 @@ import segno
 
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant
 from tests.factories import add_invoices, add_user, code12, invoice
-from tests.unit.test_documents import OFD_FILES, ofd
+from tests.synthetic import ofd
+from tests.unit.test_documents import OFD_FILES
 
 pytestmark = pytest.mark.e2e
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import io
 import random
-import zipfile
 from datetime import date
 
 import pytest
-import segno
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from assistant.domain.documents import ReadError, parse_qr, read_document
 from tests import synthetic
+from tests.synthetic import ofd, png
 
 TODAY = date(2026, 6, 15)
 E_ORDINARY = "01,10,011002600111,80100798,64.9,20260301,85342965681116380258,BE2D"
@@ -21,15 +20,7 @@ SPECIAL = "01,01,1100262130,00112233,5000.00,20260310,,A1B2"
 
 
 def qr_image(payload: str, scale: int = 8) -> Image.Image:
-    buffer = io.BytesIO()
-    segno.make(payload, error="m").save(buffer, kind="png", scale=scale, border=4)
-    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-
-
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return synthetic.qr(payload, scale=scale, border=4).convert("RGB")
 
 
 def read(data: bytes, name: str = "", mime: str = "", kind: str = "document"):
@@ -193,19 +184,6 @@ def test_a_digital_invoice_xml() -> None:
                              "total": "113.00"}
 
 
-def ofd(files: dict[str, str], encrypted: bool = False) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    data = bytearray(buffer.getvalue())
-    if encrypted:  # set the "encrypted" flag of the first local header and central entry
-        data[6] |= 1
-        central = data.find(b"PK\x01\x02")
-        data[central + 8] |= 1
-    return bytes(data)
-
-
 OFD_FILES = {
     "OFD.xml": '<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016"><ofd:DocBody/></ofd:OFD>',
     "Doc_0/Tags/CustomTag.xml": (
@@ -227,7 +205,7 @@ DIGITAL_FIELDS = {"number": "26112000000136634917", "date": "2026-05-14", "amoun
 
 def test_a_digital_ofd_total_is_its_amount_plus_tax() -> None:
     """数电 OFDs name 合计金额 and 合计税额 in OFD.xml, never 价税合计."""
-    data = synthetic.ofd({"OFD.xml": synthetic.ofd_root({
+    data = ofd({"OFD.xml": synthetic.ofd_root({
         "发票号码": "26112000000136634917", "开票日期": "2026年05月14日", "合计金额": "100.00", "合计税额": "13.00",
         "购买方纳税人识别号": "91460300MAA92DJN95"})})
     assert read(data, name="dzfp.ofd").fields == DIGITAL_FIELDS
@@ -246,14 +224,14 @@ def _page_text_ofd(template_location: str = "Tpls/Tpl_0/Content.xml") -> dict[st
 
 def test_an_ofd_with_its_data_only_in_the_page_text() -> None:
     """Labels in the template, values on the page; the template's BaseLoc may differ in case."""
-    assert read(synthetic.ofd(_page_text_ofd()), name="a.ofd").fields == DIGITAL_FIELDS
-    assert read(synthetic.ofd(_page_text_ofd("TPLS/TPL_0/Content.xml")), name="a.ofd").fields == DIGITAL_FIELDS
+    assert read(ofd(_page_text_ofd()), name="a.ofd").fields == DIGITAL_FIELDS
+    assert read(ofd(_page_text_ofd("TPLS/TPL_0/Content.xml")), name="a.ofd").fields == DIGITAL_FIELDS
 
 
 def test_an_ofd_with_its_data_only_in_the_qr_image() -> None:
-    data = synthetic.ofd({"OFD.xml": synthetic.ofd_root(),
-                          "Doc_0/Res/qr.png": synthetic.png(synthetic.qr(DIGITAL, scale=4)),
-                          "Doc_0/Res/seal.png": synthetic.png(Image.new("L", (300, 300), 200))})
+    data = ofd({"OFD.xml": synthetic.ofd_root(),
+                          "Doc_0/Res/qr.png": png(synthetic.qr(DIGITAL, scale=4)),
+                          "Doc_0/Res/seal.png": png(Image.new("L", (300, 300), 200))})
     assert read(data, name="a.ofd").fields == {"number": "26112000000136634917", "date": "2026-05-14",
                                                 "total": "113.00"}
 
@@ -293,7 +271,7 @@ BANK_RECEIPT = """<xbrli:xbrl xmlns:xbrli="http://www.xbrl.org/2003/instance" xm
 ], ids=["e-ordinary", "railway"])
 def test_an_ofd_with_its_data_only_in_an_xbrl_attachment(attachment: str, fields: dict) -> None:
     xbrl = XBRL_INV if attachment.startswith("inv") else XBRL_RAIL
-    data = synthetic.ofd({"OFD.xml": synthetic.ofd_root(), f"Doc_0/Attachs/{attachment}": xbrl})
+    data = ofd({"OFD.xml": synthetic.ofd_root(), f"Doc_0/Attachs/{attachment}": xbrl})
     assert read(data, name="a.ofd").fields == fields
     assert read(xbrl.encode(), name=attachment).fields == fields  # the attachment on its own
 
@@ -311,7 +289,7 @@ def test_original_invoice_xml_gives_check_code_and_amount() -> None:
     fields = {"code": "051002600113", "number": "18925756", "date": "2026-01-24", "check_code": "407976",
               "amount": "15324.75", "total": "15478.00"}
     assert read(ORIGINAL_INVOICE.encode(), name="original_invoice.xml").fields == fields
-    data = synthetic.ofd({"OFD.xml": synthetic.ofd_root(), "Doc_0/Attachs/original_invoice.xml": ORIGINAL_INVOICE})
+    data = ofd({"OFD.xml": synthetic.ofd_root(), "Doc_0/Attachs/original_invoice.xml": ORIGINAL_INVOICE})
     assert read(data, name="a.ofd").fields == fields
 
 
@@ -323,16 +301,16 @@ def test_custom_tag_object_refs_with_broken_namespaces() -> None:
             '<TaxInclusiveTotalAmount><ofd:ObjectRef PageRef="1">15</ofd:ObjectRef></TaxInclusiveTotalAmount>'
             '</:eInvoice>')
     values = [(11, 150, 8, "26112000000136634917"), (12, 150, 15, "2026年05月14日"), (15, 160, 110, "¥113.00")]
-    data = synthetic.ofd({"OFD.xml": synthetic.ofd_root(), "Doc_0/Tags/CustomTag.xml": tags,
+    data = ofd({"OFD.xml": synthetic.ofd_root(), "Doc_0/Tags/CustomTag.xml": tags,
                           "Doc_0/Pages/Page_0/Content.xml": synthetic.ofd_page(values, template=False)})
     assert read(data, name="a.ofd").fields == {"number": "26112000000136634917", "date": "2026-05-14",
                                                 "total": "113.00"}
 
 
 def test_ofd_sources_that_disagree_leave_the_field_out() -> None:
-    data = synthetic.ofd({"OFD.xml": synthetic.ofd_root({"发票号码": "26112000000136634917", "开票日期": "2026年05月14日",
+    data = ofd({"OFD.xml": synthetic.ofd_root({"发票号码": "26112000000136634917", "开票日期": "2026年05月14日",
                                                          "价税合计": "113.00"}),
-                          "Doc_0/Res/qr.png": synthetic.png(synthetic.qr(DIGITAL.replace("113.00", "131.00")))})
+                          "Doc_0/Res/qr.png": png(synthetic.qr(DIGITAL.replace("113.00", "131.00")))})
     assert read(data, name="a.ofd").fields == {"number": "26112000000136634917", "date": "2026-05-14"}
 
 
@@ -343,7 +321,7 @@ def test_ofd_sources_that_disagree_leave_the_field_out() -> None:
 ], ids=["bank-receipt", "seal-only"])
 def test_ofds_that_are_not_invoices_are_refused(parts: dict) -> None:
     with pytest.raises(ReadError) as error:
-        read(synthetic.ofd(parts), name="a.ofd")
+        read(ofd(parts), name="a.ofd")
     assert error.value.reason == "not_invoice"
 
 
