@@ -34,6 +34,7 @@ async def test_five_lookups_of_one_invoice_a_day(chat: Chat, sessions, clock, me
         assert "找到了" in await chat.say(lookup("12345678", clock))
     text = await chat.say(lookup("12345678", clock))
     assert "今天已经查询了 5 次" in text and "明天 00:00" in text and "找到了" not in text
+    assert "<code>12345678</code>" in text.split("\n")[0]  # which invoice hit the limit
     assert chat.buttons == ["human", "menu"]
     clock.advance(hours=14)  # the next day in Beijing
     assert "找到了" in await chat.say(lookup("12345678", clock))
