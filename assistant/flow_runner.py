@@ -61,7 +61,7 @@ class FlowRunner:
                                flow, spec.initial)
             state, data = spec.initial, {}
         model = await self.drive(flow, make(state, copy.deepcopy(data)), act)
-        version = conversations.save(conversation, flow=flow, state=model.state, data=model.data, now=now)
+        version = await conversations.save(conversation, flow=flow, state=model.state, data=model.data, now=now)
         replies = [self.render(say, getattr(model, "language", language), version, conversation.chat_id)
                    for say in model.said]
         return model, replies

@@ -225,8 +225,8 @@ class SupportDesk:
         conversations = self.store.conversations
         conversation, _ = await conversations.get(ticket.chat_id, ticket.user_id, initial=TROUBLESHOOT.initial,
                                                   now=self.now)
-        conversations.save(conversation, flow=TROUBLESHOOT.name, state=state, now=self.now,
-                           data={} if state == "menu" else {**conversation.data, "ticket_id": ticket.id})
+        await conversations.save(conversation, flow=TROUBLESHOOT.name, state=state, now=self.now,
+                                 data={} if state == "menu" else {**conversation.data, "ticket_id": ticket.id})
         if state != "menu":
             return []
         return [self._reply("state_menu", ticket.language, ticket.chat_id, buttons=PROMPT_BUTTONS["menu"],

@@ -6,46 +6,58 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import flag_modified
 
-from assistant.store.dialect import dialect_insert
+from assistant.store.driver import Driver
 from assistant.store.models import Conversation
 
 logger = logging.getLogger(__name__)
 
 
 class Conversations:
-    """One row per chat: the flow it is in, the state, the collected fields, the version of its buttons."""
+    """One row per chat: the flow it is in, the state, the collected fields, the version of its buttons.
+
+    Read and written straight through the driver (every update reads and writes one); a row read in
+    this transaction is the same object when asked for again, as with the ORM's identity map.
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._loaded: dict[int, Conversation] = {}
 
     async def get(self, chat_id: int, user_id: int, *, initial: str, now: datetime) -> tuple[Conversation, bool]:
         """The chat's conversation row, locked for this transaction; created when new (True)."""
-        query = (select(Conversation).where(Conversation.chat_id == chat_id).with_for_update()
-                 .execution_options(populate_existing=True))
-        row = await self.session.scalar(query)
-        if row is not None:
-            return row, False
-        statement = dialect_insert(self.session, Conversation).values(
-            chat_id=chat_id, user_id=user_id, flow="troubleshoot", state=initial, data={}, version=0,
-            updated_at=now)
-        created = await self.session.execute(
-            statement.on_conflict_do_nothing(index_elements=["chat_id"]).returning(Conversation.chat_id))
-        is_new = created.first() is not None  # not when another process created it just now
-        row = await self.session.scalar(query)
-        assert row is not None
-        return row, is_new
+        if chat_id in self._loaded:
+            return self._loaded[chat_id], False
+        driver = await Driver.of(self.session)
+        row = await driver.row(_SELECT, chat_id)
+        is_new = False
+        if row is None:
+            created = await driver.row(
+                "INSERT INTO conversations (chat_id, user_id, flow, state, data, version, updated_at)"
+                " VALUES ($1, $2, 'troubleshoot', $3, $4, 0, $5) ON CONFLICT (chat_id) DO NOTHING RETURNING chat_id",
+                chat_id, user_id, initial, driver.json({}), driver.when(now))
+            is_new = created is not None  # not when another process created it just now
+            row = await driver.row(_SELECT, chat_id)
+            assert row is not None
+        conversation = Conversation(chat_id=row[0], user_id=row[1], flow=row[2], state=row[3],
+                                    data=driver.json_of(row[4]) or {}, version=row[5],
+                                    updated_at=driver.when_of(row[6]))
+        self._loaded[chat_id] = conversation
+        return conversation, is_new
 
-    @staticmethod
-    def save(conversation: Conversation, *, flow: str, state: str, data: dict[str, Any], now: datetime) -> int:
+    async def save(self, conversation: Conversation, *, flow: str, state: str, data: dict[str, Any],
+                   now: datetime) -> int:
         """New flow, state and fields, and the next version (returned): outdated buttons are recognised by it."""
-        conversation.flow = flow
-        conversation.state = state
-        conversation.data = data
-        flag_modified(conversation, "data")
-        conversation.version += 1
-        conversation.updated_at = now
-        return conversation.version
+        driver = await Driver.of(self.session)
+        version = conversation.version + 1
+        await driver.run("UPDATE conversations SET flow = $1, state = $2, data = $3, version = $4, updated_at = $5"
+                         " WHERE chat_id = $6", flow, state, driver.json(data), version, driver.when(now),
+                         conversation.chat_id)
+        conversation.flow, conversation.state, conversation.data = flow, state, data
+        conversation.version, conversation.updated_at = version, now
+        return version
+
+
+_SELECT = ("SELECT chat_id, user_id, flow, state, data, version, updated_at FROM conversations"
+           " WHERE chat_id = $1 FOR UPDATE")

@@ -8,14 +8,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
+from assistant.store.driver import Driver
 from assistant.store.models import InboxEntry
-from assistant.store.dialect import dialect_insert
 
 logger = logging.getLogger(__name__)
+
+_HEADS = """
+SELECT update_id, chat_id, album FROM inbox WHERE update_id IN (
+    SELECT min(entry.update_id) FROM inbox AS entry
+    WHERE entry.state = 'pending' AND entry.chat_id <> ALL($3)
+      AND NOT EXISTS (SELECT 1 FROM inbox AS sending WHERE sending.chat_id = entry.chat_id
+                      AND sending.state = 'done' AND sending.lease_until > $1)
+    GROUP BY entry.chat_id
+    HAVING max(CASE WHEN entry.lease_until IS NOT NULL AND entry.lease_until > $1 THEN 1 ELSE 0 END) = 0
+       AND max(CASE WHEN entry.attempts > 0 AND entry.error = '' THEN 1 ELSE 0 END) = $2
+    ORDER BY max(entry.attempts), min(entry.update_id) LIMIT $4)
+"""
+"""The first pending update of each chat nobody is handling (leased, retrying, or its answer being sent)."""
 
 
 @dataclass(frozen=True)
@@ -74,65 +86,50 @@ class InboxStore:
         """Store updates; one already stored (delivered again) is left as it is."""
         if not updates:
             return
-        rows = [{"update_id": u.update_id, "chat_id": u.chat_id, "user_id": u.user_id, "kind": u.kind[:24],
-                 "album": (u.album or None) and u.album[:64], "payload": u.payload, "state": "pending",
-                 "attempts": 0, "lease_until": None, "received_at": now, "finished_at": None, "error": ""}
-                for u in updates]
-        statement = (dialect_insert(self.session, InboxEntry.__table__)
-                     .on_conflict_do_nothing(index_elements=["update_id"]))
-        await self.session.execute(statement, rows)  # executemany: compiled once, whatever the number of rows
+        driver = await Driver.of(self.session)
+        received = driver.when(now)
+        await driver.many(
+            "INSERT INTO inbox (update_id, chat_id, user_id, kind, album, payload, state, attempts, lease_until,"
+            " received_at, finished_at, error) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, NULL, $7, NULL, '')"
+            " ON CONFLICT (update_id) DO NOTHING",
+            [(u.update_id, u.chat_id, u.user_id, u.kind[:24], (u.album or None) and u.album[:64],
+              driver.json(u.payload), received) for u in updates])
 
     async def claim(self, now: datetime, *, lease: timedelta, limit: int, busy: Collection[int],
                     album_wait: timedelta, suspects: bool = False) -> list[Batch]:
         """The next update (or album) of up to `limit` chats that nobody is handling, leased to the caller.
 
         Attempts are counted here, before handling. A chat whose earlier update is leased or waiting for
-        its retry is skipped, so each chat's updates are handled one at a time, in order. A chat whose
-        next update was claimed before and never finished (its process died: a crash suspect) is only
-        claimed with `suspects`, which the worker asks for when it has nothing else in hand.
+        its retry is skipped, so each chat's updates are handled one at a time, in order; so is a chat
+        whose answer to its previous update is still being sent (done, leased). A chat whose next update
+        was claimed before and never finished (its process died: a crash suspect) is only claimed with
+        `suspects`, which the worker asks for when it has nothing else in hand.
         """
-        leased = func.max(case((and_(InboxEntry.lease_until.is_not(None), InboxEntry.lease_until > now), 1),
-                               else_=0))
-        suspect = func.max(case((and_(InboxEntry.attempts > 0, InboxEntry.error == ""), 1), else_=0))
-        sending = aliased(InboxEntry)  # done, its answer still being sent by another process: the chat waits
-        still_sending = (select(sending.update_id).where(sending.chat_id == InboxEntry.chat_id,
-                                                         sending.state == "done", sending.lease_until > now)
-                         .exists())
-        firsts = (select(func.min(InboxEntry.update_id))
-                  .where(InboxEntry.state == "pending", ~still_sending).group_by(InboxEntry.chat_id)
-                  .having(leased == 0, suspect == (1 if suspects else 0))
-                  .order_by(func.max(InboxEntry.attempts), func.min(InboxEntry.update_id)).limit(limit))
-        if busy:
-            firsts = firsts.where(InboxEntry.chat_id.not_in(list(busy)))
-        first = aliased(InboxEntry)
-        heads = (await self.session.execute(select(first.update_id, first.chat_id, first.album)
-                                            .where(first.update_id.in_(firsts)))).all()
+        driver = await Driver.of(self.session)
+        at = driver.when(now)
+        heads = await driver.rows(_HEADS, at, 1 if suspects else 0, driver.array(busy), limit)
         if not heads:
             return []
         wanted: list[list[int]] = []
-        for update_id, chat_id, album in sorted(heads):
+        for update_id, chat_id, album in sorted(tuple(head) for head in heads):
             if album is None:
                 wanted.append([update_id])
                 continue
-            photos = (await self.session.execute(
-                select(InboxEntry.update_id, InboxEntry.received_at)
-                .where(InboxEntry.chat_id == chat_id, InboxEntry.album == album,
-                       InboxEntry.state == "pending").order_by(InboxEntry.update_id))).all()
-            if max(received for _, received in photos) > now - album_wait:
+            photos = [(photo, driver.when_of(received)) for photo, received in await driver.rows(
+                "SELECT update_id, received_at FROM inbox WHERE chat_id = $1 AND album = $2 AND state = 'pending'"
+                " ORDER BY update_id", chat_id, album)]
+            if max(received for _, received in photos if received is not None) > now - album_wait:
                 continue  # the album's other photos may still be coming
             wanted.append([photo for photo, _ in photos])
         ids = [update_id for group in wanted for update_id in group]
         if not ids:
             return []
-        table = InboxEntry.__table__
-        claimed = (await self.session.execute(
-            update(table)
-            .where(table.c.update_id.in_(ids), table.c.state == "pending",
-                   or_(table.c.lease_until.is_(None), table.c.lease_until <= now))
-            .values(lease_until=now + lease, attempts=table.c.attempts + 1)
-            .returning(table.c.update_id, table.c.chat_id, table.c.user_id, table.c.kind, table.c.payload,
-                       table.c.attempts))).all()
-        fresh = {row.update_id: Item(*row) for row in claimed}
+        claimed = await driver.rows(
+            "UPDATE inbox SET lease_until = $1, attempts = attempts + 1 WHERE update_id = ANY($2)"
+            " AND state = 'pending' AND (lease_until IS NULL OR lease_until <= $3)"
+            " RETURNING update_id, chat_id, user_id, kind, payload, attempts",
+            driver.when(now + lease), driver.array(ids), at)
+        fresh = {row[0]: Item(row[0], row[1], row[2], row[3], driver.json_of(row[4]), row[5]) for row in claimed}
         return [Batch(fresh[group[0]].chat_id, tuple(fresh[u] for u in group if u in fresh))
                 for group in wanted if group[0] in fresh]
 
@@ -147,20 +144,18 @@ class InboxStore:
         """
         if not update_ids:
             return 0
-        values: dict[str, Any] = {"state": state, "finished_at": now, "error": error[:2000]}
-        if not sending:
-            values["lease_until"] = None
-        table = InboxEntry.__table__  # the table, as in `claim`: no ORM session to keep in step on every event
-        result = await self.session.execute(update(table).where(table.c.update_id.in_(list(update_ids)),
-                                                                 table.c.state == "pending").values(**values))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        driver = await Driver.of(self.session)
+        lease = "lease_until" if sending else "NULL"
+        return await driver.run(f"UPDATE inbox SET state = $1, finished_at = $2, error = $3, lease_until = {lease}"
+                                " WHERE update_id = ANY($4) AND state = 'pending'",
+                                state, driver.when(now), error[:2000], driver.array(update_ids))
 
     async def sent(self, update_ids: Sequence[int]) -> None:
         """The answer to these updates went out: their chat's next update may be handled anywhere."""
         if update_ids:
-            table = InboxEntry.__table__
-            await self.session.execute(update(table).where(table.c.update_id.in_(list(update_ids)))
-                                       .values(lease_until=None))
+            driver = await Driver.of(self.session)
+            await driver.run("UPDATE inbox SET lease_until = NULL WHERE update_id = ANY($1)",
+                             driver.array(update_ids))
 
     async def release(self, update_ids: Sequence[int], *, retry_at: datetime | None, error: str = "",
                       uncount: bool = False) -> None:

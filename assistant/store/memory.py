@@ -215,8 +215,8 @@ class MemoryConversations:
         return self.rows.add(Conversation(chat_id=chat_id, user_id=user_id, flow="troubleshoot", state=initial,
                                           data={}, version=0, updated_at=now)), True
 
-    @staticmethod
-    def save(conversation: Conversation, *, flow: str, state: str, data: dict[str, Any], now: datetime) -> int:
+    async def save(self, conversation: Conversation, *, flow: str, state: str, data: dict[str, Any],
+                   now: datetime) -> int:
         conversation.flow, conversation.state, conversation.data = flow, state, data
         conversation.version += 1
         conversation.updated_at = now

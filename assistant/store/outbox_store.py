@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.outputs import Copy, Out
 from assistant.outbox import decode, encode
+from assistant.store.driver import Driver
 from assistant.store.models import (
     OutboxEntry,
 )
@@ -29,15 +30,21 @@ class Outbox:
         """Store outputs owed, leased to this process for sending; returned with their outbox ids."""
         if not outputs:
             return []
-        entries = [OutboxEntry(chat_id=output.to_chat_id if isinstance(output, Copy) else output.chat_id,
-                               payload=encode(output), created_at=now, lease_until=now + lease, attempts=1)
-                   for output in outputs]
-        self.session.add_all(entries)
-        await self.session.flush()
-        return [dataclasses.replace(output, outbox_id=entry.id) for output, entry in zip(outputs, entries)]
+        driver = await Driver.of(self.session)
+        created, lease_until = driver.when(now), driver.when(now + lease)
+        values, args = [], []
+        for output in outputs:
+            values.append(f"(${len(args) + 1}, ${len(args) + 2}, ${len(args) + 3}, ${len(args) + 4}, 1)")
+            args += [output.to_chat_id if isinstance(output, Copy) else output.chat_id, driver.json(encode(output)),
+                     created, lease_until]
+        rows = await driver.rows("INSERT INTO outbox (chat_id, payload, created_at, lease_until, attempts) VALUES "
+                                 + ", ".join(values) + " RETURNING id", *args)
+        ids = sorted(row[0] for row in rows)  # one statement numbers its rows in order
+        return [dataclasses.replace(output, outbox_id=entry_id) for output, entry_id in zip(outputs, ids)]
 
     async def mark_sent(self, outbox_ids: Sequence[int], now: datetime) -> None:
-        await self.session.execute(update(OutboxEntry).where(OutboxEntry.id.in_(outbox_ids)).values(sent_at=now))
+        driver = await Driver.of(self.session)
+        await driver.run("UPDATE outbox SET sent_at = $1 WHERE id = ANY($2)", driver.when(now), driver.array(outbox_ids))
 
     async def mark_sent_once(self, outbox_id: int, now: datetime) -> bool:
         """Mark one output done with; False when it was already (its result was taken in before)."""

@@ -11,13 +11,13 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.store.access import AccessRequests
 from assistant.store.audit import AuditLog
 from assistant.store.broadcasts import Broadcasts
 from assistant.store.conversations import Conversations
+from assistant.store.driver import Driver
 from assistant.store.follow_ups import FollowUps
 from assistant.store.inbox import InboxStore
 from assistant.store.invoices import Invoices
@@ -55,7 +55,8 @@ class UnitOfWork:
         already begins IMMEDIATE, so writers queue one at a time.
         """
         if self.session.get_bind().dialect.name == "postgresql":
-            await self.session.execute(select(func.pg_advisory_xact_lock(chat_id)))
+            driver = await Driver.of(self.session)
+            await driver.run("SELECT pg_advisory_xact_lock($1)", chat_id)
 
 
 Units = Callable[[], AbstractAsyncContextManager[UnitOfWork]]

@@ -8,8 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
-from assistant.store.dialect import dialect_insert
+from assistant.store.driver import Driver
 from assistant.store.models import (
     Company,
     User,
@@ -17,6 +19,8 @@ from assistant.store.models import (
 )
 
 logger = logging.getLogger(__name__)
+
+_SELECT_USER = "SELECT id, role, language, name, alias, unreachable, created_at FROM users WHERE id = $1"
 
 
 class Users:
@@ -30,19 +34,29 @@ class Users:
 
     async def ensure(self, user_id: int, *, language: str, name: str, now: datetime,
                      role: str = "merchant") -> User:
-        """The user, created on first contact; insert-or-ignore so two processes cannot collide."""
-        user = await self.session.get(User, user_id)
-        if user is not None:
-            if name and user.name != name:
-                user.name = name
-            if user.unreachable:  # they wrote to us, so they can be reached again
-                user.unreachable = False
-            return user
-        statement = dialect_insert(self.session, User).values(
-            id=user_id, role=role, language=language, name=name, unreachable=False, created_at=now)
-        await self.session.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
-        user = await self.session.get(User, user_id, populate_existing=True)
-        assert user is not None
+        """The user, created on first contact; insert-or-ignore so two processes cannot collide.
+
+        Read through the driver (every update needs it) and handed to the session as loaded, so that
+        changes to it are written as usual.
+        """
+        user = self.session.identity_map.get(identity_key(User, user_id))
+        if user is None:
+            driver = await Driver.of(self.session)
+            row = await driver.row(_SELECT_USER, user_id)
+            if row is None:
+                await driver.run("INSERT INTO users (id, role, language, name, alias, unreachable, created_at)"
+                                 " VALUES ($1, $2, $3, $4, '', $5, $6) ON CONFLICT (id) DO NOTHING",
+                                 user_id, role, language, name, driver.flag(False), driver.when(now))
+                row = await driver.row(_SELECT_USER, user_id)
+                assert row is not None
+            user = User(id=row[0], role=row[1], language=row[2], name=row[3], alias=row[4],
+                        unreachable=driver.flag_of(row[5]), created_at=driver.when_of(row[6]))
+            make_transient_to_detached(user)
+            self.session.add(user)  # as if the ORM had loaded it: persistent, unchanged
+        if name and user.name != name:
+            user.name = name
+        if user.unreachable:  # they wrote to us, so they can be reached again
+            user.unreachable = False
         return user
 
     async def save(self, user_id: int, *, role: str, language: str | None, companies: Sequence[str],

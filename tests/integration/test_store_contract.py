@@ -73,8 +73,8 @@ async def test_conversations_keep_state_fields_and_version(units: Units) -> None
     async with units() as store:
         conversation, new = await store.conversations.get(10, 1, initial="menu", now=NOW)
         assert new and (conversation.state, conversation.data, conversation.version) == ("menu", {}, 0)
-        version = store.conversations.save(conversation, flow="troubleshoot", state="collecting",
-                                           data={"fields": {"number": "12345678"}}, now=NOW)
+        version = await store.conversations.save(conversation, flow="troubleshoot", state="collecting",
+                                                 data={"fields": {"number": "12345678"}}, now=NOW)
         assert version == 1
     async with units() as store:
         conversation, new = await store.conversations.get(10, 1, initial="menu", now=NOW)
@@ -83,7 +83,7 @@ async def test_conversations_keep_state_fields_and_version(units: Units) -> None
             "collecting", {"fields": {"number": "12345678"}}, 1)
         data = conversation.data
         data["fields"]["code"] = "011002600111"
-        store.conversations.save(conversation, flow="ticket", state="open", data=data, now=NOW)
+        await store.conversations.save(conversation, flow="ticket", state="open", data=data, now=NOW)
     async with units() as store:
         conversation, _ = await store.conversations.get(10, 1, initial="menu", now=NOW)
         assert (conversation.flow, conversation.data["fields"]["code"], conversation.version) == (
