@@ -124,3 +124,14 @@ class Driver:
             self._connection.executemany(_sqlite_sql(sql), list(rows))
         else:
             await self._connection.executemany(sql, list(rows))
+
+
+async def nothing_there(session: AsyncSession, sql: str, *args: Any) -> bool:
+    """True when the driver finds no row for `sql`: the common case of a question, asked cheaply.
+
+    False (ask the ORM) while the session holds changes not yet written, which the driver would miss.
+    """
+    if session.new or session.dirty:
+        return False
+    driver = await Driver.of(session)
+    return await driver.row(sql, *args) is None

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant.store.driver import Driver, nothing_there
 from assistant.store.models import (
     MaintenanceWindow,
 )
@@ -29,6 +30,9 @@ class MaintenanceWindows:
                                                MaintenanceWindow.ended_at.is_(None))
 
     async def active(self, now: datetime) -> MaintenanceWindow | None:
+        if await nothing_there(self.session, "SELECT 1 FROM maintenance_windows WHERE starts_at <= $1"
+                               " AND ends_at > $1 AND ended_at IS NULL", (await Driver.of(self.session)).when(now)):
+            return None  # most of the time nothing is announced
         query = self._running(now).order_by(MaintenanceWindow.ends_at.desc()).limit(1)
         return (await self.session.scalars(query)).first()
 

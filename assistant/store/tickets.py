@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.store.driver import Driver
+from assistant.store.driver import nothing_there
 from assistant.store.dialect import dialect_insert
 from assistant.store.models import (
     RelayedMessage,
@@ -47,16 +47,17 @@ class Tickets:
 
     async def active(self, chat_id: int) -> Ticket | None:
         """The chat's ticket that a person is (or will be) handling."""
-        if not (self.session.new or self.session.dirty):  # nothing unwritten the driver would not see
-            driver = await Driver.of(self.session)  # most chats have none: asked without the ORM
-            if await driver.row("SELECT 1 FROM tickets WHERE chat_id = $1 AND state IN ('open', 'claimed')",
-                                chat_id) is None:
-                return None
+        if await nothing_there(self.session, "SELECT 1 FROM tickets WHERE chat_id = $1"
+                               " AND state IN ('open', 'claimed')", chat_id):
+            return None  # most chats have none: asked without the ORM
         query = (select(Ticket).where(Ticket.chat_id == chat_id, Ticket.state.in_(("open", "claimed")))
                  .order_by(Ticket.id.desc()).with_for_update())
         return (await self.session.scalars(query.limit(1))).first()
 
     async def last_closed(self, chat_id: int) -> Ticket | None:
+        if await nothing_there(self.session, "SELECT 1 FROM tickets WHERE chat_id = $1 AND state = 'closed'",
+                               chat_id):
+            return None
         query = (select(Ticket).where(Ticket.chat_id == chat_id, Ticket.state == "closed")
                  .order_by(Ticket.closed_at.desc()).with_for_update())
         return (await self.session.scalars(query.limit(1))).first()
