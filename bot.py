@@ -143,6 +143,7 @@ def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any,
         filters,
     )
 
+    from assistant.adapters.bot_api_http import AiohttpRequest
     from assistant.adapters.telegram import FloodGuard, TelegramAdapter
 
     adapter = TelegramAdapter(core=rt.assistant, renderer=rt.renderer,
@@ -150,7 +151,8 @@ def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any,
                               flood=FloodGuard(settings.flood_messages, settings.flood_seconds))
     builder = (Application.builder().token(token)
                .base_url(settings.telegram_api_base_url).base_file_url(settings.telegram_api_file_url)
-               .connection_pool_size(settings.telegram_connections).pool_timeout(10.0))
+               .request(AiohttpRequest(settings.telegram_connections, pool_timeout=10.0))
+               .get_updates_request(AiohttpRequest(1)))
     if settings.telegram_max_rate > 0:  # Telegram's limit for one bot: about 30 requests a second
         builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_rate, max_retries=5))
     application = builder.updater(None).build()  # updates come from the inbox (our Poller or the webhook)

@@ -49,8 +49,7 @@ class Settings(BaseSettings):
     telegram_max_rate: float = Field(default=30.0, ge=0)
     """Bot API requests per second for this process (0: no limiter, e.g. behind a local Bot API server)."""
     telegram_connections: int = Field(default=16, ge=1, le=256)
-    """HTTP connections to the Bot API. Few: httpcore's pool does work per request that grows with the
-    square of its connections (python-telegram-bot's default, 256, cost 1 ms a request at 200 chats)."""
+    """HTTP connections to the Bot API (sends wait for a free one; 16 carry far more than Telegram's 30/s)."""
     broadcast_rate: float = Field(default=25.0, gt=0, le=30)
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None

@@ -33,6 +33,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
+from assistant.adapters.bot_api_http import may_have_arrived
 from assistant.adapters.texts import clean, shorten_html, split_html
 from assistant.adapters.webhook import ANSWERED
 from assistant.admin import ADMIN_COMMANDS
@@ -293,8 +294,9 @@ class MaybeSent(NetworkError):
 def _maybe_sent(error: Exception) -> bool:
     """The request may have reached Telegram: sent, but no answer came (an answer, even an error, says it did not)."""
     cause = error.__cause__
-    return isinstance(cause, httpx.TransportError) and not isinstance(
-        cause, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    if isinstance(cause, httpx.TransportError):  # python-telegram-bot's own HTTPXRequest
+        return not isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    return may_have_arrived(error)
 
 
 def _topic_gone(error: Exception) -> bool:
