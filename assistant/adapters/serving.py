@@ -106,7 +106,12 @@ class Serving:
         from assistant.adapters.telegram import received, set_up_bot_profile
 
         application, adapter = self.application, self.adapter
-        async with application:
+        try:
+            await application.initialize()
+        except Exception:
+            await application.bot.shutdown()  # python-telegram-bot leaves the HTTP sessions open after a failed start
+            raise
+        async with application:  # initialized: entering again does nothing more; leaving shuts it down
             async with self.units() as store:
                 admins = {admin.id: admin.language for admin in await store.users.admins()}
             await set_up_bot_profile(application.bot, self.renderer, self.default_language, admins)

@@ -20,17 +20,20 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
-from sqlalchemy import JSON, Boolean
+from sqlalchemy import JSON, Boolean, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
 from assistant.store.models import UTCDateTime
 
 logger = logging.getLogger(__name__)
 
 Row = Sequence[Any]
+M = TypeVar("M")
 _PARAMETER = re.compile(r"\$(\d+)")
 _INFO_KEY = "assistant.driver"
 
@@ -63,11 +66,30 @@ def _processors(dialect_name: str, dialect: Dialect) -> dict[str, Callable[[Any]
             "flag_of": flag.result_processor(dialect, None) or _identity}
 
 
+def _result_processor(sqlite: bool, dialect: Dialect, kind: Any) -> Callable[[Any], Any]:
+    """SQLite's conversions from stored text; asyncpg already gives Python values (UTC normalised here)."""
+    if not sqlite and not isinstance(kind, UTCDateTime):
+        return _identity
+    return kind.dialect_impl(dialect).result_processor(dialect, None) or _identity  # type: ignore[no-any-return]
+
+
+@cache
+def _loader(sqlite: bool, dialect: Dialect, model: type[Any]) -> tuple[str, list[tuple[str, Callable[[Any], Any]]],
+                                                                      list[str]]:
+    """A model's column list, each column's (attribute, result conversion), and its primary key's attributes."""
+    mapper = inspect(model)
+    pairs = [(attribute.key, attribute.columns[0]) for attribute in mapper.column_attrs]
+    processors = [(key, _result_processor(sqlite, dialect, column.type)) for key, column in pairs]
+    keys = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
+    return ", ".join(column.name for _, column in pairs), processors, keys
+
+
 class Driver:
     """The session's connection at the driver level (sqlite3 or asyncpg), in its transaction."""
 
     def __init__(self, dialect: Dialect, connection: Any) -> None:
         self.sqlite = dialect.name == "sqlite"
+        self._dialect = dialect
         self._connection = connection
         processors = _processors(dialect.name, dialect)
         self.when: Callable[[datetime | None], Any] = processors["when"]
@@ -76,6 +98,26 @@ class Driver:
         self.json_of: Callable[[Any], Any] = processors["json_of"]
         self.flag: Callable[[bool], Any] = processors["flag"]
         self.flag_of: Callable[[Any], bool] = processors["flag_of"]
+
+    async def load(self, session: AsyncSession, model: type[M], where: str, *args: Any) -> list[M]:
+        """ORM objects read through the driver and handed to the session as if it had loaded them.
+
+        An object the session holds already is returned as it is (with its changes, like the ORM's
+        identity map); the others are persistent and unchanged, so what the caller changes is written.
+        """
+        columns, processors, keys = _loader(self.sqlite, self._dialect, model)
+        found: list[M] = []
+        for row in await self.rows(f"SELECT {columns} FROM {model.__tablename__} WHERE {where}", *args):  # type: ignore[attr-defined]
+            values = {name: convert(value) for (name, convert), value in zip(processors, row)}
+            held = session.identity_map.get(identity_key(model, tuple(values[key] for key in keys)))
+            if held is not None:
+                found.append(held)  # type: ignore[arg-type]
+                continue
+            loaded = model(**values)
+            make_transient_to_detached(loaded)
+            session.add(loaded)
+            found.append(loaded)
+        return found
 
     def array(self, values: Iterable[Any]) -> Any:
         """A list of values for `= ANY($n)` / `<> ALL($n)`: an array, or for SQLite a JSON array."""

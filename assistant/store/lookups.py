@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant.store.driver import Driver
 from assistant.store.models import (
     Diagnosis,
 )
@@ -23,8 +24,10 @@ class Lookups:
 
     async def add(self, *, user_id: int, chat_id: int, fields: dict[str, str], outcome: str,
                   now: datetime) -> None:
-        self.session.add(Diagnosis(user_id=user_id, chat_id=chat_id, code=fields.get("code", ""),
-                                   number=fields.get("number", ""), outcome=outcome, created_at=now))
+        driver = await Driver.of(self.session)
+        await driver.run("INSERT INTO diagnoses (user_id, chat_id, code, number, outcome, created_at)"
+                         " VALUES ($1, $2, $3, $4, $5, $6)", user_id, chat_id, fields.get("code", ""),
+                         fields.get("number", ""), outcome, driver.when(now))
 
     async def outcome_counts(self, since: datetime) -> dict[str, int]:
         query = (select(Diagnosis.outcome, func.count()).where(Diagnosis.created_at >= since)
@@ -33,9 +36,8 @@ class Lookups:
 
     async def recent(self, user_id: int, since: datetime) -> list[tuple[str, str, datetime]]:
         """(code, number, when) of the user's lookups since a moment; refusals and maintenance do not count."""
-        query = (select(Diagnosis.code, Diagnosis.number, Diagnosis.created_at)
-                 .where(Diagnosis.user_id == user_id, Diagnosis.created_at >= since,
-                        Diagnosis.outcome.not_in(("limited", "maintenance")))
-                 .order_by(Diagnosis.created_at))
-        return [(code, number, at) for code, number, at in await self.session.execute(query)]
-
+        driver = await Driver.of(self.session)
+        rows = await driver.rows("SELECT code, number, created_at FROM diagnoses WHERE user_id = $1"
+                                 " AND created_at >= $2 AND outcome NOT IN ('limited', 'maintenance')"
+                                 " ORDER BY created_at", user_id, driver.when(since))
+        return [(code, number, driver.when_of(at)) for code, number, at in rows]

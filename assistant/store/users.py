@@ -8,8 +8,6 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
 
 from assistant.store.driver import Driver
 from assistant.store.models import (
@@ -20,7 +18,6 @@ from assistant.store.models import (
 
 logger = logging.getLogger(__name__)
 
-_SELECT_USER = "SELECT id, role, language, name, alias, unreachable, created_at FROM users WHERE id = $1"
 
 
 class Users:
@@ -39,20 +36,14 @@ class Users:
         Read through the driver (every update needs it) and handed to the session as loaded, so that
         changes to it are written as usual.
         """
-        user = self.session.identity_map.get(identity_key(User, user_id))
-        if user is None:
-            driver = await Driver.of(self.session)
-            row = await driver.row(_SELECT_USER, user_id)
-            if row is None:
-                await driver.run("INSERT INTO users (id, role, language, name, alias, unreachable, created_at)"
-                                 " VALUES ($1, $2, $3, $4, '', $5, $6) ON CONFLICT (id) DO NOTHING",
-                                 user_id, role, language, name, driver.flag(False), driver.when(now))
-                row = await driver.row(_SELECT_USER, user_id)
-                assert row is not None
-            user = User(id=row[0], role=row[1], language=row[2], name=row[3], alias=row[4],
-                        unreachable=driver.flag_of(row[5]), created_at=driver.when_of(row[6]))
-            make_transient_to_detached(user)
-            self.session.add(user)  # as if the ORM had loaded it: persistent, unchanged
+        driver = await Driver.of(self.session)
+        found = await driver.load(self.session, User, "id = $1", user_id)
+        if not found:
+            await driver.run("INSERT INTO users (id, role, language, name, alias, unreachable, created_at)"
+                             " VALUES ($1, $2, $3, $4, '', $5, $6) ON CONFLICT (id) DO NOTHING",
+                             user_id, role, language, name, driver.flag(False), driver.when(now))
+            found = await driver.load(self.session, User, "id = $1", user_id)
+        user = found[0]
         if name and user.name != name:
             user.name = name
         if user.unreachable:  # they wrote to us, so they can be reached again
@@ -91,8 +82,10 @@ class Users:
         return created
 
     async def companies_of(self, user_id: int) -> set[str]:
-        rows = await self.session.scalars(select(UserCompany.tax_id).where(UserCompany.user_id == user_id))
-        return set(rows)
+        if self.session.new or self.session.dirty:  # links not written yet: the ORM writes them first
+            return set(await self.session.scalars(select(UserCompany.tax_id).where(UserCompany.user_id == user_id)))
+        driver = await Driver.of(self.session)
+        return {row[0] for row in await driver.rows("SELECT tax_id FROM user_companies WHERE user_id = $1", user_id)}
 
     async def all(self) -> list[tuple[User, list[str]]]:
         users = list(await self.session.scalars(select(User).order_by(User.id)))
