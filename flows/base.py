@@ -76,7 +76,7 @@ class FlowMachine(AsyncMachine):
             if one in self.models:
                 continue
             one.trigger = partial(self._get_trigger, one)
-            self.set_state(self.initial if initial is None else initial, model=one)
+            self.set_state(self.initial if initial is None else initial, model=one)  # type: ignore[arg-type]
             self.models.append(one)
             if self.has_queue == "model":
                 self._transition_queue_dict[id(one)] = deque()

@@ -105,9 +105,10 @@ class Driver:
         An object the session holds already is returned as it is (with its changes, like the ORM's
         identity map); the others are persistent and unchanged, so what the caller changes is written.
         """
-        columns, processors, keys = _loader(self.sqlite, self._dialect, model)
+        columns, processors, keys = _loader(self.sqlite, self._dialect, model)  # type: ignore[arg-type]
         found: list[M] = []
-        for row in await self.rows(f"SELECT {columns} FROM {model.__tablename__} WHERE {where}", *args):  # type: ignore[attr-defined]
+        table = model.__tablename__  # type: ignore[attr-defined]
+        for row in await self.rows(f"SELECT {columns} FROM {table} WHERE {where}", *args):
             values = {name: convert(value) for (name, convert), value in zip(processors, row)}
             held = session.identity_map.get(identity_key(model, tuple(values[key] for key in keys)))
             if held is not None:
@@ -130,7 +131,7 @@ class Driver:
         if found is not None:
             return found  # type: ignore[no-any-return]
         connection = await session.connection()  # SQLite: BEGIN IMMEDIATE has run (engine.py)
-        adapted = (await connection.get_raw_connection()).dbapi_connection
+        adapted: Any = (await connection.get_raw_connection()).dbapi_connection
         dialect = connection.dialect
         if dialect.name == "sqlite":
             raw = adapted.driver_connection._connection  # sqlite_inline.Connection -> sqlite3.Connection

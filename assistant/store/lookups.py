@@ -40,4 +40,4 @@ class Lookups:
         rows = await driver.rows("SELECT code, number, created_at FROM diagnoses WHERE user_id = $1"
                                  " AND created_at >= $2 AND outcome NOT IN ('limited', 'maintenance')"
                                  " ORDER BY created_at", user_id, driver.when(since))
-        return [(code, number, driver.when_of(at)) for code, number, at in rows]
+        return [(code, number, when) for code, number, at in rows if (when := driver.when_of(at)) is not None]

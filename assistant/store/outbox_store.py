@@ -44,7 +44,8 @@ class Outbox:
 
     async def mark_sent(self, outbox_ids: Sequence[int], now: datetime) -> None:
         driver = await Driver.of(self.session)
-        await driver.run("UPDATE outbox SET sent_at = $1 WHERE id = ANY($2)", driver.when(now), driver.array(outbox_ids))
+        await driver.run("UPDATE outbox SET sent_at = $1 WHERE id = ANY($2)", driver.when(now),
+                         driver.array(outbox_ids))
 
     async def mark_sent_once(self, outbox_id: int, now: datetime) -> bool:
         """Mark one output done with; False when it was already (its result was taken in before)."""

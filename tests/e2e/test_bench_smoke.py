@@ -14,5 +14,6 @@ def test_the_load_benchmark_runs_and_reports_calls_per_step(tmp_path: Path) -> N
                           "--transport", "both", "--think", "0.2"], cwd=ROOT, capture_output=True, text=True,
                          timeout=300, env={"PATH": "/usr/bin:/bin", "BENCH_WORK": str(tmp_path), "HOME": str(tmp_path)})
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "echo bot (floor)" in run.stdout and "assistant (sqlite, webhook)" in run.stdout
+    assert "echo bot (stock)" in run.stdout and "echo bot, 16 connections" in run.stdout
+    assert "assistant (sqlite, polling)" in run.stdout and "assistant (sqlite, webhook)" in run.stdout
     assert "Bot API calls/step" in run.stdout
