@@ -294,7 +294,7 @@ async def test_a_copy_made_before_its_topic_was_known_goes_into_it(chat: Chat, a
 
 
 async def test_topic_closed_by_hand_closes_the_ticket(chat: Chat, assistant, sessions, clock, people) -> None:
-    ticket_id = await open_ticket(chat, assistant, clock)
+    await open_ticket(chat, assistant, clock)
     outputs = await Staff(assistant).send(77, TopicClosed)
     assert any(isinstance(o, Reply) and o.chat_id == 1000 and "已关闭" in o.text for o in outputs)
     assert not any(isinstance(o, TopicState) for o in outputs)  # Telegram already closed it
