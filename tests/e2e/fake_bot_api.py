@@ -444,8 +444,9 @@ class FakeBotAPI:
 
         queue = self._queues[chat]
         secret = (self.profile.get("webhook") or {}).get("secret_token", "")
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=None))
+        if self._client is None:  # as Telegram: at most `max_connections` (default 40) requests to the webhook at once
+            connections = int((self.profile.get("webhook") or {}).get("max_connections") or 40)
+            self._client = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=connections))
         client = self._client
         while True:
             if not queue:
