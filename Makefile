@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python bench/import_invoices.py
 	$(BIN)/python bench/broadcast.py
+	$(BIN)/python bench/core_step.py
 	$(BIN)/python bench/load.py
 
 load: $(STAMP)

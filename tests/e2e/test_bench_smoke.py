@@ -17,3 +17,11 @@ def test_the_load_benchmark_runs_and_reports_calls_per_step(tmp_path: Path) -> N
     assert "echo bot (stock)" in run.stdout and "echo bot, 16 connections" in run.stdout
     assert "assistant (sqlite, polling)" in run.stdout and "assistant (sqlite, webhook)" in run.stdout
     assert "Bot API calls/step" in run.stdout
+
+
+def test_the_core_benchmark_runs(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "bench/core_step.py", "--steps", "8", "--chats", "2", "--backend", "sqlite",
+                          "--profile"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "ms CPU per step" in run.stdout and "statements per step" in run.stdout
