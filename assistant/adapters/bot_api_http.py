@@ -26,7 +26,8 @@ NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
 
 def may_have_arrived(error: BaseException) -> bool:
-    """Whether a failed request may still have reached Telegram (sent, but no answer came back)."""
+    """Whether a failed request may still have reached Telegram: sent, but no answer came back (an
+    answer, even an error, says it did not arrive)."""
     cause = error.__cause__
     return isinstance(cause, (aiohttp.ClientError, asyncio.TimeoutError)) and not isinstance(cause, NOT_SENT)
 

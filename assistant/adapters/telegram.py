@@ -291,14 +291,6 @@ class MaybeSent(NetworkError):
     """The request may have reached Telegram (no answer in time, or the connection dropped after sending)."""
 
 
-def _maybe_sent(error: Exception) -> bool:
-    """The request may have reached Telegram: sent, but no answer came (an answer, even an error, says it did not)."""
-    cause = error.__cause__
-    if isinstance(cause, httpx.TransportError):  # python-telegram-bot's own HTTPXRequest
-        return not isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-    return may_have_arrived(error)
-
-
 def _topic_gone(error: Exception) -> bool:
     return isinstance(error, BadRequest) and any(mark in str(error).lower() for mark in TOPIC_GONE)
 
@@ -497,7 +489,7 @@ class TelegramAdapter:
             except (TimedOut, NetworkError) as error:
                 if isinstance(error, BadRequest):
                     raise
-                if _maybe_sent(error):
+                if may_have_arrived(error):
                     raise MaybeSent(str(error)) from error
                 if attempt == SEND_ATTEMPTS:
                     raise
@@ -655,7 +647,7 @@ class TelegramBroadcast:
             logger.info("broadcast to %s failed: %s", chat_id, error)
             return Delivery("failed")
         except (TimedOut, NetworkError) as error:
-            return Delivery("unconfirmed") if _maybe_sent(error) else Delivery("retry", 1.0)
+            return Delivery("unconfirmed") if may_have_arrived(error) else Delivery("retry", 1.0)
         except TelegramError as error:
             logger.info("broadcast to %s failed: %s", chat_id, error)
             return Delivery("failed")
