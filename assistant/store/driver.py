@@ -55,7 +55,7 @@ def _identity(value: Any) -> Any:
 
 
 @cache
-def _processors(dialect_name: str, dialect: Dialect) -> dict[str, Callable[[Any], Any]]:
+def _processors(dialect: Dialect) -> dict[str, Callable[[Any], Any]]:
     """The backend's bind and result conversions of the column types the hot statements use."""
     when, document, flag = (kind.dialect_impl(dialect) for kind in (UTCDateTime(), JSON(), Boolean()))
     return {"when": when.bind_processor(dialect) or _identity,
@@ -87,11 +87,12 @@ def _loader(sqlite: bool, dialect: Dialect, model: type[Any]) -> tuple[str, list
 class Driver:
     """The session's connection at the driver level (sqlite3 or asyncpg), in its transaction."""
 
-    def __init__(self, dialect: Dialect, connection: Any) -> None:
+    def __init__(self, session: AsyncSession, dialect: Dialect, connection: Any) -> None:
         self.sqlite = dialect.name == "sqlite"
+        self._session = session
         self._dialect = dialect
         self._connection = connection
-        processors = _processors(dialect.name, dialect)
+        processors = _processors(dialect)
         self.when: Callable[[datetime | None], Any] = processors["when"]
         self.when_of: Callable[[Any], datetime | None] = processors["when_of"]
         self.json: Callable[[Any], Any] = processors["json"]
@@ -99,7 +100,7 @@ class Driver:
         self.flag: Callable[[bool], Any] = processors["flag"]
         self.flag_of: Callable[[Any], bool] = processors["flag_of"]
 
-    async def load(self, session: AsyncSession, model: type[M], where: str, *args: Any) -> list[M]:
+    async def load(self, model: type[M], where: str, *args: Any) -> list[M]:
         """ORM objects read through the driver and handed to the session as if it had loaded them.
 
         An object the session holds already is returned as it is (with its changes, like the ORM's
@@ -110,13 +111,13 @@ class Driver:
         table = model.__tablename__  # type: ignore[attr-defined]
         for row in await self.rows(f"SELECT {columns} FROM {table} WHERE {where}", *args):
             values = {name: convert(value) for (name, convert), value in zip(processors, row)}
-            held = session.identity_map.get(identity_key(model, tuple(values[key] for key in keys)))
+            held = self._session.identity_map.get(identity_key(model, tuple(values[key] for key in keys)))
             if held is not None:
                 found.append(held)  # type: ignore[arg-type]
                 continue
             loaded = model(**values)
             make_transient_to_detached(loaded)
-            session.add(loaded)
+            self._session.add(loaded)
             found.append(loaded)
         return found
 
@@ -140,7 +141,7 @@ class Driver:
             if getattr(adapted, "_transaction", True) is None:  # SQLAlchemy begins asyncpg's lazily
                 async with adapted._execute_mutex:
                     await adapted._start_transaction()
-        driver = cls(dialect, raw)
+        driver = cls(session, dialect, raw)
         session.info[_INFO_KEY] = driver
         return driver
 
@@ -169,12 +170,17 @@ class Driver:
             await self._connection.executemany(sql, list(rows))
 
 
+def unwritten(session: AsyncSession) -> bool:
+    """Whether the session holds ORM changes not yet written, which a statement on the driver would miss."""
+    return bool(session.new or session.dirty)
+
+
 async def nothing_there(session: AsyncSession, sql: str, *args: Any) -> bool:
     """True when the driver finds no row for `sql`: the common case of a question, asked cheaply.
 
-    False (ask the ORM) while the session holds changes not yet written, which the driver would miss.
+    False (ask the ORM) while the session holds changes not yet written (`unwritten`).
     """
-    if session.new or session.dirty:
+    if unwritten(session):
         return False
     driver = await Driver.of(session)
     return await driver.row(sql, *args) is None

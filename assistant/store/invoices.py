@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.store.driver import Driver
+from assistant.store.driver import Driver, unwritten
 from assistant.store.models import (
     Invoice,
 )
@@ -25,14 +25,14 @@ class Invoices:
         self.session = session
 
     async def find(self, code: str | None, number: str) -> Invoice | None:
-        if self.session.new:  # an invoice added in this transaction: the ORM writes it first
+        if unwritten(self.session):  # an invoice added in this transaction: the ORM writes it first
             query = select(Invoice).where(Invoice.number == number)
             if len(number) != 20:
                 query = query.where(Invoice.code == (code or ""))
             return (await self.session.scalars(query.limit(1))).first()
         driver = await Driver.of(self.session)
-        found = await (driver.load(self.session, Invoice, "number = $1 LIMIT 1", number) if len(number) == 20 else
-                       driver.load(self.session, Invoice, "number = $1 AND code = $2 LIMIT 1", number, code or ""))
+        found = await (driver.load(Invoice, "number = $1 LIMIT 1", number) if len(number) == 20 else
+                       driver.load(Invoice, "number = $1 AND code = $2 LIMIT 1", number, code or ""))
         return found[0] if found else None
 
     async def by_number(self, number: str) -> list[Invoice]:

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.store.driver import Driver
+from assistant.store.driver import Driver, unwritten
 from assistant.store.models import (
     Company,
     User,
@@ -17,7 +17,6 @@ from assistant.store.models import (
 )
 
 logger = logging.getLogger(__name__)
-
 
 
 class Users:
@@ -37,12 +36,12 @@ class Users:
         changes to it are written as usual.
         """
         driver = await Driver.of(self.session)
-        found = await driver.load(self.session, User, "id = $1", user_id)
+        found = await driver.load(User, "id = $1", user_id)
         if not found:
             await driver.run("INSERT INTO users (id, role, language, name, alias, unreachable, created_at)"
                              " VALUES ($1, $2, $3, $4, '', $5, $6) ON CONFLICT (id) DO NOTHING",
                              user_id, role, language, name, driver.flag(False), driver.when(now))
-            found = await driver.load(self.session, User, "id = $1", user_id)
+            found = await driver.load(User, "id = $1", user_id)
         user = found[0]
         if name and user.name != name:
             user.name = name
@@ -82,7 +81,7 @@ class Users:
         return created
 
     async def companies_of(self, user_id: int) -> set[str]:
-        if self.session.new or self.session.dirty:  # links not written yet: the ORM writes them first
+        if unwritten(self.session):  # links not written yet: the ORM writes them first
             return set(await self.session.scalars(select(UserCompany.tax_id).where(UserCompany.user_id == user_id)))
         driver = await Driver.of(self.session)
         return {row[0] for row in await driver.rows("SELECT tax_id FROM user_companies WHERE user_id = $1", user_id)}

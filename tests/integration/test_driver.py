@@ -54,11 +54,11 @@ async def test_objects_loaded_through_the_driver_are_the_sessions_own(
                             seller_tax_id="91110000MA01ABCDE1", seller_name="卖方", uploaded_at=NOW))
     async with sessions() as session, session.begin():
         driver = await Driver.of(session)
-        [invoice] = await driver.load(session, Invoice, "number = $1", "12345678")
+        [invoice] = await driver.load(Invoice, "number = $1", "12345678")
         assert (invoice.issue_date, invoice.amount, invoice.total) == (date(2026, 2, 1), Decimal("100.50"),
                                                                        Decimal("113.57"))
         assert not session.dirty and invoice in session  # loaded, unchanged
-        assert (await driver.load(session, Invoice, "number = $1", "12345678"))[0] is invoice
+        assert (await driver.load(Invoice, "number = $1", "12345678"))[0] is invoice
         assert await session.scalar(select(Invoice).where(Invoice.number == "12345678")) is invoice
         invoice.status = "voided"  # a change to it is written like any other
     async with sessions() as session:
