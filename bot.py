@@ -106,7 +106,7 @@ def build_inbox(settings: Settings, units: Units) -> Inbox:
 @asynccontextmanager
 async def runtime(settings: Settings, clock: Callable[[], datetime] = utcnow) -> AsyncIterator[Runtime]:
     """Build the process: engine (schema brought up to date), templates, machines, core."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.database_connections)
     try:
         await upgrade(engine)
         sessions = make_sessions(engine)

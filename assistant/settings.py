@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    database_connections: int = Field(default=20, ge=1, le=500)
+    """PostgreSQL connections this process keeps open (SQLite always has one). Transactions beyond it wait."""
     sync_delay_hours: float = Field(default=24.0, gt=0)
     default_language: str = Field(default="zh", pattern="^(zh|en)$")
     timezone: str = "Asia/Shanghai"

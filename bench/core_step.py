@@ -4,8 +4,7 @@
 
 Each chat takes the steps of bench/load.py (/start, then "find", the identifiers, "menu"), stored in
 the inbox first and marked sent after, as the bot does; chats go concurrently. Prints CPU per step and
-the statements per step that went through SQLAlchemy (those sent straight to the driver are not
-counted); `--profile` adds cProfile's own time per package.
+the statements per step, those through SQLAlchemy and those sent straight to the driver, and commits; `--profile` adds cProfile's own time per package.
 """
 
 from __future__ import annotations
@@ -32,11 +31,22 @@ from sqlalchemy import event  # noqa: E402
 
 import bot  # noqa: E402
 from assistant.messages import ButtonPress, Command, Inbound, Text  # noqa: E402
+from assistant.store.driver import Driver  # noqa: E402
 from assistant.store.engine import make_engine, make_sessions  # noqa: E402
 from assistant.store.inbox import Received  # noqa: E402
 from assistant.store.uow import sql_units  # noqa: E402
 
 from bench.load import DEFAULT_POSTGRES, FIRST_USER, ensure_postgres_database, prepare  # noqa: E402
+
+
+def counted(cls: type, name: str, statements: collections.Counter[str]) -> None:
+    """Count the statements given straight to the driver, by their first words."""
+    original = getattr(cls, name)
+
+    async def wrapper(self: Driver, sql: str, *args: object) -> object:
+        statements["driver: " + " ".join(sql.split()[:4])] += 1
+        return await original(self, sql, *args)
+    setattr(cls, name, wrapper)
 
 
 def package(path: str) -> str:
@@ -58,7 +68,14 @@ async def run(url: str, steps: int, chats: int, profile: bool) -> None:
 
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements[" ".join(statement.split()[:4])] += 1
+        statements["orm: " + " ".join(statement.split()[:4])] += 1
+
+    @event.listens_for(engine.sync_engine, "commit")
+    def committed(_conn: object) -> None:
+        statements["COMMIT"] += 1
+
+    for name in ("rows", "row", "run", "many"):
+        counted(Driver, name, statements)
 
     update_ids = itertools.count(1)
     versions: dict[int, int] = {}
@@ -88,7 +105,7 @@ async def run(url: str, steps: int, chats: int, profile: bool) -> None:
     for _ in range(8):  # warm-up: every chat past its first messages
         await asyncio.gather(*(step(user, *next(walk)) for user, walk in walks.items()))
     statements.clear()
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)  # CPU, not waits for the database
     rounds = max(steps // chats, 1)
     began = time.process_time()
     if profile:
@@ -99,9 +116,8 @@ async def run(url: str, steps: int, chats: int, profile: bool) -> None:
     cpu = time.process_time() - began
     done = rounds * chats
     print(f"{url.split(':')[0]}: {done} steps, {cpu / done * 1000:.2f} ms CPU per step"
-          f"{' (under cProfile)' if profile else ''}, {sum(statements.values()) / done:.2f} statements per step"
-          " through SQLAlchemy")
-    for statement, n in statements.most_common(10):
+          f"{' (under cProfile)' if profile else ''}, {sum(statements.values()) / done:.2f} statements and commits per step")
+    for statement, n in statements.most_common(20):
         print(f"  {n / done:5.2f}  {statement}")
     if profile:
         own: collections.Counter[str] = collections.Counter()
@@ -110,6 +126,8 @@ async def run(url: str, steps: int, chats: int, profile: bool) -> None:
         whole = sum(own.values())
         for name, seconds in own.most_common(12):
             print(f"  {seconds / whole:6.1%}  {seconds / done * 1000:.3f} ms  {name}")
+        print("  the functions of most own time:")
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
     await engine.dispose()
 
 
