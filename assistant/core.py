@@ -227,12 +227,13 @@ class Assistant:
         now = self.clock()
         async with self.units() as store:
             chat_id = _chat_of(message)
-            if chat_id is not None:
-                await store.lock_chat(chat_id)
-            if isinstance(message, Inbound) and message.updates and not await store.inbox.finish(
-                    message.updates, now, sending=True):
-                logger.info("update %s of chat %s is not pending (handled before); not again", message.update_id,
-                            message.chat_id)
+            updates = message.updates if isinstance(message, Inbound) else ()
+            if not updates:
+                if chat_id is not None:
+                    await store.lock_chat(chat_id)
+            elif not await store.inbox.finish(updates, now, sending=True, lock_chat=chat_id):
+                logger.info("updates %s of chat %s are not pending (handled before); not again", list(updates),
+                            chat_id)
                 return []
             outputs = await handler(store, message, now)
             return await store.outbox.enqueue(outputs, now, self.config.outbox_lease)
@@ -272,7 +273,8 @@ class Assistant:
     async def _mark_sent(self, marks: list[tuple[str, int]]) -> None:
         outbox_ids = [number for kind, number in marks if kind == "outbox"]
         updates = [number for kind, number in marks if kind == "update"]
-        async with self.units() as store:
+        async with self.units(alone=True) as store:  # outputs first: a crash between the two statements
+            # leaves the chat waiting for its lease, never an answer sent twice
             if outbox_ids:
                 await store.outbox.mark_sent(outbox_ids, self.clock())
             if updates:

@@ -83,7 +83,7 @@ class Inbox:
         self._wake.set()
 
     async def _store(self, updates: list[Received]) -> None:
-        async with self.units() as unit:
+        async with self.units(alone=True) as unit:  # one statement
             await unit.inbox.receive(updates, self.clock())
 
     async def run(self, handle: Handler, dead_letter: DeadLetter, execute: Executor, stop: asyncio.Event) -> None:
@@ -136,7 +136,7 @@ class Inbox:
         handled first: a crash loop costs other chats nothing.
         """
         config = self.config
-        async with self.units() as unit:
+        async with self.units(alone=True) as unit:  # each lease is taken by one guarded statement
             inbox = unit.inbox
             batches = await inbox.claim(self.clock(), lease=config.lease, limit=limit, busy=set(self._running),
                                         album_wait=config.album_wait)
@@ -177,7 +177,7 @@ class Inbox:
             await self._retrying(lambda: self._finish(batch))
 
     async def _finish(self, batch: Batch) -> None:
-        async with self.units() as unit:
+        async with self.units(alone=True) as unit:
             await unit.inbox.finish(batch.ids, self.clock())
 
     async def _release(self, batch: Batch, **how: object) -> None:

@@ -90,7 +90,7 @@ async def run(url: str, steps: int, chats: int, profile: bool) -> None:
             message = Command(user_id=user, chat_id=user, name=value[1:], update_id=update_id, message_id=1)
         else:
             message = Text(user_id=user, chat_id=user, text=value, update_id=update_id, message_id=1)
-        async with units() as unit:
+        async with units(alone=True) as unit:  # as the inbox stores them
             await unit.inbox.receive([Received(update_id, user, user, "message", {})], now)
         outputs = await assistant.handle(message)
         versions[user] = next((o.version for o in outputs if getattr(o, "version", None)), versions.get(user, 0))

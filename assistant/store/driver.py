@@ -36,6 +36,8 @@ Row = Sequence[Any]
 M = TypeVar("M")
 _PARAMETER = re.compile(r"\$(\d+)")
 _INFO_KEY = "assistant.driver"
+ALONE = "assistant.alone"
+"""Set in a session's info: its driver statements are not wrapped in a transaction (`Units`)."""
 
 
 _ANY = re.compile(r"= ANY\(\$(\d+)\)")
@@ -138,7 +140,9 @@ class Driver:
             raw = adapted.driver_connection._connection  # sqlite_inline.Connection -> sqlite3.Connection
         else:
             raw = adapted.driver_connection  # asyncpg.Connection
-            if getattr(adapted, "_transaction", True) is None:  # SQLAlchemy begins asyncpg's lazily
+            if getattr(adapted, "_transaction", True) is None and not session.info.get(ALONE):
+                # SQLAlchemy begins asyncpg's transaction lazily, at its first statement; alone, none is
+                # begun, and SQLAlchemy's commit has nothing to commit
                 async with adapted._execute_mutex:
                     await adapted._start_transaction()
         driver = cls(session, dialect, raw)

@@ -134,21 +134,30 @@ class InboxStore:
                 for group in wanted if group[0] in fresh]
 
     async def finish(self, update_ids: Sequence[int], now: datetime, state: str = "done", error: str = "",
-                     sending: bool = False) -> int:
+                     sending: bool = False, lock_chat: int | None = None) -> int:
         """Mark pending entries done (or dead, with the error); how many were pending.
 
         In the transaction of an update's effects this is what makes handling exactly-once: an update
         finished before (by this or another process) is not pending any more, and 0 says so.
         `sending`: the lease is kept until `sent` says the answer went out, so that no other process
         answers the chat's next update before this one's answer is out.
+        `lock_chat`: take that chat's lock first, as `UnitOfWork.lock_chat` does; on PostgreSQL in the same
+        statement (one round trip less), and only when an update is pending (none: nothing to do).
         """
         if not update_ids:
             return 0
         driver = await Driver.of(self.session)
         lease = "lease_until" if sending else "NULL"
-        return await driver.run(f"UPDATE inbox SET state = $1, finished_at = $2, error = $3, lease_until = {lease}"
-                                " WHERE update_id = ANY($4) AND state = 'pending'",
-                                state, driver.when(now), error[:2000], driver.array(update_ids))
+        sql = (f"UPDATE inbox SET state = $1, finished_at = $2, error = $3, lease_until = {lease}"
+               " WHERE update_id = ANY($4) AND state = 'pending'")
+        args = [state, driver.when(now), error[:2000], driver.array(update_ids)]
+        if lock_chat is not None and not driver.sqlite:  # SQLite: the write transaction holds the database
+            # the lock is taken as the pending row comes out of the scan, before it is updated; a row finished
+            # meanwhile by the lock's holder is checked again after it and left alone (READ COMMITTED)
+            sql = (sql.replace("UPDATE inbox SET", "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($5))"
+                               " UPDATE inbox SET").replace(" WHERE update_id", " FROM locked WHERE update_id"))
+            args.append(lock_chat)
+        return await driver.run(sql, *args)
 
     async def sent(self, update_ids: Sequence[int]) -> None:
         """The answer to these updates went out: their chat's next update may be handled anywhere."""

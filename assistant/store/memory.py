@@ -61,8 +61,8 @@ class MemoryDatabase:
         self.lock = asyncio.Lock()
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[MemoryUnitOfWork]:
-        """One transaction: committed when the block ends, forgotten when it raises."""
+    async def unit_of_work(self, *, alone: bool = False) -> AsyncIterator[MemoryUnitOfWork]:
+        """One transaction: committed when the block ends, forgotten when it raises (`alone` changes nothing)."""
         async with self.lock:
             work = MemoryUnitOfWork(self)
             yield work
@@ -578,7 +578,7 @@ class MemoryInbox:
         return sorted(batches, key=lambda b: b.ids[0])
 
     async def finish(self, update_ids: Sequence[int], now: datetime, state: str = "done", error: str = "",
-                     sending: bool = False) -> int:
+                     sending: bool = False, lock_chat: int | None = None) -> int:
         finished = 0
         for update_id in update_ids:
             entry = self.rows.get(InboxEntry, update_id)

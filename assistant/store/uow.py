@@ -8,8 +8,9 @@ runs one suite against all three.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,7 +18,7 @@ from assistant.store.access import AccessRequests
 from assistant.store.audit import AuditLog
 from assistant.store.broadcasts import Broadcasts
 from assistant.store.conversations import Conversations
-from assistant.store.driver import Driver
+from assistant.store.driver import ALONE, Driver
 from assistant.store.follow_ups import FollowUps
 from assistant.store.inbox import InboxStore
 from assistant.store.invoices import Invoices
@@ -59,13 +60,23 @@ class UnitOfWork:
             await driver.run("SELECT pg_advisory_xact_lock($1)", chat_id)
 
 
-Units = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
-"""Opens a unit of work: committed when its block ends, rolled back when it raises."""
+class Units(Protocol):
+    """Opens a unit of work: committed when its block ends, rolled back when it raises.
+
+    `alone`: the statements given to the driver commit each on its own, with no BEGIN and COMMIT
+    around them (two round trips of PostgreSQL's, on SQLite nothing): for bookkeeping whose statements
+    are each safe by themselves (storing received updates, claiming them, marking answers sent). A
+    statement through the ORM still begins a transaction, which holds what follows.
+    """
+
+    def __call__(self, *, alone: bool = False) -> AbstractAsyncContextManager[UnitOfWork]: ...
 
 
 def sql_units(sessions: async_sessionmaker[AsyncSession]) -> Units:
     @asynccontextmanager
-    async def unit_of_work() -> AsyncIterator[UnitOfWork]:
+    async def unit_of_work(*, alone: bool = False) -> AsyncIterator[UnitOfWork]:
         async with sessions() as session, session.begin():
+            if alone:
+                session.info[ALONE] = True
             yield UnitOfWork(session)
     return unit_of_work

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.store.driver import Driver, _sqlite_sql
 from assistant.store.models import Invoice, OutboxEntry, User
+from assistant.store.uow import sql_units
 
 NOW = datetime(2026, 3, 2, 1, 2, 3, 456789, tzinfo=timezone.utc)
 
@@ -63,3 +64,26 @@ async def test_objects_loaded_through_the_driver_are_the_sessions_own(
         invoice.status = "voided"  # a change to it is written like any other
     async with sessions() as session:
         assert (await session.scalar(select(Invoice.status).where(Invoice.number == "12345678"))) == "voided"
+
+
+async def test_a_unit_alone_commits_each_statement_by_itself(sessions: async_sessionmaker[AsyncSession],
+                                                             backend: str) -> None:
+    units = sql_units(sessions)
+    insert = ("INSERT INTO users (id, role, language, name, alias, unreachable, created_at)"
+              " VALUES ($1, 'merchant', 'zh', '', '', $2, $3)")
+
+    async def seen(user_id: int) -> bool:
+        async with sessions() as other:
+            return await other.get(User, user_id) is not None
+
+    async with units() as unit:
+        driver = await Driver.of(unit.session)
+        await driver.run(insert, 1, driver.flag(False), driver.when(NOW))
+        if backend == "postgresql":
+            assert not await seen(1)  # in a unit's transaction, not seen by others before it ends
+    async with units(alone=True) as unit:
+        driver = await Driver.of(unit.session)
+        await driver.run(insert, 2, driver.flag(False), driver.when(NOW))
+        if backend == "postgresql":
+            assert await seen(2)  # alone: committed by the statement itself
+    assert await seen(1) and await seen(2)

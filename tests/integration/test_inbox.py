@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text as sa_text
 
 from assistant.outputs import Reply
 from assistant.outputs import Failed
@@ -171,3 +172,26 @@ async def test_handled_updates_are_forgotten_after_a_week_dead_letters_stay(sess
     await assistant.due()
     async with sessions() as session:
         assert [e.update_id for e in await InboxStore(session).entries(("pending", "dead", "done"))] == [61, 62]
+
+
+async def test_finishing_an_update_takes_its_chats_lock_until_the_transaction_ends(sessions, clock,
+                                                                                  backend: str) -> None:
+    inbox = Inbox(sql_units(sessions), InboxConfig(), clock)
+    await inbox.receive([text(1, 4242), text(2, 4242)])
+
+    async def chat_locks() -> int:
+        async with sessions() as other:
+            return int(await other.scalar(sa_text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted")))
+
+    async with sessions() as session, session.begin():
+        store = InboxStore(session)
+        assert await store.finish([9], clock(), lock_chat=4242) == 0  # nothing pending: nothing to lock for
+        if backend == "postgresql":
+            assert await chat_locks() == 0
+        assert await store.finish([1], clock(), lock_chat=4242) == 1
+        if backend == "postgresql":
+            assert await chat_locks() == 1  # SQLite: the write transaction holds the whole database
+    if backend == "postgresql":
+        assert await chat_locks() == 0
+    assert await claim(sessions, clock) == [[2]]
