@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram.error import NetworkError, RetryAfter, TimedOut
-from telegram.warnings import PTBUserWarning
 
+from assistant.adapters.bot_api_http import allow_raw_calls
 from assistant.inbox import backoff, pause
 
 logger = logging.getLogger(__name__)
@@ -33,6 +32,7 @@ class Poller:
         self.allowed_updates = allowed_updates
         self.limit = limit
         self.offset: int | None = None
+        allow_raw_calls()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set."""
@@ -61,10 +61,8 @@ class Poller:
         if self.allowed_updates is not None:
             kwargs["allowed_updates"] = self.allowed_updates
         try:
-            with warnings.catch_warnings():  # raw JSON on purpose: parsed only when handled, from the inbox
-                warnings.simplefilter("ignore", PTBUserWarning)
-                result = await self.bot.do_api_request("getUpdates", api_kwargs=kwargs,
-                                                       read_timeout=self.timeout + 10)
+            result = await self.bot.do_api_request("getUpdates", api_kwargs=kwargs,  # raw JSON: RAW_METHODS
+                                                   read_timeout=self.timeout + 10)
             return [data for data in (result or []) if isinstance(data, dict) and "update_id" in data]
         except RetryAfter as error:
             wait = error.retry_after

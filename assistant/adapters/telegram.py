@@ -33,7 +33,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
-from assistant.adapters.bot_api_http import may_have_arrived
+from assistant.adapters.bot_api_http import allow_raw_calls, may_have_arrived
 from assistant.adapters.texts import clean, shorten_html, split_html
 from assistant.adapters.webhook import ANSWERED
 from assistant.admin import ADMIN_COMMANDS
@@ -313,6 +313,9 @@ class TelegramAdapter:
     _answered: set[int] = field(default_factory=set)
     """Button presses the webhook's response answered already."""
 
+    def __post_init__(self) -> None:
+        allow_raw_calls()
+
     async def process(self, application: Any, batch: Batch) -> bool:
         """Handle stored updates (one, or one album) through the application's handlers.
 
@@ -462,7 +465,7 @@ class TelegramAdapter:
             part = dataclasses.replace(reply, text=text, buttons=reply.buttons if index == len(parts) - 1 else (),
                                        reply_to=reply.reply_to if index == 0 else None)
             try:
-                message = await self._send_one(bot, part)
+                message_id = await self._send_one(bot, part)
             except MaybeSent as error:  # sending it again could show it twice; Telegram has no idempotency key
                 logger.warning("a reply to %s may have been delivered (%s); not sent again", reply.chat_id, error)
                 continue
@@ -473,19 +476,25 @@ class TelegramAdapter:
                     raise
                 logger.warning("topic %s is gone; posting in the general topic", reply.thread_id)
                 reply = dataclasses.replace(reply, thread_id=None)
-                message = await self._send_one(bot, dataclasses.replace(part, thread_id=None))
-            ids.append(message.message_id)
+                message_id = await self._send_one(bot, dataclasses.replace(part, thread_id=None))
+            ids.append(message_id)
         return OutputDelivered(reply, message_ids=tuple(ids))
 
-    async def _send_one(self, bot: Any, reply: Reply) -> Message:
-        """Send with retries on transient network errors (RetryAfter is the rate limiter's)."""
+    async def _send_one(self, bot: Any, reply: Reply) -> int:
+        """Send with retries on transient network errors (RetryAfter is the rate limiter's); the message's id."""
+        request: dict[str, Any] = {"chat_id": reply.chat_id, "text": reply.text, "parse_mode": ParseMode.HTML,
+                                   "link_preview_options": {"is_disabled": True}}
+        markup = reply_markup(reply)
+        if markup is not None:
+            request["reply_markup"] = markup
+        if reply.thread_id is not None:
+            request["message_thread_id"] = reply.thread_id
+        if reply.reply_to:
+            request["reply_parameters"] = {"message_id": reply.reply_to, "allow_sending_without_reply": True}
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
-                return await bot.send_message(
-                    reply.chat_id, reply.text, parse_mode=ParseMode.HTML, reply_markup=reply_markup(reply),
-                    message_thread_id=reply.thread_id, link_preview_options=LinkPreviewOptions(is_disabled=True),
-                    reply_parameters=(ReplyParameters(reply.reply_to, allow_sending_without_reply=True)
-                                      if reply.reply_to else None))
+                sent = await bot.do_api_request("sendMessage", api_kwargs=request)  # RAW_METHODS
+                return int(sent["message_id"])
             except (TimedOut, NetworkError) as error:
                 if isinstance(error, BadRequest):
                     raise
@@ -555,9 +564,9 @@ class TelegramAdapter:
         thread = created.message_thread_id
         ids: list[int] = []
         try:
-            card = await self._send_one(bot, dataclasses.replace(topic.card, version=0, chat_id=topic.chat_id,
-                                                                 thread_id=thread, text=shorten_html(topic.card.text)))
-            ids.append(card.message_id)
+            ids.append(await self._send_one(bot, dataclasses.replace(topic.card, version=0, chat_id=topic.chat_id,
+                                                                     thread_id=thread,
+                                                                     text=shorten_html(topic.card.text))))
             for copy in topic.then:
                 ids += await self._copy_messages(bot, copy, thread)
         except TelegramError as error:

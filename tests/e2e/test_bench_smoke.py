@@ -24,4 +24,5 @@ def test_the_core_benchmark_runs(tmp_path: Path) -> None:
                           "--profile"], cwd=ROOT, capture_output=True, text=True, timeout=300,
                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "ms CPU per step" in run.stdout and "statements per step" in run.stdout
+    assert "ms CPU per step" in run.stdout and "statements and commits per step" in run.stdout
+    assert "driver: INSERT INTO outbox" in run.stdout  # the statements given straight to the driver, counted
