@@ -161,6 +161,16 @@ class Connection:
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
         return await self.cursor().execute(sql, parameters)
 
+    def begin_now(self, sql: str) -> bool:
+        """`BEGIN …` at once when the write lock is free; False when another connection holds it."""
+        try:
+            self._open().execute(sql)
+            return True
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            return False
+
     async def commit(self) -> None:
         self._open().commit()
 
