@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.pool import QueuePool
 
 from assistant.store.access import AccessRequests
 from assistant.store.audit import AuditLog
@@ -21,7 +20,6 @@ from assistant.store.broadcasts import Broadcasts
 from assistant.store.conversations import Conversations
 from assistant.store.driver import ALONE, Driver
 from assistant.store.follow_ups import FollowUps
-from assistant.store.gate import Gate
 from assistant.store.inbox import InboxStore
 from assistant.store.invoices import Invoices
 from assistant.store.lookups import Lookups
@@ -75,14 +73,9 @@ class Units(Protocol):
 
 
 def sql_units(sessions: async_sessionmaker[AsyncSession]) -> Units:
-    """Units over the sessions' engine, as many at once as its pool has connections, bookkeeping first."""
-    pool = sessions.kw["bind"].pool
-    gate = Gate(pool.size()) if isinstance(pool, QueuePool) else None
-
     @asynccontextmanager
     async def unit_of_work(*, alone: bool = False) -> AsyncIterator[UnitOfWork]:
-        async with (gate.held(urgent=alone) if gate is not None else nullcontext()), sessions() as session, \
-                session.begin():
+        async with sessions() as session, session.begin():
             if alone:
                 session.info[ALONE] = True
             yield UnitOfWork(session)
