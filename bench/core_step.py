@@ -4,7 +4,8 @@
 
 Each chat takes the steps of bench/load.py (/start, then "find", the identifiers, "menu"), stored in
 the inbox first and marked sent after, as the bot does; chats go concurrently. Prints CPU per step and
-the statements per step, those through SQLAlchemy and those sent straight to the driver, and commits; `--profile` adds cProfile's own time per package.
+the statements per step, those through SQLAlchemy and those sent straight to the driver, and commits;
+`--profile` adds cProfile's own CPU time per package and its top functions.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import itertools
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from typing import Any
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -39,14 +42,23 @@ from assistant.store.uow import sql_units  # noqa: E402
 from bench.load import DEFAULT_POSTGRES, FIRST_USER, ensure_postgres_database, prepare  # noqa: E402
 
 
-def counted(cls: type, name: str, statements: collections.Counter[str]) -> None:
-    """Count the statements given straight to the driver, by their first words."""
-    original = getattr(cls, name)
+@contextlib.contextmanager
+def driver_counted(statements: collections.Counter[str]) -> Iterator[None]:
+    """Count the statements given straight to the driver, by their first words, while the block runs."""
+    originals = {name: getattr(Driver, name) for name in ("rows", "row", "run", "many")}
 
-    async def wrapper(self: Driver, sql: str, *args: object) -> object:
-        statements["driver: " + " ".join(sql.split()[:4])] += 1
-        return await original(self, sql, *args)
-    setattr(cls, name, wrapper)
+    def counting(original: Any) -> Any:
+        async def wrapper(self: Driver, sql: str, *args: object) -> object:
+            statements["driver: " + " ".join(sql.split()[:4])] += 1
+            return await original(self, sql, *args)
+        return wrapper
+    for name, original in originals.items():
+        setattr(Driver, name, counting(original))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(Driver, name, original)
 
 
 def package(path: str) -> str:
@@ -74,8 +86,6 @@ async def run(url: str, steps: int, chats: int, profile: bool) -> None:
     def committed(_conn: object) -> None:
         statements["COMMIT"] += 1
 
-    for name in ("rows", "row", "run", "many"):
-        counted(Driver, name, statements)
 
     update_ids = itertools.count(1)
     versions: dict[int, int] = {}
@@ -108,15 +118,17 @@ async def run(url: str, steps: int, chats: int, profile: bool) -> None:
     profiler = cProfile.Profile(time.process_time)  # CPU, not waits for the database
     rounds = max(steps // chats, 1)
     began = time.process_time()
-    if profile:
-        profiler.enable()
-    for _ in range(rounds):
-        await asyncio.gather(*(step(user, *next(walk)) for user, walk in walks.items()))
-    profiler.disable()
+    with driver_counted(statements):
+        if profile:
+            profiler.enable()
+        for _ in range(rounds):
+            await asyncio.gather(*(step(user, *next(walk)) for user, walk in walks.items()))
+        profiler.disable()
     cpu = time.process_time() - began
     done = rounds * chats
     print(f"{url.split(':')[0]}: {done} steps, {cpu / done * 1000:.2f} ms CPU per step"
-          f"{' (under cProfile)' if profile else ''}, {sum(statements.values()) / done:.2f} statements and commits per step")
+          f"{' (under cProfile)' if profile else ''}, {sum(statements.values()) / done:.2f} statements and commits"
+          " per step")
     for statement, n in statements.most_common(20):
         print(f"  {n / done:5.2f}  {statement}")
     if profile:

@@ -148,16 +148,17 @@ class InboxStore:
             return 0
         driver = await Driver.of(self.session)
         lease = "lease_until" if sending else "NULL"
-        sql = (f"UPDATE inbox SET state = $1, finished_at = $2, error = $3, lease_until = {lease}"
-               " WHERE update_id = ANY($4) AND state = 'pending'")
         args = [state, driver.when(now), error[:2000], driver.array(update_ids)]
-        if lock_chat is not None and not driver.sqlite:  # SQLite: the write transaction holds the database
-            # the lock is taken as the pending row comes out of the scan, before it is updated; a row finished
-            # meanwhile by the lock's holder is checked again after it and left alone (READ COMMITTED)
-            sql = (sql.replace("UPDATE inbox SET", "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($5))"
-                               " UPDATE inbox SET").replace(" WHERE update_id", " FROM locked WHERE update_id"))
+        # SQLite: the write transaction holds the whole database already. PostgreSQL: the lock is taken as
+        # the pending row comes out of the scan, before it is updated; a row finished meanwhile by the
+        # lock's holder is checked again after it and left alone (READ COMMITTED)
+        locking = lock_chat is not None and not driver.sqlite
+        if locking:
             args.append(lock_chat)
-        return await driver.run(sql, *args)
+        return await driver.run(
+            ("WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($5)) " if locking else "")
+            + f"UPDATE inbox SET state = $1, finished_at = $2, error = $3, lease_until = {lease}"
+            + (" FROM locked" if locking else "") + " WHERE update_id = ANY($4) AND state = 'pending'", *args)
 
     async def sent(self, update_ids: Sequence[int]) -> None:
         """The answer to these updates went out: their chat's next update may be handled anywhere."""

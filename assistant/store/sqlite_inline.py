@@ -40,6 +40,11 @@ BUSY_WAITS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)
 """Pauses between tries to take the write lock, then every 20 ms."""
 
 
+def _busy(error: sqlite3.OperationalError) -> bool:
+    """Whether `error` says another connection holds the write lock."""
+    return "locked" in str(error) or "busy" in str(error)
+
+
 async def _begin(cursor: sqlite3.Cursor, sql: str, timeout: float) -> None:
     """`BEGIN …`, waiting for another connection's write lock without blocking the event loop."""
     loop = asyncio.get_running_loop()
@@ -50,7 +55,7 @@ async def _begin(cursor: sqlite3.Cursor, sql: str, timeout: float) -> None:
             cursor.execute(sql)
             return
         except sqlite3.OperationalError as error:
-            if "locked" not in str(error) and "busy" not in str(error):
+            if not _busy(error):
                 raise
             if loop.time() >= deadline:
                 raise
@@ -167,7 +172,7 @@ class Connection:
             self._open().execute(sql)
             return True
         except sqlite3.OperationalError as error:
-            if "locked" not in str(error) and "busy" not in str(error):
+            if not _busy(error):
                 raise
             return False
 
