@@ -2,7 +2,9 @@
 
 Every caller waits until its own items are written (or the write failed, which it is told), so nothing
 is weaker than one transaction each; under load, whatever arrived while one write was running goes in
-the next, which turns N transactions into about one per round trip.
+the next, which turns N transactions into about one per round trip. With `isolate`, a write of several
+callers that failed in a way that trying again would not mend is done again caller by caller, so that
+one caller's bad items fail only that caller.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ T = TypeVar("T")
 class GroupCommit(Generic[T]):
     """Collects items and writes them with `write(items)`, one write at a time."""
 
-    def __init__(self, write: Callable[[list[T]], Awaitable[None]], limit: int = 500) -> None:
+    def __init__(self, write: Callable[[list[T]], Awaitable[None]], limit: int = 500,
+                 isolate: Callable[[Exception], bool] | None = None) -> None:
         self.write = write
         self.limit = limit
         """At most this many items in one write."""
+        self.isolate = isolate
+        """Whether a failure of a shared write should be tried again caller by caller."""
         self._waiting: collections.deque[tuple[Sequence[T], asyncio.Future[None]]] = collections.deque()
         self._writer: asyncio.Task[None] | None = None
 
@@ -47,6 +52,11 @@ class GroupCommit(Generic[T]):
             try:
                 await self.write([item for items, _ in group for item in items])
             except Exception as error:  # noqa: BLE001 - every caller in the group is told
+                if len(group) > 1 and self.isolate is not None and self.isolate(error):
+                    logger.warning("a write of %s callers failed (%s); writing each alone", len(group), error)
+                    for items, future in group:
+                        await self._alone(items, future)
+                    continue
                 for _, future in group:
                     if not future.done():
                         future.set_exception(error)
@@ -54,3 +64,13 @@ class GroupCommit(Generic[T]):
             for _, future in group:
                 if not future.done():
                     future.set_result(None)
+
+    async def _alone(self, items: Sequence[T], future: asyncio.Future[None]) -> None:
+        try:
+            await self.write(list(items))
+        except Exception as error:  # noqa: BLE001 - this caller is told
+            if not future.done():
+                future.set_exception(error)
+            return
+        if not future.done():
+            future.set_result(None)

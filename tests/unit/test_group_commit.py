@@ -66,3 +66,28 @@ async def test_a_write_holds_at_most_the_limit() -> None:
     await asyncio.gather(*(commit.add([n, n + 100]) for n in range(30)))
     assert max(len(write) for write in store.writes) <= 10
     assert len([item for write in store.writes for item in write]) == 60
+
+
+async def test_isolated_a_failing_caller_does_not_fail_those_written_with_it() -> None:
+    store = RecordingStore(fail_with=7)
+    commit = GroupCommit(store.write, isolate=lambda error: "went away" in str(error))
+    first = asyncio.create_task(commit.add([1]))
+    await asyncio.sleep(0)
+    together = [asyncio.create_task(commit.add([n])) for n in (6, 7, 8)]  # one shared write, which fails
+    await first
+    results = await asyncio.gather(*together, return_exceptions=True)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], RuntimeError)
+    assert store.writes == [[1], [6], [8]]  # the others written alone after the shared write failed
+
+
+async def test_without_isolation_a_shared_failure_fails_everyone_in_the_write() -> None:
+    store = RecordingStore(fail_with=7)
+    commit = GroupCommit(store.write, isolate=lambda error: False)  # e.g. the database is away: no point
+    first = asyncio.create_task(commit.add([1]))
+    await asyncio.sleep(0)
+    together = [asyncio.create_task(commit.add([n])) for n in (6, 7, 8)]
+    await first
+    results = await asyncio.gather(*together, return_exceptions=True)
+    assert all(isinstance(result, RuntimeError) for result in results)
+    assert store.writes == [[1]]
