@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from assistant.adapters import cli
 from assistant.adapters.cli import Composition, fail
+from assistant.bookkeeping import Bookkeeping
 from assistant.core import Assistant, CoreConfig, utcnow
 from assistant.diagnosis import DiagnosisRules
 from assistant.flow_runner import FlowRunner
@@ -92,15 +93,19 @@ def build_assistant(settings: Settings, units: Units,
                         outbox_attempts=settings.outbox_attempts)
     reader = IsolatedReader(ReadLimits(memory_bytes=settings.read_memory_mb * 1024 * 1024,
                                        seconds=settings.read_seconds, workers=settings.read_workers))
-    assistant = Assistant(units, renderer, FlowRunner(FLOWS, renderer), config, clock=clock, reader=reader)
+    assistant = Assistant(units, renderer, FlowRunner(FLOWS, renderer), config, clock=clock, reader=reader,
+                          bookkeeping=Bookkeeping(units))
     return assistant, renderer
 
 
-def build_inbox(settings: Settings, units: Units) -> Inbox:
-    """The inbox keeps wall-clock time: leases and retries are about processes, not the product's clock."""
-    return Inbox(units, InboxConfig(max_attempts=settings.max_attempts,
-                                    lease=timedelta(seconds=settings.inbox_lease_seconds),
-                                    concurrency=settings.inbox_concurrency), utcnow)
+def build_inbox(settings: Settings, rt: Runtime) -> Inbox:
+    """The inbox keeps wall-clock time: leases and retries are about processes, not the product's clock.
+
+    It shares the core's bookkeeping: updates stored, answers marked sent and claims in one transaction.
+    """
+    return Inbox(rt.units, InboxConfig(max_attempts=settings.max_attempts,
+                                       lease=timedelta(seconds=settings.inbox_lease_seconds),
+                                       concurrency=settings.inbox_concurrency), utcnow, rt.assistant.bookkeeping)
 
 
 @asynccontextmanager
@@ -187,7 +192,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
                            settings.webhook_port) if settings.webhook_url else None)
         serving = Serving(application=application, adapter=adapter, assistant=rt.assistant, units=rt.units,
                           renderer=rt.renderer, default_language=settings.default_language,
-                          inbox=build_inbox(settings, rt.units),
+                          inbox=build_inbox(settings, rt),
                           broadcasts=BroadcastRunner(rt.units, rt.renderer, TelegramBroadcast(application.bot),
                                                      partial(adapter.execute, application.bot),
                                                      settings.broadcast_rate, clock, stopping=stop.is_set,

@@ -23,9 +23,9 @@ from assistant.diagnosis import DiagnosisRules
 from assistant.domain.documents import MAX_BYTES, ReadError
 from assistant.domain.extract import names_an_invoice
 from assistant.domain.knowledge import match_question
+from assistant.bookkeeping import Bookkeeping
 from assistant.file_reader import FileRead, IsolatedReader
 from assistant.flow_runner import FlowRunner
-from assistant.group_commit import GroupCommit
 from assistant.messages import (
     AlbumReceived,
     ButtonPress,
@@ -102,14 +102,16 @@ class Assistant:
     """Takes in messages, each in one transaction, through one handlers table."""
 
     def __init__(self, units: Units, renderer: Renderer, flows: FlowRunner,
-                 config: CoreConfig, clock: Clock = utcnow, reader: IsolatedReader | None = None) -> None:
+                 config: CoreConfig, clock: Clock = utcnow, reader: IsolatedReader | None = None,
+                 bookkeeping: Bookkeeping | None = None) -> None:
         self.units = units
         self.renderer = renderer
         self.flows = flows
         self.config = config
         self.clock = clock
         self.reader = reader or IsolatedReader()
-        self._sent_marks: GroupCommit[tuple[str, int]] = GroupCommit(self._mark_sent)
+        self.bookkeeping = bookkeeping or Bookkeeping(units)
+        """Where "sent" marks go, with other chats' marks and the inbox's bookkeeping (`bot.py` shares it)."""
         self.handlers: dict[type[Any], Handler] = {
             Text: self._in_chat,
             Command: self._in_chat,
@@ -181,10 +183,7 @@ class Assistant:
 
     async def sent(self, *outbox_ids: int, updates: Sequence[int] = ()) -> None:
         """The transport carried out these outputs (never sent again), answering these updates."""
-        marks = [*(("outbox", outbox_id) for outbox_id in outbox_ids),
-                 *(("update", update_id) for update_id in updates)]
-        if marks:
-            await self._sent_marks.add(marks)  # with the marks of other chats that arrived meanwhile
+        await self.bookkeeping.sent(outbox_ids, updates, self.clock())  # with what arrived meanwhile
 
     async def due(self) -> list[Out]:
         """Whatever fell due: outputs a dead process owed, tickets waiting too long, promised notices.
@@ -269,16 +268,6 @@ class Assistant:
         today = self.clock().astimezone(self.config.rules.tz).date()
         return await self.reader.read(data, file_name=attachment.file_name, mime_type=attachment.mime_type,
                                       kind=attachment.kind, today=today)
-
-    async def _mark_sent(self, marks: list[tuple[str, int]]) -> None:
-        outbox_ids = [number for kind, number in marks if kind == "outbox"]
-        updates = [number for kind, number in marks if kind == "update"]
-        async with self.units(alone=True) as store:  # outputs first: a crash between the two statements
-            # leaves the chat waiting for its lease, never an answer sent twice
-            if outbox_ids:
-                await store.outbox.mark_sent(outbox_ids, self.clock())
-            if updates:
-                await store.inbox.sent(updates)
 
     def _desk(self, store: UnitOfWork, now: datetime) -> SupportDesk:
         return SupportDesk(store, self.renderer, self.config.support, self.flows, now)

@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from assistant.bookkeeping import Bookkeeping
 from assistant.outputs import Out, Unavailable
-from assistant.group_commit import GroupCommit
 from assistant.store.engine import transient
 from assistant.store.inbox import Batch, Received
-from assistant.store.uow import Units
+from assistant.store.uow import UnitOfWork, Units
 
 logger = logging.getLogger(__name__)
 
@@ -63,28 +63,26 @@ Executor = Callable[[list[Out]], Awaitable[None]]
 
 
 class Inbox:
-    """Receives updates into the database and works them off."""
+    """Receives updates into the database and works them off.
 
-    def __init__(self, units: Units, config: InboxConfig, clock: Clock) -> None:
+    Storing and claiming go through `bookkeeping` (shared with the core's "sent" marks in `bot.py`):
+    updates that arrive together (webhook requests at once), the answers sent meanwhile and the next
+    claim are written in one short transaction.
+    """
+
+    def __init__(self, units: Units, config: InboxConfig, clock: Clock, bookkeeping: Bookkeeping | None = None) -> None:
         self.units = units
         self.config = config
         self.clock = clock
+        self.bookkeeping = bookkeeping or Bookkeeping(units)
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._started = clock()
-        self._receiving: GroupCommit[Received] = GroupCommit(self._store)
 
     async def receive(self, updates: Sequence[Received]) -> None:
-        """Store updates; raises when the database cannot be reached.
-
-        Updates that arrive together (webhook requests at once) are stored in one short transaction.
-        """
-        await self._receiving.add(updates)
+        """Store updates; raises when the database cannot be reached."""
+        await self.bookkeeping.store(updates, self.clock())
         self._wake.set()
-
-    async def _store(self, updates: list[Received]) -> None:
-        async with self.units(alone=True) as unit:  # one statement
-            await unit.inbox.receive(updates, self.clock())
 
     async def run(self, handle: Handler, dead_letter: DeadLetter, execute: Executor, stop: asyncio.Event) -> None:
         """Work off the inbox until `stop`; unfinished work is left leased, and taken up again later."""
@@ -136,14 +134,17 @@ class Inbox:
         handled first: a crash loop costs other chats nothing.
         """
         config = self.config
-        async with self.units(alone=True) as unit:  # each lease is taken by one guarded statement
+        busy = set(self._running)
+
+        async def claim(unit: UnitOfWork) -> list[Batch]:  # each lease is taken by one guarded statement
             inbox = unit.inbox
-            batches = await inbox.claim(self.clock(), lease=config.lease, limit=limit, busy=set(self._running),
+            batches = await inbox.claim(self.clock(), lease=config.lease, limit=limit, busy=busy,
                                         album_wait=config.album_wait)
-            if batches or self._running or self.clock() - self._started < config.lease:
+            if batches or busy or self.clock() - self._started < config.lease:
                 return batches
             return await inbox.claim(self.clock(), lease=config.lease, limit=1, busy=(),
                                      album_wait=config.album_wait, suspects=True)
+        return await self.bookkeeping.ask(claim)
 
     async def _work(self, batch: Batch, handle: Handler, dead_letter: DeadLetter, execute: Executor) -> None:
         config = self.config

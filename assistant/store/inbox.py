@@ -40,6 +40,8 @@ class Received:
     kind: str
     payload: dict[str, Any]
     album: str | None = None
+    received_at: datetime | None = None
+    """When this process got it (None: when it is stored)."""
 
 
 @dataclass(frozen=True)
@@ -83,17 +85,16 @@ class InboxStore:
         self.session = session
 
     async def receive(self, updates: Sequence[Received], now: datetime) -> None:
-        """Store updates; one already stored (delivered again) is left as it is."""
+        """Store updates (received at their `received_at`, else `now`); one stored before is left as it is."""
         if not updates:
             return
         driver = await Driver.of(self.session)
-        received = driver.when(now)
         await driver.many(
             "INSERT INTO inbox (update_id, chat_id, user_id, kind, album, payload, state, attempts, lease_until,"
             " received_at, finished_at, error) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, NULL, $7, NULL, '')"
             " ON CONFLICT (update_id) DO NOTHING",
             [(u.update_id, u.chat_id, u.user_id, u.kind[:24], (u.album or None) and u.album[:64],
-              driver.json(u.payload), received) for u in updates])
+              driver.json(u.payload), driver.when(u.received_at or now)) for u in updates])
 
     async def claim(self, now: datetime, *, lease: timedelta, limit: int, busy: Collection[int],
                     album_wait: timedelta, suspects: bool = False) -> list[Batch]:

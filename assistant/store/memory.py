@@ -548,7 +548,8 @@ class MemoryInbox:
             if self.rows.get(InboxEntry, u.update_id) is None:
                 self.rows.add(InboxEntry(update_id=u.update_id, chat_id=u.chat_id, user_id=u.user_id, kind=u.kind[:24],
                                          album=(u.album or None) and u.album[:64], payload=u.payload, state="pending",
-                                         attempts=0, lease_until=None, received_at=now, finished_at=None, error=""))
+                                         attempts=0, lease_until=None, received_at=u.received_at or now,
+                                         finished_at=None, error=""))
 
     async def claim(self, now: datetime, *, lease: timedelta, limit: int, busy: Collection[int],
                     album_wait: timedelta, suspects: bool = False) -> list[Batch]:
