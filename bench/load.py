@@ -83,6 +83,8 @@ class Result:
     """Bot API requests the bot made itself during the run (getUpdates and getMe left out)."""
     in_responses: int = 0
     """Methods it gave in webhook responses instead (carried out by Telegram)."""
+    harness_cpu: float = 0.0
+    """CPU time of this process (the fake Bot API server and the merchants) during the run."""
 
     @property
     def calls_per_step(self) -> float:
@@ -157,18 +159,20 @@ async def drive(api: FakeBotAPI, chats: int, updates: int, steps: Any, pid: int,
 
     before, _ = memory_kib(pid)
     cpu_before = cpu_seconds(pid)
+    harness_before = time.process_time()
     calls_before = len(api.calls)
     began = time.perf_counter()
     await asyncio.gather(*(chat(user_id) for user_id in clocks))
     seconds = time.perf_counter() - began
     cpu = cpu_seconds(pid) - cpu_before
+    harness = time.process_time() - harness_before
     made = [call for call in api.calls[calls_before:] if call.method not in ("getUpdates", "getMe")]
     await asyncio.sleep(1.0)  # every conversation idle again
     after, peak = memory_kib(pid)
     api.after_send = None
     return Result(name, len(latencies), seconds, latencies, peak, after - before, chats, cpu,
                   calls=sum(not call.via_webhook_response for call in made),
-                  in_responses=sum(call.via_webhook_response for call in made))
+                  in_responses=sum(call.via_webhook_response for call in made), harness_cpu=harness)
 
 
 def conversation(typed: list[str]) -> Any:
@@ -350,7 +354,7 @@ def report(echoes: list[Measured], runs: list[Measured], plan: Plan) -> None:
     """The tables; "of echo" is the share of the faster echo bot at the same size (the stricter floor)."""
     table = Table(title="Closed loop, flat out: every merchant waits for the answer, then sends the next step")
     for column in ("chats", "bot", "updates/s", "of echo", "CPU ms/update", "p50 ms", "p99 ms", "Bot API calls/step",
-                   "in webhook responses/step"):
+                   "in webhook responses/step", "fake server CPU ms/update"):
         table.add_column(column, justify="left" if column == "bot" else "right")
     for size in plan.sizes:
         floor = max(echo.flat[size].rate for echo in echoes)
@@ -359,8 +363,9 @@ def report(echoes: list[Measured], runs: list[Measured], plan: Plan) -> None:
             table.add_row(str(size), flat.name, f"{flat.rate:.0f}", f"{flat.rate / floor:.0%}",
                           f"{flat.cpu / flat.updates * 1000:.2f}", f"{flat.percentile(50):.0f}",
                           f"{flat.percentile(99):.0f}", f"{flat.calls_per_step:.2f}",
-                          f"{flat.in_responses / max(flat.updates, 1):.2f}")
-    Console(width=170).print(table)
+                          f"{flat.in_responses / max(flat.updates, 1):.2f}",
+                          f"{flat.harness_cpu / max(flat.updates, 1) * 1000:.2f}")
+    Console(width=190).print(table)
     paced_table = Table(title=f"{plan.largest} merchants pausing ~{plan.think:g} s between steps")
     for column in ("bot", "updates/s", "p50 ms", "p99 ms", "peak MiB", "KiB per idle chat"):
         paced_table.add_column(column, justify="left" if column == "bot" else "right")

@@ -123,7 +123,7 @@ class FakeBotAPI:
             worker.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
             self._client = None
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
@@ -439,14 +439,19 @@ class FakeBotAPI:
         return update_id
 
     async def _deliver(self, chat: int) -> None:
-        """POST one chat's updates to the webhook targets, the next only once the previous got a 2xx."""
-        import httpx
+        """POST one chat's updates to the webhook targets, the next only once the previous got a 2xx.
+
+        Over aiohttp: httpx's connection pool does work per request that grows with the requests waiting
+        for a connection, so with a few hundred chats the fake server, not the bot, set the pace.
+        """
+        import aiohttp
 
         queue = self._queues[chat]
         secret = (self.profile.get("webhook") or {}).get("secret_token", "")
         if self._client is None:  # as Telegram: at most `max_connections` (default 40) requests to the webhook at once
             connections = int((self.profile.get("webhook") or {}).get("max_connections") or 40)
-            self._client = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=connections))
+            self._client = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections),
+                                                 timeout=aiohttp.ClientTimeout(total=30))
         client = self._client
         while True:
             if not queue:
@@ -455,26 +460,28 @@ class FakeBotAPI:
             update = queue[0]
             target = self.webhook_targets[self._turns[chat] % len(self.webhook_targets)]  # alternately
             self._turns[chat] += 1
+            answer: Any = None
             try:
-                response = await client.post(target, json=update,
-                                             headers={"X-Telegram-Bot-Api-Secret-Token": secret})
-                status = response.status_code
-            except httpx.HTTPError:
+                async with client.post(target, json=update,
+                                       headers={"X-Telegram-Bot-Api-Secret-Token": secret}) as response:
+                    status = response.status
+                    if "json" in response.headers.get("content-type", ""):
+                        answer = await response.json()
+                    else:
+                        await response.read()
+            except (aiohttp.ClientError, TimeoutError):
                 status = 0
             async with self._changed:
                 self.deliveries.append((update["update_id"], target, status))
                 self._changed.notify_all()
             if 200 <= status < 300:
                 queue.popleft()
-                await self._answered_in_response(response)
+                await self._answered_in_response(answer)
             else:
                 await asyncio.sleep(self.webhook_retry)
 
-    async def _answered_in_response(self, response: Any) -> None:
+    async def _answered_in_response(self, params: Any) -> None:
         """Carry out the Bot API method a webhook's response may name, as Telegram does (result unseen)."""
-        if "json" not in response.headers.get("content-type", ""):
-            return
-        params = response.json()
         method = params.pop("method", None) if isinstance(params, dict) else None
         handler = getattr(self, f"_do_{method}", None) if method else None
         if handler is None:
