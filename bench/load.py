@@ -14,7 +14,8 @@ The echo bot runs twice, as python-telegram-bot makes it and with 16 HTTP connec
 (the stock pool slows down as chats are added, bench/echo_bot.py); shares are of the faster of the two.
 Reported per size: updates handled per second and as a share of the echo bot's at the same size, the
 bot's CPU per update, time from an update to the first message of its answer (p50, p99), and the Bot
-API requests the bot made per step (answers given inside webhook responses counted apart); at the
+API requests the bot made per step (answers given inside webhook responses counted apart), and this
+process's own CPU per update (the fake server's and the merchants': a harness at its limit shows); at the
 largest size also paced (merchants pausing between steps): latency, peak memory and memory per idle
 conversation. `--profile` samples the bot with py-spy at the largest size; `--hostile` runs the paced
 part again while three senders send hostile files. Lookup limits and flood throttling are raised for
