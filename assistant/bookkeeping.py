@@ -4,10 +4,11 @@ Besides its handling, every update needs three small writes: stored on receipt, 
 its answer marked sent (with the outputs that carried it). Each in a transaction of its own cost the
 bot about 0.6 ms of CPU on SQLite and 0.8 ms on PostgreSQL for a single statement (a session, a
 connection from the pool, BEGIN and COMMIT), and with a webhook, where updates arrive one at a time,
-there was little to share: at 200 chats, 2.4 such transactions an update. Here they are entries of one group commit: a round stores what was received, marks
-what was sent, then asks its questions (the inbox's claim), so that a claim sees the updates and the
-chats that the same round stored and freed. Whatever arrives while a round is written goes into the
-next one; under load one round serves many updates.
+there was little to share: at 200 chats, 2.4 such transactions an update. Here they are entries of one
+group commit: a round stores what was received, marks what was sent, then asks its questions (the
+inbox's claim), so that a claim sees the updates and the chats that the same round stored and freed.
+Whatever arrives while a round is written goes into the next one; under load one round serves many
+updates.
 
 Every caller waits for its own entries; a round that fails tells each caller (a database that is away),
 or, when the failure is not the database's, writes each caller's entries again on their own.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -45,7 +46,7 @@ class _Ask(Generic[A]):
     """A question asked in the round's transaction, after its writes; its answer kept for the caller."""
 
     question: Callable[[UnitOfWork], Awaitable[A]]
-    answer: A | None = field(default=None)
+    answer: A | None = None
 
 
 Entry = Received | _Sent | _Ask[Any]

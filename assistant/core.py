@@ -19,11 +19,11 @@ from typing import Any
 
 
 from assistant.admin import ADMIN_COMMANDS, AdminDesk
+from assistant.bookkeeping import Bookkeeping
 from assistant.diagnosis import DiagnosisRules
 from assistant.domain.documents import MAX_BYTES, ReadError
 from assistant.domain.extract import names_an_invoice
 from assistant.domain.knowledge import match_question
-from assistant.bookkeeping import Bookkeeping
 from assistant.file_reader import FileRead, IsolatedReader
 from assistant.flow_runner import FlowRunner
 from assistant.messages import (

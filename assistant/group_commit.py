@@ -55,22 +55,27 @@ class GroupCommit(Generic[T]):
                 if len(group) > 1 and self.isolate is not None and self.isolate(error):
                     logger.warning("a write of %s callers failed (%s); writing each alone", len(group), error)
                     for items, future in group:
-                        await self._alone(items, future)
+                        await self._write_alone(items, future)
                     continue
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(error)
+                _tell([future for _, future in group], error)
                 continue
-            for _, future in group:
-                if not future.done():
-                    future.set_result(None)
+            _tell([future for _, future in group])
 
-    async def _alone(self, items: Sequence[T], future: asyncio.Future[None]) -> None:
+    async def _write_alone(self, items: Sequence[T], future: asyncio.Future[None]) -> None:
         try:
             await self.write(list(items))
         except Exception as error:  # noqa: BLE001 - this caller is told
-            if not future.done():
-                future.set_exception(error)
+            _tell([future], error)
             return
-        if not future.done():
+        _tell([future])
+
+
+def _tell(futures: list[asyncio.Future[None]], error: Exception | None = None) -> None:
+    """Give waiting callers their outcome (a caller cancelled meanwhile is skipped)."""
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
             future.set_result(None)
+        else:
+            future.set_exception(error)

@@ -14,8 +14,6 @@ from assistant.inbox import Inbox, InboxConfig
 from assistant.store.inbox import InboxStore, Received
 from assistant.store.uow import UnitOfWork, Units, sql_units
 
-LEASE = timedelta(seconds=60)
-
 
 def update(update_id: int, chat_id: int, payload: object = None) -> Received:
     return Received(update_id=update_id, chat_id=chat_id, user_id=chat_id, kind="text",
