@@ -36,6 +36,29 @@ def test_machine_is_shared_and_holds_no_model() -> None:
     assert machine.has_queue == "model"
 
 
+async def test_a_transitions_callbacks_run_one_after_the_other_in_table_order() -> None:
+    import asyncio
+
+    from flows.base import FlowModel, FlowSpec, attached
+
+    class Model(FlowModel):
+        async def slow(self, event: object) -> None:
+            self.said.append(Say("slow started"))
+            await asyncio.sleep(0.01)
+            self.said.append(Say("slow ended"))
+
+        async def quick(self, event: object) -> None:
+            self.said.append(Say("quick"))
+
+    spec = FlowSpec("order", [{"name": "a"}, {"name": "b"}],
+                    [{"trigger": "go", "source": "a", "dest": "b", "after": ["slow", "quick"]}], "a")
+    model = Model("a", {})
+    async with attached(build_machine(spec), model):
+        await model.trigger("go")
+    assert model.state == "b"
+    assert [say.key for say in model.said] == ["slow started", "slow ended", "quick"]
+
+
 @pytest.fixture
 def renderer() -> Renderer:
     return Renderer(ROOT / "replies", ZoneInfo("Asia/Shanghai"))
