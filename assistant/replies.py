@@ -50,7 +50,9 @@ class Renderer:
         self.clock = clock  # "today" and "tomorrow" are the product's clock's
         self.env = Environment(loader=FileSystemLoader(str(folder)), autoescape=select_autoescape(["j2"],
                                default_for_string=True, default=True), undefined=StrictUndefined,
-                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
+                               auto_reload=False)  # templates are read once: no file check on every reply
+        self._labels: dict[tuple[str, str], str] = {}
         self.env.filters["when"] = self._when
         self.env.filters["money"] = money
 
@@ -79,7 +81,10 @@ class Renderer:
         """A button's label; a ticket id inside the choice ("rate.12.4") is not part of the label."""
         parts = choice.split(".")
         key = ".".join(part for i, part in enumerate(parts) if not (i == 1 and part.isdigit()))
-        return self.text("button", language, choice=key)
+        label = self._labels.get((key, language))
+        if label is None:  # a label depends on nothing else: rendered once per process
+            label = self._labels[key, language] = self.text("button", language, choice=key)
+        return label
 
     def render(self, say: Say, language: str) -> tuple[str, tuple[tuple[Button, ...], ...]]:
         text = self.text(say.key, language, **say.context)
