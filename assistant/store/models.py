@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -308,6 +309,11 @@ class OutboxEntry(Base):
     failed_at: Mapped[datetime | None]
 
 
+def _where(condition: str) -> dict[str, Any]:
+    """A partial index's condition, on both backends."""
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
+
+
 class InboxEntry(Base):
     """An update as received, stored before it is confirmed to the transport and handled from here.
 
@@ -316,8 +322,12 @@ class InboxEntry(Base):
     """
 
     __tablename__ = "inbox"
-    __table_args__ = (Index("ix_inbox_pending", "state", "chat_id", "update_id"),
+    __table_args__ = (Index("ix_inbox_waiting", "chat_id", "update_id", **_where("state = 'pending'")),
+                      Index("ix_inbox_sending", "chat_id", **_where("state = 'done' AND lease_until IS NOT NULL")),
+                      Index("ix_inbox_dead", "update_id", **_where("state = 'dead'")),
                       Index("ix_inbox_received_at", "received_at"))
+    """Partial indexes: the few rows the claim reads (pending; answers being sent) and dead letters, not
+    the finished ones that make up most of the table (on PostgreSQL, also not their dead versions)."""
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     chat_id: Mapped[int] = mapped_column(BigInteger)
