@@ -78,10 +78,17 @@ class Inbox:
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._started = clock()
+        self._hints: set[int] = set()
+        """Chats that may have work since the last claim: updates stored for them here, or their handling ended."""
+        self._scanned: datetime | None = None
+        """When a claim last looked through every pending update."""
 
     async def receive(self, updates: Sequence[Received]) -> None:
         """Store updates; raises when the database cannot be reached."""
+        chats = {u.chat_id for u in updates}
+        self._hints |= chats  # for a claim in the round that stores them…
         await self.bookkeeping.store(updates, self.clock())
+        self._hints |= chats  # …and, should a claim in an earlier round have taken the hint, for the next one
         self._wake.set()
 
     async def run(self, handle: Handler, dead_letter: DeadLetter, execute: Executor, stop: asyncio.Event) -> None:
@@ -125,26 +132,46 @@ class Inbox:
 
     def _done(self, chat_id: int) -> None:
         self._running.pop(chat_id, None)
+        self._hints.add(chat_id)  # its next update, if one came meanwhile
         self._wake.set()
 
     async def _claim(self, limit: int) -> list[Batch]:
         """Fresh work first; an update whose process died while handling it only runs alone, when idle.
 
-        After a start it waits one lease before taking such an update, so that what arrived meanwhile is
-        handled first: a crash loop costs other chats nothing.
+        Between looks through every pending update (one each `poll_seconds`: other processes' updates,
+        retries and leases falling due, albums complete), a claim looks only at the chats this process
+        knows to have new work (`_hints`): under load there are many claims a second, and on PostgreSQL
+        reading every pending update also reads the versions that finished updates left in the index
+        until the table is vacuumed. After a start it waits one lease before taking a crash suspect, so
+        that what arrived meanwhile is handled first: a crash loop costs other chats nothing.
         """
         config = self.config
         busy = set(self._running)
+        started = self.clock()
+        everything = self._scanned is None or started - self._scanned >= timedelta(seconds=config.poll_seconds)
+        hinted, self._hints = self._hints, set()
+        only = None if everything else hinted - busy
+        if only is not None and not only:
+            return []
 
         async def claim(unit: UnitOfWork) -> list[Batch]:  # each lease is taken by one guarded statement
             inbox = unit.inbox
             batches = await inbox.claim(self.clock(), lease=config.lease, limit=limit, busy=busy,
-                                        album_wait=config.album_wait)
-            if batches or busy or self.clock() - self._started < config.lease:
+                                        album_wait=config.album_wait, only=only)
+            if batches or busy or only is not None or self.clock() - self._started < config.lease:
                 return batches
             return await inbox.claim(self.clock(), lease=config.lease, limit=1, busy=(),
                                      album_wait=config.album_wait, suspects=True)
-        return await self.bookkeeping.ask(claim)
+        try:
+            batches = await self.bookkeeping.ask(claim)
+        except BaseException:
+            self._hints |= hinted
+            raise
+        if everything:
+            self._scanned = started
+        if len(batches) == limit:  # the chats not taken may have work too
+            self._hints |= hinted - {batch.chat_id for batch in batches}
+        return batches
 
     async def _work(self, batch: Batch, handle: Handler, dead_letter: DeadLetter, execute: Executor) -> None:
         config = self.config

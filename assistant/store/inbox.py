@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 _HEADS = """
 SELECT update_id, chat_id, album FROM inbox WHERE update_id IN (
     SELECT min(entry.update_id) FROM inbox AS entry
-    WHERE entry.state = 'pending' AND entry.chat_id <> ALL($3)
+    WHERE entry.state = 'pending' AND entry.chat_id <> ALL($3){only}
       AND NOT EXISTS (SELECT 1 FROM inbox AS sending WHERE sending.chat_id = entry.chat_id
                       AND sending.state = 'done' AND sending.lease_until > $1)
     GROUP BY entry.chat_id
@@ -28,6 +28,8 @@ SELECT update_id, chat_id, album FROM inbox WHERE update_id IN (
     ORDER BY max(entry.attempts), min(entry.update_id) LIMIT $4)
 """
 """The first pending update of each chat nobody is handling (leased, retrying, or its answer being sent)."""
+_HEADS_OF_ALL = _HEADS.format(only="")
+_HEADS_OF_SOME = _HEADS.format(only=" AND entry.chat_id = ANY($5)")
 
 
 @dataclass(frozen=True)
@@ -97,18 +99,24 @@ class InboxStore:
               driver.json(u.payload), driver.when(u.received_at or now)) for u in updates])
 
     async def claim(self, now: datetime, *, lease: timedelta, limit: int, busy: Collection[int],
-                    album_wait: timedelta, suspects: bool = False) -> list[Batch]:
+                    album_wait: timedelta, suspects: bool = False,
+                    only: Collection[int] | None = None) -> list[Batch]:
         """The next update (or album) of up to `limit` chats that nobody is handling, leased to the caller.
 
         Attempts are counted here, before handling. A chat whose earlier update is leased or waiting for
         its retry is skipped, so each chat's updates are handled one at a time, in order; so is a chat
         whose answer to its previous update is still being sent (done, leased). A chat whose next update
         was claimed before and never finished (its process died: a crash suspect) is only claimed with
-        `suspects`, which the worker asks for when it has nothing else in hand.
+        `suspects`, which the worker asks for when it has nothing else in hand. `only`: look at these
+        chats alone (those known to have new work), not through every pending update.
         """
         driver = await Driver.of(self.session)
         at = driver.when(now)
-        heads = await driver.rows(_HEADS, at, 1 if suspects else 0, driver.array(busy), limit)
+        if only is None:
+            heads = await driver.rows(_HEADS_OF_ALL, at, 1 if suspects else 0, driver.array(busy), limit)
+        else:
+            heads = await driver.rows(_HEADS_OF_SOME, at, 1 if suspects else 0, driver.array(busy), limit,
+                                      driver.array(only))
         if not heads:
             return []
         wanted: list[list[int]] = []

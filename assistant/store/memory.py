@@ -552,11 +552,14 @@ class MemoryInbox:
                                          finished_at=None, error=""))
 
     async def claim(self, now: datetime, *, lease: timedelta, limit: int, busy: Collection[int],
-                    album_wait: timedelta, suspects: bool = False) -> list[Batch]:
+                    album_wait: timedelta, suspects: bool = False,
+                    only: Collection[int] | None = None) -> list[Batch]:
         entries = self.rows.all(InboxEntry)
         sending = {e.chat_id for e in entries if e.state == "done" and e.lease_until is not None and e.lease_until > now}
         chats: dict[int, list[InboxEntry]] = {}
         for entry in entries:
+            if only is not None and entry.chat_id not in only:
+                continue
             if entry.state == "pending" and entry.chat_id not in sending and entry.chat_id not in busy:
                 chats.setdefault(entry.chat_id, []).append(entry)
         candidates = []

@@ -55,6 +55,27 @@ async def test_one_chat_in_order_other_chats_independently(sessions, clock) -> N
     assert await claim(sessions, clock) == [[4]]
 
 
+async def test_between_looks_at_everything_a_claim_takes_the_chats_known_to_have_work(sessions, clock) -> None:
+    config = InboxConfig(poll_seconds=0.5)
+    inbox = Inbox(sql_units(sessions), config, clock)
+    await inbox.receive([text(1, 100)])
+    assert [b.ids for b in await inbox._claim(10)] == [[1]]  # the first claim looks at everything
+    async with sessions() as session, session.begin():  # stored by another process: no hint here
+        await InboxStore(session).receive([text(2, 200)], clock())
+    await inbox.receive([text(3, 300)])
+    assert [b.ids for b in await inbox._claim(10)] == [[3]]  # the chat this process stored for
+    assert await inbox._claim(10) == []
+    clock.advance(seconds=0.5)
+    assert [b.ids for b in await inbox._claim(10)] == [[2]]  # the next look at everything finds the other
+    await finish(sessions, clock, [1])
+    await inbox.receive([text(4, 100)])
+    assert [b.ids for b in await inbox._claim(10)] == [[4]]  # chat 100 again, its first update finished
+    await inbox.receive([text(5, 500), text(6, 600)])
+    clock.advance(seconds=0.5)
+    assert [b.ids for b in await inbox._claim(1)] == [[5]]  # a look at everything, with room for one…
+    assert [b.ids for b in await inbox._claim(1)] == [[6]]  # …keeps what it had no room for in mind
+
+
 async def test_an_album_is_handled_whole_once_it_has_stopped_growing(sessions, clock) -> None:
     inbox = Inbox(sql_units(sessions), InboxConfig(), clock)
     await inbox.receive([text(10, 300, album="g", kind="photo"), text(11, 300, album="g", kind="photo")])

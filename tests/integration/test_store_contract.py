@@ -327,6 +327,19 @@ async def test_inbox_one_chat_in_order_other_chats_at_once(units: Units) -> None
         assert await store.inbox.entry(3) is not None
 
 
+async def test_inbox_claims_only_the_chats_asked_for(units: Units) -> None:
+    async with units() as store:
+        await store.inbox.receive([_update(1, 10), _update(2, 20), _update(3, 30), _update(4, 30)], NOW)
+    async with units() as store:
+        batches = await store.inbox.claim(NOW, lease=LEASE, limit=10, busy=(), album_wait=timedelta(seconds=1),
+                                          only={30, 40})
+        assert [b.ids for b in batches] == [[3]]
+        assert await store.inbox.claim(NOW, lease=LEASE, limit=10, busy=(), album_wait=timedelta(seconds=1),
+                                       only=set()) == []
+        batches = await store.inbox.claim(NOW, lease=LEASE, limit=10, busy=(), album_wait=timedelta(seconds=1))
+        assert [b.ids for b in batches] == [[1], [2]]  # the others were left as they were
+
+
 async def test_inbox_albums_are_taken_whole_once_complete(units: Units) -> None:
     async with units() as store:
         await store.inbox.receive([_update(1, 10, "a"), _update(2, 10, "a")], NOW)
