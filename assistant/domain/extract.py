@@ -1,15 +1,29 @@
-"""Find invoice fields in whatever a merchant typed: labelled, unlabelled, or one bare value."""
+"""Find invoice fields in whatever a merchant typed: labelled, unlabelled, or one bare value.
+
+A field is taken only when the text clearly gives it: after a label, by a shape only that field has for
+the invoice's family, or as the one bare answer to the field just asked. What the text may mean but does
+not clearly give (letters typed for digits, a date without a year, a day alone, a two-digit year,
+3/6/2025, a 大写 amount that disagrees with the figures) becomes a Question, never a stored value; the
+pieces of a value that is rejected are never read as another field."""
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
+from assistant.domain.amounts import TypedAmount, amount_at, find_amounts, whole_amount
+from assistant.domain.dates import TypedDate, date_at, find_dates, read_date, whole_date
 from assistant.domain.identifiers import (
+    LOOKALIKE_DIGITS,
     Problem,
+    code_year,
+    compact,
     family_of,
+    fix_lookalikes,
     fourth_field,
     normalise_text,
     parse_date,
@@ -19,6 +33,12 @@ from assistant.domain.identifiers import (
     validate_money,
     validate_number,
 )
+
+logger = logging.getLogger(__name__)
+
+_Piece = TypeVar("_Piece", TypedDate, TypedAmount)
+MONEY = ("amount", "total")
+IDENTIFIERS = ("code", "number", "check_code")
 
 # Longest labels first so that 发票号码 wins over 号码 and 不含税金额 over 金额.
 _LABELS: list[tuple[str, str]] = [
@@ -42,62 +62,272 @@ _LABEL_RE = re.compile(
 )
 _LABEL_FIELD = {label.lower(): name for label, name in _LABELS}
 
-_VALUE_PATTERNS: dict[str, re.Pattern[str]] = {
-    # A two-digit year ("26-10-14") is taken as a date to be asked about, never as another field.
-    "date": re.compile(r"\d{4}\s*[年\-./]\s*\d{1,2}\s*[月\-./]\s*\d{1,2}\s*日?|\d{1,2}\s*月\s*\d{1,2}\s*[日号]?|\d{8}"
-                       r"|\d{2}[\-./]\d{1,2}[\-./]\d{1,2}(?![\d\-./])"),
-    "money": re.compile(r"[¥￥]?\s*-?[\d,]*\d(?:\.\d+)?\s*(?:元|rmb|cny|yuan)?", re.IGNORECASE),
-    "ident": re.compile(r"[0-9OoIlL][0-9OoIlL\-]*[0-9OoIlL]|[0-9]"),
-}
+_IDENT_VALUE = re.compile(r"\d[\d\-]*\d|\d")
 # Digits typed in groups as printed on invoices: "1234 5678 9012 3456 7890".
 _GROUPED = re.compile(r"(?<![\d.,])\d{1,5}(?:[ \-]\d{1,5}){2,}(?![\d.,])")
+# A whole message of a few digit groups ("1234 5678"): one value when together they have a field's length.
+_GROUPS_ONLY = re.compile(r"\d{1,5}(?:[ \-]\d{1,5})+")
 # What a group of digits must not swallow: a date typed with dashes ("2026-11-20", "26-10-14").
-_DASHED_DATE = re.compile(r"(?:\d{4}|\d{2})-\d{1,2}-\d{1,2}(?= |$)")
+_DASHED_DATE = re.compile(r"(?<![\d\-])(?:\d{4}|\d{2})-\d{1,3}-\d{1,3}(?![\d\-])")
 # A time of day, as e-invoices print it after the date ("2026-10-14 10:23:45"): never a field.
 _TIME = re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?::\d{2})?(?![\d:])")
 # A unified social credit code (a company's tax id), 18 characters: never invoice fields.
-_TAX_ID = re.compile(r"(?<![0-9A-Za-z])[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-HJ-NP-RTUWXY]{9}[0-9A-Z](?![0-9A-Za-z])")
+_TAX_ID = re.compile(r"(?<![0-9A-Za-z|])[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-HJ-NP-RTUWXY]{9}[0-9A-Z](?![0-9A-Za-z|])")
 # A telephone number: a landline with its area code and a dash or brackets ("010-62345678",
-# "(0571)85022088"), a hotline ("400-810-8888"), a mobile ("13912345678"). Never invoice fields.
-_PHONE = re.compile(r"(?<![\d\-])(?:\(0\d{2,3}\)\s*\d{7,8}|0\d{2,3}-\d{7,8}|[48]00-?\d{3}-?\d{4}"
-                    r"|1[3-9]\d(?:[ \-]?\d{4}){2})(?![\d\-])")
+# "(0571)85022088"), a hotline ("400-810-8888"), a mobile ("13912345678"). Never invoice fields; never
+# the end of a longer token with letters typed for digits in it ("12345678O13912345678").
+_PHONE = re.compile(r"(?<![\dA-Za-z|\-])(?:\(0\d{2,3}\)\s*\d{7,8}|0\d{2,3}-\d{7,8}|[48]00-?\d{3}-?\d{4}"
+                    r"|1[3-9]\d(?:[ \-]?\d{4}){2})(?![\dA-Za-z|\-])")
 # An amount in 万 (ten thousands), "1.5万": a round figure, not the exact amount the platform compares.
-_WAN = re.compile(r"[¥￥]?\s*(\d[\d,]*(?:\.\d+)?)\s*万\s*元?")
-# The digit counts a labelled identifier may have when typed in spaced groups ("号码 1234 5678").
-_SPACED = {"number": (8, 20), "code": (10, 12), "check_code": (6, 20)}
-_TOKEN = re.compile(
-    r"\d{4}\s*[年\-./]\s*\d{1,2}\s*[月\-./]\s*\d{1,2}\s*日?"
-    r"|\d{1,2}\s*月\s*\d{1,2}\s*[日号]?"
-    r"|[¥￥]\s*[\d,]+(?:\.\d+)?\s*元?|[\d,]*\d\.\d+\s*元?|\d+\s*元"
-    r"|\d+",
-)
+_WAN = re.compile(r"[¥]?\s*(\d[\d,]*(?:\.\d+)?)\s*万\s*元?")
+# The digit counts each identifier has; a labelled one may be typed in spaced groups ("号码 1234 5678").
+_LENGTHS = {"number": (8, 20), "code": (10, 12), "check_code": (6, 20)}
+_ANY_LENGTH = (8, 10, 12, 20)
+# A word of digits and letters: read as digits when its letters are only ones typed for digits ("2000O123",
+# "2000|123": a pipe inside a word is a 1, never a column separator, so a value never loses or gains a digit).
+_LOOKALIKE_LETTERS = re.escape("".join(LOOKALIKE_DIGITS))
+_WORD = re.compile(rf"(?<![0-9A-Za-z|])(?=[0-9A-Za-z|]*\d)(?=[0-9A-Za-z|]*[{_LOOKALIKE_LETTERS}])[0-9A-Za-z|]+")
+# A figure or date whose digits are typed partly as letters, some parts letters only ("O.01", "1,OOO.5",
+# "2023-01-IB", "2025年1月I日"): one token, read as digits when it has a digit at all.
+_LOOKALIKE_CLASS = "0-9" + _LOOKALIKE_LETTERS
+_FIGURE_WORDS = re.compile(rf"(?<![0-9A-Za-z|.,\-/年月])(?=[{_LOOKALIKE_CLASS}.,\-/年月]*[{_LOOKALIKE_LETTERS}])"
+                           rf"[{_LOOKALIKE_CLASS}]+(?:[.,\-/年月][{_LOOKALIKE_CLASS}]+)+(?![0-9A-Za-z|])")
+# After a date label, what is typed as a date but cannot be read as one ("2025-100-08"): a problem, not skipped.
+_DATE_LIKE = re.compile(r"\d[\d\-./年月日号]*")
+# What is left once labels, dates and amounts are taken: figures with decimals, and runs of digits.
+_NUMERIC = re.compile(r"(?<![\d.])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d+)(?!\d)")
+
+
+@dataclass(frozen=True)
+class Question:
+    """A value the text may mean but does not clearly give: asked about with buttons, never stored silently."""
+
+    field: str  # "code" | "number" | "date" | "amount" | "check_code" | "total"
+    value: str  # the normalised value it would be: "20000123", "2026-06-03", "580.00"
+    raw: str  # what the merchant typed, as typed: "2000O123", "3号", "25/6/1"
+    reason: str  # "lookalike" | "no_year" | "day_only" | "short_year" | "day_month_order" | "bare_number" | "amount_conflict"
+    options: tuple[str, ...] = ()  # two or more values to choose from (day_month_order, amount_conflict); else ()
 
 
 @dataclass
 class Extraction:
-    """What one message contributed: validated values, problems, and pieces it could not place."""
+    """What one message contributed: validated values, problems, questions, and pieces it could not place."""
 
     values: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     unplaced: list[str] = field(default_factory=list)
     set_aside: list[str] = field(default_factory=list)
     """Tax ids and phone numbers: recognised, and not invoice fields."""
+    questions: list[Question] = field(default_factory=list)
+    """In the order found; a field is never both in `values` and here."""
+    inferred: dict[str, str] = field(default_factory=dict)
+    """Field -> how part of its value was inferred: "relative" (今天, 上个月5号), "year_from_code"."""
 
     @property
     def found_anything(self) -> bool:
-        return bool(self.values or self.problems)
+        return bool(self.values or self.problems or self.questions)
 
 
-def _validate(name: str, raw: str, today: date, max_years: int) -> tuple[str | None, list[Problem]]:
-    if name == "code":
-        return validate_code(raw)
-    if name == "number":
-        return validate_number(raw)
-    if name == "check_code":
-        return validate_check_code(raw)
+@dataclass
+class _Message:
+    """The message as typed and as read (the same length, letters typed for digits replaced), and what is
+    left to search: `read` with each piece taken for a field blanked out."""
+
+    typed: str
+    read: str
+    rest: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rest = self.read
+
+    def raw(self, start: int, end: int) -> str:
+        """The piece as typed."""
+        return self.typed[start:end].strip()
+
+    def fixed(self, start: int, end: int) -> str:
+        """The piece with the letters typed for digits read as those digits."""
+        return self.read[start:end].strip()
+
+    def letters(self, start: int, end: int) -> tuple[str, ...]:
+        """The letters typed for digits in this piece, each once, as typed."""
+        return tuple(dict.fromkeys(t for t, r in zip(self.typed[start:end], self.read[start:end]) if t != r and
+                                   t in LOOKALIKE_DIGITS))
+
+    def take(self, start: int, end: int) -> None:
+        """Blank a piece taken for a field out of what is left to search."""
+        self.rest = self.rest[:start] + " " * (end - start) + self.rest[end:]
+
+    def drop(self, positions: set[int]) -> None:
+        """Remove these characters (separators inside a value typed in groups) from both texts."""
+        self.typed = "".join(char for index, char in enumerate(self.typed) if index not in positions)
+        self.read = "".join(char for index, char in enumerate(self.read) if index not in positions)
+        self.rest = "".join(char for index, char in enumerate(self.rest) if index not in positions)
+
+
+@dataclass
+class _Claim:
+    """A piece of the message taken for one field, before it is validated."""
+
+    field: str
+    start: int
+    end: int
+    labelled: bool = False
+    date: TypedDate | None = None
+    amount: TypedAmount | None = None
+
+
+@dataclass
+class _Outcome:
+    """The result being built, with where each question was found (questions are kept in text order)."""
+
+    result: Extraction
+    asked: list[tuple[int, Question]] = field(default_factory=list)
+
+    def ask(self, start: int, question: Question) -> None:
+        """A question found at `start` in the text."""
+        self.asked.append((start, question))
+
+
+def extract(text: str, *, awaiting: str | None, known: dict[str, str], today: date,
+            max_years: int) -> Extraction:
+    """Extract, normalise and validate every invoice field found in `text`; ask about what is not clear."""
+    outcome = _Outcome(Extraction())
+    clean = _set_aside(_TIME.sub(" ", normalise_text(text)), outcome.result)
+    clean = _wan(clean, awaiting, outcome.result)
+    message = _message(clean, today)
+    claims = _labelled(message, today)
+    bare = None
+    if not claims:
+        _join_whole_groups(message, awaiting, today)
+        bare = _bare_answer(message, awaiting, known, today) if awaiting else None
+    claims = [bare] if bare else claims + _unlabelled(message, claims, awaiting=awaiting, known=known,
+                                                      today=today, unplaced=outcome.result.unplaced)
+    _settle(claims, message, outcome, known=known, today=today, max_years=max_years)
+    return outcome.result
+
+
+def resolve_year(month_day: tuple[int, int], known: dict[str, str], today: date) -> tuple[str | None, str | None]:
+    """The date a month and day without a year mean, by the year the known code or 数电 number carries:
+    (value, "year_from_code"), or (None, None) when that year is not known or gives a date after today."""
+    year = code_year(known.get("code"), known.get("number"))
+    if year is None:
+        return None, None
+    try:
+        issued = date(2000 + year, *month_day)
+    except ValueError:
+        return None, None
+    return (issued.isoformat(), "year_from_code") if issued <= today else (None, None)
+
+
+# -- preparing the text ----------------------------------------------------------------------------------
+def _set_aside(text: str, result: Extraction) -> str:
+    """Tax ids and phone numbers: recorded as set aside, and removed."""
+    result.set_aside += _TAX_ID.findall(text)
+    text = _TAX_ID.sub(" ", text)
+    result.set_aside += _PHONE.findall(text)
+    return _PHONE.sub(" ", text)
+
+
+def _wan(text: str, awaiting: str | None, result: Extraction) -> str:
+    """Amounts in 万 ("1.5万"): a problem each (asked for exactly), and removed."""
+    if "万" not in text:
+        return text
+    for wan in _WAN.finditer(text):
+        labels = [m for m in _LABEL_RE.finditer(text, 0, wan.start()) if m.end() == wan.start()]
+        named = _LABEL_FIELD[labels[-1].group(1).lower()] if labels else awaiting
+        result.problems.append(Problem("money_wan", named if named in MONEY else "amount",
+                                       {"value": wan.group(0).strip(), "exact": _times_ten_thousand(wan.group(1))}))
+    return _WAN.sub(" ", text)
+
+
+def _times_ten_thousand(figure: str) -> str:
+    """The exact amount a figure in 万 stands for, as the message suggests it ("15000.00")."""
+    try:
+        return f"{Decimal(figure.replace(',', '')) * 10000:.2f}"
+    except InvalidOperation:
+        return ""
+
+
+def _message(clean: str, today: date) -> _Message:
+    """The message as typed and as read, with digits typed in groups joined into one value."""
+    read = _WORD.sub(_digits_for_letters, _FIGURE_WORDS.sub(_digits_for_letters, clean))
+    message = _Message(clean, read)
+    groups = list(_GROUPED.finditer(message.rest))
+    if groups:
+        dates = [(typed.start, typed.end) for typed in find_dates(message.rest, today)]
+        dates += [(found.start(), found.end()) for found in _DASHED_DATE.finditer(message.rest)]
+        message.drop({index for match in groups for index in _group_separators(match, dates)})
+    return message
+
+
+def _digits_for_letters(match: re.Match[str]) -> str:
+    """A word of digits and letters typed for digits ("2000O123", "1O", "O.01") as the digits it stands for."""
+    word = match.group(0)
+    if any(char.isdigit() for char in word) and all(char.isdigit() or char in LOOKALIKE_DIGITS or char in ".,-/年月"
+                                                    for char in word):
+        return fix_lookalikes(word)[0]
+    return word
+
+
+def _group_separators(match: re.Match[str], dates: list[tuple[int, int]]) -> list[int]:
+    """The separators to drop from digit groups: each run of three or more groups outside the dates is one
+    value; a date stays a date ("2026-11-20", "2025 年 3 月 1 日")."""
+    drop: list[int] = []
+    start = match.start()
+    inside = sorted((max(begin, start), min(end, match.end())) for begin, end in dates
+                    if begin < match.end() and end > start)
+    for begin, end in [*inside, (match.end(), match.end())]:
+        run = match.string[start:begin]
+        groups = run.strip(" -")
+        if groups and _GROUPED.fullmatch(groups):
+            offset = start + run.index(groups)
+            drop += [offset + index for index, char in enumerate(groups) if char in " -"]
+        start = max(start, end)
+    return drop
+
+
+def _join_whole_groups(message: _Message, awaiting: str | None, today: date) -> None:
+    """A message of nothing but a few digit groups ("1234 5678") that together have an identifier's length,
+    and are not a date ("2025-10-08")."""
+    body = message.rest.strip()
+    if not _GROUPS_ONLY.fullmatch(body) or whole_date(body, today, expected=False) or _DASHED_DATE.search(body):
+        return
+    digits = re.sub(r"[ \-]", "", body)
+    if len(digits) in _ANY_LENGTH + _LENGTHS.get(awaiting or "", ()):
+        offset = len(message.rest) - len(message.rest.lstrip())
+        message.drop({offset + index for index, char in enumerate(body) if char in " -"})
+
+
+# -- labelled values -------------------------------------------------------------------------------------
+def _labelled(message: _Message, today: date) -> list[_Claim]:
+    """Each value found right after a label, as a claim for the label's field; label and value blanked."""
+    claims: list[_Claim] = []
+    position = 0
+    for match in _LABEL_RE.finditer(message.rest):
+        if match.start() < position:
+            continue
+        claim = _value_after(message.rest, match.end(), _LABEL_FIELD[match.group(1).lower()], today)
+        if claim is None:
+            continue
+        message.take(match.start(), claim.end)
+        position = claim.end
+        claims.append(claim)
+    return claims
+
+
+def _value_after(text: str, start: int, name: str, today: date) -> _Claim | None:
+    """The value of field `name` starting at `start`, if one is there."""
+    if name in IDENTIFIERS:
+        found = _spaced(text, start, name) or _IDENT_VALUE.match(text, start)
+        return _Claim(name, start, found.end(), labelled=True) if found else None
     if name == "date":
-        return validate_date(raw, today, max_years)
-    return validate_money(raw, name)
+        typed = date_at(text[start:], today, expected=True)
+        if typed is None:
+            found = _DATE_LIKE.match(text, start)
+            return _Claim(name, start, found.end(), labelled=True) if found else None
+        return _Claim(name, start, start + typed.end, labelled=True, date=_moved(typed, start))
+    amount = amount_at(text[start:])
+    return _Claim(name, start, start + amount.end, labelled=True, amount=_moved(amount, start)) if amount else None
 
 
 _GROUPS = re.compile(r"\d{1,20}(?:[ \-]\d{1,20})*")
@@ -113,40 +343,135 @@ def _spaced(text: str, start: int, name: str) -> re.Match[str] | None:
     for count in range(len(pieces), 1, -1):
         joined = "".join(piece.group(0) for piece in pieces[:count])
         end = start + pieces[count - 1].end()
-        if len(joined) in _SPACED.get(name, ()) and not re.match(r"[.,:/]\d", text[end:end + 2]):
+        if len(joined) in _LENGTHS.get(name, ()) and not re.match(r"[.,:/]\d", text[end:end + 2]):
             return _GROUPS.match(text, start, end)  # those groups alone
     return None
 
 
-def _labelled(text: str) -> tuple[list[tuple[str, str]], str]:
-    """(field, raw value) pairs found after labels, and the text with them removed."""
-    pairs: list[tuple[str, str]] = []
-    rest: list[str] = []
-    position = 0
-    for match in _LABEL_RE.finditer(text):
-        if match.start() < position:
+def _moved(piece: _Piece, offset: int) -> _Piece:
+    """A piece found in a slice, placed back in the whole text."""
+    return replace(piece, start=piece.start + offset, end=piece.end + offset)
+
+
+# -- one bare answer ------------------------------------------------------------------------------------
+def _bare_answer(message: _Message, awaiting: str, known: dict[str, str], today: date) -> _Claim | None:
+    """The whole message as the answer to the field just asked, unless its shape says it is another field;
+    None when the message is more than one value."""
+    text = message.rest
+    start, end = len(text) - len(text.lstrip()), len(text.rstrip())
+    body = text[start:end]
+    if not body:
+        return None
+    if awaiting == "date" and (typed := whole_date(body, today, expected=True)):
+        return _Claim("date", start, end, date=_moved(typed, start))
+    if awaiting in MONEY and not _identifier_shape(body) and (amount := whole_amount(body)):
+        return _Claim(awaiting, start, end, amount=_moved(amount, start))
+    if " " in body or not any(char.isdigit() for char in body):
+        return None  # several values, or words ("校验码在哪里？"): not the answer to the question asked
+    if awaiting in IDENTIFIERS and not [p for p in _validate_identifier(awaiting, body) if not p.soft]:
+        return _Claim(awaiting, start, end)
+    unmistakable = _unmistakable(body, start, end, known, today)
+    if unmistakable is not None or not _ANSWER_SHAPE.fullmatch(body):
+        return unmistakable  # words around a value ("3号开的"): read as a sentence, not as one answer
+    return _Claim(awaiting, start, end)
+
+
+_ANSWER_SHAPE = re.compile(r"[0-9A-Za-z|\-./,:¥￥元]+")
+"""What one typed answer may look like, right or wrong ("1234567", "2000O123", "2025-1O-08", "¥1O0")."""
+
+
+def _identifier_shape(body: str) -> bool:
+    """Digits only an identifier has so many of (10, 12, 20): never an amount, even when one is asked."""
+    return body.isdigit() and len(body) in (10, 12, 20)
+
+
+def _unmistakable(body: str, start: int, end: int, known: dict[str, str], today: date) -> _Claim | None:
+    """The field a bare value must be by its shape alone, whatever was asked."""
+    digits = body.replace("-", "")
+    if digits.isdigit() and len(digits) in (10, 12):
+        return _Claim("code", start, end)
+    if digits.isdigit() and len(digits) == 20:
+        return _Claim("check_code" if "number" in known else "number", start, end)
+    if typed := whole_date(body, today, expected=False):
+        return _Claim("date", start, end, date=_moved(typed, start))
+    amount = whole_amount(body)
+    if amount and (amount.marked or "." in (amount.figure or "")):
+        family = family_of(known.get("code"), known.get("number"))
+        return _Claim("total" if fourth_field(family) == "total" else "amount", start, end,
+                      amount=_moved(amount, start))
+    return None
+
+
+# -- unlabelled values ----------------------------------------------------------------------------------
+def _unlabelled(message: _Message, claims: list[_Claim], *, awaiting: str | None, known: dict[str, str],
+                today: date, unplaced: list[str]) -> list[_Claim]:
+    """Values found without a label: dates and amounts by their shapes, identifiers by their lengths."""
+    claimed = {claim.field for claim in claims}
+    found: list[_Claim] = []
+    for typed in find_dates(message.rest, today):
+        message.take(typed.start, typed.end)
+        if "date" in claimed:
+            unplaced.append(message.raw(typed.start, typed.end))
             continue
-        name = _LABEL_FIELD[match.group(1).lower()]
-        kind = "date" if name == "date" else "ident" if name in ("code", "number", "check_code") else "money"
-        value = (kind == "ident" and _spaced(text, match.end(), name)) or _VALUE_PATTERNS[kind].match(text, match.end())
-        if not value:
+        claimed.add("date")
+        found.append(_Claim("date", typed.start, typed.end, date=typed))
+    amounts = find_amounts(message.rest)
+    for amount in amounts:
+        message.take(amount.start, amount.end)
+    tokens = list(_NUMERIC.finditer(message.rest))
+    integers = [token for token in tokens if token.group(0).isdigit()]
+    found += _identifiers(message, integers, claims + found, claimed, awaiting, known, today, unplaced)
+    amounts += [TypedAmount(t.start(), t.end(), t.group(0).replace(",", ""), False, False) for t in tokens
+                if not t.group(0).isdigit()]
+    amounts += [TypedAmount(t.start(), t.end(), t.group(0), False, False) for t in integers
+                if _wanted_as_money(t.group(0), awaiting)]
+    amounts.sort(key=lambda amount: amount.start)
+    context = _identifier_context(message, claims + found, known)
+    return found + _money(message, amounts, claims, awaiting, context, unplaced)
+
+
+def _wanted_as_money(token: str, awaiting: str | None) -> bool:
+    """A bare integer is money only when money is asked for, and only if no identifier has its length."""
+    return awaiting in MONEY and len(token) not in (6, 8, 10, 12, 20)
+
+
+def _identifier_context(message: _Message, claims: list[_Claim], known: dict[str, str]) -> dict[str, str]:
+    """The code and number known, or given in this message (as its digits), to tell the family."""
+    context = dict(known)
+    for claim in claims:
+        if claim.field in ("code", "number"):
+            context[claim.field] = compact(message.read[claim.start:claim.end])
+    return context
+
+
+def _identifiers(message: _Message, tokens: list[re.Match[str]], claims: list[_Claim], claimed: set[str],
+                 awaiting: str | None, known: dict[str, str], today: date, unplaced: list[str]) -> list[_Claim]:
+    """Runs of digits as identifiers (or an 8-digit date) by their lengths; the rest is left unplaced."""
+    eights = [t.group(0) for t in tokens if len(t.group(0)) == 8]
+    dates = [t for t in eights if _looks_like_date(t, today)]
+    # Two 8-digit values where exactly one is a plausible date: that one is the date.
+    forced = ({t: ("date" if t in dates else "number") for t in eights}
+              if len(eights) == 2 and len(dates) == 1 else {})
+    found: list[_Claim] = []
+    for token in tokens:
+        digits = token.group(0)
+        context = _identifier_context(message, claims + found, known)
+        name = forced.get(digits) or _classify(digits, context, claimed, awaiting, today)
+        if name is None or name in claimed:
+            if not _wanted_as_money(digits, awaiting):
+                unplaced.append(message.raw(token.start(), token.end()))
             continue
-        rest.append(text[position:match.start()])
-        pairs.append((name, re.sub(r"(?<=\d)[ \-](?=\d)", "", value.group(0).strip()) if kind == "ident"
-                      else value.group(0).strip()))
-        position = value.end()
-    rest.append(text[position:])
-    return pairs, " ".join(rest)
+        claimed.add(name)
+        typed = date_at(digits, today, expected=True) if name == "date" else None
+        found.append(_Claim(name, token.start(), token.end(), date=_moved(typed, token.start()) if typed else None))
+    return found
 
 
 def _classify(token: str, known: dict[str, str], claimed: set[str], awaiting: str | None,
               today: date) -> str | None:
-    """Which field an unlabelled token most likely is."""
-    family = family_of(known.get("code"), known.get("number"))
-    money = "total" if fourth_field(family) == "total" or awaiting == "total" else "amount"
-    if not token.isdigit():
-        return "date" if _DATE_SHAPE.fullmatch(token) else money
+    """Which field an unlabelled run of digits is, by its length and the invoice's family; None if unclear."""
     size = len(token)
+    family = family_of(known.get("code"), known.get("number"))
     if size in (10, 12):
         return "code"
     if size == 20:
@@ -162,115 +487,188 @@ def _classify(token: str, known: dict[str, str], claimed: set[str], awaiting: st
         if looks_like_date and number_taken and "date" not in claimed:
             return "date"
         return "number" if "number" not in claimed else "date"
-    if size == 6:
+    if size == 6 and (fourth_field(family) in (None, "check_code") or awaiting == "check_code"):
         return "check_code"
-    if size <= 7 and money not in claimed:
-        return money
-    return awaiting
-
-
-def extract(text: str, *, awaiting: str | None, known: dict[str, str], today: date,
-            max_years: int) -> Extraction:
-    """Extract, normalise and validate every invoice field found in `text`."""
-    result = Extraction()
-    clean = _TIME.sub(" ", normalise_text(text))
-    for tax_id in _TAX_ID.findall(clean):
-        result.set_aside.append(tax_id)
-    clean = _TAX_ID.sub(" ", clean)
-    for phone in _PHONE.findall(clean):
-        result.set_aside.append(phone)
-    clean = _PHONE.sub(" ", clean)
-    for wan in _WAN.finditer(clean):
-        labels = [m for m in _LABEL_RE.finditer(clean, 0, wan.start()) if m.end() == wan.start()]
-        named = _LABEL_FIELD[labels[-1].group(1).lower()] if labels else awaiting
-        result.problems.append(Problem("money_wan", named if named in ("amount", "total") else "amount",
-                                       {"value": wan.group(0).strip(), "exact": _times_ten_thousand(wan.group(1))}))
-    clean = _GROUPED.sub(_join_groups, _WAN.sub(" ", clean))
-    pairs, rest = _labelled(clean)
-    claimed = {name for name, _ in pairs}
-    labelled = set(claimed)
-    tokens = [t.group(0).strip() for t in _TOKEN.finditer(rest)]
-    bare = rest.strip()
-    if not pairs and awaiting and bare and len(bare.split()) == 1:
-        # One bare answer to the question just asked: it is that field unless its shape says otherwise.
-        value, problems = _validate(awaiting, bare, today, max_years)
-        guess = _unmistakable(bare, known) if problems else None
-        pairs.append((guess or awaiting, bare))
-        tokens = []
-    # Two 8-digit values where exactly one is a plausible date: that one is the date.
-    eights = [t for t in tokens if t.isdigit() and len(t) == 8]
-    dates = [t for t in eights if _looks_like_date(t, today)]
-    forced = ({t: ("date" if t in dates else "number") for t in eights}
-              if len(eights) == 2 and len(dates) == 1 else {})
-    amounts: list[str] = []
-    for token in tokens:
-        context = {**known, **{name: raw for name, raw in pairs if name in ("code", "number")}}
-        name = forced.get(token) or _classify(token, context, claimed, awaiting, today)
-        if name is None or name in labelled:  # a bare value never overrides what a label gave
-            result.unplaced.append(token)
-            continue
-        if name in ("amount", "total") and not token.isdigit():
-            amounts.append(token)  # decided below, together
-            continue
-        claimed.add(name)
-        pairs.append((name, token))
-    if len(amounts) == 1:
-        context = {**known, **{name: raw for name, raw in pairs if name in ("code", "number")}}
-        pairs.append((_classify(amounts[0], context, claimed, awaiting, today) or "amount", amounts[0]))
-    elif amounts:
-        # A row of amounts, as in a spreadsheet or an email: amount excluding tax first, total last.
-        pairs += [("amount", amounts[0]), ("total", amounts[-1])]
-    for name, raw in pairs:
-        if name == "tax":
-            continue
-        value, problems = _validate(name, raw, today, max_years)
-        result.problems.extend(problems)
-        if value is not None:
-            result.values[name] = value
-    return result
-
-
-def _times_ten_thousand(figure: str) -> str:
-    try:
-        return f"{Decimal(figure.replace(',', '')) * 10000:.2f}"
-    except InvalidOperation:
-        return ""
-
-
-def _join_groups(match: re.Match[str]) -> str:
-    """Digit groups as one value, except a dashed date at their head, which stays a date."""
-    text = match.group(0)
-    head = _DASHED_DATE.match(text)
-    if head is None:
-        return re.sub(r"[ \-]", "", text)
-    tail = text[head.end():].strip()
-    return head.group(0) + " " + (re.sub(r"[ \-]", "", tail) if _GROUPED.fullmatch(tail) else tail)
-
-
-_DATE_SHAPE = re.compile(r"\d{4}\s*[年\-./]\s*\d{1,2}\s*[月\-./]\s*\d{1,2}\s*日?|\d{1,2}\s*月\s*\d{1,2}\s*[日号]?")
+    return awaiting if awaiting in IDENTIFIERS else None
 
 
 def _looks_like_date(token: str, today: date) -> bool:
+    """Eight digits that read as a real date of 19xx or 20xx."""
     return token.isdigit() and len(token) == 8 and token[:2] in ("19", "20") and isinstance(
         parse_date(token, today), date)
 
 
-def _unmistakable(value: str, known: dict[str, str]) -> str | None:
-    """The field a bare value must be by its shape alone, whatever was asked."""
-    digits = re.sub(r"[ \-]", "", value)
-    if digits.isdigit() and len(digits) in (10, 12):
-        return "code"
-    if digits.isdigit() and len(digits) == 20:
-        return "check_code" if "number" in known else "number"
-    if _DATE_SHAPE.fullmatch(value):
-        return "date"
-    if re.search(r"[¥￥元]|\d\.\d", value):
-        family = family_of(known.get("code"), known.get("number"))
-        return "total" if fourth_field(family) == "total" else "amount"
-    return None
+def _money(message: _Message, amounts: list[TypedAmount], claims: list[_Claim], awaiting: str | None,
+           context: dict[str, str], unplaced: list[str]) -> list[_Claim]:
+    """Unlabelled amounts: taken only where the family's fourth field is money (or the family is unknown)."""
+    fourth = fourth_field(family_of(context.get("code"), context.get("number")))
+    if fourth == "check_code" and awaiting not in MONEY:
+        unplaced += [message.raw(amount.start, amount.end) for amount in amounts]
+        return []
+    target = "total" if fourth == "total" or awaiting == "total" else "amount"
+    labelled = {claim.field for claim in claims if claim.field in MONEY}
+    figures = [amount for amount in amounts if not amount.chinese]
+    given = [_decimal(claim.amount.figure) for claim in claims if claim.amount and not claim.amount.chinese]
+    given += [_decimal(amount.figure) for amount in figures]
+    found: list[_Claim] = []
+    places = [target] if len(figures) == 1 else ["amount"] + [""] * (len(figures) - 2) + ["total"] if figures else []
+    for amount, name in zip(figures, places):
+        if name in labelled:  # a bare value never overrides what a label gave
+            unplaced.append(message.raw(amount.start, amount.end))
+        elif name:  # in a row of amounts (a spreadsheet, an email) the middle ones are the tax
+            found.append(_Claim(name, amount.start, amount.end, amount=amount))
+    for amount in amounts:
+        if amount.chinese and _decimal(amount.figure) not in given:  # the same amount again in 大写 says nothing new
+            found.append(_Claim(target, amount.start, amount.end, amount=amount))
+    return found
+
+
+def _decimal(figure: str | None) -> Decimal | None:
+    """A figure as a number to compare, None when it is none."""
+    try:
+        return Decimal(figure) if figure else None
+    except InvalidOperation:
+        return None
+
+
+# -- validating what was claimed ------------------------------------------------------------------------
+def _settle(claims: list[_Claim], message: _Message, outcome: _Outcome, *, known: dict[str, str], today: date,
+            max_years: int) -> None:
+    """Validate every claim into values, questions and problems; identifiers first (they date a month-day)."""
+    for claim in claims:
+        if claim.field in IDENTIFIERS:
+            _settle_identifier(claim, message, outcome)
+    result = outcome.result
+    context = {**known, **{name: result.values[name] for name in ("code", "number") if name in result.values}}
+    year = code_year(context.get("code"), context.get("number"))
+    for claim in claims:
+        if claim.field == "date":
+            _settle_date(claim, message, outcome, today=today, max_years=max_years, year=year)
+    for name in MONEY:
+        _settle_money(name, [claim for claim in claims if claim.field == name], message, outcome)
+    seen: set[str] = set()
+    for _, question in sorted(outcome.asked, key=lambda item: item[0]):
+        if question.field in result.values or question.field in seen:
+            result.unplaced.append(question.raw)
+            continue
+        seen.add(question.field)
+        result.questions.append(question)
+
+
+def _validate_identifier(name: str, raw: str) -> list[Problem]:
+    return _validated_identifier(name, raw)[1]
+
+
+def _validated_identifier(name: str, raw: str) -> tuple[str | None, list[Problem]]:
+    """An identifier validated as the field it was taken for."""
+    if name == "code":
+        return validate_code(raw)
+    if name == "number":
+        return validate_number(raw)
+    return validate_check_code(raw)
+
+
+def _settle_identifier(claim: _Claim, message: _Message, outcome: _Outcome) -> None:
+    """An identifier into a value, a lookalike question, or problems."""
+    raw = message.raw(claim.start, claim.end)
+    value, problems = _validated_identifier(claim.field, message.read[claim.start:claim.end])
+    letters = message.letters(claim.start, claim.end)
+    if letters:
+        counted = {"got": len(compact(raw)), "letters": list(letters), "typed": raw}
+        _lookalike(claim, message, value, [_with(p, counted) for p in problems if not p.soft], outcome)
+        return
+    outcome.result.problems.extend(problems)
+    if value is not None:
+        outcome.result.values[claim.field] = value
+
+
+def _with(problem: Problem, params: dict[str, object]) -> Problem:
+    """A problem with more parameters (what was typed, the letters in it); its own parameters win."""
+    return Problem(problem.code, problem.field, {**params, **problem.params}, problem.soft)
+
+
+def _lookalike(claim: _Claim, message: _Message, value: str | None, hard: list[Problem], outcome: _Outcome) -> None:
+    """Letters typed for digits: asked about when the digits they stand for are a valid value, else the
+    problems of those digits (which count the letters and name them)."""
+    if hard or value is None:
+        outcome.result.problems.extend(hard)
+        return
+    outcome.ask(claim.start, Question(claim.field, value, message.raw(claim.start, claim.end), "lookalike"))
+    _lookalike_note(claim, message, outcome)
+
+
+def _settle_date(claim: _Claim, message: _Message, outcome: _Outcome, *, today: date, max_years: int,
+                 year: int | None) -> None:
+    """A date into a value (with how it was inferred), a question, or a problem."""
+    raw = message.raw(claim.start, claim.end)
+    result = outcome.result
+    letters = message.letters(claim.start, claim.end)
+    typed = {"letters": list(letters), "typed": raw} if letters else {}
+    if claim.date is None:  # typed where a date is expected, and no date at all
+        _, problems = validate_date(message.fixed(claim.start, claim.end), today, max_years)
+        result.problems.extend(Problem(p.code, p.field, {**p.params, **(typed or {"value": raw})}) for p in problems)
+        return
+    reading = read_date(claim.date, raw, today=today, max_years=max_years, code_year=year)
+    if reading.problem is not None:
+        result.problems.append(_with(reading.problem, typed))
+    elif letters and reading.reason is None:
+        _lookalike(claim, message, reading.value, [], outcome)
+    elif reading.reason is not None:
+        if letters:
+            _lookalike_note(claim, message, outcome)
+        outcome.ask(claim.start, Question("date", str(reading.value), raw, reading.reason, reading.options))
+    elif reading.value is not None:
+        result.values["date"] = reading.value
+        if reading.inferred:
+            result.inferred["date"] = reading.inferred
+        else:
+            result.inferred.pop("date", None)
+
+
+def _lookalike_note(claim: _Claim, message: _Message, outcome: _Outcome) -> None:
+    """The soft problem that says which letters were read as digits (for the message with the question)."""
+    params = {"value": message.raw(claim.start, claim.end), "fixed": message.fixed(claim.start, claim.end),
+              "letters": list(message.letters(claim.start, claim.end))}
+    outcome.result.problems.append(Problem("lookalike_letters", claim.field, params, soft=True))
+
+
+def _settle_money(name: str, claims: list[_Claim], message: _Message, outcome: _Outcome) -> None:
+    """The figures and the 大写 given for one money field: a value, a lookalike question, or a conflict."""
+    figures = [claim for claim in claims if not (claim.amount and claim.amount.chinese)]
+    labelled = [claim for claim in figures if claim.labelled]
+    figure = (labelled or figures)[-1 if labelled else 0] if figures else None
+    chinese = next((claim for claim in claims if claim.amount and claim.amount.chinese), None)
+    low = _money_value(figure, message, outcome) if figure else None
+    high = _money_value(chinese, message, outcome) if chinese else None
+    if figure and chinese and low and high and low != high:
+        raw = f"{message.raw(figure.start, figure.end)} / {message.raw(chinese.start, chinese.end)}"
+        outcome.ask(figure.start, Question(name, low, raw, "amount_conflict", (low, high)))
+        return
+    settled, claim = (low, figure) if figure else (high, chinese)
+    if settled is None or claim is None:
+        return
+    if message.letters(claim.start, claim.end):
+        _lookalike(claim, message, settled, [], outcome)
+    else:
+        outcome.result.values[name] = settled
+
+
+def _money_value(claim: _Claim, message: _Message, outcome: _Outcome) -> str | None:
+    """A money claim validated; its problems recorded (with the letters typed for digits, if any)."""
+    raw = message.raw(claim.start, claim.end)
+    figure = claim.amount.figure if claim.amount else message.fixed(claim.start, claim.end)
+    value, problems = validate_money(figure, claim.field) if figure is not None else (None, [])
+    if figure is None:
+        problems = [Problem("money_unparsed", claim.field, {"value": raw})]
+    problems = [Problem(p.code, p.field, {**p.params, "value": raw}, p.soft) for p in problems]
+    letters = message.letters(claim.start, claim.end)
+    outcome.result.problems.extend(_with(p, {"letters": list(letters), "typed": raw}) if letters else p
+                                   for p in problems)
+    return value
 
 
 def names_an_invoice(text: str, *, today: date, max_years: int) -> bool:
     """Whether a message (right or wrong) tries to give an invoice code or number."""
     found = extract(text, awaiting=None, known={}, today=today, max_years=max_years)
-    return any(name in found.values or any(p.field == name for p in found.problems) for name in ("code", "number"))
+    return any(name in found.values or any(p.field == name for p in found.problems)
+               or any(q.field == name for q in found.questions) for name in ("code", "number"))

@@ -22,6 +22,11 @@ _SPECIAL_10 = re.compile(r"^\d{8}[2-9][0-4]$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028-\u202e]")
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff]")
 _LOOKALIKES = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "L": "1"})
+# Letters merchants type for digits (facts §7: 0/O, 1/I): read by the extractor of typed text only; the
+# validators above keep the narrower table, so that what documents yield does not change.
+LOOKALIKE_DIGITS: dict[str, str] = {"O": "0", "o": "0", "I": "1", "l": "1", "L": "1", "|": "1", "S": "5",
+                                    "s": "5", "B": "8", "Z": "2", "z": "2"}
+_TYPED_LOOKALIKES = str.maketrans(LOOKALIKE_DIGITS)
 
 
 @dataclass(frozen=True)
@@ -34,9 +39,30 @@ class Problem:
     soft: bool = False
 
 
+# Text made only of these (ASCII, CJK ideographs and punctuation, full-width forms) has no digit of another
+# script and no format character: most messages, spared the character-by-character look below.
+_PLAIN = re.compile(r"[\x00-\x7f\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]*")
+
+
+def _plain_digits(text: str) -> str:
+    """Every Unicode decimal digit as its ASCII digit; format characters (RTL overrides, joiners) removed."""
+    if _PLAIN.fullmatch(text):
+        return text
+    chars: list[str] = []
+    for char in text:
+        if char.isascii():
+            chars.append(char)
+        elif (digit := unicodedata.decimal(char, None)) is not None:
+            chars.append(str(digit))
+        elif unicodedata.category(char) != "Cf":
+            chars.append(char)
+    return "".join(chars)
+
+
 def normalise_text(text: str) -> str:
-    """Full-width to half-width, control characters removed, whitespace folded."""
-    text = unicodedata.normalize("NFKC", text)
+    """Unicode digits to ASCII, format characters removed, full-width to half-width, control characters
+    removed, whitespace folded."""
+    text = unicodedata.normalize("NFKC", _plain_digits(text))
     text = _CONTROL.sub(" ", _INVISIBLE.sub("", text))
     return re.sub(r"[ \t\u3000]+", " ", text).strip()
 
@@ -66,6 +92,12 @@ def fourth_field(family: Family | None) -> FourthField | None:
     if family == "digital":
         return "total"
     return "check_code"
+
+
+def fix_lookalikes(raw: str) -> tuple[str, tuple[str, ...]]:
+    """`raw` with the letters typed for digits replaced, and those letters (each once, as typed)."""
+    letters = tuple(dict.fromkeys(char for char in raw if char in LOOKALIKE_DIGITS))
+    return (raw.translate(_TYPED_LOOKALIKES), letters) if letters else (raw, ())
 
 
 def _digits_problem(value: str, name: str) -> Problem | None:
@@ -164,16 +196,22 @@ def validate_date(raw: str, today: date, max_years: int) -> tuple[str | None, li
         return None, [Problem("date_unparsed", "date", {"value": raw.strip()})]
     if parsed == "invalid":
         return None, [Problem("date_invalid", "date", {"value": raw.strip()})]
+    problem = date_problem(parsed, today, max_years)
+    return (None, [problem]) if problem else (parsed.isoformat(), [])
+
+
+def date_problem(parsed: date, today: date, max_years: int) -> Problem | None:
+    """Why a real date cannot be an issue date to check (in the future, or past the window), if it cannot."""
     if parsed > today:
-        return None, [Problem("date_future", "date", {"value": parsed.isoformat()})]
+        return Problem("date_future", "date", {"value": parsed.isoformat()})
     try:
         oldest = today.replace(year=today.year - max_years)
     except ValueError:  # 29 February
         oldest = today.replace(year=today.year - max_years, day=28)
     if parsed < oldest:
-        return None, [Problem("date_too_old", "date", {"value": parsed.isoformat(), "years": max_years,
-                                                       "oldest": oldest.isoformat()})]
-    return parsed.isoformat(), []
+        return Problem("date_too_old", "date", {"value": parsed.isoformat(), "years": max_years,
+                                                "oldest": oldest.isoformat()})
+    return None
 
 
 def code_year(code: str | None, number: str | None) -> int | None:

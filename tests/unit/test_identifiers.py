@@ -8,7 +8,9 @@ import pytest
 
 from assistant.domain.identifiers import (
     cross_check,
+    date_problem,
     family_of,
+    fix_lookalikes,
     fourth_field,
     normalise_text,
     validate_check_code,
@@ -94,7 +96,7 @@ def test_check_code(raw, value, problem) -> None:
     ("2025.3.1", "2025-03-01", None),
     ("2025/03/01", "2025-03-01", None),
     ("20250301", "2025-03-01", None),
-    ("3月1日", "2026-03-01", None),  # this year
+    ("3月1日", "2026-03-01", None),  # this year: documents and imports always carry a year; typed text is asked
     ("２０２５年３月１日", "2025-03-01", None),
     ("2026-06-15", "2026-06-15", None),
     ("2026-06-16", None, "date_future"),
@@ -132,6 +134,43 @@ def test_money(raw, value, problem) -> None:
 
 def test_normalise_text_removes_control_characters_and_full_width() -> None:
     assert normalise_text("\x00号码：\u200b１２\t\t34\x7f") == "号码:12 34"
+
+
+@pytest.mark.parametrize(("raw", "clean"), [
+    ("١٢٣٤٥٦٧٨", "12345678"),  # Arabic-Indic
+    ("۱۲۳۴۵۶۷۸", "12345678"),  # Extended Arabic-Indic (Persian)
+    ("१२३४५६७८", "12345678"),  # Devanagari
+    ("১২৩৪", "1234"),  # Bengali
+    ("๑๒๓๔", "1234"),  # Thai
+    ("𝟏𝟐𝟑", "123"),  # mathematical bold digits
+    ("１２３４", "1234"),  # full width
+    ("1234\u202e5678", "12345678"),  # right-to-left override
+    ("12\u200d34\u2060\ufeff56\u00ad78", "12345678"),  # zero-width joiner, word joiner, BOM, soft hyphen
+    ("\u202a号码\u202c 1", "号码 1"),
+    ("a\u2028b", "a b"),  # a line separator is still a space
+])
+def test_normalise_text_makes_every_digit_ascii_and_drops_format_characters(raw: str, clean: str) -> None:
+    assert normalise_text(raw) == clean
+
+
+@pytest.mark.parametrize(("raw", "fixed", "letters"), [
+    ("2000O123", "20000123", ("O",)),
+    ("O11OO19OO111", "011001900111", ("O",)),
+    ("l2I4|6", "121416", ("l", "I", "|")),
+    ("S5s5B8Z2z2oL", "555588222201", ("S", "s", "B", "Z", "z", "o", "L")),
+    ("12345678", "12345678", ()),
+])
+def test_fix_lookalikes(raw: str, fixed: str, letters: tuple[str, ...]) -> None:
+    assert fix_lookalikes(raw) == (fixed, letters)
+
+
+@pytest.mark.parametrize(("issued", "problem"), [
+    (date(2026, 6, 15), None), (date(2026, 6, 16), "date_future"), (date(2021, 6, 14), "date_too_old"),
+    (date(2021, 6, 15), None),
+])
+def test_date_problem(issued: date, problem: str | None) -> None:
+    found = date_problem(issued, TODAY, 5)
+    assert (found.code if found else None) == problem
 
 
 @pytest.mark.parametrize(("fields", "warned"), [
