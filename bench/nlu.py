@@ -1,7 +1,7 @@
 """How well the understanding step understands: held-out accuracy per language, per-intent precision and
 recall, the confusion pairs, cross-validation on the training set, and the cost per message.
 
-    python bench/nlu.py [--folds 5] [--repeat 2000]
+    python bench/nlu.py [--folds 5] [--repeat 2000] [--tune]
 
 The held-out set (`tests/data/nlu_heldout.toml`) was written apart from the training data and is never
 trained on. "Taken" counts messages whose best intent passed the threshold; "wrong and taken" is the
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.domain.intents import NAMES  # noqa: E402
+from assistant.domain.intents import ACTIONS, NAMES  # noqa: E402
 from assistant.understanding.classifier import Classifier, load_examples  # noqa: E402
 
 HELDOUT = ROOT / "tests" / "data" / "nlu_heldout.toml"
@@ -38,7 +38,7 @@ def heldout() -> list[tuple[str, str, str]]:
 
 def evaluate(classifier: Classifier, rows: list[tuple[str, str, str]]) -> dict[str, object]:
     """Accuracy of the best intent, how many were taken, and confident mistakes."""
-    right = taken = wrong_taken = asked_with_right = 0
+    right = taken = wrong_taken = asked_with_right = wrong_actions = 0
     confusions: Counter[tuple[str, str]] = Counter()
     predicted: Counter[str] = Counter()
     correct: Counter[str] = Counter()
@@ -56,17 +56,18 @@ def evaluate(classifier: Classifier, rows: list[tuple[str, str, str]]) -> dict[s
         if understood.intent is not None:
             taken += 1
             wrong_taken += understood.intent != intent
+            wrong_actions += understood.intent != intent and understood.intent in ACTIONS
         elif intent in understood.likely[:OFFERED_BUTTONS]:
             asked_with_right += 1
     return {"n": len(rows), "accuracy": right / len(rows), "taken": taken, "wrong_taken": wrong_taken,
-            "asked_with_right": asked_with_right, "confusions": confusions, "predicted": predicted,
+            "asked_with_right": asked_with_right, "wrong_actions": wrong_actions, "confusions": confusions, "predicted": predicted,
             "correct": correct, "actual": actual}
 
 
 def report(title: str, result: dict[str, object]) -> None:
     n = result["n"]
     print(f"{title}: {n} messages, accuracy {result['accuracy']:.1%}; taken {result['taken']} "
-          f"(wrong and taken: {result['wrong_taken']}); asked back with the right intent among the buttons: "
+          f"(wrong and taken: {result['wrong_taken']}, of which a ticket or lookup: {result['wrong_actions']}); asked back with the right intent among the buttons: "
           f"{result['asked_with_right']}")
 
 
@@ -94,6 +95,26 @@ def cross_validate(rows: list[tuple[str, str, str]], folds: int) -> float:
     return right / len(rows)
 
 
+def tune(rows: list[tuple[str, str, str]], folds: int) -> None:
+    """Out-of-fold scores on the training set: how many messages each threshold and margin would take, and
+    how many of those would be wrong (how the classifier's THRESHOLD and MARGIN were chosen)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    scored: list[tuple[bool, float, float]] = []
+    for train, test in splitter.split(rows, [intent for _, intent, _ in rows]):
+        classifier = Classifier.train([rows[i] for i in train])
+        for i in test:
+            (best, score), (_, second) = classifier.rank(rows[i][2])[:2]
+            scored.append((best == rows[i][1], score, score - second))
+    print("threshold margin   taken  wrong-of-taken")
+    for threshold in (-0.5, -0.35, -0.25, -0.1, 0.0):
+        for margin in (0.0, 0.1, 0.25, 0.4):
+            taken = [right for right, score, gap in scored if score >= threshold and gap >= margin]
+            wrong = sum(not right for right in taken) / max(1, len(taken))
+            print(f"{threshold:>9} {margin:>6} {len(taken) / len(scored):>7.1%} {wrong:>15.1%}")
+
+
 def cost(classifier: Classifier, rows: list[tuple[str, str, str]], repeat: int) -> float:
     """Microseconds per message, over `repeat` messages of the held-out set."""
     texts = [text for _, _, text in rows]
@@ -108,8 +129,12 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=2000)
     parser.add_argument("--confusions", type=int, default=15)
+    parser.add_argument("--tune", action="store_true", help="print the threshold table (cross-validation)")
     args = parser.parse_args()
     examples = load_examples()
+    if args.tune:
+        tune(examples, args.folds)
+        return
     start = time.perf_counter()
     classifier = Classifier.train(examples)
     trained = time.perf_counter() - start
