@@ -37,6 +37,7 @@ from assistant.store.engine import make_engine, make_sessions
 from assistant.store.migrate import upgrade
 from assistant.store.uow import Units, sql_units
 from assistant.support import SupportConfig
+from assistant.understanding.classifier import default_classifier
 from flows.base import mermaid
 from flows.announce import ANNOUNCE
 from flows.maintenance import MAINTENANCE
@@ -94,7 +95,7 @@ def build_assistant(settings: Settings, units: Units,
     reader = IsolatedReader(ReadLimits(memory_bytes=settings.read_memory_mb * 1024 * 1024,
                                        seconds=settings.read_seconds, workers=settings.read_workers))
     assistant = Assistant(units, renderer, FlowRunner(FLOWS, renderer), config, clock=clock, reader=reader,
-                          bookkeeping=Bookkeeping(units))
+                          bookkeeping=Bookkeeping(units), understand=default_classifier().understand)
     return assistant, renderer
 
 

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import cache, partial
 from typing import Any
 
 
@@ -23,7 +24,7 @@ from assistant.bookkeeping import Bookkeeping
 from assistant.diagnosis import DiagnosisRules
 from assistant.domain.documents import MAX_BYTES, ReadError
 from assistant.domain.extract import names_an_invoice
-from assistant.domain.knowledge import match_question
+from assistant.domain.intents import Understood
 from assistant.file_reader import FileRead, IsolatedReader
 from assistant.flow_runner import FlowRunner
 from assistant.messages import (
@@ -52,11 +53,13 @@ from assistant.store.inbox import Batch
 from assistant.store.models import Conversation, User
 from assistant.store.uow import UnitOfWork, Units
 from assistant.support import SupportConfig, SupportDesk
-from flows.troubleshoot import CHOICES, TROUBLESHOOT, Troubleshoot
+from flows.troubleshoot import TROUBLESHOOT, Troubleshoot, choice_trigger
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+Understand = Callable[[str], Understood]
+"""The understanding step: a merchant's free text to an intent (`assistant/understanding`)."""
 Handler = Callable[[UnitOfWork, Any, datetime], Awaitable[list[Out]]]
 """A message's handler: its effects written through the store, its outputs returned (for the outbox)."""
 
@@ -103,8 +106,9 @@ class Assistant:
 
     def __init__(self, units: Units, renderer: Renderer, flows: FlowRunner,
                  config: CoreConfig, clock: Clock = utcnow, reader: IsolatedReader | None = None,
-                 bookkeeping: Bookkeeping | None = None) -> None:
+                 bookkeeping: Bookkeeping | None = None, understand: Understand | None = None) -> None:
         self.units = units
+        self.understand = understand or (lambda text: Understood(None))
         self.renderer = renderer
         self.flows = flows
         self.config = config
@@ -349,11 +353,12 @@ class Assistant:
         await self._fire(model, trigger)
 
     async def _on_press(self, model: Troubleshoot, message: ButtonPress, is_new: bool, version: int) -> None:
-        if (message.version not in (None, 0) and message.version != version) or message.choice not in CHOICES:
+        chosen = choice_trigger(message.choice)
+        if (message.version not in (None, 0) and message.version != version) or chosen is None:
             model.say("menu_expired")
             model.prompt()
             return
-        await self._fire(model, message.choice)
+        await self._fire(model, chosen[0], **chosen[1])
 
     async def _on_read(self, model: Troubleshoot, message: DocumentRead, is_new: bool, version: int) -> None:
         """What was read from a photo or file: its fields to confirm, or why there are none."""
@@ -382,11 +387,12 @@ class Assistant:
             model.say("message_too_long", length=len(text), limit=self.config.max_message_chars)
             model.prompt()
             return
-        if (is_new and not names_an_invoice(text, today=model.ports.today(), max_years=self.config.max_years)
-                and match_question(text) is None):
-            model.prompt()  # a first "hello" gets the greeting and the menu, not "I did not understand"
+        understood = cache(partial(self.understand, text))  # classified only when the flow asks
+        if (is_new and understood().intent in (None, "greeting", "ok", "thanks")
+                and not names_an_invoice(text, today=model.ports.today(), max_years=self.config.max_years)):
+            model.prompt()  # a first "hello" gets the greeting and the menu, not a question back
             return
-        await self._fire(model, "provide", text=text)
+        await self._fire(model, "provide", text=text, understood=understood)
 
     async def _fire(self, model: Troubleshoot, trigger: str, **kwargs: object) -> None:
         """Fire `trigger` if the current state has it; otherwise say it is not available here."""

@@ -159,6 +159,10 @@ async def diagnose(store: UnitOfWork, fields: dict[str, str], user: User, now: d
         return facts
 
     checks.append({"check": "lookup", "result": "not_found"})
+    # An input mistake is the likeliest cause: a near match is offered before the region or the sync delay
+    # is blamed, and those facts are kept for when the merchant says it is not the one.
+    facts.near = await _near_match(store, fields, user)
+    checks.append({"check": "near_match", "result": "found" if facts.near else "none"})
     region = region_of(code, number)
     if not is_beijing(region):
         assert region is not None
@@ -172,10 +176,8 @@ async def diagnose(store: UnitOfWork, fields: dict[str, str], user: User, now: d
     if now < expected:
         facts.recent = {"expected_at": expected.isoformat(), "issue_date": fields["date"]}
         checks.append({"check": "sync_delay", "result": "within", "expected_at": expected.isoformat()})
-        return facts
-    checks.append({"check": "sync_delay", "result": "past"})
-    facts.near = await _near_match(store, fields, user)
-    checks.append({"check": "near_match", "result": "found" if facts.near else "none"})
+    else:
+        checks.append({"check": "sync_delay", "result": "past"})
     return facts
 
 

@@ -34,6 +34,9 @@ class StorePorts:
     def today(self) -> date:
         return self.now.astimezone(self.rules.tz).date()
 
+    def moment(self) -> datetime:
+        return self.now
+
     async def diagnose(self, fields: dict[str, str]) -> Facts:
         return await diagnose(self.store, fields, self.user, self.now, self.rules)
 

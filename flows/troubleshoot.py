@@ -6,15 +6,16 @@ conditions hold: the order of that list *is* the decision tree. Facts come from 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from transitions.extensions.asyncio import AsyncEventData
 
-from assistant.domain.extract import extract, names_an_invoice
-from assistant.domain.knowledge import match_question, small_talk
+from assistant.domain.extract import Extraction, extract
+from assistant.domain.intents import Understood
 from assistant.domain.identifiers import Problem, cross_check, family_of, fourth_field, validate_date
 from flows.base import FlowModel, FlowSpec
 
@@ -40,9 +41,41 @@ PROMPT_BUTTONS: dict[str, list[list[str]]] = {
     "limited": [["human", "menu"]],
 }
 
+PICKS = "abc"
+"""The buttons of a choice between values offered ("pick.a", "pick.b"…)."""
+TOPIC_MINUTES = 30
+"""How long a follow-up ("那怎么办", "多久") is taken to be about what the bot just said."""
+KNOWLEDGE = frozenset({"not_found", "sync_delay", "input_mistake", "mismatch", "voided", "red_reversed",
+                       "out_of_control", "other_region", "not_uploaded", "digital", "deduction", "reissue",
+                       "check_limit", "fields", "amount", "too_old"})
+"""Intents answered by a topic's explanation (`replies/*/kb_<intent>.j2`)."""
+ACTING = {"human": "human", "start_check": "find"}
+"""Intents that make the flow act: the trigger each fires."""
+ASIDE_TRIGGERS = {"human": "human", "maintenance": "status", "capabilities": "help"}
+"""Intents acted on while fields are being collected (the collecting goes on after an aside)."""
+FOLLOW_UPS: dict[str, tuple[str, ...]] = {
+    "what_now": ("not_found", "sync_delay", "reissue"),
+    "how_long": ("sync_delay", "maintenance", "check_limit"),
+    "why": ("not_found", "mismatch", "sync_delay"),
+}
+"""Follow-ups answered by the topic just talked about; without one, the topics offered instead."""
+OFFERED = KNOWLEDGE | {"maintenance", "start_check", "capabilities", "complaint", "out_of_scope"}
+"""What a "did you mean…" button may name."""
+OUTCOME_TOPICS = {"maintenance": "maintenance", "pending_sync": "sync_delay", "too_recent": "sync_delay",
+                  "other_region": "other_region", "mismatch": "mismatch", "no_permission": "no_permission",
+                  "limited": "check_limit"}
+"""The topic a follow-up to an outcome is about (a bad status names its own)."""
+TOPIC_BUTTONS: dict[str, list[list[str]]] = {
+    "complaint": [["human"], ["find", "menu"]],
+    "out_of_scope": [["find", "menu"]],
+}
+
 OUTCOMES = ["limited", "maintenance", "no_permission", "bad_status", "mismatch", "pending_sync", "found",
             "too_recent", "other_region", "near_match"]
 RESTING = ["menu", *OUTCOMES, "handoff", "confirm_read"]
+
+_DECIDING = ["checking", "concluding"]
+"""The transient states the decision tree leaves from: a fresh diagnosis, or its facts after a near match was declined."""
 
 # One callback per hook: AsyncMachine runs the callbacks of a list concurrently, not in order.
 _OUTCOME_STATE = {"name": "", "on_enter": "enter_outcome"}
@@ -54,6 +87,7 @@ TROUBLESHOOT = FlowSpec(
         {"name": "menu", "on_enter": "prompt"},
         {"name": "collecting", "on_enter": "advance"},
         {"name": "checking", "on_enter": "diagnose"},
+        {"name": "concluding", "on_enter": "conclude"},
         *({**_OUTCOME_STATE, "name": name} for name in OUTCOMES),
         {"name": "handoff", "on_enter": "open_ticket"},
         {"name": "confirm_read", "on_enter": "prompt"},
@@ -66,31 +100,44 @@ TROUBLESHOOT = FlowSpec(
         # Text elsewhere that names an invoice starts a fresh check with it.
         {"trigger": "provide", "source": RESTING, "dest": "collecting", "conditions": "names_an_invoice",
          "before": "start_with_text"},
-        {"trigger": "provide", "source": RESTING, "dest": None, "after": "not_understood"},
+        # Other text is understood as an intent: answered, acted on, or asked about.
+        {"trigger": "provide", "source": RESTING, "dest": None, "after": "respond"},
+        # A "did you mean…?" button: the intent it names.
+        {"trigger": "ask", "source": "*", "dest": None, "after": "respond"},
+        # The answer to "did you mean this value?" while collecting.
+        {"trigger": "yes", "source": "collecting", "dest": None, "conditions": "question_pending",
+         "before": "accept_value", "after": "advance"},
+        {"trigger": "no", "source": "collecting", "dest": None, "conditions": "question_pending",
+         "before": "reject_value", "after": "advance"},
+        {"trigger": "pick", "source": "collecting", "dest": None, "conditions": "question_pending",
+         "before": "accept_value", "after": "advance"},
         {"trigger": "submit", "source": "collecting", "dest": "checking", "conditions": "fields_complete"},
         # A lookup promised for later ("notify me", "check again later") is run again from a resting state.
         {"trigger": "recheck", "source": RESTING, "dest": "checking", "before": "adopt_fields"},
         # The decision tree, in order.
-        {"trigger": "check", "source": "checking", "dest": "limited", "conditions": "over_limit"},
-        {"trigger": "check", "source": "checking", "dest": "maintenance", "conditions": "in_maintenance"},
-        {"trigger": "check", "source": "checking", "dest": "no_permission", "conditions": "found",
+        # The decision tree, in order. Input mistakes come first among the causes of "not found": a near
+        # match (one digit off, two swapped, same date and amount) is offered before the region and the
+        # sync delay are blamed; "no, not that one" goes on to those ("concluding" keeps the facts).
+        {"trigger": "check", "source": _DECIDING, "dest": "limited", "conditions": "over_limit"},
+        {"trigger": "check", "source": _DECIDING, "dest": "maintenance", "conditions": "in_maintenance"},
+        {"trigger": "check", "source": _DECIDING, "dest": "no_permission", "conditions": "found",
          "unless": "permitted"},
-        {"trigger": "check", "source": "checking", "dest": "bad_status", "conditions": ["found", "bad_status"]},
-        {"trigger": "check", "source": "checking", "dest": "mismatch", "conditions": ["found", "fields_differ"]},
-        {"trigger": "check", "source": "checking", "dest": "pending_sync", "conditions": ["found", "pending"]},
-        {"trigger": "check", "source": "checking", "dest": "found", "conditions": "found"},
-        {"trigger": "check", "source": "checking", "dest": "other_region", "conditions": "outside_beijing"},
-        {"trigger": "check", "source": "checking", "dest": "too_recent", "conditions": "within_sync_delay"},
-        {"trigger": "check", "source": "checking", "dest": "near_match", "conditions": "near_match_exists"},
-        {"trigger": "check", "source": "checking", "dest": "handoff", "before": "mark_not_found"},
+        {"trigger": "check", "source": _DECIDING, "dest": "bad_status", "conditions": ["found", "bad_status"]},
+        {"trigger": "check", "source": _DECIDING, "dest": "mismatch", "conditions": ["found", "fields_differ"]},
+        {"trigger": "check", "source": _DECIDING, "dest": "pending_sync", "conditions": ["found", "pending"]},
+        {"trigger": "check", "source": _DECIDING, "dest": "found", "conditions": "found"},
+        {"trigger": "check", "source": _DECIDING, "dest": "near_match", "conditions": "near_match_exists"},
+        {"trigger": "check", "source": _DECIDING, "dest": "other_region", "conditions": "outside_beijing"},
+        {"trigger": "check", "source": _DECIDING, "dest": "too_recent", "conditions": "within_sync_delay"},
+        {"trigger": "check", "source": _DECIDING, "dest": "handoff", "before": "mark_not_found"},
         # Identifiers read from a photo or a file: shown for confirmation, then used as if typed.
         {"trigger": "read", "source": [*RESTING, "collecting"], "dest": "confirm_read", "before": "hold_read"},
         {"trigger": "yes", "source": "confirm_read", "dest": "collecting", "before": "adopt_read"},
         {"trigger": "no", "source": "confirm_read", "dest": "collecting", "before": "forget_invoice"},
         # Answers to an outcome's offer.
         {"trigger": "yes", "source": "near_match", "dest": "checking", "before": "adopt_near_match"},
-        {"trigger": "no", "source": "near_match", "dest": "handoff", "before": "mark_not_found"},
-        {"trigger": "notify", "source": "maintenance", "dest": None, "after": "subscribe_maintenance"},
+        {"trigger": "no", "source": "near_match", "dest": "concluding", "before": "reject_near_match"},
+        {"trigger": "notify", "source": RESTING, "dest": None, "after": "subscribe_maintenance"},
         {"trigger": "later", "source": ["pending_sync", "too_recent"], "dest": None, "after": "subscribe_recheck"},
         {"trigger": "access", "source": "no_permission", "dest": None, "after": "request_access"},
         # Available everywhere.
@@ -126,6 +173,7 @@ class TroubleshootPorts(Protocol):
     max_failures: int
 
     def today(self) -> date: ...
+    def moment(self) -> datetime: ...
     async def diagnose(self, fields: dict[str, str]) -> Facts: ...
     async def record_outcome(self, outcome: str, fields: dict[str, str]) -> None: ...
     async def open_ticket(self, reason: str, fields: dict[str, str],
@@ -141,6 +189,14 @@ def _ev_text(event: AsyncEventData) -> str:
     return str(event.kwargs.get("text", ""))
 
 
+def _understood(event: AsyncEventData) -> Understood:
+    """What the text means, worked out only when the flow asks (a message of invoice fields never needs it)."""
+    understood = event.kwargs.get("understood")
+    if callable(understood):
+        understood = understood()
+    return understood if isinstance(understood, Understood) else Understood(None)
+
+
 class Troubleshoot(FlowModel):
     """A merchant's conversation, attached to the shared machine for one event."""
 
@@ -150,6 +206,9 @@ class Troubleshoot(FlowModel):
         self.language = language
         self.facts = Facts()
         self.problems: list[Problem] = []
+        self.then: str | None = None
+        """A trigger the text asked for while collecting, fired once the message is taken in."""
+        self._read: tuple[tuple[object, ...], Extraction] | None = None
 
     # -- collected data -------------------------------------------------------------------
     @property
@@ -174,7 +233,17 @@ class Troubleshoot(FlowModel):
 
     # -- conditions -------------------------------------------------------------------------
     def names_an_invoice(self, event: AsyncEventData) -> bool:
-        return names_an_invoice(_ev_text(event), today=self.ports.today(), max_years=self.ports.max_years)
+        found = self._extract(_ev_text(event), None)
+        given = {*found.values, *(p.field for p in found.problems), *(q.field for q in found.questions)}
+        return bool(given & {"code", "number"})
+
+    def _extract(self, text: str, awaiting: str | None) -> Extraction:
+        """What the text gives, read once per event for what is known (the condition and the action share it)."""
+        key = (text, awaiting, tuple(sorted(self.fields.items())))
+        if self._read is None or self._read[0] != key:
+            self._read = key, extract(text, awaiting=awaiting, known=dict(self.fields), today=self.ports.today(),
+                                      max_years=self.ports.max_years)
+        return self._read[1]
 
     def fields_complete(self, event: AsyncEventData) -> bool:
         return not self.missing()
@@ -207,28 +276,32 @@ class Troubleshoot(FlowModel):
         return self.facts.recent is not None
 
     def near_match_exists(self, event: AsyncEventData) -> bool:
-        return self.facts.near is not None
+        return self.facts.near is not None and not self.data.get("near_rejected")
 
     def ticket_open(self, event: AsyncEventData) -> bool:
         return self.state == "handoff"
 
     # -- actions ----------------------------------------------------------------------------
     def forget_invoice(self, event: AsyncEventData) -> None:
-        for key in ("fields", "failures", "warned", "result", "checks", "near", "awaiting", "ticket_id", "ticket", "access", "read"):
+        for key in ("fields", "failures", "warned", "result", "checks", "near", "awaiting", "ticket_id", "ticket",
+                    "access", "read", "questions", "inferred", "near_rejected", "topic"):
             self.data.pop(key, None)
 
     def absorb(self, event: AsyncEventData) -> None:
-        """Take every field the message holds; remember problems and failures per field."""
+        """Take every field the message clearly gives; what it may mean is asked; problems are kept per field."""
         awaiting = self.data.get("awaiting")
-        text = _ev_text(event)
-        if not any(char.isdigit() for char in text) and (topic := match_question(text)) is not None:
-            self.problems = [Problem(f"kb_{topic}", "", {})]  # a question, not an answer: reply, ask again
+        found = self._extract(_ev_text(event), awaiting)
+        if not found.found_anything:
+            self.problems = []
+            self._answer_aside(_understood(event), awaiting)
             return
-        found = extract(text, awaiting=awaiting, known=self.fields, today=self.ports.today(),
-                        max_years=self.ports.max_years)
         if "number" in found.values and len(found.values["number"]) == 20:
             self.fields.pop("code", None)  # a 数电 number identifies the invoice alone
         self.fields.update(found.values)
+        inferred: dict[str, str] = self.data.setdefault("inferred", {})
+        for name in found.values:
+            inferred.pop(name, None)
+        inferred.update(found.inferred)
         failures: dict[str, int] = self.data.setdefault("failures", {})
         for problem in found.problems:
             if not problem.soft:
@@ -240,23 +313,73 @@ class Troubleshoot(FlowModel):
         fresh = [p for p in warnings if p.code not in warned]
         warned.extend(p.code for p in fresh)
         self.problems = [p for p in found.problems if not p.soft] + fresh
-        if not found.found_anything:
-            topic = match_question(_ev_text(event))
-            if topic is not None:  # a question while collecting: answer it, then ask again
-                self.problems.append(Problem(f"kb_{topic}", "", {}))
-            else:
-                self.problems.append(Problem("nothing_found", awaiting or "", {"text": _ev_text(event)[:200]}))
+        fresh_questions = [dataclasses.asdict(q) for q in found.questions if q.field not in found.values]
+        asked = {q["field"] for q in fresh_questions} | set(found.values)
+        questions = [q for q in self.data.get("questions", []) if q["field"] not in asked] + fresh_questions
+        self.data.pop("questions", None)
+        if questions:  # a field given or asked again replaces what was asked about it before
+            self.data["questions"] = questions
         for token in found.unplaced:
             self.problems.append(Problem("unplaced", "", {"value": token}))
         if found.set_aside:
             self.problems.append(Problem("set_aside", "", {"values": found.set_aside}))
+        if ("code" not in found.values and "number" not in found.values and not found.problems
+                and (intent := _understood(event).intent) in KNOWLEDGE):
+            # "今天开的发票多久能查到": the date is taken, and the question answered too
+            self.problems.insert(0, Problem(f"kb_{intent}", "", {}))
+
+    def _answer_aside(self, understood: Understood, awaiting: str | None) -> None:
+        """Text without fields while collecting: an action, an answer, or why nothing was taken."""
+        intent = understood.intent
+        if intent in ASIDE_TRIGGERS:
+            self.then = ASIDE_TRIGGERS[intent]
+        elif intent in KNOWLEDGE or intent in ("complaint", "out_of_scope"):
+            self.problems.append(Problem(f"kb_{intent}", "", {}))
+        elif intent not in ("greeting", "ok", "thanks", "start_check", "what_now"):  # those: the question again
+            self.problems.append(Problem("nothing_found", awaiting or "", {}))
+
+    def question_pending(self, event: AsyncEventData) -> bool:
+        return bool(self.data.get("questions"))
+
+    def accept_value(self, event: AsyncEventData) -> None:
+        """"Yes, that is what I meant" (or one of the offered values): the value is taken, said as taken."""
+        question = self.data["questions"].pop(0)
+        if not self.data["questions"]:
+            self.data.pop("questions")
+        options = question.get("options") or []
+        index = int(event.kwargs.get("index", 0))
+        value = options[index] if options and 0 <= index < len(options) else question["value"]
+        name = question["field"]
+        if name == "date":  # a date worked out from a day or a short year may be past the window
+            value, problems = validate_date(value, self.ports.today(), self.ports.max_years)
+            if value is None:
+                self.problems = problems
+                return
+        self.fields[name] = value
+        self.data.setdefault("failures", {}).pop(name, None)
+        self.data.setdefault("inferred", {}).pop(name, None)
+
+    def reject_value(self, event: AsyncEventData) -> None:
+        """"No": the value is not taken; the field is asked for again, with why."""
+        question = self.data["questions"].pop(0)
+        if not self.data["questions"]:
+            self.data.pop("questions")
+        self.fields.pop(question["field"], None)
+        self.problems = [Problem("value_rejected", question["field"], {"reason": question["reason"]})]
 
     async def advance(self, event: AsyncEventData) -> None:
         """Report problems, then check if everything is here, else ask for the next field."""
         for problem in self.problems:
             key = problem.code if problem.code.startswith("kb_") else f"problem_{problem.code}"
-            self.say(key, field=problem.field, **problem.params)
+            self.say(key, (), **{"field": problem.field, **problem.params})
         self.problems = []
+        if self.then is not None:  # an action the text asked for ("转人工"), taken instead of asking again
+            then, self.then = self.then, None
+            await self.trigger(then)  # type: ignore[attr-defined]
+            return
+        if self.data.get("questions"):
+            self._ask_about(self.data["questions"][0])
+            return
         if not self.missing():
             self.data.pop("awaiting", None)
             await self.trigger("submit")  # type: ignore[attr-defined]
@@ -271,7 +394,14 @@ class Troubleshoot(FlowModel):
         family = family_of(self.fields.get("code"), self.fields.get("number"))
         buttons = [["human", "menu"]] if stuck else PROMPT_BUTTONS["collecting"]
         self.say("ask", buttons=buttons, missing=missing[0], fields=dict(self.fields), family=family,
-                 stuck=stuck)
+                 stuck=stuck, inferred=dict(self.data.get("inferred", {})))
+
+    def _ask_about(self, question: dict[str, Any]) -> None:
+        """"Is “3” the 3rd (2026-06-03)?": what was understood, shown, and asked with buttons."""
+        options = question.get("options") or []
+        buttons = [[f"pick.{letter}" for letter in PICKS[:len(options)]]] if options else [["yes", "no"]]
+        self.say("ask_value", buttons=[*buttons, ["menu"]], question=question, fields=dict(self.fields),
+                 inferred=dict(self.data.get("inferred", {})))
 
     async def diagnose(self, event: AsyncEventData) -> None:
         self.facts = await self.ports.diagnose(dict(self.fields))
@@ -299,6 +429,16 @@ class Troubleshoot(FlowModel):
         self.fields["number"] = near.get("number", self.fields.get("number", ""))
         if not self.fields.get("code"):
             self.fields.pop("code", None)
+
+    def reject_near_match(self, event: AsyncEventData) -> None:
+        self.data["near_rejected"] = True
+
+    async def conclude(self, event: AsyncEventData) -> None:
+        """The near match was not it: the rest of the same diagnosis decides (region, sync delay, a person)."""
+        result = self.data.get("result") or {}
+        self.facts = Facts(checks=list(self.data.get("checks", [])), region=result.get("region"),
+                           recent=result.get("recent"))
+        await self.trigger("check")  # type: ignore[attr-defined]
 
     def mark_not_found(self, event: AsyncEventData) -> None:
         self.data["ticket_reason"] = "not_found"
@@ -335,7 +475,15 @@ class Troubleshoot(FlowModel):
 
     async def enter_outcome(self, event: AsyncEventData) -> None:
         await self.ports.record_outcome(self.state, dict(self.fields))
+        self.remember(self._outcome_topic())
         self.prompt(event)
+
+    def _outcome_topic(self) -> str | None:
+        """The answer a follow-up to this outcome gets: the topic of its cause."""
+        if self.state == "bad_status":
+            status = (self.facts.invoice or {}).get("status")
+            return {"abnormal": "out_of_control"}.get(str(status), str(status))
+        return OUTCOME_TOPICS.get(self.state)
 
     async def open_ticket(self, event: AsyncEventData) -> None:
         failures = self.data.get("failures", {})
@@ -353,7 +501,7 @@ class Troubleshoot(FlowModel):
 
     async def subscribe_maintenance(self, event: AsyncEventData) -> None:
         window = await self.ports.subscribe_maintenance(dict(self.fields))
-        self.say("notify_saved", buttons=PROMPT_BUTTONS["handoff"], window=window)
+        self.say("notify_saved", buttons=PROMPT_BUTTONS["handoff"], window=window, fields=dict(self.fields))
 
     async def subscribe_recheck(self, event: AsyncEventData) -> None:
         result = self.data.get("result") or {}
@@ -391,19 +539,80 @@ class Troubleshoot(FlowModel):
             return
         self.prompt(event)
 
-    def not_understood(self, event: AsyncEventData) -> None:
-        """A question gets its answer and the menu; anything else an honest "I did not understand"."""
-        chat = small_talk(_ev_text(event))
-        if chat is not None:  # a greeting or thanks gets a word back, not "I did not understand"
-            self.say(f"chat_{chat}")
+    async def respond(self, event: AsyncEventData) -> None:
+        """Free text (or a "did you mean" button) outside collecting: act on its intent, answer it, or ask."""
+        intent = event.kwargs.get("intent") or _understood(event).intent
+        if intent is None:
+            self._clarify(_understood(event))
+        elif intent in ACTING:
+            await self.trigger(ACTING[intent])  # type: ignore[attr-defined]
+        elif intent in ("greeting", "thanks", "ok") and self.state == "menu":
+            self.say(f"chat_{intent}")
             self.prompt(event)
+        elif intent in ("greeting", "thanks", "ok"):
+            self.say(f"chat_{intent}", buttons=self._buttons())  # a word back, and the same choices as before
+        elif intent == "capabilities":
+            self.show_help(event)
+        elif intent == "maintenance":
+            await self.maintenance_now(event)
+        elif intent in FOLLOW_UPS:
+            await self._follow_up(event, intent)
+        else:
+            self._answer(intent)
+
+    def _answer(self, topic: str, **context: Any) -> None:
+        """A topic's answer with what can be done next; remembered for a follow-up ("那怎么办")."""
+        self.remember(topic)
+        self.say(f"kb_{topic}", buttons=TOPIC_BUTTONS.get(topic, PROMPT_BUTTONS["menu"]), **context)
+
+    def _clarify(self, understood: Understood) -> None:
+        """Not sure what was meant: the likeliest topics as buttons, and a person; the text is never echoed."""
+        offered = [name for name in understood.likely if name in OFFERED][:3]
+        self.say("clarify", buttons=[*([f"ask.{name}"] for name in offered), ["human", "menu"]],
+                 offered=offered)
+
+    async def _follow_up(self, event: AsyncEventData, intent: str) -> None:
+        """"那怎么办 / 多久 / 为什么" about what was just said; without one, asked which topic is meant."""
+        topic = self.recalled()
+        if topic is None:
+            self._clarify(Understood(None, likely=FOLLOW_UPS[intent]))
+        elif topic == "maintenance":
+            await self.maintenance_now(event)
+        elif topic == "sync_delay" and intent == "how_long":
+            result = self.data.get("result") or {}
+            expected = (result.get("pending") or result.get("recent") or {}).get("expected_at")
+            self._answer(topic, expected_at=expected)
+        else:
+            self._answer(topic)
+
+    def remember(self, topic: str | None) -> None:
+        """What the bot just talked about, for a follow-up within `TOPIC_MINUTES`."""
+        if topic is None:
+            self.data.pop("topic", None)
             return
-        topic = match_question(_ev_text(event))
-        if topic is not None:
-            self.say(f"kb_{topic}", buttons=PROMPT_BUTTONS["menu"])
-            return
-        self.say("not_understood", text=_ev_text(event)[:200])
-        self.prompt(event)
+        self.data["topic"] = {"key": topic, "at": self.ports.moment().isoformat()}
+
+    def recalled(self) -> str | None:
+        topic = self.data.get("topic")
+        if not topic:
+            return None
+        said_at = datetime.fromisoformat(topic["at"])
+        return str(topic["key"]) if self.ports.moment() - said_at <= timedelta(minutes=TOPIC_MINUTES) else None
+
+    async def maintenance_now(self, event: AsyncEventData) -> None:
+        """"Is the system down?": the state now (the window and its end, or go ahead), not what maintenance is."""
+        status = await self.ports.system_status()
+        self.remember("maintenance" if status["current"] else None)
+        buttons = [["notify"], ["menu"]] if status["current"] else [["find"], ["menu"]]
+        self.say("maintenance_now", buttons=buttons, **status)
+
+    def _buttons(self) -> list[list[str]]:
+        """The choices the current state offers."""
+        if self.state == "handoff" and self.data.get("ticket_id"):  # while a person has it, menus would be dead
+            return [[f"withdraw.{self.data['ticket_id']}"]]
+        if self.state == "confirm_read" and self._read_too_old() is not None:
+            return [["no"], ["human", "menu"]]  # nothing to check: the date may be misread, or a person can help
+        return PROMPT_BUTTONS.get(self.state, NEXT_STEPS)
 
     def prompt(self, event: AsyncEventData | None = None) -> None:
         """Say what the current state asks of the user (also used to re-show an expired menu)."""
@@ -411,20 +620,29 @@ class Troubleshoot(FlowModel):
             self._ask()
             return
         result = self.data.get("result") or {}
-        buttons = PROMPT_BUTTONS.get(self.state, NEXT_STEPS)
-        if self.state == "handoff" and self.data.get("ticket_id"):  # while a person has it, menus would be dead
-            buttons = [[f"withdraw.{self.data['ticket_id']}"]]
+        buttons = self._buttons()
         if self.state == "confirm_read":
-            too_old = self._read_too_old()
-            result = {**result, "too_old": too_old}
-            if too_old is not None:  # nothing to check: the date may be misread ("no"), or a person can help
-                buttons = [["no"], ["human", "menu"]]
+            result = {**result, "too_old": self._read_too_old()}
         self.say(f"state_{self.state}", buttons=buttons,
                  fields=dict(self.data.get("fields", {})), ticket_id=self.data.get("ticket_id"),
                  read=dict(self.data.get("read", {})),
                  ticket=self.data.get("ticket"),
-                 ticket_reason=self.data.get("ticket_reason_shown"), **result)
+                 ticket_reason=self.data.get("ticket_reason_shown"), inferred=dict(self.data.get("inferred", {})),
+                 **result)
 
 
 STATE_NAMES = TROUBLESHOOT.state_names
 CHOICES = {"menu", "find", "human", "status", "help", "lang", "yes", "no", "notify", "later", "access"}
+
+
+def choice_trigger(choice: str) -> tuple[str, dict[str, Any]] | None:
+    """The trigger a button fires and its arguments ("ask.voided" -> ask about voided; "pick.1" -> the 2nd
+    value offered); None for a choice this flow never shows (forged or from an older release)."""
+    if choice in CHOICES:
+        return choice, {}
+    kind, _, rest = choice.partition(".")
+    if kind == "ask" and rest in OFFERED:
+        return "ask", {"intent": rest}
+    if kind == "pick" and len(rest) == 1 and rest in PICKS:
+        return "pick", {"index": PICKS.index(rest)}
+    return None

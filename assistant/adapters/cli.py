@@ -163,12 +163,10 @@ def chat(ctx: typer.Context, demo: DemoOption = False,
         DEMO_DATABASE_FILE.unlink(missing_ok=True)
     from assistant.adapters.terminal import chat_loop
     from assistant.demo import DEMO_USER, seed_demo, write_demo_qr
-    from assistant.domain.knowledge import prepare
 
     settings = settings_for(ctx, demo)
     logging.getLogger().setLevel(logging.WARNING)
     user_id = user if user is not None else DEMO_USER
-    prepare()  # the dictionary loaded before the first line, not during it
 
     async def main() -> None:
         async with composed(ctx).runtime(settings) as rt:

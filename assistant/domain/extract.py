@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -539,7 +540,8 @@ def _settle(claims: list[_Claim], message: _Message, outcome: _Outcome, *, known
         if claim.field in IDENTIFIERS:
             _settle_identifier(claim, message, outcome)
     result = outcome.result
-    context = {**known, **{name: result.values[name] for name in ("code", "number") if name in result.values}}
+    context: dict[str, str] = {**known, **{name: result.values[name] for name in ("code", "number")
+                                           if name in result.values}}
     year = code_year(context.get("code"), context.get("number"))
     for claim in claims:
         if claim.field == "date":
@@ -582,7 +584,7 @@ def _settle_identifier(claim: _Claim, message: _Message, outcome: _Outcome) -> N
         outcome.result.values[claim.field] = value
 
 
-def _with(problem: Problem, params: dict[str, object]) -> Problem:
+def _with(problem: Problem, params: Mapping[str, object]) -> Problem:
     """A problem with more parameters (what was typed, the letters in it); its own parameters win."""
     return Problem(problem.code, problem.field, {**params, **problem.params}, problem.soft)
 
@@ -627,8 +629,9 @@ def _settle_date(claim: _Claim, message: _Message, outcome: _Outcome, *, today: 
 
 def _lookalike_note(claim: _Claim, message: _Message, outcome: _Outcome) -> None:
     """The soft problem that says which letters were read as digits (for the message with the question)."""
-    params = {"value": message.raw(claim.start, claim.end), "fixed": message.fixed(claim.start, claim.end),
-              "letters": list(message.letters(claim.start, claim.end))}
+    params: dict[str, object] = {"value": message.raw(claim.start, claim.end),
+                                 "fixed": message.fixed(claim.start, claim.end),
+                                 "letters": list(message.letters(claim.start, claim.end))}
     outcome.result.problems.append(Problem("lookalike_letters", claim.field, params, soft=True))
 
 

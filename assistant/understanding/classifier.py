@@ -136,8 +136,14 @@ def train_apart() -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="understanding-") as folder:
         out = Path(folder) / "weights.npz"
-        subprocess.run([sys.executable, "-m", "assistant.understanding.training", str(out)], check=True,
-                       timeout=TRAINING_SECONDS, capture_output=True)
+        try:
+            subprocess.run([sys.executable, "-m", "assistant.understanding.training", str(out)], check=True,
+                           timeout=TRAINING_SECONDS, capture_output=True, text=True)
+        except subprocess.CalledProcessError as error:
+            last = (error.stderr or "").strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(f"the understanding step could not be trained: {last[0]}") from None
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"training the understanding step took over {TRAINING_SECONDS} s") from None
         with np.load(out, allow_pickle=False) as weights:
             return {name: weights[name] for name in weights.files}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import sys
@@ -84,9 +85,15 @@ class BotProcess:
         return self.process.returncode or 0
 
 
+def numbered(n: int) -> str:
+    """A merchant's message the bot answers by repeating the invoice number it holds (8 digits)."""
+    return f"号码 {10_000_000 + n}"
+
+
 def quoted(messages: list[dict[str, Any]]) -> list[str]:
-    """The texts the bot said it did not understand, in the order it said so."""
-    return [m["text"].split("“", 1)[1].split("”", 1)[0] for m in messages if "没有理解“" in m.get("text", "")]
+    """The messages of `numbered` the bot took, in the order it said it received them."""
+    found = [re.search(r"已收到：发票号码 <code>(\d{8})</code>", m.get("text", "")) for m in messages]
+    return [f"号码 {match.group(1)}" for match in found if match]
 
 
 def keyboard_versions(messages: list[dict[str, Any]]) -> list[int]:

@@ -88,8 +88,21 @@ def test_every_button_has_a_label(renderer: Renderer, language: str) -> None:
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
+def test_every_did_you_mean_and_pick_button_has_its_own_label(renderer: Renderer, language: str) -> None:
+    from flows.troubleshoot import OFFERED, PICKS, choice_trigger
+
+    choices = [f"ask.{name}" for name in sorted(OFFERED)] + [f"pick.{letter}" for letter in PICKS]
+    labels = [renderer.label(choice, language) for choice in choices]
+    assert all(labels) and len(set(labels)) == len(choices)
+    assert all(label != choice[4:] for label, choice in zip(labels, choices))  # a phrase, not an intent's name
+    assert all(choice_trigger(choice) is not None for choice in choices)
+    assert choice_trigger("ask.nonsense") is None and choice_trigger("pick.z") is None
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_user_text_is_escaped(renderer: Renderer, language: str) -> None:
-    text, _ = renderer.render(Say("not_understood", {"text": "<b>x</b> & y"}), language)
+    question = {"field": "number", "value": "20000123", "raw": "<b>x</b> & y", "reason": "lookalike", "options": []}
+    text, _ = renderer.render(Say("ask_value", {"question": question, "fields": {}, "inferred": {}}), language)
     assert "&lt;b&gt;x&lt;/b&gt; &amp; y" in text and "<b>x</b>" not in text
 
 
