@@ -309,7 +309,9 @@ class Troubleshoot(FlowModel):
         for name in found.values:
             failures.pop(name, None)
         warned: list[str] = self.data.setdefault("warned", [])
-        warnings = [p for p in [*found.problems, *cross_check(self.fields)] if p.soft]
+        asked_about = {q.field for q in found.questions if q.reason == "lookalike"}
+        warnings = [p for p in [*found.problems, *cross_check(self.fields)]  # the question names the letters
+                    if p.soft and not (p.code == "lookalike_letters" and p.field in asked_about)]
         fresh = [p for p in warnings if p.code not in warned]
         warned.extend(p.code for p in fresh)
         self.problems = [p for p in found.problems if not p.soft] + fresh
@@ -400,8 +402,10 @@ class Troubleshoot(FlowModel):
         """"Is “3” the 3rd (2026-06-03)?": what was understood, shown, and asked with buttons."""
         options = question.get("options") or []
         buttons = [[f"pick.{letter}" for letter in PICKS[:len(options)]]] if options else [["yes", "no"]]
+        letters = list(dict.fromkeys(char for char in question["raw"] if char.isascii() and not char.isdigit()
+                                     and char not in " -./,:"))
         self.say("ask_value", buttons=[*buttons, ["menu"]], question=question, fields=dict(self.fields),
-                 inferred=dict(self.data.get("inferred", {})))
+                 inferred=dict(self.data.get("inferred", {})), letters=letters)
 
     async def diagnose(self, event: AsyncEventData) -> None:
         self.facts = await self.ports.diagnose(dict(self.fields))

@@ -102,7 +102,8 @@ def test_every_did_you_mean_and_pick_button_has_its_own_label(renderer: Renderer
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_user_text_is_escaped(renderer: Renderer, language: str) -> None:
     question = {"field": "number", "value": "20000123", "raw": "<b>x</b> & y", "reason": "lookalike", "options": []}
-    text, _ = renderer.render(Say("ask_value", {"question": question, "fields": {}, "inferred": {}}), language)
+    context = {"question": question, "fields": {}, "inferred": {}, "letters": ["O"]}
+    text, _ = renderer.render(Say("ask_value", context), language)
     assert "&lt;b&gt;x&lt;/b&gt; &amp; y" in text and "<b>x</b>" not in text
 
 
