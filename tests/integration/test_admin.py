@@ -47,7 +47,7 @@ async def test_the_maintenance_flow_publishes_a_window_merchants_see(admin: Chat
     assert "预计什么时候结束" in await admin.press("now")
     assert "要晚于开始时间" in await admin.say("2026-06-15 09:00")  # before the start (bare 09:00 means tomorrow)
     text = await admin.say("+2h")
-    assert "中文" in text and "今天 10:00 至 今天 12:00" in text
+    assert "中文" in text and "今天 10:00 至今天 12:00" in text
     assert "不能为空" in await admin.say(" ")
     assert "英文" in await admin.say("金税系统升级，期间无法查验发票")
     preview = await admin.press("skip")
@@ -91,7 +91,7 @@ async def test_end_extend_and_list(admin: Chat, chat: Chat, assistant, sessions,
     assert "进行中" not in await admin.command("maintenance_list") and "系统正在维护" in await admin.command(
         "maintenance_list")
     assert "不是将来的时间" in await admin.command("maintenance_extend", "soon")
-    assert "已延长至 今天 13:00" in await admin.command("maintenance_extend", "13:00")
+    assert "已延长至今天 13:00" in await admin.command("maintenance_extend", "13:00")
     clock.advance(hours=1, minutes=5)
     assert await assistant.due() == []  # the old end passed; the extended window is still running
     text = await admin.command("maintenance_end")

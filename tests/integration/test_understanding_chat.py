@@ -180,6 +180,7 @@ async def test_fields_always_win_over_words(chat: Chat, sessions, clock, merchan
 
 
 @pytest.mark.parametrize(("text", "expected"), [("在吗在吗？", "您好"), ("多谢啦，问题解决了", "不客气"),
+                                                ("好嘞，晓得了", "好的"),
                                                 ("哈喽哈喽，这会儿有人在线不", "您好")])
 async def test_small_talk_gets_a_word_back_and_the_menu(chat: Chat, merchant, text: str, expected: str) -> None:
     await chat.command("start")
@@ -210,3 +211,9 @@ async def test_what_now_after_a_voided_answer_is_about_the_voided_invoice(chat: 
     assert "作废" in reply
     reply = await chat.say(unseen("那现在我该怎么弄"))
     assert "请联系开票方重新开具" in reply
+
+
+async def test_what_can_you_do_gets_the_help(chat: Chat, merchant) -> None:
+    await chat.command("start")
+    reply = await chat.say(unseen("你这个机器人都能帮我干点啥"))
+    assert "使用说明" in reply
