@@ -24,7 +24,7 @@ from assistant.bookkeeping import Bookkeeping
 from assistant.diagnosis import DiagnosisRules
 from assistant.domain.documents import MAX_BYTES, ReadError
 from assistant.domain.extract import names_an_invoice
-from assistant.domain.intents import Understood
+from assistant.domain.intents import Understood, yes_or_no
 from assistant.file_reader import FileRead, IsolatedReader
 from assistant.flow_runner import FlowRunner
 from assistant.messages import (
@@ -386,6 +386,10 @@ class Assistant:
         if len(text) > self.config.max_message_chars:
             model.say("message_too_long", length=len(text), limit=self.config.max_message_chars)
             model.prompt()
+            return
+        answer = yes_or_no(text) if model.asks_yes_or_no() else None
+        if answer is not None:  # "对" / "不是这张" typed instead of pressing the button
+            await self._fire(model, answer)
             return
         understood = cache(partial(self.understand, text))  # classified only when the flow asks
         if (is_new and understood().intent in (None, "greeting", "ok", "thanks")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -16,7 +17,7 @@ from transitions.extensions.asyncio import AsyncEventData
 
 from assistant.domain.extract import Extraction, extract
 from assistant.domain.intents import Understood
-from assistant.domain.identifiers import Problem, cross_check, family_of, fourth_field, validate_date
+from assistant.domain.identifiers import LOOKALIKE_DIGITS, Problem, cross_check, family_of, fourth_field, validate_date
 from flows.base import FlowModel, FlowSpec
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,9 @@ TROUBLESHOOT = FlowSpec(
         # Text elsewhere that names an invoice starts a fresh check with it.
         {"trigger": "provide", "source": RESTING, "dest": "collecting", "conditions": "names_an_invoice",
          "before": "start_with_text"},
+        # After an answer, other fields of the same invoice correct it and check again.
+        {"trigger": "provide", "source": OUTCOMES, "dest": "collecting", "conditions": "corrects_fields",
+         "before": "correct_fields"},
         # Other text is understood as an intent: answered, acted on, or asked about.
         {"trigger": "provide", "source": RESTING, "dest": None, "after": "respond"},
         # A "did you mean…?" button: the intent it names.
@@ -187,6 +191,10 @@ class TroubleshootPorts(Protocol):
 
 def _ev_text(event: AsyncEventData) -> str:
     return str(event.kwargs.get("text", ""))
+
+
+_QUESTION = re.compile(r"[?？吗么呢嘛]|多久|多长|几天|怎么|为什么|为啥|咋|啥时候|什么时候|how|why|when|what", re.I)
+"""A message that asks something (as well as giving a field): only then is a topic's answer added to it."""
 
 
 def _understood(event: AsyncEventData) -> Understood:
@@ -326,7 +334,7 @@ class Troubleshoot(FlowModel):
         if found.set_aside:
             self.problems.append(Problem("set_aside", "", {"values": found.set_aside}))
         if ("code" not in found.values and "number" not in found.values and not found.problems
-                and (intent := _understood(event).intent) in KNOWLEDGE):
+                and _QUESTION.search(_ev_text(event)) and (intent := _understood(event).intent) in KNOWLEDGE):
             # "今天开的发票多久能查到": the date is taken, and the question answered too
             self.problems.insert(0, Problem(f"kb_{intent}", "", {}))
 
@@ -343,6 +351,25 @@ class Troubleshoot(FlowModel):
     def question_pending(self, event: AsyncEventData) -> bool:
         return bool(self.data.get("questions"))
 
+    def asks_yes_or_no(self) -> bool:
+        """Whether the last thing asked can be answered by a typed yes or no."""
+        questions = self.data.get("questions") or []
+        return self.state in ("near_match", "confirm_read") or (
+            self.state == "collecting" and bool(questions) and not questions[0].get("options"))
+
+    def corrects_fields(self, event: AsyncEventData) -> bool:
+        """After an answer, text that gives other fields of the same invoice ("日期应该是 2026-05-16")."""
+        if self.state not in OUTCOMES or not self.fields:
+            return False
+        found = self._extract(_ev_text(event), None)
+        return bool(found.values or found.questions)
+
+    def correct_fields(self, event: AsyncEventData) -> None:
+        """The invoice's fields kept, the new ones taken in, and checked again."""
+        for key in ("result", "checks", "near", "near_rejected", "access", "topic", "warned"):
+            self.data.pop(key, None)
+        self.absorb(event)
+
     def accept_value(self, event: AsyncEventData) -> None:
         """"Yes, that is what I meant" (or one of the offered values): the value is taken, said as taken."""
         question = self.data["questions"].pop(0)
@@ -358,6 +385,8 @@ class Troubleshoot(FlowModel):
                 self.problems = problems
                 return
         self.fields[name] = value
+        if name == "number" and len(value) == 20:
+            self.fields.pop("code", None)  # a 数电 number identifies the invoice alone
         self.data.setdefault("failures", {}).pop(name, None)
         self.data.setdefault("inferred", {}).pop(name, None)
 
@@ -366,7 +395,6 @@ class Troubleshoot(FlowModel):
         question = self.data["questions"].pop(0)
         if not self.data["questions"]:
             self.data.pop("questions")
-        self.fields.pop(question["field"], None)
         self.problems = [Problem("value_rejected", question["field"], {"reason": question["reason"]})]
 
     async def advance(self, event: AsyncEventData) -> None:
@@ -402,8 +430,7 @@ class Troubleshoot(FlowModel):
         """"Is “3” the 3rd (2026-06-03)?": what was understood, shown, and asked with buttons."""
         options = question.get("options") or []
         buttons = [[f"pick.{letter}" for letter in PICKS[:len(options)]]] if options else [["yes", "no"]]
-        letters = list(dict.fromkeys(char for char in question["raw"] if char.isascii() and not char.isdigit()
-                                     and char not in " -./,:"))
+        letters = list(dict.fromkeys(char for char in question["raw"] if char in LOOKALIKE_DIGITS))
         self.say("ask_value", buttons=[*buttons, ["menu"]], question=question, fields=dict(self.fields),
                  inferred=dict(self.data.get("inferred", {})), letters=letters)
 
@@ -567,7 +594,8 @@ class Troubleshoot(FlowModel):
     def _answer(self, topic: str, **context: Any) -> None:
         """A topic's answer with what can be done next; remembered for a follow-up ("那怎么办")."""
         self.remember(topic)
-        self.say(f"kb_{topic}", buttons=TOPIC_BUTTONS.get(topic, PROMPT_BUTTONS["menu"]), **context)
+        buttons = self._buttons() if self.state in OUTCOMES else TOPIC_BUTTONS.get(topic, PROMPT_BUTTONS["menu"])
+        self.say(f"kb_{topic}", buttons=buttons, **context)  # after an outcome, its buttons stay (申请查看权限…)
 
     def _clarify(self, understood: Understood) -> None:
         """Not sure what was meant: the likeliest topics as buttons, and a person; the text is never echoed."""
@@ -578,8 +606,8 @@ class Troubleshoot(FlowModel):
     async def _follow_up(self, event: AsyncEventData, intent: str) -> None:
         """"那怎么办 / 多久 / 为什么" about what was just said; without one, asked which topic is meant."""
         topic = self.recalled()
-        if topic is None:
-            self._clarify(Understood(None, likely=FOLLOW_UPS[intent]))
+        if topic is None or (intent == "how_long" and topic not in FOLLOW_UPS[intent]):
+            self._clarify(Understood(None, likely=FOLLOW_UPS[intent]))  # "多久" after "voided" asks nothing known
         elif topic == "maintenance":
             await self.maintenance_now(event)
         elif topic == "sync_delay" and intent == "how_long":

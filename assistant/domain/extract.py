@@ -80,7 +80,7 @@ _TAX_ID = re.compile(r"(?<![0-9A-Za-z|])[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-HJ-NP-R
 _PHONE = re.compile(r"(?<![\dA-Za-z|\-])(?:\(0\d{2,3}\)\s*\d{7,8}|0\d{2,3}-\d{7,8}|[48]00-?\d{3}-?\d{4}"
                     r"|1[3-9]\d(?:[ \-]?\d{4}){2})(?![\dA-Za-z|\-])")
 # An amount in 万 (ten thousands), "1.5万": a round figure, not the exact amount the platform compares.
-_WAN = re.compile(r"[¥]?\s*(\d[\d,]*(?:\.\d+)?)\s*万\s*元?")
+_WAN = re.compile(r"[¥]?\s*(\d[\d,]*(?:\.\d+)?)\s*([万千])(\d(?![\d.]))?\s*元?")  # "3千5" is 3500
 # The digit counts each identifier has; a labelled one may be typed in spaced groups ("号码 1234 5678").
 _LENGTHS = {"number": (8, 20), "code": (10, 12), "check_code": (6, 20)}
 _ANY_LENGTH = (8, 10, 12, 20)
@@ -230,21 +230,23 @@ def _set_aside(text: str, result: Extraction) -> str:
 
 
 def _wan(text: str, awaiting: str | None, result: Extraction) -> str:
-    """Amounts in 万 ("1.5万"): a problem each (asked for exactly), and removed."""
-    if "万" not in text:
+    """Amounts in 万 or 千 ("1.5万", "5千"): a problem each (asked for exactly), and removed."""
+    if "万" not in text and "千" not in text:
         return text
     for wan in _WAN.finditer(text):
         labels = [m for m in _LABEL_RE.finditer(text, 0, wan.start()) if m.end() == wan.start()]
         named = _LABEL_FIELD[labels[-1].group(1).lower()] if labels else awaiting
         result.problems.append(Problem("money_wan", named if named in MONEY else "amount",
-                                       {"value": wan.group(0).strip(), "exact": _times_ten_thousand(wan.group(1))}))
+                                       {"value": wan.group(0).strip(),
+                                        "exact": _times(wan.group(1), 10000 if wan.group(2) == "万" else 1000,
+                                                        wan.group(3))}))
     return _WAN.sub(" ", text)
 
 
-def _times_ten_thousand(figure: str) -> str:
-    """The exact amount a figure in 万 stands for, as the message suggests it ("15000.00")."""
+def _times(figure: str, unit: int, tail: str | None = None) -> str:
+    """The exact amount a figure in 万 or 千 stands for, as the message suggests it ("15000.00"; "3千5" 3500.00)."""
     try:
-        return f"{Decimal(figure.replace(',', '')) * 10000:.2f}"
+        return f"{Decimal(figure.replace(',', '')) * unit + int(tail or 0) * unit // 10:.2f}"
     except InvalidOperation:
         return ""
 
@@ -396,10 +398,9 @@ def _unmistakable(body: str, start: int, end: int, known: dict[str, str], today:
     if typed := whole_date(body, today, expected=False):
         return _Claim("date", start, end, date=_moved(typed, start))
     amount = whole_amount(body)
-    if amount and (amount.marked or "." in (amount.figure or "")):
-        family = family_of(known.get("code"), known.get("number"))
-        return _Claim("total" if fourth_field(family) == "total" else "amount", start, end,
-                      amount=_moved(amount, start))
+    fourth = fourth_field(family_of(known.get("code"), known.get("number")))
+    if amount and (amount.marked or "." in (amount.figure or "")) and fourth != "check_code":
+        return _Claim("total" if fourth == "total" else "amount", start, end, amount=_moved(amount, start))
     return None
 
 
@@ -512,16 +513,27 @@ def _money(message: _Message, amounts: list[TypedAmount], claims: list[_Claim], 
     given = [_decimal(claim.amount.figure) for claim in claims if claim.amount and not claim.amount.chinese]
     given += [_decimal(amount.figure) for amount in figures]
     found: list[_Claim] = []
-    places = [target] if len(figures) == 1 else ["amount"] + [""] * (len(figures) - 2) + ["total"] if figures else []
-    for amount, name in zip(figures, places):
-        if name in labelled:  # a bare value never overrides what a label gave
+    for amount, name in zip(figures, _row_places(figures, target)):
+        if name in labelled or name is None:  # a bare value never overrides a label, nor is it guessed
             unplaced.append(message.raw(amount.start, amount.end))
-        elif name:  # in a row of amounts (a spreadsheet, an email) the middle ones are the tax
+        elif name:
             found.append(_Claim(name, amount.start, amount.end, amount=amount))
     for amount in amounts:
         if amount.chinese and _decimal(amount.figure) not in given:  # the same amount again in 大写 says nothing new
             found.append(_Claim(target, amount.start, amount.end, amount=amount))
     return found
+
+
+def _row_places(figures: list[TypedAmount], target: str) -> list[str | None]:
+    """The fields of unlabelled figures: one is the fourth field asked for; three are a row of amount, tax
+    and total (a spreadsheet, an email) only when they add up; any other row is not guessed ("1 130" is not
+    1.00 and 130.00)."""
+    if len(figures) == 1:
+        return [target]
+    values = [_decimal(amount.figure) for amount in figures]
+    if len(values) == 3 and None not in values and values[0] + values[1] == values[2]:  # type: ignore[operator]
+        return ["amount", "", "total"]  # the middle one is the tax: read, not kept
+    return [None] * len(figures)
 
 
 def _decimal(figure: str | None) -> Decimal | None:

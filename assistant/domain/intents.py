@@ -6,6 +6,7 @@ classifier live in `tests/data/nlu_heldout.toml` and are never used for training
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -59,3 +60,23 @@ class Understood:
     intent: str | None
     confidence: float = 0.0
     likely: tuple[str, ...] = ()
+
+
+_YES = frozenset({"是", "是的", "是啊", "是滴", "对", "对的", "对啊", "对呀", "没错", "嗯", "嗯嗯", "好", "好的", "可以",
+                  "确认", "就是", "就是这张", "是这张", "yes", "y", "yep", "yeah", "ok", "okay", "correct", "right",
+                  "thats it", "that one"})
+_NO = frozenset({"不是", "不对", "不", "否", "错了", "不是的", "不是这张", "都不是", "no", "n", "nope", "wrong",
+                 "not that one", "neither"})
+_FILLER = re.compile(r"[\s!！。.,，~～?？]+")
+
+
+def yes_or_no(text: str) -> str | None:
+    """"yes" or "no" when the whole message answers a yes/no question ("对", "不是这张", "nope"), else None.
+
+    A closed class of words, read only where the bot has just asked yes or no."""
+    said = _FILLER.sub(" ", text.lower()).strip().replace("'", "")
+    if said in _YES:
+        return "yes"
+    if said in _NO:
+        return "no"
+    return None

@@ -265,3 +265,76 @@ async def test_no_near_match_then_the_sync_delay(chat: Chat, sessions, clock, me
     await chat.say(f"代码 {code} 号码 12345687 日期 {issued} 校验码 567890")
     text = await chat.press("no")
     assert "最少需要一天" in text and "later" in chat.buttons
+
+
+# -- after the review: corrections, typed answers, rows of figures ------------------------------------------
+async def test_a_corrected_date_after_a_mismatch_checks_again_with_the_same_invoice(chat: Chat, sessions, clock,
+                                                                                  merchant) -> None:
+    issued = clock.today - timedelta(days=30)
+    code = code12(issued)
+    await add_invoices(sessions, clock.now, invoice(code, "12345678", issued))
+    await chat.command("start")
+    text = await chat.say(f"代码 {code} 号码 12345678 日期 {issued - timedelta(days=1)} 校验码 567890")
+    assert "不一致" in text
+    text = await chat.say(f"日期应该是 {issued}，再查一下")
+    assert "找到了，信息一致" in text
+    assert await diagnoses(sessions) == ["mismatch", "found"]
+
+
+@pytest.mark.parametrize(("typed", "expected"), [("对", "找到了"), ("不是这张", "最少需要一天")])
+async def test_yes_or_no_typed_instead_of_pressed(chat: Chat, sessions, clock, merchant, typed: str,
+                                                  expected: str) -> None:
+    issued = clock.today - timedelta(days=1)
+    code = code12(issued)
+    await add_invoices(sessions, clock.now, invoice(code, "12345678", issued))
+    await chat.command("start")
+    await chat.say(f"代码 {code} 号码 12345687 日期 {issued} 校验码 567890")
+    assert expected in await chat.say(typed)
+
+
+async def test_a_typed_yes_to_a_corrected_value(chat: Chat, sessions, merchant) -> None:
+    await chat.command("start")
+    await chat.press("find")
+    await chat.say("号码 2000O123")
+    text = await chat.say("是的")
+    assert "已收到：发票号码 <code>20000123</code>" in text
+
+
+async def test_no_to_a_day_keeps_the_date_given_before(chat: Chat, sessions, clock, merchant) -> None:
+    await chat.command("start")
+    await chat.press("find")
+    await chat.say(f"代码 {code12(clock.today)} 号码 12345678 日期 2026-06-01")
+    await chat.say("3号开的")
+    await chat.press("no")
+    _, data = await conversation(sessions)
+    assert data["fields"]["date"] == "2026-06-01"
+
+
+@pytest.mark.parametrize("typed", ["1 130", "3千5", "5千"])
+async def test_figures_that_do_not_say_one_amount_are_never_taken(chat: Chat, sessions, clock, merchant,
+                                                                 typed: str) -> None:
+    await chat.command("start")
+    await chat.press("find")
+    await chat.say(f"代码 1100{clock.today.year % 100:02d}2130 号码 00112233 日期 {clock.today - timedelta(days=3)}")
+    await chat.say(typed)
+    _, data = await conversation(sessions)
+    assert "amount" not in data["fields"] and "total" not in data["fields"]
+    assert await diagnoses(sessions) == []
+
+
+async def test_an_amount_for_an_ordinary_invoice_is_not_taken_as_its_amount(chat: Chat, sessions, clock,
+                                                                           merchant) -> None:
+    await chat.command("start")
+    await chat.press("find")
+    await chat.say(f"代码 {code12(clock.today)} 号码 12345678 日期 {clock.today}")
+    text = await chat.say("1130.00")
+    _, data = await conversation(sessions)
+    assert "amount" not in data["fields"] and "不含税金额" not in text
+
+
+async def test_a_plain_field_gets_no_unasked_article(chat: Chat, clock, merchant) -> None:
+    await chat.command("start")
+    await chat.press("find")
+    await chat.say(f"代码 {code12(clock.today)} 号码 12345678")
+    text = await chat.say(f"日期 {clock.today - timedelta(days=3)}")
+    assert "最常见的原因" not in text and "新开的发票" not in text and "校验码后 6 位" in text

@@ -217,3 +217,13 @@ async def test_what_can_you_do_gets_the_help(chat: Chat, merchant) -> None:
     await chat.command("start")
     reply = await chat.say(unseen("你这个机器人都能帮我干点啥"))
     assert "使用说明" in reply
+
+
+async def test_how_long_after_a_voided_answer_is_asked_about(chat: Chat, sessions, clock, merchant) -> None:
+    issued = clock.today - timedelta(days=30)
+    code = code12(issued)
+    await add_invoices(sessions, clock.now, invoice(code, "12345678", issued, status="voided"))
+    await chat.command("start")
+    await chat.say(f"代码 {code} 号码 12345678 日期 {issued} 校验码 567890")
+    reply = await chat.say(unseen("那得等多少天啊"))
+    assert "请点选最接近的一项" in reply and "发票作废" not in reply
