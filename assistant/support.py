@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from assistant.diagnosis import invoice_summary
 from assistant.domain.identifiers import compact
+from assistant.domain.text import TOPIC_NAME_LIMIT, utf16_cut
 from assistant.flow_runner import FlowRunner
 from assistant.messages import ButtonPress, Command, FileSent, Inbound, Text, TopicClosed, TopicReopened
 from assistant.outputs import Copy, EditCard, EditCopy, OpenTopic, Out, Reply, TopicState
@@ -120,7 +121,7 @@ class SupportDesk:
     def topic_name(self, ticket: Ticket) -> str:
         number = ticket.fields.get("number") or "—"
         mark = "✅ " if ticket.state == "closed" else ""
-        return f"{mark}#{ticket.id} · {number} · {ticket.merchant_name or ticket.user_id}"[:128]
+        return utf16_cut(f"{mark}#{ticket.id} · {number} · {ticket.merchant_name or ticket.user_id}", TOPIC_NAME_LIMIT)
 
     async def card(self, ticket: Ticket) -> Reply:
         earlier = [self._view(t) for t in await self.store.tickets.all(ticket.user_id) if t.id != ticket.id]

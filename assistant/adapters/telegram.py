@@ -34,11 +34,12 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ContextTypes
 
 from assistant.adapters.bot_api_http import allow_raw_calls, may_have_arrived
-from assistant.adapters.texts import clean, shorten_html, split_html
+from assistant.adapters.texts import CAPTION_LIMIT, MESSAGE_LIMIT, clean, shorten_html, split_html
 from assistant.adapters.webhook import ANSWERED
 from assistant.admin import ADMIN_COMMANDS
 from assistant.broadcast import Delivery
 from assistant.domain.documents import ReadError
+from assistant.domain.text import utf16_cut
 from assistant.messages import (
     AlbumReceived,
     Attachment,
@@ -574,14 +575,16 @@ class TelegramAdapter:
         return OutputDelivered(topic, thread_id=thread, message_ids=tuple(ids))
 
     async def _edit_copy(self, bot: Any, edit: EditCopy) -> None:
+        text = utf16_cut(edit.text, CAPTION_LIMIT if edit.caption else MESSAGE_LIMIT)
         try:
-            entities = [MessageEntity.de_json(entity, bot) for entity in edit.entities] or None
+            # a shortened text's formatting would point past its end
+            entities = [MessageEntity.de_json(entity, bot) for entity in edit.entities] if text == edit.text else []
             if edit.caption:
-                await bot.edit_message_caption(chat_id=edit.chat_id, message_id=edit.message_id, caption=edit.text,
-                                               caption_entities=entities)
+                await bot.edit_message_caption(chat_id=edit.chat_id, message_id=edit.message_id, caption=text,
+                                               caption_entities=entities or None)
             else:
-                await bot.edit_message_text(edit.text, chat_id=edit.chat_id, message_id=edit.message_id,
-                                            entities=entities)
+                await bot.edit_message_text(text, chat_id=edit.chat_id, message_id=edit.message_id,
+                                            entities=entities or None)
         except BadRequest as error:
             if not _not_modified(error):
                 raise
@@ -636,13 +639,37 @@ def _commands(renderer: Renderer, language: str, names: tuple[str, ...]) -> list
     return [BotCommand(name, renderer.text("command_description", language, command=name)) for name in names]
 
 
+REFUSED_TEXT = ("too long", "message_too_long", "can't parse", "text is empty", "must be non-empty",
+                "text_empty", "entities")
+"""Bad Request marks of a message Telegram takes from nobody (as opposed to a chat it cannot reach)."""
+PART_ATTEMPTS = 5
+"""Tries at a later part of a split announcement: its first parts are out, so it is never started again."""
+
+
 @dataclass
 class TelegramBroadcast:
-    """Broadcast messages over the Bot API, their outcome in the core's terms."""
+    """Broadcast messages over the Bot API, their outcome in the core's terms.
+
+    A message longer than Telegram allows goes as several, cut like replies (`split_html`). A recipient
+    is retried only while none of its parts went out; after that, the rest is sent here, waiting out
+    429s, so that nobody gets the beginning twice.
+    """
 
     bot: Any
 
     async def deliver(self, chat_id: int, text: str) -> Delivery:
+        for index, part in enumerate(split_html(text)):
+            delivery = await self._deliver_part(chat_id, part)
+            attempts = 1
+            while index > 0 and delivery.outcome == "retry" and attempts < PART_ATTEMPTS:
+                await asyncio.sleep(delivery.retry_after)
+                delivery = await self._deliver_part(chat_id, part)
+                attempts += 1
+            if delivery.outcome != "sent":
+                return Delivery("failed") if index > 0 and delivery.outcome == "retry" else delivery
+        return Delivery("sent")
+
+    async def _deliver_part(self, chat_id: int, text: str) -> Delivery:
         try:
             await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
                                         link_preview_options=LinkPreviewOptions(is_disabled=True))
@@ -653,6 +680,9 @@ class TelegramBroadcast:
             wait = error.retry_after
             return Delivery("retry", float(wait.total_seconds() if hasattr(wait, "total_seconds") else wait))
         except BadRequest as error:
+            if any(mark in str(error).lower() for mark in REFUSED_TEXT):
+                logger.error("broadcast message refused by Telegram: %s", error)
+                return Delivery("refused", reason=str(error))
             logger.info("broadcast to %s failed: %s", chat_id, error)
             return Delivery("failed")
         except (TimedOut, NetworkError) as error:

@@ -1,8 +1,8 @@
 """Texts to and from Telegram: what users send cleaned at the edge; what we send kept within limits.
 
-Telegram counts what the reader sees (tags not counted, `&amp;` one character): at most 4,096 in a
-message, 1,024 in a caption; longer ones are refused with 400 "message is too long". Split or shorten,
-never lose a message.
+Telegram counts what the reader sees (tags not counted, `&amp;` one character) in UTF-16 code units
+(an emoji is two): at most 4,096 in a message, 1,024 in a caption; longer ones are refused with 400
+"message is too long". Split or shorten, never lose a message.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import html
 import logging
 import re
 
+from assistant.domain.text import CAPTION_LIMIT, ELLIPSIS, MESSAGE_LIMIT, utf16_len
+
 logger = logging.getLogger(__name__)
 
-MESSAGE_LIMIT = 4096
-CAPTION_LIMIT = 1024
-ELLIPSIS = "…"
+__all__ = ["CAPTION_LIMIT", "ELLIPSIS", "MESSAGE_LIMIT", "clean", "shorten_html", "split_html", "visible_length"]
 
 _UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
@@ -33,12 +33,7 @@ _TAG = re.compile(r"<\s*(/)?\s*([a-zA-Z0-9-]+)[^>]*>")
 
 def visible_length(text: str) -> int:
     """How many characters Telegram counts in an HTML-formatted text (UTF-16 code units)."""
-    plain = html.unescape(re.sub(r"<[^>]*>", "", text))
-    return len(plain.encode("utf-16-le")) // 2
-
-
-def _units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
+    return utf16_len(html.unescape(re.sub(r"<[^>]*>", "", text)))
 
 
 def _pieces(text: str) -> list[tuple[str, int]]:
@@ -48,9 +43,9 @@ def _pieces(text: str) -> list[tuple[str, int]]:
         if token.startswith("<") and len(token) > 1:
             pieces.append((token, 0))
         elif token.startswith("&") and len(token) > 1:
-            pieces.append((token, _units(html.unescape(token))))
+            pieces.append((token, utf16_len(html.unescape(token))))
         else:
-            pieces.extend((char, _units(char)) for char in token)
+            pieces.extend((char, utf16_len(char)) for char in token)
     return pieces
 
 

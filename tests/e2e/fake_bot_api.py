@@ -532,8 +532,11 @@ def _visible(text: str, parse_mode: str | None) -> int:
 
 
 def _too_long(method: str, params: dict[str, Any]) -> str | None:
-    """Telegram's refusal of a text over its limits (4,096 in a message, 1,024 in a caption)."""
+    """Telegram's refusal of a text over its limits (4,096 in a message, 1,024 in a caption, 128 in a
+    topic's name), counted in UTF-16 units."""
     mode = params.get("parse_mode")
+    if method in ("createForumTopic", "editForumTopic") and _visible(str(params.get("name") or ""), None) > 128:
+        return "Bad Request: TOPIC_TITLE_INVALID"
     if method in ("sendMessage", "editMessageText") and _visible(str(params.get("text", "")), mode) > 4096:
         return "Bad Request: message is too long" if method == "sendMessage" else "Bad Request: MESSAGE_TOO_LONG"
     if "caption" in params and _visible(str(params.get("caption") or ""), mode) > 1024:
