@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from assistant.diagnosis import invoice_summary
 from assistant.domain.identifiers import compact
-from assistant.domain.text import TOPIC_NAME_LIMIT, utf16_cut
+from assistant.domain.text import TOPIC_NAME_LIMIT, strip_format, utf16_cut
 from assistant.flow_runner import FlowRunner
 from assistant.messages import ButtonPress, Command, FileSent, Inbound, Text, TopicClosed, TopicReopened
 from assistant.outputs import Copy, EditCard, EditCopy, OpenTopic, Out, Reply, TopicState
@@ -107,7 +107,7 @@ class SupportDesk:
     def _view(self, ticket: Ticket) -> dict[str, Any]:
         return {"id": ticket.id, "state": ticket.state, "reason": ticket.reason, "fields": ticket.fields,
                 "checks": ticket.checks, "language": ticket.language, "user_id": ticket.user_id,
-                "merchant_name": ticket.merchant_name, "created_at": ticket.created_at.isoformat(),
+                "merchant_name": strip_format(ticket.merchant_name or ""), "created_at": ticket.created_at.isoformat(),
                 "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
                 "close_reason": ticket.close_reason, "rating": ticket.rating}
 
@@ -116,12 +116,13 @@ class SupportDesk:
         if user_id is None:
             return "", ""
         user = await self.store.users.get(user_id)
-        return (user.alias if user else "", user.name if user else str(user_id))
+        return (strip_format(user.alias) if user else "", strip_format(user.name or "") if user else str(user_id))
 
     def topic_name(self, ticket: Ticket) -> str:
         number = ticket.fields.get("number") or "—"
         mark = "✅ " if ticket.state == "closed" else ""
-        return utf16_cut(f"{mark}#{ticket.id} · {number} · {ticket.merchant_name or ticket.user_id}", TOPIC_NAME_LIMIT)
+        name = strip_format(ticket.merchant_name or "") or ticket.user_id  # names stored before they were cleaned
+        return utf16_cut(strip_format(f"{mark}#{ticket.id} · {number} · {name}"), TOPIC_NAME_LIMIT)
 
     async def card(self, ticket: Ticket) -> Reply:
         earlier = [self._view(t) for t in await self.store.tickets.all(ticket.user_id) if t.id != ticket.id]

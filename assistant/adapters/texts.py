@@ -11,7 +11,7 @@ import html
 import logging
 import re
 
-from assistant.domain.text import CAPTION_LIMIT, ELLIPSIS, MESSAGE_LIMIT, utf16_len
+from assistant.domain.text import CAPTION_LIMIT, ELLIPSIS, MESSAGE_LIMIT, strip_format, utf16_len
 
 logger = logging.getLogger(__name__)
 
@@ -21,10 +21,12 @@ _UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 
 def clean(text: str | None) -> str | None:
-    """A user's text without what breaks storage or replies: NUL and other control characters, lone surrogates."""
+    """A user's text without what breaks storage or replies, or misleads who reads it: NUL and other control
+    characters, lone surrogates (replaced with "�"), bidi controls and other invisible format characters
+    (`strip_format`: a right-to-left override in a name would turn a ticket card's line around)."""
     if not text:
         return text
-    return _UNSAFE.sub(lambda m: "\ufffd" if "\ud800" <= m.group() <= "\udfff" else "", text)
+    return strip_format(_UNSAFE.sub(lambda m: "\ufffd" if "\ud800" <= m.group() <= "\udfff" else "", text))
 
 
 _TOKEN = re.compile(r"<[^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|\w+);|[^<&]+|[<&]", re.S)

@@ -9,6 +9,8 @@ with `utf16_len`, and text is cut with `utf16_cut`, which never splits a surroga
 
 from __future__ import annotations
 
+import unicodedata
+
 MESSAGE_LIMIT = 4096
 """A message's text as the reader sees it."""
 CAPTION_LIMIT = 1024
@@ -33,3 +35,20 @@ def utf16_cut(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
         if used > room:
             return text[:index] + ellipsis
     return text  # unreachable: the whole text did not fit
+
+
+KEPT_FORMAT = frozenset("\u200c\u200d")
+"""Format characters kept: the zero-width non-joiner and joiner shape letters and join emoji (👨‍💻), and
+reorder or hide nothing."""
+
+
+def strip_format(text: str) -> str:
+    """`text` without invisible format characters (Unicode category Cf) that could change what a reader sees.
+
+    Bidi controls first of all: a right-to-left override (U+202E) in a name turns the rest of a ticket
+    card's line, or a topic's name, around ("王经理 ‮1234" shows as "王经理 4321"). Also zero-width
+    spaces, the byte order mark, soft hyphens, invisible tags. Only ZWNJ and ZWJ stay (`KEPT_FORMAT`).
+    """
+    if text.isascii():
+        return text  # no format character is ASCII
+    return "".join(char for char in text if char in KEPT_FORMAT or unicodedata.category(char) != "Cf")

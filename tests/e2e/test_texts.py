@@ -11,7 +11,7 @@ import re
 import pytest
 
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant, _visible, buttons_of
-from tests.e2e.test_handoff import desk, not_found, staff_in, ticket_of  # noqa: F401 - desk is a fixture
+from tests.e2e.test_handoff import SUPPORT, desk, not_found, staff_in, ticket_of  # noqa: F401 - desk is a fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -93,3 +93,19 @@ async def test_an_announcement_longer_than_a_message_goes_as_several(api: FakeBo
     parts = [m["text"] for m in api.messages[2001]]
     assert len(parts) == 2 and all(_visible(part, "HTML") <= 4096 for part in parts)
     assert re.sub(r"<[^>]*>|\s", "", "".join(parts)) == re.sub(r"<[^>]*>|\s", "", text)
+
+
+@pytest.mark.usefixtures("desk")
+async def test_a_right_to_left_override_in_a_name_is_removed_on_arrival(api: FakeBotAPI, sessions) -> None:
+    from assistant.store.uow import UnitOfWork
+
+    merchant = Merchant(api, 1005, name="王经理 \u202e0987")
+    assert "工单 <b>#" in await merchant.say("/human")
+    await api.wait_for(lambda: bool(api.topics) and any(m.get("reply_markup") for m in api.messages[SUPPORT]))
+    [topic] = api.topics.values()
+    card = next(m for m in api.messages[SUPPORT] if m.get("reply_markup"))
+    assert topic["name"].endswith("王经理 0987") and "王经理 0987" in card["text"]
+    assert "\u202e" not in topic["name"] + card["text"]
+    async with sessions() as session:
+        user = await UnitOfWork(session).users.get(1005)
+    assert user is not None and user.name == "王经理 0987"

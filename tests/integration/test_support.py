@@ -101,6 +101,18 @@ async def test_merchant_names_are_escaped_in_the_card(chat: Chat, assistant, clo
     assert "&lt;b&gt;Evil&lt;/b&gt; &amp; Co" in opened.card.text and "<b>Evil</b>" not in opened.card.text
 
 
+async def test_bidi_controls_in_a_name_do_not_reach_the_card_or_the_topic_name(chat: Chat, assistant, clock,
+                                                                                people) -> None:
+    """A name stored with a right-to-left override (from before names were cleaned on arrival): staff read it
+    in its order, "王经理 0987", not turned around as "王经理 7890"."""
+    chat.name = "王经理 \u202e0987\u200b"
+    await chat.command("start")
+    outputs = await chat.send(ButtonPress, choice="human", version=chat.history[-1].version)
+    [opened] = [o for o in outputs if isinstance(o, OpenTopic)]
+    assert opened.name.endswith("王经理 0987") and "王经理 0987" in opened.card.text
+    assert not any(char in text for char in "\u202e\u200b" for text in (opened.name, opened.card.text))
+
+
 async def test_outside_support_hours_says_when_someone_answers(chat: Chat, assistant, clock, people) -> None:
     clock.advance(hours=12)  # 22:00 Beijing time on a Monday
     await chat.command("start")

@@ -45,6 +45,8 @@ def test_shortened_for_an_edit_with_an_ellipsis() -> None:
 
 def test_users_text_cleaned() -> None:
     assert clean("王\x00经理\ud83d") == "王经理\ufffd"
+    assert clean("王经理 \u202e0987\u2066x\u2069\u200f\ufeff\u00ad") == "王经理 0987x"  # bidi and other Cf
+    assert clean("👨\u200d💻 程序员") == "👨\u200d💻 程序员"  # a zero-width joiner joins, and reorders nothing
     assert clean("第一行\n第二行\t") == "第一行\n第二行\t"
     assert clean(None) is None
 
