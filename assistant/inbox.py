@@ -10,10 +10,13 @@ it shows in /stats and `bot.py inbox` — instead of looping.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from assistant.bookkeeping import Bookkeeping
 from assistant.outputs import Out, Unavailable
@@ -39,6 +42,13 @@ async def pause(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
     except TimeoutError:
         pass
+
+
+def stand_in(payload: dict[str, Any]) -> int:
+    """A key for an update whose own id the database cannot hold: negative (Telegram's ids never are), and
+    the same for the same update, so a delivery of it again is recognised."""
+    text = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=True)
+    return -(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 2) - 1
 
 
 @dataclass(frozen=True)
@@ -84,12 +94,50 @@ class Inbox:
         """When a claim last looked through every pending update."""
 
     async def receive(self, updates: Sequence[Received]) -> None:
-        """Store updates; raises when the database cannot be reached."""
+        """Store updates; raises when the database cannot be reached.
+
+        An update the database refuses for good (an id or a chat id out of its range, say) is stored as a
+        dead letter instead, so that it is confirmed like any other: admins see it (`bot.py inbox list`,
+        /stats), and Telegram does not deliver it again and again.
+        """
         chats = {u.chat_id for u in updates}
         self._hints |= chats  # for a claim in the round that stores them…
-        await self.bookkeeping.store(updates, self.clock())
+        try:
+            await self.bookkeeping.store(updates, self.clock())
+        except Exception as error:
+            if transient(error):
+                raise
+            await self._store_apart(updates)
         self._hints |= chats  # …and, should a claim in an earlier round have taken the hint, for the next one
         self._wake.set()
+
+    async def _store_apart(self, updates: Sequence[Received]) -> None:
+        """Store updates one by one; one the database refuses for good becomes a dead letter."""
+        for update in updates:
+            try:
+                await self.bookkeeping.store([update], self.clock())
+                continue
+            except Exception as error:
+                if transient(error):
+                    raise
+                reason = f"not storable: {type(error).__name__}: {error}"
+            logger.error("update %s cannot be stored (%s); kept as a dead letter", update.update_id, reason)
+            await self._bury_on_arrival(update, reason)
+
+    async def _bury_on_arrival(self, update: Received, reason: str) -> None:
+        """A dead letter for an update the inbox cannot take: under its own id if that fits, else a stand-in."""
+        payload: dict[str, Any] = {"update": update.payload}
+        for key, body in ((update.update_id, payload), (stand_in(update.payload), payload),
+                          (stand_in(update.payload), {"unstorable": repr(update.payload)[:20000]})):
+            try:
+                async with self.units(alone=True) as unit:
+                    await unit.inbox.bury(key, body, reason, self.clock())
+                return
+            except Exception as error:
+                if transient(error):
+                    raise
+        logger.error("update %s could not even be kept as a dead letter; it is only in this log: %r",
+                     update.update_id, update.payload)
 
     async def run(self, handle: Handler, dead_letter: DeadLetter, execute: Executor, stop: asyncio.Event) -> None:
         """Work off the inbox until `stop`; unfinished work is left leased, and taken up again later."""

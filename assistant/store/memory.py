@@ -551,6 +551,12 @@ class MemoryInbox:
                                          attempts=0, lease_until=None, received_at=u.received_at or now,
                                          finished_at=None, error=""))
 
+    async def bury(self, update_id: int, payload: dict[str, Any], error: str, now: datetime) -> None:
+        if self.rows.get(InboxEntry, update_id) is None:
+            self.rows.add(InboxEntry(update_id=update_id, chat_id=0, user_id=None, kind="unstorable", album=None,
+                                     payload=payload, state="dead", attempts=0, lease_until=None, received_at=now,
+                                     finished_at=now, error=error[:2000]))
+
     async def claim(self, now: datetime, *, lease: timedelta, limit: int, busy: Collection[int],
                     album_wait: timedelta, suspects: bool = False,
                     only: Collection[int] | None = None) -> list[Batch]:

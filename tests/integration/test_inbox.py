@@ -216,3 +216,20 @@ async def test_finishing_an_update_takes_its_chats_lock_until_the_transaction_en
     if backend == "postgresql":
         assert await chat_locks() == 0
     assert await claim(sessions, clock) == [[2]]
+
+
+async def test_an_update_the_database_cannot_store_is_kept_as_a_dead_letter(sessions, clock) -> None:
+    """An id out of the database's range fails for good: stored as dead, so it is confirmed, and seen by admins."""
+    inbox = Inbox(sql_units(sessions), InboxConfig(), clock)
+    huge = 2 ** 70
+    await inbox.receive([text(1, 100), text(huge, 100), text(2, 2 ** 80)])  # no error: nothing to deliver again
+    await inbox.receive([text(huge, 100)])  # Telegram delivers it again anyway: still one
+    async with sessions() as session:
+        store = InboxStore(session)
+        dead = await store.entries(("dead",))
+        assert await store.counts() == {"pending": 1, "dead": 2}
+    assert [entry.kind for entry in dead] == ["unstorable", "unstorable"]
+    assert all(entry.update_id < 0 or entry.update_id == 2 for entry in dead)  # a stand-in key, or its own id
+    assert {entry.payload["update"]["update_id"] for entry in dead} == {huge, 2}
+    assert all("not storable" in entry.error for entry in dead)
+    assert await claim(sessions, clock) == [[1]]  # the storable one is handled as ever
