@@ -69,12 +69,13 @@ class BroadcastRunner:
     def __init__(self, units: Units, renderer: Renderer, transport: BroadcastTransport, execute: Executor,
                  rate: float, clock: Callable[[], datetime], progress_every: float = 2.0, batch: int = 200,
                  outbox_lease: timedelta = timedelta(seconds=30),
-                 stopping: Callable[[], bool] = lambda: False) -> None:
+                 stopping: Callable[[], bool] = lambda: False, owner: str | None = None) -> None:
         self.units = units
         self.renderer = renderer
         self.transport = transport
         self.execute = execute  # carries out outputs from the outbox and reports what became of them
         self.outbox_lease = outbox_lease
+        self.owner = owner  # of the outbox leases, like the core's
         self.pacer = Pacer(rate)
         self.clock = clock
         self.progress_every = progress_every
@@ -157,7 +158,7 @@ class BroadcastRunner:
         return refused
 
     async def _enqueue(self, store: UnitOfWork, outputs: list[Out]) -> list[Out]:
-        return await store.outbox.enqueue(outputs, self.clock(), self.outbox_lease)
+        return await store.outbox.enqueue(outputs, self.clock(), self.outbox_lease, self.owner)
 
     async def _carry_out(self, broadcast_id: int, outputs: list[Out]) -> None:
         """Carry out what is in the outbox now; what fails stays there and is sent again later."""

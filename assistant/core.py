@@ -103,8 +103,10 @@ class Assistant:
 
     def __init__(self, units: Units, renderer: Renderer, flows: FlowRunner,
                  config: CoreConfig, clock: Clock = utcnow, reader: IsolatedReader | None = None,
-                 bookkeeping: Bookkeeping | None = None) -> None:
+                 bookkeeping: Bookkeeping | None = None, owner: str | None = None) -> None:
         self.units = units
+        self.owner = owner
+        """This process, as the holder of the outbox leases of what it stores and claims (its senders renew them)."""
         self.renderer = renderer
         self.flows = flows
         self.config = config
@@ -193,7 +195,8 @@ class Assistant:
         """
         now = self.clock()
         async with self.units() as store:
-            outputs = await store.outbox.claim_unsent(now, self.config.outbox_lease, self.config.outbox_attempts)
+            outputs = await store.outbox.claim_unsent(now, self.config.outbox_lease, self.config.outbox_attempts,
+                                                      owner=self.owner)
             due = await store.follow_ups.due(now)
             await store.outbox.forget(now - UPDATE_MEMORY)
             await store.inbox.forget(now - UPDATE_MEMORY)
@@ -235,7 +238,7 @@ class Assistant:
                             chat_id)
                 return []
             outputs = await handler(store, message, now)
-            return await store.outbox.enqueue(outputs, now, self.config.outbox_lease)
+            return await store.outbox.enqueue(outputs, now, self.config.outbox_lease, self.owner)
 
     async def _prepare(self, message: Message) -> Message:
         """Download and read an invoice photo or file the conversation will read, before any transaction."""

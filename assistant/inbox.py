@@ -139,6 +139,11 @@ class Inbox:
         logger.error("update %s could not even be kept as a dead letter; it is only in this log: %r",
                      update.update_id, update.payload)
 
+    def hint(self, chat_id: int) -> None:
+        """The chat may have work now (its previous answer went out): looked at in the next claim."""
+        self._hints.add(chat_id)
+        self._wake.set()
+
     async def run(self, handle: Handler, dead_letter: DeadLetter, execute: Executor, stop: asyncio.Event) -> None:
         """Work off the inbox until `stop`; unfinished work is left leased, and taken up again later."""
         failures = 0

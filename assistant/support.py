@@ -496,6 +496,10 @@ class SupportDesk:
         if ticket is None or thread_id is None:
             return []
         was_refused = await self._waiting_for_rights(ticket)
+        events = await self.store.tickets.events(ticket.id)
+        since = max((i for i, e in enumerate(events) if e.event in ("topic", "topic_lost")), default=-1)
+        held = [Copy(ticket.id, copy[0], tuple(copy[1]), topic.chat_id, thread_id, copy[2])
+                for e in events[since + 1:] if e.event == "copy_held" for copy in e.detail.get("copies", [])]
         ticket.topic_id = thread_id
         await self.store.tickets.add_event(ticket_id=ticket.id, event="topic", state=ticket.state, actor_id=None,
                                           detail={"topic_id": thread_id}, now=self.now)
@@ -513,6 +517,7 @@ class SupportDesk:
                 await self.relayed(placed, copied)
             else:
                 owed.append(placed)
+        owed += held  # messages that came while the topic waited for its turn
         if was_refused:  # the rights are back: every ticket still waiting gets its topic now
             owed += await self._topics_to_retry(all_waiting=True)
         return owed
@@ -533,6 +538,12 @@ class SupportDesk:
             return [dataclasses.replace(copy, thread_id=ticket.topic_id, outbox_id=None)]
         if not gone and await self._waiting_for_rights(ticket):  # held for the topic the ticket will get
             await self.store.tickets.add_event(ticket_id=ticket.id, event="copy_waiting", state=ticket.state,
+                                              actor_id=None, detail={"copies": [_held(copy)]}, now=self.now)
+            return []
+        if not gone and await self.store.outbox.topic_owed(ticket.id, self.config.chat_id):
+            # its topic waits for the support group's turn (sent by another process, say): held for it, not a
+            # second topic
+            await self.store.tickets.add_event(ticket_id=ticket.id, event="copy_held", state=ticket.state,
                                               actor_id=None, detail={"copies": [_held(copy)]}, now=self.now)
             return []
         lost = ticket.topic_id

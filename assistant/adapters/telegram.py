@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import dataclasses
 import logging
 import re
@@ -31,7 +32,7 @@ from telegram import (
 )
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import ContextTypes
+from telegram.ext import BaseRateLimiter, ContextTypes
 
 from assistant.adapters.bot_api_http import allow_raw_calls, may_have_arrived
 from assistant.adapters.texts import CAPTION_LIMIT, MESSAGE_LIMIT, clean, shorten_html, split_html
@@ -68,6 +69,7 @@ from assistant.outputs import (
     Unavailable,
 )
 from assistant.replies import LANGUAGES, Renderer, normalise_language
+from assistant.senders import Later, Pace, Senders
 from assistant.store.inbox import Batch, Received
 
 logger = logging.getLogger(__name__)
@@ -288,6 +290,50 @@ class Core(Protocol):
     async def take(self, results: Sequence[DeliveryResult], answering: Sequence[int] = ()) -> list[Out]: ...
 
 
+_SENDERS: contextvars.ContextVar[bool] = contextvars.ContextVar("senders", default=False)
+"""Set while the senders carry out an output: a 429 goes back to them instead of being waited out."""
+
+
+def _seconds(wait: Any) -> float:
+    return float(wait.total_seconds() if hasattr(wait, "total_seconds") else wait)
+
+
+class GlobalPace(BaseRateLimiter[None]):
+    """Telegram's limit for the whole bot, at most ~30 requests a second to chats: one `Pace`, shared.
+
+    The senders take their turns from the same `Pace` before they choose a destination (so their own
+    requests are not paced again here); every other request (broadcasts, button answers, notices) takes
+    its turn here, first come first served. A 429 is not waited out here for the senders' requests
+    (their destination alone waits, `Later`); other requests try again after it, that one request alone
+    (python-telegram-bot's own limiter halted every request for it).
+    """
+
+    def __init__(self, pace: Pace, max_retries: int = 3) -> None:
+        self.pace = pace
+        self.max_retries = max_retries
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+    async def process_request(self, callback: Any, args: Any, kwargs: dict[str, Any], endpoint: str,
+                              data: dict[str, Any], rate_limit_args: None) -> Any:
+        senders = _SENDERS.get()
+        for attempt in range(self.max_retries + 1):
+            if data.get("chat_id") is not None and (not senders or attempt):
+                await self.pace.turn()
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as error:
+                if senders or attempt == self.max_retries:
+                    raise
+                logger.info("%s: Telegram asks to wait %.1f s", endpoint, _seconds(error.retry_after))
+                await asyncio.sleep(_seconds(error.retry_after) + 0.1)
+        raise AssertionError("unreachable")
+
+
 class MaybeSent(NetworkError):
     """The request may have reached Telegram (no answer in time, or the connection dropped after sending)."""
 
@@ -313,6 +359,8 @@ class TelegramAdapter:
     _results: dict[int, BaseException | bool] = field(default_factory=dict)
     _answered: set[int] = field(default_factory=set)
     """Button presses the webhook's response answered already."""
+    senders: Senders | None = None
+    """Where outputs go to be carried out at Telegram's pace (`bot.py` attaches them); None: at once, here."""
 
     def __post_init__(self) -> None:
         allow_raw_calls()
@@ -377,7 +425,7 @@ class TelegramAdapter:
             self._results[update.update_id] = Failed(f"{type(error).__name__}: {error}")
             return
         self._results[update.update_id] = event.update_id is not None
-        await self.execute(context.bot, outputs, answering=(update.update_id, *event.batch))
+        await self.execute(context.bot, outputs, answering=(update.update_id, *event.batch), chat_id=event.chat_id)
 
     async def on_group_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/start in a group: one pointer to a private chat; everything else in groups stays unanswered."""
@@ -399,13 +447,59 @@ class TelegramAdapter:
             logger.info("callback query not answered: %s", error)
 
     # -- carrying out the core's outputs -----------------------------------------------------------------
-    async def execute(self, bot: Any, outputs: list[Out], answering: tuple[int, ...] = ()) -> None:
+    async def execute(self, bot: Any, outputs: list[Out], answering: tuple[int, ...] = (),
+                      chat_id: int | None = None) -> None:
+        """Have outputs carried out; `answering` these updates of `chat_id`.
+
+        With senders (the bot), they are queued and this returns at once: the handler holds no slot and
+        no lock while Telegram's limits are waited out (`assistant/senders.py`). Without (a tool, a
+        benchmark), they are carried out here, in order, and the core given what became of them.
+        """
+        if self.senders is not None:
+            await self.senders.submit(outputs, answering, chat_id)
+            return
+        await self._execute_here(bot, outputs, answering)
+
+    def cost(self, output: Out) -> int:
+        """The messages an output puts into its chat: what Telegram's per-chat and per-group limits count."""
+        if isinstance(output, Reply):
+            return len(split_html(output.text))
+        if isinstance(output, OpenTopic):
+            return 2 + sum(len(copy.message_ids) for copy in output.then)  # the topic, its card, the copies
+        if isinstance(output, Copy):
+            return len(output.message_ids)
+        if isinstance(output, TopicState):
+            return 2  # renamed, then closed or reopened
+        return 1
+
+    async def carry_out(self, bot: Any, output: Out) -> DeliveryResult:
+        """One output, for the senders: Telegram's "retry after" before any of it went out becomes `Later`,
+        so that its destination waits instead of a worker (the rate limiter does not retry these)."""
+        token = _SENDERS.set(True)
+        try:
+            return await self._carry_out(bot, output)
+        except RetryAfter as error:
+            raise Later(_seconds(error.retry_after)) from error
+        except TelegramError:
+            if isinstance(output, Reply) and output.chat_id > 0:  # the merchant waits for an answer: say so
+                await self._apologise(bot, output.chat_id)
+            raise  # the output stays in the outbox, tried again when its lease runs out
+        finally:
+            _SENDERS.reset(token)
+
+    async def _apologise(self, bot: Any, chat_id: int) -> None:
+        try:
+            await bot.send_message(chat_id, self.renderer.text("internal_error", self.default_language),
+                                   parse_mode=ParseMode.HTML)
+        except Exception:  # noqa: BLE001 - nothing more can be done for it now
+            logger.warning("could not tell chat %s about the error", chat_id)
+
+    async def _execute_here(self, bot: Any, outputs: list[Out], answering: tuple[int, ...] = ()) -> None:
         """Carry out outputs in order, then give the core what became of them; a failure does not stop the rest.
 
         The results go to the core together once the last output was carried out; what they call for (a
         new topic for a deleted one, a notice to staff) is carried out the same way. A failed output stays
-        in the outbox and is tried again when its lease runs out; the first failure is raised at the end
-        for the error handler.
+        in the outbox and is tried again when its lease runs out; the first failure is raised at the end.
         """
         failure: Exception | None = None
         for _ in range(3):  # a lost topic: a new one; that one lost at once too: once more, then the lease
@@ -466,7 +560,7 @@ class TelegramAdapter:
             part = dataclasses.replace(reply, text=text, buttons=reply.buttons if index == len(parts) - 1 else (),
                                        reply_to=reply.reply_to if index == 0 else None)
             try:
-                message_id = await self._send_one(bot, part)
+                message_id = await self._send_one(bot, part, first=index == 0)
             except MaybeSent as error:  # sending it again could show it twice; Telegram has no idempotency key
                 logger.warning("a reply to %s may have been delivered (%s); not sent again", reply.chat_id, error)
                 continue
@@ -481,8 +575,12 @@ class TelegramAdapter:
             ids.append(message_id)
         return OutputDelivered(reply, message_ids=tuple(ids))
 
-    async def _send_one(self, bot: Any, reply: Reply) -> int:
-        """Send with retries on transient network errors (RetryAfter is the rate limiter's); the message's id."""
+    async def _send_one(self, bot: Any, reply: Reply, first: bool = True) -> int:
+        """Send with retries on transient network errors; the message's id.
+
+        Telegram's "retry after" is raised for the first part of a reply (nothing of it went out: the
+        senders try it again later) and waited out here for a later one (its beginning is out already).
+        """
         request: dict[str, Any] = {"chat_id": reply.chat_id, "text": reply.text, "parse_mode": ParseMode.HTML,
                                    "link_preview_options": {"is_disabled": True}}
         markup = reply_markup(reply)
@@ -496,6 +594,10 @@ class TelegramAdapter:
             try:
                 sent = await bot.do_api_request("sendMessage", api_kwargs=request)  # RAW_METHODS
                 return int(sent["message_id"])
+            except RetryAfter as error:
+                if first or attempt == SEND_ATTEMPTS:
+                    raise
+                await asyncio.sleep(_seconds(error.retry_after))
             except (TimedOut, NetworkError) as error:
                 if isinstance(error, BadRequest):
                     raise
@@ -677,8 +779,7 @@ class TelegramBroadcast:
         except Forbidden:
             return Delivery("blocked")
         except RetryAfter as error:
-            wait = error.retry_after
-            return Delivery("retry", float(wait.total_seconds() if hasattr(wait, "total_seconds") else wait))
+            return Delivery("retry", _seconds(error.retry_after))
         except BadRequest as error:
             if any(mark in str(error).lower() for mark in REFUSED_TEXT):
                 logger.error("broadcast message refused by Telegram: %s", error)

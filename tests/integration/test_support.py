@@ -305,6 +305,23 @@ async def test_a_copy_made_before_its_topic_was_known_goes_into_it(chat: Chat, a
         Copy(opened.ticket_id, 1000, (60,), SUPPORT_CHAT, 77, None)]
 
 
+async def test_a_copy_that_comes_before_its_waiting_topic_is_held_not_given_a_second_topic(chat: Chat, assistant,
+                                                                                          sessions, clock,
+                                                                                          people) -> None:
+    """The topic waits for the support group's turn (another process holds it, say) when the copy is tried."""
+    issued = clock.today - timedelta(days=30)
+    outputs = await chat.send(Text, text=f"代码 {code12(issued, batch='500')} 号码 77889900 日期 {issued} 校验码 123456")
+    [opened] = [o for o in outputs if isinstance(o, OpenTopic)]
+    [first] = await chat.send(Text, text="补充一下", message_id=60)
+    [second] = await chat.send(Text, text="还有这个", message_id=61)
+    assert await assistant.take([DeliveryFailed(first, "no_topic")]) == []  # held: no second topic
+    assert await assistant.take([DeliveryFailed(second, "no_topic")]) == []
+    assert ("copy_held", "open", None) in await events_of(sessions, opened.ticket_id)
+    assert await assistant.take([OutputDelivered(opened, thread_id=77, message_ids=(700,))]) == [
+        Copy(opened.ticket_id, 1000, (60,), SUPPORT_CHAT, 77, None),
+        Copy(opened.ticket_id, 1000, (61,), SUPPORT_CHAT, 77, None)]
+
+
 async def test_topic_closed_by_hand_closes_the_ticket(chat: Chat, assistant, sessions, clock, people) -> None:
     await open_ticket(chat, assistant, clock)
     outputs = await Staff(assistant).send(77, TopicClosed)
