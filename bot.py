@@ -100,7 +100,8 @@ def build_assistant(settings: Settings, units: Units, clock: Callable[[], dateti
                         outbox_lease=timedelta(seconds=settings.outbox_lease_seconds),
                         outbox_attempts=settings.outbox_attempts)
     reader = IsolatedReader(ReadLimits(memory_bytes=settings.read_memory_mb * 1024 * 1024,
-                                       seconds=settings.read_seconds, workers=settings.read_workers))
+                                       seconds=settings.read_seconds, workers=settings.read_workers,
+                                       per_chat=settings.read_queue_per_chat))
     assistant = Assistant(units, renderer, FlowRunner(FLOWS, renderer), config, clock=clock, reader=reader,
                           bookkeeping=Bookkeeping(units), owner=owner)
     return assistant, renderer

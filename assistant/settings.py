@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     read_memory_mb: int = Field(default=512, ge=64)
     read_seconds: float = Field(default=15.0, gt=0)
     read_workers: int = Field(default=2, ge=1)
+    read_queue_per_chat: int = Field(default=3, ge=0)
+    """Files of one chat that may wait for a reader (more are refused, and the merchant told)."""
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -128,6 +128,8 @@ class Serving:
             async def execute(outputs: list[Out]) -> None:
                 await adapter.execute(application.bot, outputs)
 
+            self.assistant.deliver = execute  # notices told while a handler waits (a file in line for a reader)
+
             async def receive(updates: list[dict[str, Any]]) -> None:
                 await self.inbox.receive([received(data) for data in updates])
 
