@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/broadcast.py
 	$(BIN)/python bench/core_step.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/handoff_burst.py
 
 load: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import secrets
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -73,8 +76,13 @@ def load_settings(**overrides: Any) -> Settings:
         raise  # unreachable
 
 
-def build_assistant(settings: Settings, units: Units,
-                    clock: Callable[[], datetime] = utcnow) -> tuple[Assistant, Renderer]:
+def process_owner() -> str:
+    """This process, as the holder of outbox leases: host, pid and a random part (a pid is reused)."""
+    return f"{socket.gethostname()[:20]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def build_assistant(settings: Settings, units: Units, clock: Callable[[], datetime] = utcnow,
+                    owner: str | None = None) -> tuple[Assistant, Renderer]:
     renderer = Renderer(REPLIES, settings.tz, clock)
     opens, closes = settings.support_times
     support = SupportConfig(chat_id=settings.support_chat_id, opens=opens, closes=closes,
@@ -93,9 +101,10 @@ def build_assistant(settings: Settings, units: Units,
                         outbox_lease=timedelta(seconds=settings.outbox_lease_seconds),
                         outbox_attempts=settings.outbox_attempts)
     reader = IsolatedReader(ReadLimits(memory_bytes=settings.read_memory_mb * 1024 * 1024,
-                                       seconds=settings.read_seconds, workers=settings.read_workers))
+                                       seconds=settings.read_seconds, workers=settings.read_workers,
+                                       per_chat=settings.read_queue_per_chat))
     assistant = Assistant(units, renderer, FlowRunner(FLOWS, renderer), config, clock=clock, reader=reader,
-                          bookkeeping=Bookkeeping(units), understand=default_classifier().understand)
+                          bookkeeping=Bookkeeping(units), understand=default_classifier().understand, owner=owner)
     return assistant, renderer
 
 
@@ -117,7 +126,7 @@ async def runtime(settings: Settings, clock: Callable[[], datetime] = utcnow) ->
         await upgrade(engine)
         sessions = make_sessions(engine)
         units = sql_units(sessions)
-        assistant, renderer = build_assistant(settings, units, clock)
+        assistant, renderer = build_assistant(settings, units, clock, owner=process_owner())
         yield Runtime(settings, engine, sessions, units, renderer, assistant)
     finally:
         await engine.dispose()
@@ -141,7 +150,6 @@ def telegram_token(settings: Settings) -> str:
 def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any, Any]:
     """python-telegram-bot's Application with every handler, in one visible block; and the adapter."""
     from telegram.ext import (
-        AIORateLimiter,
         Application,
         CallbackQueryHandler,
         CommandHandler,
@@ -150,7 +158,8 @@ def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any,
     )
 
     from assistant.adapters.bot_api_http import AiohttpRequest
-    from assistant.adapters.telegram import FloodGuard, TelegramAdapter
+    from assistant.adapters.telegram import FloodGuard, GlobalPace, TelegramAdapter
+    from assistant.senders import Pace, Senders, SendLimits
 
     adapter = TelegramAdapter(core=rt.assistant, renderer=rt.renderer,
                               default_language=settings.default_language, support_chat_id=settings.support_chat_id,
@@ -159,9 +168,20 @@ def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any,
                .base_url(settings.telegram_api_base_url).base_file_url(settings.telegram_api_file_url)
                .request(AiohttpRequest(settings.telegram_connections, pool_timeout=10.0))
                .get_updates_request(AiohttpRequest(1)))
-    if settings.telegram_max_rate > 0:  # Telegram's limit for one bot: about 30 requests a second
-        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_rate, max_retries=5))
+    pace = Pace(settings.telegram_max_rate)  # Telegram's limit for one bot: about 30 requests a second
+    if settings.telegram_max_rate > 0:
+        builder = builder.rate_limiter(GlobalPace(pace))
     application = builder.updater(None).build()  # updates come from the inbox (our Poller or the webhook)
+    # outputs are carried out by senders at each destination's pace, never inside a handler
+    adapter.senders = Senders(partial(adapter.carry_out, application.bot), rt.assistant.take, rt.units,
+                              owner=rt.assistant.owner or process_owner(),
+                              lease=timedelta(seconds=settings.outbox_lease_seconds), db_clock=rt.assistant.clock,
+                              limits=SendLimits(group_rate=settings.telegram_group_rate,
+                                                group_period=settings.telegram_group_period,
+                                                chat_rate=settings.telegram_chat_rate,
+                                                chat_burst=settings.telegram_chat_burst,
+                                                workers=settings.telegram_connections),
+                              cost=adapter.cost, pace=pace)
 
     support = filters.Chat(chat_id=settings.support_chat_id or (), allow_empty=False)  # empty: matches nothing
     messages = filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE
@@ -197,7 +217,8 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
                           broadcasts=BroadcastRunner(rt.units, rt.renderer, TelegramBroadcast(application.bot),
                                                      partial(adapter.execute, application.bot),
                                                      settings.broadcast_rate, clock, stopping=stop.is_set,
-                                                     outbox_lease=timedelta(seconds=settings.outbox_lease_seconds)),
+                                                     outbox_lease=timedelta(seconds=settings.outbox_lease_seconds),
+                                                     owner=rt.assistant.owner),
                           interval=settings.scheduler_interval_seconds, webhook=webhook,
                           poll_timeout=int(settings.poll_timeout), healthy=lambda: ping(rt.engine))
         await serving.run(stop, ready)

@@ -5,6 +5,9 @@ Every recipient is marked `sending` (committed) before its message goes out and 
 so a message whose request may or may not have arrived is reported as unconfirmed instead of risking a
 duplicate (at most one message each; the gap is a crash between that commit and the request).
 
+A message Telegram refuses for everyone (too long, malformed) stops the broadcast: it is marked
+failed and the admin is told so, with what was delivered, instead of every recipient failing in turn.
+
 The admin's progress message and the summary are outputs like any other: stored in the outbox in the
 transaction that decides them, carried out after it (the id of the posted progress message comes
 back as a delivery result), sent again by whichever process looks next if this one dies first.
@@ -34,10 +37,12 @@ Executor = Callable[[list[Out]], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Delivery:
-    """What happened to one message: sent, blocked (403), failed, unconfirmed, or retry after some seconds."""
+    """What happened to one message: sent, blocked (403), failed, unconfirmed, retry after some seconds, or
+    refused: Telegram will take this message from nobody (too long, malformed), so the broadcast stops."""
 
     outcome: str
     retry_after: float = 0.0
+    reason: str = ""
 
 
 class BroadcastTransport(Protocol):
@@ -64,12 +69,13 @@ class BroadcastRunner:
     def __init__(self, units: Units, renderer: Renderer, transport: BroadcastTransport, execute: Executor,
                  rate: float, clock: Callable[[], datetime], progress_every: float = 2.0, batch: int = 200,
                  outbox_lease: timedelta = timedelta(seconds=30),
-                 stopping: Callable[[], bool] = lambda: False) -> None:
+                 stopping: Callable[[], bool] = lambda: False, owner: str | None = None) -> None:
         self.units = units
         self.renderer = renderer
         self.transport = transport
         self.execute = execute  # carries out outputs from the outbox and reports what became of them
         self.outbox_lease = outbox_lease
+        self.owner = owner  # of the outbox leases, like the core's
         self.pacer = Pacer(rate)
         self.clock = clock
         self.progress_every = progress_every
@@ -116,22 +122,29 @@ class BroadcastRunner:
                 if self.stopping():
                     await self._progress(broadcast_id, language, total)
                     return  # resumed by the next start
-                await self._send_one(broadcast_id, user_id, message)
+                refused = await self._send_one(broadcast_id, user_id, message)
+                if refused is not None:
+                    await self._finish(broadcast_id, language, total, refused=refused)
+                    return
                 if time.monotonic() - last_progress >= self.progress_every:
                     last_progress = time.monotonic()
                     await self._progress(broadcast_id, language, total)
         await self._finish(broadcast_id, language, total)
 
-    async def _send_one(self, broadcast_id: int, user_id: int, message: str) -> None:
+    async def _send_one(self, broadcast_id: int, user_id: int, message: str) -> str | None:
+        """Send to one recipient; Telegram's reason when it refuses the message itself (for everyone)."""
         async with self.units() as store:
             if not await store.broadcasts.set_recipient(broadcast_id, user_id, "sending", self.clock(), only_if="pending"):
-                return  # another process has it
-        outcome = "failed"
+                return None  # another process has it
+        outcome, refused = "failed", None
         for _ in range(MAX_ATTEMPTS):
             await self.pacer.wait()
             delivery = await self.transport.deliver(user_id, message)
             if delivery.outcome == "unconfirmed":  # it may have arrived: not sent again, counted as unconfirmed
                 outcome = "sending"
+                break
+            if delivery.outcome == "refused":  # nobody can be sent this text: back in line, the broadcast fails
+                outcome, refused = "pending", delivery.reason or "refused"
                 break
             if delivery.outcome != "retry":
                 outcome = delivery.outcome
@@ -142,9 +155,10 @@ class BroadcastRunner:
             await store.broadcasts.set_recipient(broadcast_id, user_id, outcome, self.clock())
             if outcome == "blocked":
                 await store.users.set_unreachable(user_id)
+        return refused
 
     async def _enqueue(self, store: UnitOfWork, outputs: list[Out]) -> list[Out]:
-        return await store.outbox.enqueue(outputs, self.clock(), self.outbox_lease)
+        return await store.outbox.enqueue(outputs, self.clock(), self.outbox_lease, self.owner)
 
     async def _carry_out(self, broadcast_id: int, outputs: list[Out]) -> None:
         """Carry out what is in the outbox now; what fails stays there and is sent again later."""
@@ -171,16 +185,19 @@ class BroadcastRunner:
                                                            broadcast.progress_message_id)])
         await self._carry_out(broadcast_id, outputs)
 
-    async def _finish(self, broadcast_id: int, language: str, total: int) -> None:
+    async def _finish(self, broadcast_id: int, language: str, total: int, refused: str | None = None) -> None:
+        """Done, or failed when Telegram refused the message itself: the admin is told which, with the counts."""
         counts = await self._counts(broadcast_id)
         async with self.units() as store:
             broadcast = await store.broadcasts.get(broadcast_id)
             if broadcast is None or broadcast.state != "running":
                 return
-            broadcast.state, broadcast.finished_at = "done", self.clock()
-            summary = Reply(self.renderer.text("broadcast_done", language, broadcast_id=broadcast_id, total=total,
-                                               sent=counts["sent"], blocked=counts["blocked"],
-                                               failed=counts["failed"], uncertain=counts["sending"]),
+            broadcast.state, broadcast.finished_at = ("done" if refused is None else "failed"), self.clock()
+            summary = Reply(self.renderer.text("broadcast_done" if refused is None else "broadcast_failed", language,
+                                               broadcast_id=broadcast_id, total=total, sent=counts["sent"],
+                                               blocked=counts["blocked"], failed=counts["failed"],
+                                               uncertain=counts["sending"], pending=counts["pending"],
+                                               reason=refused or ""),
                             chat_id=broadcast.progress_chat_id)
             message_id = broadcast.progress_message_id
             last = ([Progress(broadcast_id, broadcast.progress_chat_id,
@@ -188,4 +205,7 @@ class BroadcastRunner:
                     if message_id is not None and message_id >= 0 else [])
             outputs = await self._enqueue(store, [*last, summary])
         await self._carry_out(broadcast_id, outputs)
-        logger.info("broadcast %s finished: %s", broadcast_id, counts)
+        if refused is not None:
+            logger.error("broadcast %s failed, Telegram refused its message (%s): %s", broadcast_id, refused, counts)
+        else:
+            logger.info("broadcast %s finished: %s", broadcast_id, counts)

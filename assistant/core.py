@@ -106,9 +106,14 @@ class Assistant:
 
     def __init__(self, units: Units, renderer: Renderer, flows: FlowRunner,
                  config: CoreConfig, clock: Clock = utcnow, reader: IsolatedReader | None = None,
-                 bookkeeping: Bookkeeping | None = None, understand: Understand | None = None) -> None:
+                 bookkeeping: Bookkeeping | None = None, understand: Understand | None = None,
+                 owner: str | None = None) -> None:
         self.units = units
         self.understand = understand or (lambda text: Understood(None))
+        self.deliver: Callable[[list[Out]], Awaitable[None]] | None = None
+        """Carries out outputs stored outside a handler's envelope (`tell`): the transport's senders."""
+        self.owner = owner
+        """This process, as the holder of the outbox leases of what it stores and claims (its senders renew them)."""
         self.renderer = renderer
         self.flows = flows
         self.config = config
@@ -197,7 +202,8 @@ class Assistant:
         """
         now = self.clock()
         async with self.units() as store:
-            outputs = await store.outbox.claim_unsent(now, self.config.outbox_lease, self.config.outbox_attempts)
+            outputs = await store.outbox.claim_unsent(now, self.config.outbox_lease, self.config.outbox_attempts,
+                                                      owner=self.owner)
             due = await store.follow_ups.due(now)
             await store.outbox.forget(now - UPDATE_MEMORY)
             await store.inbox.forget(now - UPDATE_MEMORY)
@@ -239,7 +245,7 @@ class Assistant:
                             chat_id)
                 return []
             outputs = await handler(store, message, now)
-            return await store.outbox.enqueue(outputs, now, self.config.outbox_lease)
+            return await store.outbox.enqueue(outputs, now, self.config.outbox_lease, self.owner)
 
     async def _prepare(self, message: Message) -> Message:
         """Download and read an invoice photo or file the conversation will read, before any transaction."""
@@ -252,11 +258,14 @@ class Assistant:
         async with self.units() as store:
             if await store.tickets.active(message.chat_id) is not None:
                 return message  # relayed to staff, never downloaded
-        read = await self._read_file(message)
+            user = await store.users.get(message.user_id)
+        language = user.language if user is not None else normalise_language(message.language,
+                                                                               self.config.default_language)
+        read = await self._read_file(message, language)
         fields = {f.name: getattr(message, f.name) for f in dataclasses.fields(message)}
         return DocumentRead(**fields, read=read)
 
-    async def _read_file(self, message: FileSent) -> FileRead:
+    async def _read_file(self, message: FileSent, language: str) -> FileRead:
         attachment = message.attachment
         assert attachment.fetch is not None
         if attachment.size > MAX_BYTES:
@@ -270,8 +279,21 @@ class Assistant:
             logger.warning("chat %s: could not get the %s: %s", message.chat_id, attachment.kind, error)
             return FileRead(reason="failed")
         today = self.clock().astimezone(self.config.rules.tz).date()
+
+        async def waiting(ahead: int) -> None:  # the readers are busy: the merchant knows their file is in line
+            await self.tell([Reply(self.renderer.text("read_queued", language, kind=attachment.kind, ahead=ahead),
+                                   chat_id=message.chat_id)])
         return await self.reader.read(data, file_name=attachment.file_name, mime_type=attachment.mime_type,
-                                      kind=attachment.kind, today=today)
+                                      kind=attachment.kind, today=today, chat_id=message.chat_id, waiting=waiting)
+
+    async def tell(self, outputs: list[Out]) -> None:
+        """Outputs outside any handler's envelope (a notice while a handler waits): stored in the outbox in a
+        transaction of their own and handed to `deliver` (the transport's senders; without, the outbox's lease
+        hands them out later)."""
+        async with self.units() as store:
+            stored = await store.outbox.enqueue(outputs, self.clock(), self.config.outbox_lease, self.owner)
+        if self.deliver is not None:
+            await self.deliver(stored)
 
     def _desk(self, store: UnitOfWork, now: datetime) -> SupportDesk:
         return SupportDesk(store, self.renderer, self.config.support, self.flows, now)

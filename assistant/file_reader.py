@@ -1,7 +1,10 @@
 """Untrusted files are read in a separate process with hard limits; one hostile file hurts nobody else.
 
 The parent (`IsolatedReader`) starts `python -m assistant.file_reader` for each file, with at most
-`workers` at a time. The child lowers its CPU priority (nice 19, so the chats' own process is never
+`workers` at a time, shared fairly: at most one file of a chat in the readers at once, the chats with
+files waiting served in turn (round robin), at most `per_chat` of one chat's files waiting (more are
+refused, `queue_full`); a file that has to wait says so (`waiting`, with the files ahead of it), so the
+merchant can be told. The child lowers its CPU priority (nice 19, so the chats' own process is never
 starved) and caps its address space (`RLIMIT_AS`) and CPU time before it imports anything, reads the
 file from stdin and writes one JSON line. The parent kills it when the wall-time limit passes. A child
 that dies (out of memory, a crash in a native library) is simply gone: the next file gets a new one,
@@ -11,10 +14,12 @@ and the merchant gets a clear answer.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -29,6 +34,12 @@ class ReadLimits:
     memory_bytes: int = 512 * MB
     seconds: float = 15.0
     workers: int = 2
+    per_chat: int = 3
+    """Files of one chat that may wait for a reader (besides the one being read)."""
+
+
+Waiting = Callable[[int], Awaitable[None]]
+"""Told, once, that a file waits for a reader, and how many files will be read before it."""
 
 
 @dataclass(frozen=True)
@@ -47,17 +58,29 @@ class FileRead:
 
 
 class IsolatedReader:
-    """Reads files in child processes: bounded memory, bounded time, bounded concurrency."""
+    """Reads files in child processes: bounded memory, bounded time, bounded concurrency, fair shares."""
 
     def __init__(self, limits: ReadLimits = ReadLimits()) -> None:
         self.limits = limits
-        self._slots = asyncio.Semaphore(limits.workers)
+        self._free = limits.workers
+        self._reading: set[int] = set()
+        """Chats with a file in a reader."""
+        self._waiting: dict[int, collections.deque[asyncio.Future[None]]] = {}
+        self._turns: collections.deque[int] = collections.deque()
+        """Chats with files waiting, in the order of their turns."""
 
-    async def read(self, data: bytes, *, file_name: str, mime_type: str, kind: str, today: date) -> FileRead:
+    async def read(self, data: bytes, *, file_name: str, mime_type: str, kind: str, today: date, chat_id: int = 0,
+                   waiting: Waiting | None = None) -> FileRead:
         started = time.monotonic()
-        async with self._slots:
+        if not await self._turn(chat_id, waiting):
+            logger.info("chat %s has %s files waiting for a reader already: %r not read", chat_id,
+                        self.limits.per_chat, file_name[:80])
+            return FileRead(reason="queue_full")
+        try:
             result = await self._run(data, {"file_name": file_name, "mime_type": mime_type, "kind": kind,
                                             "today": today.isoformat()})
+        finally:
+            self._leave(chat_id)
         elapsed = time.monotonic() - started
         read = FileRead(fields=dict(result.get("fields") or {}), source=str(result.get("source") or ""),
                         reason=str(result.get("reason") or ""), seconds=elapsed,
@@ -65,6 +88,77 @@ class IsolatedReader:
         logger.info("%s %r read in %.2f s (peak %s KB): %s", kind, file_name[:80], elapsed, read.peak_kb,
                     read.source or read.reason)
         return read
+
+    # -- fair shares -------------------------------------------------------------------------------------
+    async def _turn(self, chat_id: int, waiting: Waiting | None) -> bool:
+        """Wait for this chat's turn at a reader; False when the chat has `per_chat` files waiting already."""
+        if self._free > 0 and chat_id not in self._reading and not self._turns:
+            self._start(chat_id)
+            return True
+        queue = self._waiting.setdefault(chat_id, collections.deque())
+        if len(queue) >= self.limits.per_chat:
+            return False
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue.append(turn)
+        if chat_id not in self._turns:
+            self._turns.append(chat_id)
+        self._next()
+        if not turn.done() and waiting is not None:
+            try:
+                await waiting(self.ahead(chat_id, len(queue) - 1))
+            except Exception:  # noqa: BLE001 - telling is a courtesy; the file is read all the same
+                logger.warning("chat %s: could not say that its file waits", chat_id, exc_info=True)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self._leave(chat_id)  # given a reader just as it was cancelled
+            elif turn in queue:
+                queue.remove(turn)
+            raise
+        return True
+
+    def ahead(self, chat_id: int, own: int = 0) -> int:
+        """Files to be read before a chat's file that has `own` files of its chat before it, turn by turn."""
+        turns = list(self._turns)
+        place = turns.index(chat_id) if chat_id in turns else len(turns)
+        others = sum(min(len(self._waiting.get(chat, ())), own + (1 if index < place else 0))
+                     for index, chat in enumerate(turns) if chat != chat_id)
+        return others + own + len(self._reading)
+
+    def _start(self, chat_id: int) -> None:
+        self._free -= 1
+        self._reading.add(chat_id)
+
+    def _leave(self, chat_id: int) -> None:
+        self._free += 1
+        self._reading.discard(chat_id)
+        self._next()
+
+    def _next(self) -> None:
+        """Give free readers to the chats whose turn it is: one file each, chats in turn."""
+        while self._free > 0:
+            for _ in range(len(self._turns)):
+                chat_id = self._turns.popleft()
+                queue = self._waiting.get(chat_id)
+                if not queue:
+                    self._waiting.pop(chat_id, None)
+                    continue
+                if chat_id in self._reading:
+                    self._turns.append(chat_id)  # one file of a chat at a time: its next one waits
+                    continue
+                turn = queue.popleft()
+                if queue:
+                    self._turns.append(chat_id)  # its next file: after every other chat's
+                else:
+                    del self._waiting[chat_id]
+                if turn.done():  # cancelled meanwhile
+                    continue
+                self._start(chat_id)
+                turn.set_result(None)
+                break
+            else:
+                return
 
     async def _run(self, data: bytes, header: dict[str, str]) -> dict[str, Any]:
         limits = self.limits

@@ -5,15 +5,23 @@ one chat's updates are handled one at a time and in order, different chats indep
 or failing update of one chat never delays another. Attempts are counted before handling: an update
 that failed, or whose process died, `max_attempts` times is dead-lettered — the merchant is told once,
 it shows in /stats and `bot.py inbox` — instead of looping.
+
+An update whose process died while handling it (a crash suspect: its lease ran out unfinished) has a
+lane of its own, one at a time beside the `concurrency` slots of fresh work: it is taken up within a
+poll of its lease running out however busy the process is, and costs other chats at most that one
+lane. Not in the first lease after a start, so that a crash loop costs other chats nothing either.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from assistant.bookkeeping import Bookkeeping
 from assistant.outputs import Out, Unavailable
@@ -39,6 +47,13 @@ async def pause(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
     except TimeoutError:
         pass
+
+
+def stand_in(payload: dict[str, Any]) -> int:
+    """A key for an update whose own id the database cannot hold: negative (Telegram's ids never are), and
+    the same for the same update, so a delivery of it again is recognised."""
+    text = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=True)
+    return -(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 2) - 1
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,9 @@ class Inbox:
         self.bookkeeping = bookkeeping or Bookkeeping(units)
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._suspect: tuple[int, asyncio.Task[None]] | None = None
+        """The crash suspect in hand (its chat and its task), in a lane of its own."""
+        self._looked_for_suspects: datetime | None = None
         self._started = clock()
         self._hints: set[int] = set()
         """Chats that may have work since the last claim: updates stored for them here, or their handling ended."""
@@ -84,11 +102,54 @@ class Inbox:
         """When a claim last looked through every pending update."""
 
     async def receive(self, updates: Sequence[Received]) -> None:
-        """Store updates; raises when the database cannot be reached."""
+        """Store updates; raises when the database cannot be reached.
+
+        An update the database refuses for good (an id or a chat id out of its range, say) is stored as a
+        dead letter instead, so that it is confirmed like any other: admins see it (`bot.py inbox list`,
+        /stats), and Telegram does not deliver it again and again.
+        """
         chats = {u.chat_id for u in updates}
         self._hints |= chats  # for a claim in the round that stores them…
-        await self.bookkeeping.store(updates, self.clock())
+        try:
+            await self.bookkeeping.store(updates, self.clock())
+        except Exception as error:
+            if transient(error):
+                raise
+            await self._store_apart(updates)
         self._hints |= chats  # …and, should a claim in an earlier round have taken the hint, for the next one
+        self._wake.set()
+
+    async def _store_apart(self, updates: Sequence[Received]) -> None:
+        """Store updates one by one; one the database refuses for good becomes a dead letter."""
+        for update in updates:
+            try:
+                await self.bookkeeping.store([update], self.clock())
+                continue
+            except Exception as error:
+                if transient(error):
+                    raise
+                reason = f"not storable: {type(error).__name__}: {error}"
+            logger.error("update %s cannot be stored (%s); kept as a dead letter", update.update_id, reason)
+            await self._bury_on_arrival(update, reason)
+
+    async def _bury_on_arrival(self, update: Received, reason: str) -> None:
+        """A dead letter for an update the inbox cannot take: under its own id if that fits, else a stand-in."""
+        payload: dict[str, Any] = {"update": update.payload}
+        for key, body in ((update.update_id, payload), (stand_in(update.payload), payload),
+                          (stand_in(update.payload), {"unstorable": repr(update.payload)[:20000]})):
+            try:
+                async with self.units(alone=True) as unit:
+                    await unit.inbox.bury(key, body, reason, self.clock())
+                return
+            except Exception as error:
+                if transient(error):
+                    raise
+        logger.error("update %s could not even be kept as a dead letter; it is only in this log: %r",
+                     update.update_id, update.payload)
+
+    def hint(self, chat_id: int) -> None:
+        """The chat may have work now (its previous answer went out): looked at in the next claim."""
+        self._hints.add(chat_id)
         self._wake.set()
 
     async def run(self, handle: Handler, dead_letter: DeadLetter, execute: Executor, stop: asyncio.Event) -> None:
@@ -97,6 +158,7 @@ class Inbox:
         try:
             while not stop.is_set():
                 self._wake.clear()
+                await self._take_up_suspect(handle, dead_letter, execute)  # however busy the slots are
                 free = self.config.concurrency - len(self._running)
                 if free > 0:
                     try:
@@ -123,7 +185,7 @@ class Inbox:
                 for waiting in waits:
                     waiting.cancel()
         finally:
-            running = list(self._running.values())
+            running = list(self._running.values()) + ([self._suspect[1]] if self._suspect else [])
             if running:
                 _, late = await asyncio.wait(running, timeout=10)
                 for task in late:
@@ -135,18 +197,58 @@ class Inbox:
         self._hints.add(chat_id)  # its next update, if one came meanwhile
         self._wake.set()
 
+    async def _take_up_suspect(self, handle: Handler, dead_letter: DeadLetter, execute: Executor) -> None:
+        """Start the next crash suspect in its lane, when the lane is free (looked for once a poll)."""
+        if self._suspect is not None:
+            return
+        now = self.clock()
+        if self._looked_for_suspects is not None and now - self._looked_for_suspects < timedelta(
+                seconds=self.config.poll_seconds):
+            return
+        self._looked_for_suspects = now
+        try:
+            batch = await self._claim_suspect()
+        except Exception as error:  # noqa: BLE001 - looked for again next poll
+            logger.warning("inbox: looking for crash suspects failed (%s)", error)
+            return
+        if batch is None:
+            return
+        logger.warning("updates %s of chat %s: their process stopped while handling them; taken up again (attempt %s)",
+                       batch.ids, batch.chat_id, batch.attempts)
+        task = asyncio.create_task(self._work(batch, handle, dead_letter, execute))
+        self._suspect = (batch.chat_id, task)
+
+        def done(_task: asyncio.Task[None], chat: int = batch.chat_id) -> None:
+            self._suspect = None
+            self._hints.add(chat)
+            self._wake.set()
+        task.add_done_callback(done)
+
+    async def _claim_suspect(self) -> Batch | None:
+        """The oldest update whose process died while handling it (its lease ran out), leased to this one;
+        none in the first lease after a start."""
+        config = self.config
+        if self.clock() - self._started < config.lease:
+            return None
+        busy = set(self._running) | ({self._suspect[0]} if self._suspect else set())
+
+        async def claim(unit: UnitOfWork) -> list[Batch]:
+            return await unit.inbox.claim(self.clock(), lease=config.lease, limit=1, busy=busy,
+                                          album_wait=config.album_wait, suspects=True)
+        batches = await self.bookkeeping.ask(claim)
+        return batches[0] if batches else None
+
     async def _claim(self, limit: int) -> list[Batch]:
-        """Fresh work first; an update whose process died while handling it only runs alone, when idle.
+        """Fresh work (crash suspects have their own lane: `_claim_suspect`).
 
         Between looks through every pending update (one each `poll_seconds`: other processes' updates,
         retries and leases falling due, albums complete), a claim looks only at the chats this process
         knows to have new work (`_hints`): under load there are many claims a second, and on PostgreSQL
         reading every pending update also reads the versions that finished updates left in the index
-        until the table is vacuumed. After a start it waits one lease before taking a crash suspect, so
-        that what arrived meanwhile is handled first: a crash loop costs other chats nothing.
+        until the table is vacuumed.
         """
         config = self.config
-        busy = set(self._running)
+        busy = set(self._running) | ({self._suspect[0]} if self._suspect else set())
         started = self.clock()
         everything = self._scanned is None or started - self._scanned >= timedelta(seconds=config.poll_seconds)
         hinted, self._hints = self._hints, set()
@@ -155,13 +257,8 @@ class Inbox:
             return []
 
         async def claim(unit: UnitOfWork) -> list[Batch]:  # each lease is taken by one guarded statement
-            inbox = unit.inbox
-            batches = await inbox.claim(self.clock(), lease=config.lease, limit=limit, busy=busy,
-                                        album_wait=config.album_wait, only=only)
-            if batches or busy or only is not None or self.clock() - self._started < config.lease:
-                return batches
-            return await inbox.claim(self.clock(), lease=config.lease, limit=1, busy=(),
-                                     album_wait=config.album_wait, suspects=True)
+            return await unit.inbox.claim(self.clock(), lease=config.lease, limit=limit, busy=busy,
+                                          album_wait=config.album_wait, only=only)
         try:
             batches = await self.bookkeeping.ask(claim)
         except BaseException:

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     """Bot API requests per second for this process (0: no limiter, e.g. behind a local Bot API server)."""
     telegram_connections: int = Field(default=16, ge=1, le=256)
     """HTTP connections to the Bot API (sends wait for a free one; 16 carry far more than Telegram's 30/s)."""
+    telegram_group_rate: int = Field(default=20, ge=0)
+    """Messages to one group (the support group) per `telegram_group_period` seconds (0: no pacing)."""
+    telegram_group_period: float = Field(default=60.0, gt=0)
+    telegram_chat_rate: float = Field(default=1.0, ge=0)
+    """Messages a second to one private chat, after a burst of `telegram_chat_burst` (0: no pacing)."""
+    telegram_chat_burst: int = Field(default=10, ge=1)
     broadcast_rate: float = Field(default=25.0, gt=0, le=30)
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
@@ -67,6 +73,8 @@ class Settings(BaseSettings):
     read_memory_mb: int = Field(default=512, ge=64)
     read_seconds: float = Field(default=15.0, gt=0)
     read_workers: int = Field(default=2, ge=1)
+    read_queue_per_chat: int = Field(default=3, ge=0)
+    """Files of one chat that may wait for a reader (more are refused, and the merchant told)."""
 
     @field_validator("admin_ids", mode="before")
     @classmethod

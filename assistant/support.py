@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from assistant.diagnosis import invoice_summary
 from assistant.domain.identifiers import compact
+from assistant.domain.text import TOPIC_NAME_LIMIT, strip_format, utf16_cut
 from assistant.flow_runner import FlowRunner
 from assistant.messages import ButtonPress, Command, FileSent, Inbound, Text, TopicClosed, TopicReopened
 from assistant.outputs import Copy, EditCard, EditCopy, OpenTopic, Out, Reply, TopicState
@@ -106,7 +107,7 @@ class SupportDesk:
     def _view(self, ticket: Ticket) -> dict[str, Any]:
         return {"id": ticket.id, "state": ticket.state, "reason": ticket.reason, "fields": ticket.fields,
                 "checks": ticket.checks, "language": ticket.language, "user_id": ticket.user_id,
-                "merchant_name": ticket.merchant_name, "created_at": ticket.created_at.isoformat(),
+                "merchant_name": strip_format(ticket.merchant_name or ""), "created_at": ticket.created_at.isoformat(),
                 "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
                 "close_reason": ticket.close_reason, "rating": ticket.rating}
 
@@ -115,12 +116,13 @@ class SupportDesk:
         if user_id is None:
             return "", ""
         user = await self.store.users.get(user_id)
-        return (user.alias if user else "", user.name if user else str(user_id))
+        return (strip_format(user.alias) if user else "", strip_format(user.name or "") if user else str(user_id))
 
     def topic_name(self, ticket: Ticket) -> str:
         number = ticket.fields.get("number") or "—"
         mark = "✅ " if ticket.state == "closed" else ""
-        return f"{mark}#{ticket.id} · {number} · {ticket.merchant_name or ticket.user_id}"[:128]
+        name = strip_format(ticket.merchant_name or "") or ticket.user_id  # names stored before they were cleaned
+        return utf16_cut(strip_format(f"{mark}#{ticket.id} · {number} · {name}"), TOPIC_NAME_LIMIT)
 
     async def card(self, ticket: Ticket) -> Reply:
         earlier = [self._view(t) for t in await self.store.tickets.all(ticket.user_id) if t.id != ticket.id]
@@ -494,6 +496,10 @@ class SupportDesk:
         if ticket is None or thread_id is None:
             return []
         was_refused = await self._waiting_for_rights(ticket)
+        events = await self.store.tickets.events(ticket.id)
+        since = max((i for i, e in enumerate(events) if e.event in ("topic", "topic_lost")), default=-1)
+        held = [Copy(ticket.id, copy[0], tuple(copy[1]), topic.chat_id, thread_id, copy[2])
+                for e in events[since + 1:] if e.event == "copy_held" for copy in e.detail.get("copies", [])]
         ticket.topic_id = thread_id
         await self.store.tickets.add_event(ticket_id=ticket.id, event="topic", state=ticket.state, actor_id=None,
                                           detail={"topic_id": thread_id}, now=self.now)
@@ -511,6 +517,7 @@ class SupportDesk:
                 await self.relayed(placed, copied)
             else:
                 owed.append(placed)
+        owed += held  # messages that came while the topic waited for its turn
         if was_refused:  # the rights are back: every ticket still waiting gets its topic now
             owed += await self._topics_to_retry(all_waiting=True)
         return owed
@@ -531,6 +538,12 @@ class SupportDesk:
             return [dataclasses.replace(copy, thread_id=ticket.topic_id, outbox_id=None)]
         if not gone and await self._waiting_for_rights(ticket):  # held for the topic the ticket will get
             await self.store.tickets.add_event(ticket_id=ticket.id, event="copy_waiting", state=ticket.state,
+                                              actor_id=None, detail={"copies": [_held(copy)]}, now=self.now)
+            return []
+        if not gone and await self.store.outbox.topic_owed(ticket.id, self.config.chat_id):
+            # its topic waits for the support group's turn (sent by another process, say): held for it, not a
+            # second topic
+            await self.store.tickets.add_event(ticket_id=ticket.id, event="copy_held", state=ticket.state,
                                               actor_id=None, detail={"copies": [_held(copy)]}, now=self.now)
             return []
         lost = ticket.topic_id

@@ -21,10 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert  # noqa: E402
-from telegram.ext import AIORateLimiter, ExtBot  # noqa: E402
+from telegram.ext import ExtBot  # noqa: E402
 
-from assistant.adapters.telegram import TelegramAdapter, TelegramBroadcast  # noqa: E402
+from assistant.adapters.telegram import GlobalPace, TelegramAdapter, TelegramBroadcast  # noqa: E402
 from assistant.broadcast import BroadcastRunner  # noqa: E402
+from assistant.senders import Pace  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from assistant.store.engine import make_engine, make_sessions  # noqa: E402
 from assistant.store.migrate import recreate, upgrade  # noqa: E402
@@ -55,7 +56,7 @@ async def run(url: str, recipients: int, rate: float, reset: bool) -> None:
                                                           since=now.replace(year=now.year - 1), now=now)
     api = FakeBotAPI(rate_limit=30)
     await api.start()
-    bot = ExtBot(api.token, base_url=api.base_url, rate_limiter=AIORateLimiter(max_retries=5))
+    bot = ExtBot(api.token, base_url=api.base_url, rate_limiter=GlobalPace(Pace(30)))
     settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
     units = sql_units(sessions)
     assistant, renderer = build_assistant(settings, units)

@@ -287,7 +287,8 @@ async def bench_backend(backend: str, url: str, transport: str, plan: Plan) -> M
     await api.start()
     env = {"LOG_LEVEL": "WARNING", "POLL_TIMEOUT": "10", "SCHEDULER_INTERVAL_SECONDS": "30", "FLOOD_MESSAGES": "1000000",
            "LOOKUPS_PER_INVOICE_PER_DAY": "1000000", "DISTINCT_INVOICES_PER_HOUR": "1000000",
-           "TELEGRAM_MAX_RATE": "0"}  # like the echo bot: the fake server has no limit to respect
+           "TELEGRAM_MAX_RATE": "0", "TELEGRAM_CHAT_RATE": "0", "TELEGRAM_GROUP_RATE": "0"}
+    # like the echo bot: no pacing of its own, the fake server has no limit to respect
     args: tuple[str, ...] = ()
     ready: str | None = None
     if transport == "webhook":

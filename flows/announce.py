@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from transitions.extensions.asyncio import AsyncEventData
 
+from assistant.domain.text import utf16_len
 from flows.base import FlowModel, FlowSpec
 
 logger = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ PROMPT_BUTTONS: dict[str, list[list[str]]] = {
     "preview": [["confirm"], ["edit", "cancel"]],
 }
 MAX_MESSAGE = 3000
+"""The longest announcement, in UTF-16 units as Telegram counts (an emoji is two)."""
 
 ANNOUNCE = FlowSpec(
     name="announce",
@@ -63,7 +65,7 @@ class AnnounceDraft(FlowModel):
         self.finished = False
 
     def is_message(self, event: AsyncEventData) -> bool:
-        return 0 < len(_text(event)) <= MAX_MESSAGE
+        return 0 < utf16_len(_text(event)) <= MAX_MESSAGE
 
     async def _choose(self, audience: str) -> None:
         self.data["audience"] = audience
@@ -83,7 +85,7 @@ class AnnounceDraft(FlowModel):
         self.data.clear()
 
     def not_a_message(self, event: AsyncEventData) -> None:
-        self.say("announce_bad_message", limit=MAX_MESSAGE, length=len(_text(event)))
+        self.say("announce_bad_message", limit=MAX_MESSAGE, length=utf16_len(_text(event)))
         self.prompt(event)
 
     async def save(self, event: AsyncEventData) -> None:

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from transitions.extensions.asyncio import AsyncEventData
 
+from assistant.domain.text import utf16_len
 from flows.base import FlowModel, FlowSpec
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ MAINTENANCE = FlowSpec(
 )
 
 MAX_MESSAGE = 500
+"""The longest maintenance message, in UTF-16 units as Telegram counts (an emoji is two)."""
 
 
 class MaintenancePorts(Protocol):
@@ -85,7 +87,7 @@ class MaintenanceDraft(FlowModel):
         return moment is not None and start is not None and moment > start
 
     def is_message(self, event: AsyncEventData) -> bool:
-        return 0 < len(_text(event)) <= MAX_MESSAGE
+        return 0 < utf16_len(_text(event)) <= MAX_MESSAGE
 
     def start_now(self, event: AsyncEventData) -> None:
         self.data["starts_at"] = self.ports.now.isoformat()
@@ -116,7 +118,7 @@ class MaintenanceDraft(FlowModel):
         self.prompt(event)
 
     def not_a_message(self, event: AsyncEventData) -> None:
-        self.say("maint_bad_message", limit=MAX_MESSAGE, length=len(_text(event)))
+        self.say("maint_bad_message", limit=MAX_MESSAGE, length=utf16_len(_text(event)))
         self.prompt(event)
 
     async def save(self, event: AsyncEventData) -> None:

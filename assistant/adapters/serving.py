@@ -128,9 +128,16 @@ class Serving:
             async def execute(outputs: list[Out]) -> None:
                 await adapter.execute(application.bot, outputs)
 
+            self.assistant.deliver = execute  # notices told while a handler waits (a file in line for a reader)
+
             async def receive(updates: list[dict[str, Any]]) -> None:
                 await self.inbox.receive([received(data) for data in updates])
 
+            closing = asyncio.Event()  # the senders stop once nothing can hand them more
+            sending = None
+            if adapter.senders is not None:
+                adapter.senders.answered = self.inbox.hint  # a chat whose answer went out: its next update
+                sending = asyncio.create_task(adapter.senders.run(closing))
             background = [
                 asyncio.create_task(repeat(carry_out_due, "scheduled work", self.interval, stop)),
                 asyncio.create_task(repeat(self.broadcasts.run_all, "broadcasts", self.interval, stop)),
@@ -145,4 +152,7 @@ class Serving:
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
+                closing.set()
+                if sending is not None:
+                    await asyncio.gather(sending, return_exceptions=True)
                 await application.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import dataclasses
 import logging
 import re
@@ -31,14 +32,15 @@ from telegram import (
 )
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import ContextTypes
+from telegram.ext import BaseRateLimiter, ContextTypes
 
 from assistant.adapters.bot_api_http import allow_raw_calls, may_have_arrived
-from assistant.adapters.texts import clean, shorten_html, split_html
+from assistant.adapters.texts import CAPTION_LIMIT, MESSAGE_LIMIT, clean, shorten_html, split_html
 from assistant.adapters.webhook import ANSWERED
 from assistant.admin import ADMIN_COMMANDS
 from assistant.broadcast import Delivery
 from assistant.domain.documents import ReadError
+from assistant.domain.text import utf16_cut
 from assistant.messages import (
     AlbumReceived,
     Attachment,
@@ -67,6 +69,7 @@ from assistant.outputs import (
     Unavailable,
 )
 from assistant.replies import LANGUAGES, Renderer, normalise_language
+from assistant.senders import Later, Pace, Senders
 from assistant.store.inbox import Batch, Received
 
 logger = logging.getLogger(__name__)
@@ -287,6 +290,50 @@ class Core(Protocol):
     async def take(self, results: Sequence[DeliveryResult], answering: Sequence[int] = ()) -> list[Out]: ...
 
 
+_SENDERS: contextvars.ContextVar[bool] = contextvars.ContextVar("senders", default=False)
+"""Set while the senders carry out an output: a 429 goes back to them instead of being waited out."""
+
+
+def _seconds(wait: Any) -> float:
+    return float(wait.total_seconds() if hasattr(wait, "total_seconds") else wait)
+
+
+class GlobalPace(BaseRateLimiter[None]):
+    """Telegram's limit for the whole bot, at most ~30 requests a second to chats: one `Pace`, shared.
+
+    The senders take their turns from the same `Pace` before they choose a destination (so their own
+    requests are not paced again here); every other request (broadcasts, button answers, notices) takes
+    its turn here, first come first served. A 429 is not waited out here for the senders' requests
+    (their destination alone waits, `Later`); other requests try again after it, that one request alone
+    (python-telegram-bot's own limiter halted every request for it).
+    """
+
+    def __init__(self, pace: Pace, max_retries: int = 3) -> None:
+        self.pace = pace
+        self.max_retries = max_retries
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+    async def process_request(self, callback: Any, args: Any, kwargs: dict[str, Any], endpoint: str,
+                              data: dict[str, Any], rate_limit_args: None) -> Any:
+        senders = _SENDERS.get()
+        for attempt in range(self.max_retries + 1):
+            if data.get("chat_id") is not None and (not senders or attempt):
+                await self.pace.turn()
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as error:
+                if senders or attempt == self.max_retries:
+                    raise
+                logger.info("%s: Telegram asks to wait %.1f s", endpoint, _seconds(error.retry_after))
+                await asyncio.sleep(_seconds(error.retry_after) + 0.1)
+        raise AssertionError("unreachable")
+
+
 class MaybeSent(NetworkError):
     """The request may have reached Telegram (no answer in time, or the connection dropped after sending)."""
 
@@ -312,6 +359,8 @@ class TelegramAdapter:
     _results: dict[int, BaseException | bool] = field(default_factory=dict)
     _answered: set[int] = field(default_factory=set)
     """Button presses the webhook's response answered already."""
+    senders: Senders | None = None
+    """Where outputs go to be carried out at Telegram's pace (`bot.py` attaches them); None: at once, here."""
 
     def __post_init__(self) -> None:
         allow_raw_calls()
@@ -376,7 +425,7 @@ class TelegramAdapter:
             self._results[update.update_id] = Failed(f"{type(error).__name__}: {error}")
             return
         self._results[update.update_id] = event.update_id is not None
-        await self.execute(context.bot, outputs, answering=(update.update_id, *event.batch))
+        await self.execute(context.bot, outputs, answering=(update.update_id, *event.batch), chat_id=event.chat_id)
 
     async def on_group_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/start in a group: one pointer to a private chat; everything else in groups stays unanswered."""
@@ -398,13 +447,59 @@ class TelegramAdapter:
             logger.info("callback query not answered: %s", error)
 
     # -- carrying out the core's outputs -----------------------------------------------------------------
-    async def execute(self, bot: Any, outputs: list[Out], answering: tuple[int, ...] = ()) -> None:
+    async def execute(self, bot: Any, outputs: list[Out], answering: tuple[int, ...] = (),
+                      chat_id: int | None = None) -> None:
+        """Have outputs carried out; `answering` these updates of `chat_id`.
+
+        With senders (the bot), they are queued and this returns at once: the handler holds no slot and
+        no lock while Telegram's limits are waited out (`assistant/senders.py`). Without (a tool, a
+        benchmark), they are carried out here, in order, and the core given what became of them.
+        """
+        if self.senders is not None:
+            await self.senders.submit(outputs, answering, chat_id)
+            return
+        await self._execute_here(bot, outputs, answering)
+
+    def cost(self, output: Out) -> int:
+        """The messages an output puts into its chat: what Telegram's per-chat and per-group limits count."""
+        if isinstance(output, Reply):
+            return len(split_html(output.text))
+        if isinstance(output, OpenTopic):
+            return 2 + sum(len(copy.message_ids) for copy in output.then)  # the topic, its card, the copies
+        if isinstance(output, Copy):
+            return len(output.message_ids)
+        if isinstance(output, TopicState):
+            return 2  # renamed, then closed or reopened
+        return 1
+
+    async def carry_out(self, bot: Any, output: Out) -> DeliveryResult:
+        """One output, for the senders: Telegram's "retry after" before any of it went out becomes `Later`,
+        so that its destination waits instead of a worker (the rate limiter does not retry these)."""
+        token = _SENDERS.set(True)
+        try:
+            return await self._carry_out(bot, output)
+        except RetryAfter as error:
+            raise Later(_seconds(error.retry_after)) from error
+        except TelegramError:
+            if isinstance(output, Reply) and output.chat_id > 0:  # the merchant waits for an answer: say so
+                await self._apologise(bot, output.chat_id)
+            raise  # the output stays in the outbox, tried again when its lease runs out
+        finally:
+            _SENDERS.reset(token)
+
+    async def _apologise(self, bot: Any, chat_id: int) -> None:
+        try:
+            await bot.send_message(chat_id, self.renderer.text("internal_error", self.default_language),
+                                   parse_mode=ParseMode.HTML)
+        except Exception:  # noqa: BLE001 - nothing more can be done for it now
+            logger.warning("could not tell chat %s about the error", chat_id)
+
+    async def _execute_here(self, bot: Any, outputs: list[Out], answering: tuple[int, ...] = ()) -> None:
         """Carry out outputs in order, then give the core what became of them; a failure does not stop the rest.
 
         The results go to the core together once the last output was carried out; what they call for (a
         new topic for a deleted one, a notice to staff) is carried out the same way. A failed output stays
-        in the outbox and is tried again when its lease runs out; the first failure is raised at the end
-        for the error handler.
+        in the outbox and is tried again when its lease runs out; the first failure is raised at the end.
         """
         failure: Exception | None = None
         for _ in range(3):  # a lost topic: a new one; that one lost at once too: once more, then the lease
@@ -465,7 +560,7 @@ class TelegramAdapter:
             part = dataclasses.replace(reply, text=text, buttons=reply.buttons if index == len(parts) - 1 else (),
                                        reply_to=reply.reply_to if index == 0 else None)
             try:
-                message_id = await self._send_one(bot, part)
+                message_id = await self._send_one(bot, part, first=index == 0)
             except MaybeSent as error:  # sending it again could show it twice; Telegram has no idempotency key
                 logger.warning("a reply to %s may have been delivered (%s); not sent again", reply.chat_id, error)
                 continue
@@ -480,8 +575,12 @@ class TelegramAdapter:
             ids.append(message_id)
         return OutputDelivered(reply, message_ids=tuple(ids))
 
-    async def _send_one(self, bot: Any, reply: Reply) -> int:
-        """Send with retries on transient network errors (RetryAfter is the rate limiter's); the message's id."""
+    async def _send_one(self, bot: Any, reply: Reply, first: bool = True) -> int:
+        """Send with retries on transient network errors; the message's id.
+
+        Telegram's "retry after" is raised for the first part of a reply (nothing of it went out: the
+        senders try it again later) and waited out here for a later one (its beginning is out already).
+        """
         request: dict[str, Any] = {"chat_id": reply.chat_id, "text": reply.text, "parse_mode": ParseMode.HTML,
                                    "link_preview_options": {"is_disabled": True}}
         markup = reply_markup(reply)
@@ -495,6 +594,10 @@ class TelegramAdapter:
             try:
                 sent = await bot.do_api_request("sendMessage", api_kwargs=request)  # RAW_METHODS
                 return int(sent["message_id"])
+            except RetryAfter as error:
+                if first or attempt == SEND_ATTEMPTS:
+                    raise
+                await asyncio.sleep(_seconds(error.retry_after))
             except (TimedOut, NetworkError) as error:
                 if isinstance(error, BadRequest):
                     raise
@@ -574,14 +677,16 @@ class TelegramAdapter:
         return OutputDelivered(topic, thread_id=thread, message_ids=tuple(ids))
 
     async def _edit_copy(self, bot: Any, edit: EditCopy) -> None:
+        text = utf16_cut(edit.text, CAPTION_LIMIT if edit.caption else MESSAGE_LIMIT)
         try:
-            entities = [MessageEntity.de_json(entity, bot) for entity in edit.entities] or None
+            # a shortened text's formatting would point past its end
+            entities = [MessageEntity.de_json(entity, bot) for entity in edit.entities] if text == edit.text else []
             if edit.caption:
-                await bot.edit_message_caption(chat_id=edit.chat_id, message_id=edit.message_id, caption=edit.text,
-                                               caption_entities=entities)
+                await bot.edit_message_caption(chat_id=edit.chat_id, message_id=edit.message_id, caption=text,
+                                               caption_entities=entities or None)
             else:
-                await bot.edit_message_text(edit.text, chat_id=edit.chat_id, message_id=edit.message_id,
-                                            entities=entities)
+                await bot.edit_message_text(text, chat_id=edit.chat_id, message_id=edit.message_id,
+                                            entities=entities or None)
         except BadRequest as error:
             if not _not_modified(error):
                 raise
@@ -636,13 +741,37 @@ def _commands(renderer: Renderer, language: str, names: tuple[str, ...]) -> list
     return [BotCommand(name, renderer.text("command_description", language, command=name)) for name in names]
 
 
+REFUSED_TEXT = ("too long", "message_too_long", "can't parse", "text is empty", "must be non-empty",
+                "text_empty", "entities")
+"""Bad Request marks of a message Telegram takes from nobody (as opposed to a chat it cannot reach)."""
+PART_ATTEMPTS = 5
+"""Tries at a later part of a split announcement: its first parts are out, so it is never started again."""
+
+
 @dataclass
 class TelegramBroadcast:
-    """Broadcast messages over the Bot API, their outcome in the core's terms."""
+    """Broadcast messages over the Bot API, their outcome in the core's terms.
+
+    A message longer than Telegram allows goes as several, cut like replies (`split_html`). A recipient
+    is retried only while none of its parts went out; after that, the rest is sent here, waiting out
+    429s, so that nobody gets the beginning twice.
+    """
 
     bot: Any
 
     async def deliver(self, chat_id: int, text: str) -> Delivery:
+        for index, part in enumerate(split_html(text)):
+            delivery = await self._deliver_part(chat_id, part)
+            attempts = 1
+            while index > 0 and delivery.outcome == "retry" and attempts < PART_ATTEMPTS:
+                await asyncio.sleep(delivery.retry_after)
+                delivery = await self._deliver_part(chat_id, part)
+                attempts += 1
+            if delivery.outcome != "sent":
+                return Delivery("failed") if index > 0 and delivery.outcome == "retry" else delivery
+        return Delivery("sent")
+
+    async def _deliver_part(self, chat_id: int, text: str) -> Delivery:
         try:
             await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
                                         link_preview_options=LinkPreviewOptions(is_disabled=True))
@@ -650,9 +779,11 @@ class TelegramBroadcast:
         except Forbidden:
             return Delivery("blocked")
         except RetryAfter as error:
-            wait = error.retry_after
-            return Delivery("retry", float(wait.total_seconds() if hasattr(wait, "total_seconds") else wait))
+            return Delivery("retry", _seconds(error.retry_after))
         except BadRequest as error:
+            if any(mark in str(error).lower() for mark in REFUSED_TEXT):
+                logger.error("broadcast message refused by Telegram: %s", error)
+                return Delivery("refused", reason=str(error))
             logger.info("broadcast to %s failed: %s", chat_id, error)
             return Delivery("failed")
         except (TimedOut, NetworkError) as error:

@@ -1,8 +1,8 @@
 """Texts to and from Telegram: what users send cleaned at the edge; what we send kept within limits.
 
-Telegram counts what the reader sees (tags not counted, `&amp;` one character): at most 4,096 in a
-message, 1,024 in a caption; longer ones are refused with 400 "message is too long". Split or shorten,
-never lose a message.
+Telegram counts what the reader sees (tags not counted, `&amp;` one character) in UTF-16 code units
+(an emoji is two): at most 4,096 in a message, 1,024 in a caption; longer ones are refused with 400
+"message is too long". Split or shorten, never lose a message.
 """
 
 from __future__ import annotations
@@ -11,20 +11,22 @@ import html
 import logging
 import re
 
+from assistant.domain.text import CAPTION_LIMIT, ELLIPSIS, MESSAGE_LIMIT, strip_format, utf16_len
+
 logger = logging.getLogger(__name__)
 
-MESSAGE_LIMIT = 4096
-CAPTION_LIMIT = 1024
-ELLIPSIS = "…"
+__all__ = ["CAPTION_LIMIT", "ELLIPSIS", "MESSAGE_LIMIT", "clean", "shorten_html", "split_html", "visible_length"]
 
 _UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 
 def clean(text: str | None) -> str | None:
-    """A user's text without what breaks storage or replies: NUL and other control characters, lone surrogates."""
+    """A user's text without what breaks storage or replies, or misleads who reads it: NUL and other control
+    characters, lone surrogates (replaced with "�"), bidi controls and other invisible format characters
+    (`strip_format`: a right-to-left override in a name would turn a ticket card's line around)."""
     if not text:
         return text
-    return _UNSAFE.sub(lambda m: "\ufffd" if "\ud800" <= m.group() <= "\udfff" else "", text)
+    return strip_format(_UNSAFE.sub(lambda m: "\ufffd" if "\ud800" <= m.group() <= "\udfff" else "", text))
 
 
 _TOKEN = re.compile(r"<[^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|\w+);|[^<&]+|[<&]", re.S)
@@ -33,12 +35,7 @@ _TAG = re.compile(r"<\s*(/)?\s*([a-zA-Z0-9-]+)[^>]*>")
 
 def visible_length(text: str) -> int:
     """How many characters Telegram counts in an HTML-formatted text (UTF-16 code units)."""
-    plain = html.unescape(re.sub(r"<[^>]*>", "", text))
-    return len(plain.encode("utf-16-le")) // 2
-
-
-def _units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
+    return utf16_len(html.unescape(re.sub(r"<[^>]*>", "", text)))
 
 
 def _pieces(text: str) -> list[tuple[str, int]]:
@@ -48,9 +45,9 @@ def _pieces(text: str) -> list[tuple[str, int]]:
         if token.startswith("<") and len(token) > 1:
             pieces.append((token, 0))
         elif token.startswith("&") and len(token) > 1:
-            pieces.append((token, _units(html.unescape(token))))
+            pieces.append((token, utf16_len(html.unescape(token))))
         else:
-            pieces.extend((char, _units(char)) for char in token)
+            pieces.extend((char, utf16_len(char)) for char in token)
     return pieces
 
 

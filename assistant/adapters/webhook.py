@@ -1,7 +1,8 @@
 """Telegram's webhook served by starlette: secret-token check, each update stored before it is answered.
 
-200 means stored in the inbox (it is handled from there); 503 asks Telegram to deliver it again later
-(the database could not be reached); 400, 403 and 413 refuse what should not be retried. The body is
+200 means stored in the inbox (it is handled from there, or, when the database refuses it for good, kept
+there as a dead letter for admins); 503 asks Telegram to deliver it again later (the database could not
+be reached); 400, 403 and 413 refuse what should not be retried. The body is
 read with a streaming cap, so a huge body costs no more than the cap.
 
 A button press is answered in the 200 itself (Telegram carries out one Bot API method given in a

@@ -98,6 +98,14 @@ class InboxStore:
             [(u.update_id, u.chat_id, u.user_id, u.kind[:24], (u.album or None) and u.album[:64],
               driver.json(u.payload), driver.when(u.received_at or now)) for u in updates])
 
+    async def bury(self, update_id: int, payload: dict[str, Any], error: str, now: datetime) -> None:
+        """Store an update as dead on arrival (it could not be stored as it came); one stored before stays."""
+        driver = await Driver.of(self.session)
+        await driver.run(
+            "INSERT INTO inbox (update_id, chat_id, user_id, kind, album, payload, state, attempts, lease_until,"
+            " received_at, finished_at, error) VALUES ($1, 0, NULL, 'unstorable', NULL, $2, 'dead', 0, NULL, $3, $3, $4)"
+            " ON CONFLICT (update_id) DO NOTHING", update_id, driver.json(payload), driver.when(now), error[:2000])
+
     async def claim(self, now: datetime, *, lease: timedelta, limit: int, busy: Collection[int],
                     album_wait: timedelta, suspects: bool = False,
                     only: Collection[int] | None = None) -> list[Batch]:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy import inspect
 
 from assistant.outbox import decode, encode
-from assistant.outputs import Copy, Out
+from assistant.outputs import Copy, OpenTopic, Out
 from assistant.store.inbox import Batch, Item, Received
 from assistant.store.models import (
     AccessRequest,
@@ -442,12 +442,13 @@ class MemoryOutbox:
     def __init__(self, rows: _Rows) -> None:
         self.rows = rows
 
-    async def enqueue(self, outputs: Sequence[Out], now: datetime, lease: timedelta) -> list[Out]:
+    async def enqueue(self, outputs: Sequence[Out], now: datetime, lease: timedelta,
+                      owner: str | None = None) -> list[Out]:
         stored = []
         for output in outputs:
             entry = self.rows.add(OutboxEntry(chat_id=output.to_chat_id if isinstance(output, Copy) else output.chat_id,
                                               payload=encode(output), created_at=now, lease_until=now + lease,
-                                              attempts=1))
+                                              attempts=1, owner=owner))
             stored.append(dataclasses.replace(output, outbox_id=entry.id))
         return stored
 
@@ -464,7 +465,8 @@ class MemoryOutbox:
         entry.sent_at = now
         return True
 
-    async def claim_unsent(self, now: datetime, lease: timedelta, max_attempts: int, limit: int = 100) -> list[Out]:
+    async def claim_unsent(self, now: datetime, lease: timedelta, max_attempts: int, limit: int = 100,
+                           owner: str | None = None) -> list[Out]:
         pending = [e for e in self.rows.all(OutboxEntry)
                    if e.sent_at is None and e.failed_at is None and e.lease_until < now]
         claimed: list[Out] = []
@@ -475,9 +477,28 @@ class MemoryOutbox:
                              max_attempts)
                 continue
             if len(claimed) < limit:
-                entry.lease_until, entry.attempts = now + lease, entry.attempts + 1
+                entry.lease_until, entry.attempts, entry.owner = now + lease, entry.attempts + 1, owner
                 claimed.append(decode(entry.payload, entry.id))
         return claimed
+
+    def _held(self, outbox_ids: Sequence[int], owner: str) -> list[OutboxEntry]:
+        entries = [self.rows.get(OutboxEntry, outbox_id) for outbox_id in outbox_ids]
+        return [e for e in entries if e is not None and e.owner == owner and e.sent_at is None and e.failed_at is None]
+
+    async def renew(self, outbox_ids: Sequence[int], owner: str, until: datetime) -> set[int]:
+        held = self._held(outbox_ids, owner)
+        for entry in held:
+            entry.lease_until = until
+        return {entry.id for entry in held}
+
+    async def release(self, outbox_ids: Sequence[int], owner: str, now: datetime) -> None:
+        for entry in self._held(outbox_ids, owner):
+            entry.lease_until, entry.attempts, entry.owner = now - timedelta(seconds=1), entry.attempts - 1, None
+
+    async def topic_owed(self, ticket_id: int, chat_id: int) -> bool:
+        return any(isinstance(output, OpenTopic) and output.ticket_id == ticket_id
+                   for output in (decode(e.payload) for e in self.rows.all(OutboxEntry)
+                                  if e.chat_id == chat_id and e.sent_at is None and e.failed_at is None))
 
     async def forget(self, before: datetime) -> None:
         for entry in self.rows.all(OutboxEntry):
@@ -550,6 +571,12 @@ class MemoryInbox:
                                          album=(u.album or None) and u.album[:64], payload=u.payload, state="pending",
                                          attempts=0, lease_until=None, received_at=u.received_at or now,
                                          finished_at=None, error=""))
+
+    async def bury(self, update_id: int, payload: dict[str, Any], error: str, now: datetime) -> None:
+        if self.rows.get(InboxEntry, update_id) is None:
+            self.rows.add(InboxEntry(update_id=update_id, chat_id=0, user_id=None, kind="unstorable", album=None,
+                                     payload=payload, state="dead", attempts=0, lease_until=None, received_at=now,
+                                     finished_at=now, error=error[:2000]))
 
     async def claim(self, now: datetime, *, lease: timedelta, limit: int, busy: Collection[int],
                     album_wait: timedelta, suspects: bool = False,

@@ -292,8 +292,9 @@ class BroadcastRecipient(Base):
 class OutboxEntry(Base):
     """An output owed to a chat, stored in the transaction that produced it and sent after commit.
 
-    The sender holds a lease while sending; an entry whose lease ran out unsent (its process died) is
-    claimed and sent again by whichever process looks next.
+    The sending process (`owner`) holds a lease, renewed while the output waits for its turn or is being
+    sent; an entry whose lease ran out unsent (its process died) is claimed and sent again by whichever
+    process looks next.
     """
 
     __tablename__ = "outbox"
@@ -307,6 +308,8 @@ class OutboxEntry(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     sent_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
+    owner: Mapped[str | None] = mapped_column(String(40))
+    """The process holding the lease (its senders renew it while the output waits for its turn)."""
 
 
 def _where(condition: str) -> dict[str, Any]:

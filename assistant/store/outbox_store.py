@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.outputs import Copy, Out
+from assistant.outputs import Copy, OpenTopic, Out
 from assistant.outbox import decode, encode
 from assistant.store.driver import Driver
 from assistant.store.models import (
@@ -26,19 +26,21 @@ class Outbox:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def enqueue(self, outputs: Sequence[Out], now: datetime, lease: timedelta) -> list[Out]:
-        """Store outputs owed, leased to this process for sending; returned with their outbox ids."""
+    async def enqueue(self, outputs: Sequence[Out], now: datetime, lease: timedelta,
+                      owner: str | None = None) -> list[Out]:
+        """Store outputs owed, leased to this process (`owner`) for sending; returned with their outbox ids."""
         if not outputs:
             return []
         driver = await Driver.of(self.session)
         created, lease_until = driver.when(now), driver.when(now + lease)
         values, args = [], []
         for output in outputs:
-            values.append(f"(${len(args) + 1}, ${len(args) + 2}, ${len(args) + 3}, ${len(args) + 4}, 1)")
+            values.append(f"(${len(args) + 1}, ${len(args) + 2}, ${len(args) + 3}, ${len(args) + 4}, 1,"
+                          f" ${len(args) + 5})")
             args += [output.to_chat_id if isinstance(output, Copy) else output.chat_id, driver.json(encode(output)),
-                     created, lease_until]
-        rows = await driver.rows("INSERT INTO outbox (chat_id, payload, created_at, lease_until, attempts) VALUES "
-                                 + ", ".join(values) + " RETURNING id", *args)
+                     created, lease_until, owner]
+        rows = await driver.rows("INSERT INTO outbox (chat_id, payload, created_at, lease_until, attempts, owner)"
+                                 " VALUES " + ", ".join(values) + " RETURNING id", *args)
         ids = sorted(row[0] for row in rows)  # one statement numbers its rows in order
         return [dataclasses.replace(output, outbox_id=entry_id) for output, entry_id in zip(outputs, ids)]
 
@@ -54,8 +56,9 @@ class Outbox:
                                             .values(sent_at=now))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def claim_unsent(self, now: datetime, lease: timedelta, max_attempts: int, limit: int = 100) -> list[Out]:
-        """Outputs whose sender's lease ran out unsent: leased anew to the caller, oldest first.
+    async def claim_unsent(self, now: datetime, lease: timedelta, max_attempts: int, limit: int = 100,
+                           owner: str | None = None) -> list[Out]:
+        """Outputs whose sender's lease ran out unsent: leased anew to the caller (`owner`), oldest first.
 
         An entry tried `max_attempts` times is given up (marked failed, logged).
         """
@@ -69,7 +72,34 @@ class Outbox:
         for row in rows:
             row.lease_until = now + lease
             row.attempts += 1
+            row.owner = owner
         return [decode(row.payload, row.id) for row in rows]
+
+    async def renew(self, outbox_ids: Sequence[int], owner: str, until: datetime) -> set[int]:
+        """Extend the leases of these entries to `until` where `owner` still holds them unsent; those ids."""
+        if not outbox_ids:
+            return set()
+        driver = await Driver.of(self.session)
+        rows = await driver.rows("UPDATE outbox SET lease_until = $1 WHERE id = ANY($2) AND owner = $3"
+                                 " AND sent_at IS NULL AND failed_at IS NULL RETURNING id", driver.when(until),
+                                 driver.array(outbox_ids), owner)
+        return {row[0] for row in rows}
+
+    async def release(self, outbox_ids: Sequence[int], owner: str, now: datetime) -> None:
+        """Give back entries `owner` holds and never tried to send: claimable at once, the attempt not counted."""
+        if outbox_ids:
+            driver = await Driver.of(self.session)
+            await driver.run("UPDATE outbox SET lease_until = $1, attempts = attempts - 1, owner = NULL"
+                             " WHERE id = ANY($2) AND owner = $3 AND sent_at IS NULL AND failed_at IS NULL",
+                             driver.when(now - timedelta(seconds=1)), driver.array(outbox_ids), owner)
+
+    async def topic_owed(self, ticket_id: int, chat_id: int) -> bool:
+        """Whether a ticket's topic is still to be created: an `OpenTopic` for it waits in the outbox."""
+        driver = await Driver.of(self.session)
+        rows = await driver.rows("SELECT payload FROM outbox WHERE chat_id = $1 AND sent_at IS NULL"
+                                 " AND failed_at IS NULL", chat_id)
+        return any(isinstance(output, OpenTopic) and output.ticket_id == ticket_id
+                   for output in (decode(driver.json_of(row[0])) for row in rows))
 
     async def forget(self, before: datetime) -> None:
         await self.session.execute(delete(OutboxEntry).where(

@@ -77,12 +77,18 @@ class FakeBotAPI:
     can_manage_topics: bool = True  # the bot's right in groups; without it createForumTopic is refused
     slow_answers: int = 0  # this many sendMessage calls are carried out, then answered only after `slow_seconds`
     slow_seconds: float = 0.0
+    # Like Telegram: at most `group_rate` messages to one group in `group_period` seconds (sent, copied, topics
+    # created); beyond that 429 with the seconds until one falls out of the window. None: no limit.
+    group_rate: int | None = 20
+    group_period: float = 60.0
 
     _client: Any = None
 
     def __post_init__(self) -> None:
         self._recent_sends: collections.deque[float] = collections.deque()
         self.too_many = 0
+        self._group_sends: dict[int, collections.deque[float]] = defaultdict(collections.deque)
+        self.group_too_many = 0  # 429s for a group's limit
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(5000)
         self._changed = asyncio.Condition()
@@ -176,6 +182,12 @@ class FakeBotAPI:
             self.held.append(Call(method, params))
             await self._release.wait()  # not answered before the server stops, never stored: the caller dies
             return JSONResponse({"ok": False, "error_code": 500, "description": "held"}, status_code=500)
+        wait = self._group_wait(method, params)
+        if wait is not None:
+            self.group_too_many += 1
+            self.calls.append(Call(method, params, 429))
+            return JSONResponse({"ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {wait}",
+                                 "parameters": {"retry_after": wait}}, status_code=429)
         too_long = _too_long(method, params)
         if too_long is not None:
             self.calls.append(Call(method, params, 400))
@@ -196,6 +208,25 @@ class FakeBotAPI:
             self.slow_answers -= 1
             await asyncio.sleep(self.slow_seconds)  # sent, but the answer comes after the client gave up
         return TelegramJSON({"ok": True, "result": result})
+
+    def _group_wait(self, method: str, params: dict[str, Any]) -> int | None:
+        """Seconds to wait when this call would put more messages into a group than its limit allows; else
+        None, and the messages are counted."""
+        if self.group_rate is None or method not in ("sendMessage", "copyMessage", "copyMessages", "createForumTopic"):
+            return None
+        chat_id = int(params["chat_id"])
+        if chat_id >= 0:
+            return None
+        count = len(params.get("message_ids") or ()) if method == "copyMessages" else 1
+        now = time.monotonic()
+        sent = self._group_sends[chat_id]
+        while sent and now - sent[0] >= self.group_period:
+            sent.popleft()
+        if len(sent) + count > self.group_rate:
+            free_at = sent[min(len(sent) + count - self.group_rate, len(sent)) - 1] + self.group_period
+            return max(1, int(free_at - now + 0.999))
+        sent.extend([now] * count)
+        return None
 
     def _over_limit(self) -> bool:
         now = time.monotonic()
@@ -532,8 +563,11 @@ def _visible(text: str, parse_mode: str | None) -> int:
 
 
 def _too_long(method: str, params: dict[str, Any]) -> str | None:
-    """Telegram's refusal of a text over its limits (4,096 in a message, 1,024 in a caption)."""
+    """Telegram's refusal of a text over its limits (4,096 in a message, 1,024 in a caption, 128 in a
+    topic's name), counted in UTF-16 units."""
     mode = params.get("parse_mode")
+    if method in ("createForumTopic", "editForumTopic") and _visible(str(params.get("name") or ""), None) > 128:
+        return "Bad Request: TOPIC_TITLE_INVALID"
     if method in ("sendMessage", "editMessageText") and _visible(str(params.get("text", "")), mode) > 4096:
         return "Bad Request: message is too long" if method == "sendMessage" else "Bad Request: MESSAGE_TOO_LONG"
     if "caption" in params and _visible(str(params.get("caption") or ""), mode) > 1024:

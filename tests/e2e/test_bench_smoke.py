@@ -26,3 +26,11 @@ def test_the_core_benchmark_runs(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     assert "ms CPU per step" in run.stdout and "statements and commits per step" in run.stdout
     assert "driver: INSERT INTO outbox" in run.stdout  # the statements given straight to the driver, counted
+
+
+def test_the_handoff_burst_benchmark_runs(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "bench/handoff_burst.py", "--handoffs", "4", "--asking", "2", "--seconds", "3",
+                          "--lease", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "4 handoffs at once" in run.stdout and "twice: 0" in run.stdout

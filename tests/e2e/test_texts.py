@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from tests.e2e.fake_bot_api import FakeBotAPI, Merchant, buttons_of
-from tests.e2e.test_handoff import desk, not_found, staff_in, ticket_of  # noqa: F401 - desk is a fixture
+from tests.e2e.fake_bot_api import FakeBotAPI, Merchant, _visible, buttons_of
+from tests.e2e.test_handoff import SUPPORT, desk, not_found, staff_in, ticket_of  # noqa: F401 - desk is a fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -49,3 +49,63 @@ async def test_a_name_with_nul_and_broken_characters_is_served(api: FakeBotAPI, 
     async with sessions() as session:
         user = await UnitOfWork(session).users.get(1003)
     assert user is not None and "\x00" not in user.name and user.name.startswith("王经理")
+
+
+@pytest.mark.usefixtures("desk")
+async def test_a_topic_named_after_an_emoji_name_fits_telegrams_128(api: FakeBotAPI) -> None:
+    merchant = Merchant(api, 1004, name="😀" * 100)  # 100 characters, 200 of Telegram's units
+    assert "工单 <b>#" in await merchant.say("/human")
+    await api.wait_for(lambda: bool(api.topics))
+    [topic] = api.topics.values()
+    assert topic["name"].startswith("#") and "😀" in topic["name"] and topic["name"].endswith("…")
+    assert len(topic["name"].encode("utf-16-le")) // 2 <= 128
+    assert not [call for call in api.calls if call.status == 400]
+
+
+async def test_an_announcement_is_measured_in_telegrams_units(api: FakeBotAPI, running, sessions) -> None:
+    """3,000 emoji are 6,000 of Telegram's units: refused at the draft, not "started" and then sent to nobody."""
+    merchants = [Merchant(api, 2100 + n) for n in range(10)]
+    for merchant in merchants:
+        await merchant.say("/start")
+    admin = Merchant(api, 999, name="管理员")
+    await admin.say("/announce")
+    await admin.press("recent")
+    refused = await admin.say("😀" * 3000)
+    assert "最多 3000 字（现在 6000 字" in refused and "已开始" not in refused
+    preview = await admin.say("📢" * 1500)  # 3,000 units: the most an announcement may have
+    assert "将发给 10 位" in preview
+    assert "已开始" in await admin.press("confirm")
+    await api.wait_for(lambda: any("完成" in m["text"] for m in admin.inbox), timeout=30)
+    for merchant in merchants:
+        assert [m["text"] for m in merchant.inbox if m["text"].startswith("📢 ")] == ["📢 " + "📢" * 1500]
+    assert "送达 10" in next(m["text"] for m in admin.inbox if "完成" in m["text"])
+
+
+async def test_an_announcement_longer_than_a_message_goes_as_several(api: FakeBotAPI) -> None:
+    from telegram import Bot
+
+    from assistant.adapters.telegram import TelegramBroadcast
+
+    text = "\n".join(f"第{i}行 😀 <b>通知</b>" for i in range(600))  # about 7,000 units as the reader sees it
+    async with Bot(api.token, base_url=api.base_url) as bot:
+        delivery = await TelegramBroadcast(bot).deliver(2001, text)
+    assert delivery.outcome == "sent"
+    parts = [m["text"] for m in api.messages[2001]]
+    assert len(parts) == 2 and all(_visible(part, "HTML") <= 4096 for part in parts)
+    assert re.sub(r"<[^>]*>|\s", "", "".join(parts)) == re.sub(r"<[^>]*>|\s", "", text)
+
+
+@pytest.mark.usefixtures("desk")
+async def test_a_right_to_left_override_in_a_name_is_removed_on_arrival(api: FakeBotAPI, sessions) -> None:
+    from assistant.store.uow import UnitOfWork
+
+    merchant = Merchant(api, 1005, name="王经理 \u202e0987")
+    assert "工单 <b>#" in await merchant.say("/human")
+    await api.wait_for(lambda: bool(api.topics) and any(m.get("reply_markup") for m in api.messages[SUPPORT]))
+    [topic] = api.topics.values()
+    card = next(m for m in api.messages[SUPPORT] if m.get("reply_markup"))
+    assert topic["name"].endswith("王经理 0987") and "王经理 0987" in card["text"]
+    assert "\u202e" not in topic["name"] + card["text"]
+    async with sessions() as session:
+        user = await UnitOfWork(session).users.get(1005)
+    assert user is not None and user.name == "王经理 0987"

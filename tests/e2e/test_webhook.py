@@ -110,3 +110,27 @@ async def test_a_press_is_answered_in_the_webhook_response_not_by_a_call_of_its_
     own = {c.method for c in api.calls if not c.via_webhook_response and c.method != "getMe"
            and c.params.get("chat_id") in (1001, "1001")}
     assert own == {"sendMessage"}, "the bot's own calls for this chat only send its answers"
+
+
+async def test_an_update_the_database_cannot_store_is_answered_200_and_dead_lettered(api: FakeBotAPI, webhook_bot,
+                                                                                      sessions) -> None:
+    """Not 503 for ever: Telegram would deliver it again and again. Admins see it in /stats and `inbox list`."""
+    from assistant.store.uow import UnitOfWork
+
+    _, base = webhook_bot
+    merchant = Merchant(api, 1001)
+    right = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with httpx.AsyncClient(base_url=base) as client:
+        update = {"update_id": 2 ** 70, **merchant.message_update("/start")}
+        assert (await client.post("/telegram/hook", json=update, headers=right)).status_code == 200
+        assert (await client.post("/telegram/hook", json=update, headers=right)).status_code == 200
+    async with sessions() as session:
+        store = UnitOfWork(session).inbox
+        [dead] = await store.entries(("dead",))
+        assert await store.counts() == {"dead": 1}
+    assert dead.payload["update"]["update_id"] == 2 ** 70 and "not storable" in dead.error
+    api.webhook_targets = [f"{base}/telegram/hook"]
+    admin = Merchant(api, 999, name="管理员")
+    await admin.send("/stats")
+    await api.wait_for(lambda: any("死信" in m["text"] for m in admin.inbox))
+    assert "处理失败（死信）</b>：1" in admin.inbox[-1]["text"]

@@ -30,9 +30,13 @@ class RecordingTransport:
     edits: list[tuple[int, int, str]] = field(default_factory=list)
     crash_after: int | None = None
     offline: bool = False
+    refuse: str | None = None
+    """Telegram's refusal of the message itself, after the first delivery."""
     core: Any = None
 
     async def deliver(self, chat_id: int, text: str) -> Delivery:
+        if self.refuse is not None and self.delivered:
+            return Delivery("refused", reason=self.refuse)
         if chat_id in self.blocked:
             return Delivery("blocked")
         if chat_id in self.busy_once:
@@ -165,3 +169,21 @@ async def test_progress_goes_through_the_outbox_and_survives_a_dead_sender(assis
     await transport.execute(await assistant.due())
     assert len(transport.posts) == 2  # each once
 
+
+
+async def test_a_message_telegram_refuses_fails_the_broadcast_and_the_admin_is_told(assistant, sessions, clock,
+                                                                                    audience) -> None:
+    admin = Chat(assistant, ADMIN, ADMIN)
+    await announce(admin, "recent", "周六系统升级")
+    transport = RecordingTransport(refuse="Bad Request: message is too long")
+    await runner(sessions, assistant, transport, clock).run_all()
+    assert len(transport.delivered) == 1  # the first went out; the second was refused, and nothing more tried
+    summary = transport.posts[-1][1]
+    assert "群发 #" in summary and "失败" in summary and "message is too long" in summary
+    assert "已送达 1，未发送 11" in summary and "完成" not in summary
+    async with sessions() as session:
+        [broadcast] = await rows(session, Broadcast)
+        counts = await UnitOfWork(session).broadcasts.recipient_counts(broadcast.id)
+    assert broadcast.state == "failed" and counts == {"sent": 1, "pending": 11}
+    await runner(sessions, assistant, transport, clock).run_all()
+    assert len(transport.delivered) == 1  # a failed broadcast is not resumed

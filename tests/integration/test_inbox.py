@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -123,7 +124,7 @@ async def test_a_failing_update_is_retried_then_dead_lettered_and_the_merchant_t
     assert handled[-1] == [21] and len(told) == 1
 
 
-async def test_an_update_whose_process_died_waits_for_an_idle_worker_and_is_dead_lettered(
+async def test_an_update_whose_process_died_is_taken_up_in_its_own_lane_and_dead_lettered(
         sessions, clock, core, merchant) -> None:
     inbox = Inbox(sql_units(sessions), InboxConfig(max_attempts=2), clock)
     await inbox.receive([text(30, 1000)])
@@ -131,10 +132,9 @@ async def test_an_update_whose_process_died_waits_for_an_idle_worker_and_is_dead
         assert await claim(sessions, clock, suspects=_ > 0) == [[30]]
         clock.advance(seconds=61)
     await inbox.receive([text(31, 1002)])
-    assert await claim(sessions, clock) == [[31]]  # fresh work first; the suspect only when asked for
-    await finish(sessions, clock, [31])
-    assert await claim(sessions, clock, suspects=True) == [[30]]
-    clock.advance(seconds=61)
+    assert [b.ids for b in await inbox._claim(10)] == [[31]]  # fresh work never takes a suspect…
+    batch = await inbox._claim_suspect()  # …its own lane does, with 31 still in hand
+    assert batch is not None and batch.ids == [30] and batch.attempts == 3
     told: list = []
 
     async def never(batch: Batch) -> bool:
@@ -143,10 +143,50 @@ async def test_an_update_whose_process_died_waits_for_an_idle_worker_and_is_dead
     async def execute(outputs) -> None:
         told.extend(outputs)
 
-    batches = await inbox._claim(10)  # nothing fresh, idle, a lease after start: the suspect, 3rd attempt
-    assert [b.ids for b in batches] == [[30]]
-    await inbox._work(batches[0], never, core.dead_letter, execute)
+    await inbox._work(batch, never, core.dead_letter, execute)
     assert len(told) == 1 and "上一条消息" in told[0].text
+
+
+async def test_no_crash_suspect_in_the_first_lease_after_a_start(sessions, clock) -> None:
+    await Inbox(sql_units(sessions), InboxConfig(), clock).receive([text(35, 1000)])
+    assert await claim(sessions, clock) == [[35]]  # the process died handling it
+    clock.advance(seconds=61)
+    restarted = Inbox(sql_units(sessions), InboxConfig(), clock)
+    assert await restarted._claim_suspect() is None  # what arrived meanwhile goes first: a crash loop costs nothing
+    clock.advance(seconds=60)
+    batch = await restarted._claim_suspect()
+    assert batch is not None and batch.ids == [35]
+
+
+async def test_a_crash_suspect_is_taken_up_at_once_however_busy_the_workers_are(sessions, clock) -> None:
+    """Steady load never starves it: it waited until the workers had nothing else to do (72-180 s measured)."""
+    config = InboxConfig(concurrency=2, poll_seconds=0.05)
+    inbox = Inbox(sql_units(sessions), config, clock)
+    await inbox.receive([text(50, 500)])
+    assert await claim(sessions, clock) == [[50]]  # the process died while handling it
+    clock.advance(seconds=61)  # its lease ran out, and this process started a lease ago
+    fresh = [text(1000 + 10 * n + k, 600 + n) for n in range(10) for k in range(5)]
+    await inbox.receive(fresh)
+    handled: list[int] = []
+    stop = asyncio.Event()
+
+    async def handle(batch: Batch) -> bool:
+        handled.append(batch.ids[0])
+        await asyncio.sleep(0.01)
+        await finish(sessions, clock, batch.ids)
+        if len(handled) == len(fresh) + 1:
+            stop.set()
+        return True
+
+    async def dead_letter(batch: Batch, reason: str) -> list:
+        raise AssertionError("not dead")
+
+    async def execute(outputs) -> None:
+        pass
+
+    await asyncio.wait_for(inbox.run(handle, dead_letter, execute, stop), 30)
+    assert sorted(handled) == sorted([50] + [u.update_id for u in fresh])
+    assert handled.index(50) < 5  # among the first, while 50 fresh updates kept both slots busy
 
 
 async def test_an_admin_retries_or_drops_a_dead_letter(sessions, clock) -> None:
@@ -216,3 +256,20 @@ async def test_finishing_an_update_takes_its_chats_lock_until_the_transaction_en
     if backend == "postgresql":
         assert await chat_locks() == 0
     assert await claim(sessions, clock) == [[2]]
+
+
+async def test_an_update_the_database_cannot_store_is_kept_as_a_dead_letter(sessions, clock) -> None:
+    """An id out of the database's range fails for good: stored as dead, so it is confirmed, and seen by admins."""
+    inbox = Inbox(sql_units(sessions), InboxConfig(), clock)
+    huge = 2 ** 70
+    await inbox.receive([text(1, 100), text(huge, 100), text(2, 2 ** 80)])  # no error: nothing to deliver again
+    await inbox.receive([text(huge, 100)])  # Telegram delivers it again anyway: still one
+    async with sessions() as session:
+        store = InboxStore(session)
+        dead = await store.entries(("dead",))
+        assert await store.counts() == {"pending": 1, "dead": 2}
+    assert [entry.kind for entry in dead] == ["unstorable", "unstorable"]
+    assert all(entry.update_id < 0 or entry.update_id == 2 for entry in dead)  # a stand-in key, or its own id
+    assert {entry.payload["update"]["update_id"] for entry in dead} == {huge, 2}
+    assert all("not storable" in entry.error for entry in dead)
+    assert await claim(sessions, clock) == [[1]]  # the storable one is handled as ever

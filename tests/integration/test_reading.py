@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import timedelta
 
@@ -111,3 +112,34 @@ async def test_an_invoice_past_the_window_shows_its_date_and_says_why(chat: Chat
     assert "点“是的”继续排查" not in text
     assert chat.buttons == ["no", "human", "menu"]
     assert "请发送<b>发票号码</b>" in await chat.press("no")
+
+
+async def test_a_file_that_waits_for_a_reader_is_announced_to_its_merchant(assistant, sessions, clock) -> None:
+    from tests.unit.test_reader_shares import Held
+    from assistant.file_reader import ReadLimits
+
+    for user_id in (1000, 1001):
+        await add_user(sessions, clock.now, user_id=user_id)
+    reader = Held(ReadLimits(workers=1))
+    assistant.reader = reader
+    told: list = []
+
+    async def deliver(outputs: list) -> None:
+        told.extend(outputs)
+    assistant.deliver = deliver
+    first, second = Chat(assistant, 1000, 1000), Chat(assistant, 1001, 1001, language="en")
+    await second.command("lang")  # the second merchant reads English
+    reading = asyncio.create_task(first.send_attachment_data(attachment(b"%PDF-1", "document", "a.pdf")))
+    while not reader.started:
+        await asyncio.sleep(0.01)
+    waiting = asyncio.create_task(second.send_attachment_data(attachment(b"%PDF-2", "document", "b.pdf")))
+    while not told:
+        await asyncio.sleep(0.01)
+    [notice] = told
+    assert notice.chat_id == 1001 and "1 ahead of yours" in notice.text and notice.outbox_id is not None
+    reader.done("a.pdf")
+    while len(reader.started) < 2:
+        await asyncio.sleep(0.01)
+    reader.done("b.pdf")
+    assert "没能" in await reading or "无法" in await reading
+    assert "could not" in (await waiting).lower()

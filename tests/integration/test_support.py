@@ -101,6 +101,18 @@ async def test_merchant_names_are_escaped_in_the_card(chat: Chat, assistant, clo
     assert "&lt;b&gt;Evil&lt;/b&gt; &amp; Co" in opened.card.text and "<b>Evil</b>" not in opened.card.text
 
 
+async def test_bidi_controls_in_a_name_do_not_reach_the_card_or_the_topic_name(chat: Chat, assistant, clock,
+                                                                                people) -> None:
+    """A name stored with a right-to-left override (from before names were cleaned on arrival): staff read it
+    in its order, "王经理 0987", not turned around as "王经理 7890"."""
+    chat.name = "王经理 \u202e0987\u200b"
+    await chat.command("start")
+    outputs = await chat.send(ButtonPress, choice="human", version=chat.history[-1].version)
+    [opened] = [o for o in outputs if isinstance(o, OpenTopic)]
+    assert opened.name.endswith("王经理 0987") and "王经理 0987" in opened.card.text
+    assert not any(char in text for char in "\u202e\u200b" for text in (opened.name, opened.card.text))
+
+
 async def test_outside_support_hours_says_when_someone_answers(chat: Chat, assistant, clock, people) -> None:
     clock.advance(hours=12)  # 22:00 Beijing time on a Monday
     await chat.command("start")
@@ -292,6 +304,23 @@ async def test_a_copy_made_before_its_topic_was_known_goes_into_it(chat: Chat, a
     await assistant.take([OutputDelivered(opened, thread_id=77, message_ids=(700,))])
     assert await assistant.take([DeliveryFailed(copy, "no_topic")]) == [
         Copy(opened.ticket_id, 1000, (60,), SUPPORT_CHAT, 77, None)]
+
+
+async def test_a_copy_that_comes_before_its_waiting_topic_is_held_not_given_a_second_topic(chat: Chat, assistant,
+                                                                                          sessions, clock,
+                                                                                          people) -> None:
+    """The topic waits for the support group's turn (another process holds it, say) when the copy is tried."""
+    issued = clock.today - timedelta(days=30)
+    outputs = await chat.send(Text, text=f"代码 {code12(issued, batch='500')} 号码 77889900 日期 {issued} 校验码 123456")
+    [opened] = [o for o in outputs if isinstance(o, OpenTopic)]
+    [first] = await chat.send(Text, text="补充一下", message_id=60)
+    [second] = await chat.send(Text, text="还有这个", message_id=61)
+    assert await assistant.take([DeliveryFailed(first, "no_topic")]) == []  # held: no second topic
+    assert await assistant.take([DeliveryFailed(second, "no_topic")]) == []
+    assert ("copy_held", "open", None) in await events_of(sessions, opened.ticket_id)
+    assert await assistant.take([OutputDelivered(opened, thread_id=77, message_ids=(700,))]) == [
+        Copy(opened.ticket_id, 1000, (60,), SUPPORT_CHAT, 77, None),
+        Copy(opened.ticket_id, 1000, (61,), SUPPORT_CHAT, 77, None)]
 
 
 async def test_topic_closed_by_hand_closes_the_ticket(chat: Chat, assistant, sessions, clock, people) -> None:

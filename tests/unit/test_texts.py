@@ -45,5 +45,40 @@ def test_shortened_for_an_edit_with_an_ellipsis() -> None:
 
 def test_users_text_cleaned() -> None:
     assert clean("王\x00经理\ud83d") == "王经理\ufffd"
+    assert clean("王经理 \u202e0987\u2066x\u2069\u200f\ufeff\u00ad") == "王经理 0987x"  # bidi and other Cf
+    assert clean("👨\u200d💻 程序员") == "👨\u200d💻 程序员"  # a zero-width joiner joins, and reorders nothing
     assert clean("第一行\n第二行\t") == "第一行\n第二行\t"
     assert clean(None) is None
+
+
+def test_lengths_are_counted_as_telegram_counts_them() -> None:
+    from assistant.domain.text import utf16_cut, utf16_len
+
+    assert utf16_len("发票 abc") == 6
+    assert utf16_len("😀" * 3000) == 6000  # one code point each, two UTF-16 units
+    assert utf16_len("𠀀") == 2  # a CJK ideograph outside the Basic Multilingual Plane
+    assert utf16_cut("王经理", 128) == "王经理"
+    cut = utf16_cut("😀" * 100, 128)
+    assert utf16_len(cut) <= 128 and cut.endswith("…") and cut.count("😀") == 63  # never half an emoji
+    assert utf16_cut("a😀b", 3, ellipsis="") == "a😀" and utf16_cut("a😀b", 2, ellipsis="") == "a"
+
+
+def test_every_fixed_text_fits_telegrams_limits() -> None:
+    """Texts Telegram refuses when they are too long, counted in its units: descriptions, commands, canned answers."""
+    from zoneinfo import ZoneInfo
+
+    from assistant.domain.text import MESSAGE_LIMIT, utf16_len
+    from assistant.replies import LANGUAGES, Renderer
+    from bot import REPLIES
+
+    renderer = Renderer(REPLIES, ZoneInfo("Asia/Shanghai"))
+    for language in LANGUAGES:
+        assert utf16_len(renderer.text("bot_description", language)) <= 512
+        assert utf16_len(renderer.text("bot_short_description", language)) <= 120
+        for command in ("start", "cancel", "help", "lang", "status", "tickets", "announce", "maintenance"):
+            assert 1 <= utf16_len(renderer.text("command_description", language, command=command)) <= 256
+        ticket = {"id": 1, "language": language, "user_id": 1, "merchant_name": "王经理", "state": "open",
+                  "fields": {}, "checks": []}
+        for key in renderer.keys(language):
+            if key.startswith("canned_") and key not in ("canned_sent", "canned_unknown"):
+                assert visible_length(renderer.text(key, language, ticket=ticket)) <= MESSAGE_LIMIT, key
