@@ -78,10 +78,17 @@ def _money_shaped(text: str) -> bool:
     return bool(re.search("[元圆块角毛分]", text)) or len(text.strip("整正 ")) >= 2
 
 
+# Where an amount is expected (after its label, or answering for it): Chinese numerals with a unit of ten or
+# more and no 元 (两千, 三百五十, 一千一) are an amount too.
+_CHINESE_EXPECTED = re.compile(rf"(?=[{_CN_NUMBER}]*?[十百千万拾佰仟])(?P<int>[{_CN_NUMBER}]++)(?:\s*[整正])?")
+
+
 def amount_at(text: str) -> TypedAmount | None:
     """The longest amount at the very start of `text`, a plain figure included."""
     found = [_typed(match, chinese=True) for pattern in _CHINESE if (match := pattern.match(text))
              and _money_shaped(match.group(0))]
+    if match := _CHINESE_EXPECTED.match(text):
+        found.append(_typed(match, chinese=True))
     found += [_typed(match, chinese=False) for pattern in _MARKED if (match := pattern.match(text))]
     if match := _PLAIN.match(text):
         found.append(TypedAmount(match.start(), match.end(), match.group("n").replace(",", ""), False, False))

@@ -84,6 +84,8 @@ _WAN = re.compile(r"[¥]?\s*(\d[\d,]*(?:\.\d+)?)\s*([万千])(\d(?![\d.]))?\s*�
 # The digit counts each identifier has; a labelled one may be typed in spaced groups ("号码 1234 5678").
 _LENGTHS = {"number": (8, 20), "code": (10, 12), "check_code": (6, 20)}
 _ANY_LENGTH = (8, 10, 12, 20)
+# A currency word typed against its figure ("RMB5OOO"): apart, so that the figure is read as one value.
+_CURRENCY_WORD = re.compile(r"(?<![A-Za-z])(RMB|CNY)(?=[0-9OoIlSBZ])", re.IGNORECASE)
 # A word of digits and letters: read as digits when its letters are only ones typed for digits ("2000O123",
 # "2000|123": a pipe inside a word is a 1, never a column separator, so a value never loses or gains a digit).
 _LOOKALIKE_LETTERS = re.escape("".join(LOOKALIKE_DIGITS))
@@ -193,7 +195,7 @@ def extract(text: str, *, awaiting: str | None, known: dict[str, str], today: da
             max_years: int) -> Extraction:
     """Extract, normalise and validate every invoice field found in `text`; ask about what is not clear."""
     outcome = _Outcome(Extraction())
-    clean = _set_aside(_TIME.sub(" ", normalise_text(text)), outcome.result)
+    clean = _CURRENCY_WORD.sub(r"\1 ", _set_aside(_TIME.sub(" ", normalise_text(text)), outcome.result))
     clean = _wan(clean, awaiting, outcome.result)
     message = _message(clean, today)
     claims = _labelled(message, today)
@@ -369,7 +371,7 @@ def _bare_answer(message: _Message, awaiting: str, known: dict[str, str], today:
         return _Claim("date", start, end, date=_moved(typed, start))
     if awaiting in MONEY and not _identifier_shape(body) and (amount := whole_amount(body)):
         return _Claim(awaiting, start, end, amount=_moved(amount, start))
-    if " " in body or not any(char.isdigit() for char in body):
+    if " " in body or not any(char.isdigit() or char in _NUMERALS for char in body):
         return None  # several values, or words ("校验码在哪里？"): not the answer to the question asked
     if awaiting in IDENTIFIERS and not [p for p in _validate_identifier(awaiting, body) if not p.soft]:
         return _Claim(awaiting, start, end)
@@ -379,6 +381,7 @@ def _bare_answer(message: _Message, awaiting: str, known: dict[str, str], today:
     return _Claim(awaiting, start, end)
 
 
+_NUMERALS = frozenset("零〇一二两三四五六七八九十百千万壹贰叁肆伍陆柒捌玖拾佰仟")
 _ANSWER_SHAPE = re.compile(r"[0-9A-Za-z|\-./,:¥￥元]+")
 """What one typed answer may look like, right or wrong ("1234567", "2000O123", "2025-1O-08", "¥1O0")."""
 

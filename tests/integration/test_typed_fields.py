@@ -194,7 +194,8 @@ async def test_a_date_in_english_words_never_becomes_an_amount(chat: Chat, sessi
 
 # -- amounts as people write them -------------------------------------------------------------------------
 @pytest.mark.parametrize(("typed", "expected"), [("伍佰捌拾元整", "580.00"), ("叁万元整", "30000.00"),
-                                                 ("1130块", "1130.00"), ("5块5毛", "5.50"), ("¥1,130.00", "1130.00")])
+                                                 ("1130块", "1130.00"), ("5块5毛", "5.50"), ("¥1,130.00", "1130.00"),
+                                                 ("两千", "2000.00"), ("三百五十", "350.00")])
 async def test_amounts_as_merchants_write_them(chat: Chat, sessions, clock, merchant, typed: str,
                                                expected: str) -> None:
     await chat.command("start")
@@ -338,3 +339,11 @@ async def test_a_plain_field_gets_no_unasked_article(chat: Chat, clock, merchant
     await chat.say(f"代码 {code12(clock.today)} 号码 12345678")
     text = await chat.say(f"日期 {clock.today - timedelta(days=3)}")
     assert "最常见的原因" not in text and "新开的发票" not in text and "校验码后 6 位" in text
+
+
+async def test_a_currency_word_against_a_figure_with_letters(chat: Chat, sessions, clock, merchant) -> None:
+    await chat.command("start")
+    await chat.press("find")
+    await chat.say(f"代码 1100{clock.today.year % 100:02d}2130 号码 00112233 日期 {clock.today - timedelta(days=3)}")
+    text = await chat.say("金额 RMB5OOO")
+    assert "<code>5000.00</code> 吗？" in text and await diagnoses(sessions) == []
