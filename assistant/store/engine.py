@@ -103,5 +103,7 @@ def transient(error: BaseException) -> bool:
             return True  # connection refused or reset, "Multiple exceptions: [Errno 111] …"
         if type(seen).__name__ in TRANSIENT_NAMES:  # asyncpg's own, when a server shuts down or starts up
             return True
+        if type(seen).__name__ == "InterfaceError" and "closed" in str(seen):  # asyncpg, raw, through the driver
+            return True
         seen = getattr(seen, "orig", None) or seen.__cause__
     return False
