@@ -41,11 +41,14 @@ _RELATIVE_DAYS = {"大前天": 3, "前天": 2, "昨天": 1, "昨日": 1, "今天
 _RELATIVE_ZH = [word for word in sorted(_RELATIVE_DAYS, key=len, reverse=True) if not word.isascii()]
 _RELATIVE_EN = [word for word in sorted(_RELATIVE_DAYS, key=len, reverse=True) if word.isascii()]
 
+_YEARS_BACK = {"今年": 0, "去年": 1, "前年": 2}
 _SEPARATED = frozenset("-./")
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # Dates found anywhere in a message: each shape only a date has, tried only when the text has one of the
 # characters that shape needs (most messages have few: this keeps a message's reading cheap).
 _FOUND: list[tuple[Kind, frozenset[str], re.Pattern[str]]] = [
+    # 今年 / 去年 / 前年 3月3日: the year the merchant said, not one taken from the code
+    ("full", frozenset("年"), re.compile(rf"(?P<yw>今年|去年|前年)\s*{_MONTH}\s*月\s*{_DAY}{_SUFFIX}(?!\d)")),
     ("full", frozenset("年"), re.compile(rf"{_START}{_YEAR}\s*年\s*{_MONTH}\s*月\s*{_DAY}{_SUFFIX}(?!\d)")),
     ("full", _SEPARATED, re.compile(rf"{_START}(?P<y>\d{{4}})\s*(?P<s>[\-./])\s*(?P<m>\d{{1,2}})\s*(?P=s)\s*"
                                     rf"(?P<d>\d{{1,2}}){_SUFFIX}{_END}")),
@@ -168,6 +171,8 @@ def _typed(kind: Kind, match: re.Match[str], today: date) -> TypedDate | None:
     day = _number(groups["d"]) if groups.get("d") else 0
     month = _MONTH_NAMES[groups["mon"].lower()] if groups.get("mon") else _number(groups["m"]) if groups.get("m") else 0
     year = _number(groups["y"]) if groups.get("y") else 0
+    if groups.get("yw"):
+        year = today.year - _YEARS_BACK[str(groups["yw"])]
     span = (match.start(), match.end())
     if kind == "relative":
         return _relative(span, groups, day, today)

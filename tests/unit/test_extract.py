@@ -345,3 +345,10 @@ def test_long_messages_are_read_in_linear_time(unit: str, tail: str) -> None:
     read(text, "date")
     read(text)
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(("text", "expected"), [("今年3月3日", "2026-03-03"), ("去年5月1号开的", "2025-05-01"),
+                                                ("前年12月1日", "2024-12-01")])
+def test_the_year_the_merchant_says_wins_over_the_code_s(text: str, expected: str) -> None:
+    found = extract(text, awaiting="date", known={"code": "011002500111"}, today=TODAY, max_years=5)
+    assert found.values == {"date": expected} and "date" not in found.inferred
