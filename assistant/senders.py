@@ -60,6 +60,21 @@ REPORT_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 """Waits before reporting results again while the database is away (about 16 s, longer than a restart)."""
 
 
+async def report_patiently(report: Report, results: Sequence[DeliveryResult], answering: Sequence[int]) -> list[Out]:
+    """Give the core the results, waiting out a short database outage: unrecorded, outputs go out twice."""
+    for delay in (*REPORT_DELAYS, None):
+        try:
+            return await report(results, answering)
+        except Exception as error:  # noqa: BLE001 - the database is away; the outputs were carried out
+            if delay is None or not transient(error):
+                logger.error("results of %s output(s) not recorded (%s): they may be sent again", len(results), error)
+                return []
+            logger.warning("results of %s output(s) not recorded yet (%s); again in %.1f s", len(results), error,
+                           delay)
+            await asyncio.sleep(delay)
+    return []
+
+
 class Pace:
     """At most `rate` requests a second for the whole process, a second's worth at once (a leaky bucket)."""
 
@@ -409,19 +424,7 @@ class Senders:
             del self._held[item.output.outbox_id]
 
     async def _report(self, results: Sequence[DeliveryResult], answering: Sequence[int]) -> list[Out]:
-        """Give the core the results, waiting out a short database outage: unrecorded, outputs go out twice."""
-        for delay in (*REPORT_DELAYS, None):
-            try:
-                return await self.report(results, answering)
-            except Exception as error:  # noqa: BLE001 - the database is away; the outputs were carried out
-                if delay is None or not transient(error):
-                    logger.error("results of %s output(s) not recorded (%s): they may be sent again", len(results),
-                                 error)
-                    return []
-                logger.warning("results of %s output(s) not recorded yet (%s); again in %.1f s", len(results), error,
-                               delay)
-                await asyncio.sleep(delay)
-        return []
+        return await report_patiently(self.report, results, answering)
 
     # -- leases ------------------------------------------------------------------------------------------
     async def _renew_all(self) -> None:

@@ -69,13 +69,13 @@ from assistant.outputs import (
     Unavailable,
 )
 from assistant.replies import LANGUAGES, Renderer, normalise_language
+from assistant.senders import report_patiently
 from assistant.senders import Later, Pace, Senders
 from assistant.store.inbox import Batch, Received
 
 logger = logging.getLogger(__name__)
 
 SEND_ATTEMPTS = 4
-MARK_SENT_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # about 16 s, longer than a database restart
 TOPIC_GONE = ("thread not found", "topic_deleted", "topic_closed", "topic not found", "topic_id_invalid")
 NO_RIGHTS = ("not enough rights", "chat_admin_required", "have no rights", "not a forum", "chat not found")
 COMMANDS = ("start", "cancel", "help", "lang", "status", "tickets")
@@ -521,19 +521,7 @@ class TelegramAdapter:
             raise failure
 
     async def _report(self, results: list[DeliveryResult], answering: tuple[int, ...]) -> list[Out]:
-        """Give the core the results, waiting out a short database outage: unrecorded, outputs go out twice."""
-        for delay in (*MARK_SENT_DELAYS, None):
-            try:
-                return await self.core.take(results, answering)
-            except Exception as error:  # noqa: BLE001 - the database is away; the outputs were carried out
-                if delay is None:
-                    logger.error("results of %s output(s) not recorded (%s): they will be sent again", len(results),
-                                 error)
-                    return []
-                logger.warning("results of %s output(s) not recorded yet (%s); again in %.1f s", len(results), error,
-                               delay)
-                await asyncio.sleep(delay)
-        return []
+        return await report_patiently(self.core.take, results, answering)
 
     async def _carry_out(self, bot: Any, output: Out) -> DeliveryResult:
         if isinstance(output, Reply):
