@@ -241,9 +241,7 @@ class Troubleshoot(FlowModel):
 
     # -- conditions -------------------------------------------------------------------------
     def names_an_invoice(self, event: AsyncEventData) -> bool:
-        found = self._extract(_ev_text(event), None)
-        given = {*found.values, *(p.field for p in found.problems), *(q.field for q in found.questions)}
-        return bool(given & {"code", "number"})
+        return self._extract(_ev_text(event), None).names_an_invoice
 
     def _extract(self, text: str, awaiting: str | None) -> Extraction:
         """What the text gives, read once per event for what is known (the condition and the action share it)."""

@@ -130,6 +130,12 @@ class Extraction:
     def found_anything(self) -> bool:
         return bool(self.values or self.problems or self.questions)
 
+    @property
+    def names_an_invoice(self) -> bool:
+        """Whether the text gives, mistypes or may mean an invoice code or number."""
+        given = {*self.values, *(p.field for p in self.problems), *(q.field for q in self.questions)}
+        return bool(given & {"code", "number"})
+
 
 @dataclass
 class _Message:
@@ -687,6 +693,4 @@ def _money_value(claim: _Claim, message: _Message, outcome: _Outcome) -> str | N
 
 def names_an_invoice(text: str, *, today: date, max_years: int) -> bool:
     """Whether a message (right or wrong) tries to give an invoice code or number."""
-    found = extract(text, awaiting=None, known={}, today=today, max_years=max_years)
-    return any(name in found.values or any(p.field == name for p in found.problems)
-               or any(q.field == name for q in found.questions) for name in ("code", "number"))
+    return extract(text, awaiting=None, known={}, today=today, max_years=max_years).names_an_invoice
