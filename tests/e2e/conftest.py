@@ -10,6 +10,7 @@ import pytest
 from assistant.settings import Settings
 from tests.conftest import FakeClock
 from tests.e2e.fake_bot_api import FakeBotAPI
+from tests.throwaway_postgres import ThrowawayPostgres, available
 
 
 GROUP_PERIOD = 3.0
@@ -70,3 +71,18 @@ async def running(bot_settings: Settings, clock: FakeClock, sessions) -> AsyncIt
     await bot.start()
     yield bot
     await bot.stop()
+
+
+@pytest.fixture
+async def throwaway_postgres(database_urls: dict[str, str]) -> AsyncIterator[ThrowawayPostgres]:
+    """A migrated PostgreSQL cluster of the test's own, to stop and start (never the machine's server)."""
+    if "postgresql" not in database_urls:
+        pytest.skip("set TEST_DATABASE_URL to test PostgreSQL")
+    if not available():
+        pytest.fail("initdb and pg_ctl (PostgreSQL's server package) are needed for a cluster of the test's own")
+    cluster = ThrowawayPostgres()
+    try:
+        await cluster.create()
+        yield cluster
+    finally:
+        await cluster.destroy()

@@ -14,31 +14,44 @@ from assistant.store.inbox import InboxStore
 from tests.conftest import SUPPORT_CHAT
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant
 from tests.e2e.processes import BotProcess
-from tests.e2e.test_scale_out import pg_ctlcluster, postgres_version
+from tests.throwaway_postgres import ThrowawayPostgres
 
 pytestmark = pytest.mark.e2e
 
 
-@asynccontextmanager
-async def outage(backend: str, database_url: str) -> AsyncIterator[None]:
-    """The database is unusable: PostgreSQL stopped; SQLite locked by another process past its busy timeout."""
-    if backend == "postgresql":
-        if postgres_version() is None:
-            pytest.fail("pg_ctlcluster and /etc/postgresql are needed to stop the server")
-        await pg_ctlcluster("stop")
+class Outage:
+    """A database the test can make unusable: a PostgreSQL cluster of the test's own, stopped; SQLite, locked by
+    another process past the bot's busy timeout."""
+
+    def __init__(self, url: str, cluster: ThrowawayPostgres | None) -> None:
+        self.url = url
+        self._cluster = cluster
+
+    @asynccontextmanager
+    async def during(self) -> AsyncIterator[None]:
+        if self._cluster is not None:
+            await self._cluster.stop()
+            try:
+                yield
+            finally:
+                await self._cluster.start()
+            return
+        locker = sqlite3.connect(self.url.split("///", 1)[1], isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
         try:
             yield
+            await asyncio.sleep(11)  # longer than the bot's 10 s busy timeout: its writes fail, not just wait
         finally:
-            await pg_ctlcluster("start")
-        return
-    locker = sqlite3.connect(database_url.split("///", 1)[1], isolation_level=None)
-    locker.execute("BEGIN EXCLUSIVE")
-    try:
-        yield
-        await asyncio.sleep(11)  # longer than the bot's 10 s busy timeout: its writes fail, not just wait
-    finally:
-        locker.execute("ROLLBACK")
-        locker.close()
+            locker.execute("ROLLBACK")
+            locker.close()
+
+
+@pytest.fixture
+def outage_database(request: pytest.FixtureRequest, backend: str, database_url: str, sessions) -> Outage:
+    if backend == "postgresql":
+        cluster: ThrowawayPostgres = request.getfixturevalue("throwaway_postgres")
+        return Outage(cluster.url, cluster)
+    return Outage(database_url, None)
 
 
 async def open_ticket(api: FakeBotAPI, merchant: Merchant) -> int:
@@ -57,15 +70,14 @@ def copied_albums(api: FakeBotAPI) -> list[list[int]]:
     return [list(call.params["message_ids"]) for call in api.calls_of("copyMessages")]
 
 
-async def test_an_album_sent_during_a_database_outage_reaches_the_topic(api: FakeBotAPI, backend: str,
-                                                                       database_url: str, sessions,
+async def test_an_album_sent_during_a_database_outage_reaches_the_topic(api: FakeBotAPI, outage_database: Outage,
                                                                        tmp_path: Path) -> None:
-    bot = BotProcess(api, database_url, tmp_path / "bot.log", SUPPORT_CHAT_ID=str(SUPPORT_CHAT))
+    bot = BotProcess(api, outage_database.url, tmp_path / "bot.log", SUPPORT_CHAT_ID=str(SUPPORT_CHAT))
     await bot.start()
     try:
         merchant = Merchant(api, 1001)
         await open_ticket(api, merchant)
-        async with outage(backend, database_url):
+        async with outage_database.during():
             ids = await album(merchant, "outage-album")
             await asyncio.sleep(2)
             assert not api.calls_of("copyMessages")

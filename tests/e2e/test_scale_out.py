@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from assistant.store.inbox import InboxStore
-from assistant.store.engine import make_engine, make_sessions
-from tests.conftest import clear_database
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant
 from tests.e2e.processes import BotProcess, free_port, keyboard_versions, numbered, quoted
+from tests.throwaway_postgres import ThrowawayPostgres
 
 pytestmark = pytest.mark.e2e
 GREETING = "发票查询助手"
@@ -85,41 +82,15 @@ async def test_a_process_killed_between_commit_and_send_sends_the_missing_reply_
         assert await second.stop() == 0, second.output()
 
 
-def postgres_version() -> str | None:
-    clusters = Path("/etc/postgresql")
-    versions = sorted(p.name for p in clusters.iterdir()) if clusters.is_dir() else []
-    return versions[0] if versions and shutil.which("pg_ctlcluster") else None
-
-
-async def pg_ctlcluster(action: str) -> None:
-    process = await asyncio.create_subprocess_exec("pg_ctlcluster", "--skip-systemctl-redirect",
-                                                   str(postgres_version()), "main", action,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    output, _ = await process.communicate()
-    assert process.returncode == 0, output.decode()
-
-
-@pytest.fixture
-async def postgres_url(database_urls: dict[str, str]) -> AsyncIterator[str]:
-    """The PostgreSQL test database, emptied (this test restarts that server; SQLite has none)."""
-    if "postgresql" not in database_urls:
-        pytest.skip("set TEST_DATABASE_URL to test PostgreSQL")
-    engine = make_engine(database_urls["postgresql"])
-    async with make_sessions(engine)() as session, session.begin():
-        await clear_database(session)
-    await engine.dispose()
-    yield database_urls["postgresql"]
-
-
-async def test_postgres_restarted_during_traffic_loses_nothing(api: FakeBotAPI, postgres_url: str,
+async def test_postgres_restarted_during_traffic_loses_nothing(api: FakeBotAPI,
+                                                               throwaway_postgres: ThrowawayPostgres,
                                                                tmp_path: Path) -> None:
     """The server goes down while merchants chat and comes back: every message is answered, once, in order.
 
-    The restart is a stop and a start, so that messages certainly arrive while it is down.
+    The restart is a stop and a start, so that messages certainly arrive while it is down; the server is a
+    cluster of the test's own.
     """
-    if postgres_version() is None:
-        pytest.fail("pg_ctlcluster and /etc/postgresql are needed to restart the server")
-    bot = BotProcess(api, postgres_url, tmp_path / "bot.log", OUTBOX_LEASE_SECONDS="10")
+    bot = BotProcess(api, throwaway_postgres.url, tmp_path / "bot.log", OUTBOX_LEASE_SECONDS="10")
     await bot.start()
     merchants = [Merchant(api, 4000 + n) for n in range(5)]
     texts = [numbered(n) for n in range(12)]
@@ -134,13 +105,13 @@ async def test_postgres_restarted_during_traffic_loses_nothing(api: FakeBotAPI, 
     try:
         chats = asyncio.gather(*(chat(merchant) for merchant in merchants))
         await api.wait_for(lambda: all(len(keyboard_versions(m.inbox)) >= 3 for m in merchants), timeout=30)
-        await pg_ctlcluster("stop")
+        await throwaway_postgres.stop()
         try:
             stopped = sum(len(m.inbox) for m in merchants)
             await asyncio.sleep(2)  # merchants keep writing; nothing can be handled
             answered_while_down.append(sum(len(m.inbox) for m in merchants) - stopped)
         finally:
-            await pg_ctlcluster("start")
+            await throwaway_postgres.start()
         await asyncio.wait_for(chats, 120)
         await asyncio.sleep(2.5)  # leases run out: nothing is sent twice
         assert answered_while_down == [0]
