@@ -4,7 +4,8 @@ The parent (`IsolatedReader`) starts `python -m assistant.file_reader` for each 
 `workers` at a time, shared fairly: at most one file of a chat in the readers at once, the chats with
 files waiting served in turn (round robin), at most `per_chat` of one chat's files waiting (more are
 refused, `queue_full`); a file that has to wait says so (`waiting`, with the files ahead of it), so the
-merchant can be told. The child lowers its CPU priority (nice 19, so the chats' own process is never
+merchant can be told. Chats whose files took a full read budget of reader time lately ("heavy": slow or
+hostile files) share all readers but one, so one reader is always left for everybody else's photos. The child lowers its CPU priority (nice 19, so the chats' own process is never
 starved) and caps its address space (`RLIMIT_AS`) and CPU time before it imports anything, reads the
 file from stdin and writes one JSON line. The parent kills it when the wall-time limit passes. A child
 that dies (out of memory, a crash in a native library) is simply gone: the next file gets a new one,
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from assistant import metrics
+
 logger = logging.getLogger(__name__)
 
 MB = 1024 * 1024
@@ -36,6 +39,8 @@ class ReadLimits:
     workers: int = 2
     per_chat: int = 3
     """Files of one chat that may wait for a reader (besides the one being read)."""
+    heavy_window: float = 600.0
+    """A chat whose files used `seconds` of reader time within this many seconds is heavy."""
 
 
 Waiting = Callable[[int], Awaitable[None]]
@@ -60,39 +65,48 @@ class FileRead:
 class IsolatedReader:
     """Reads files in child processes: bounded memory, bounded time, bounded concurrency, fair shares."""
 
-    def __init__(self, limits: ReadLimits = ReadLimits()) -> None:
+    def __init__(self, limits: ReadLimits = ReadLimits(), clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
+        self._clock = clock
         self._free = limits.workers
-        self._reading: set[int] = set()
-        """Chats with a file in a reader."""
+        self._reading: dict[int, bool] = {}
+        """Chats with a file in a reader, and whether the chat was heavy when it started."""
+        self._used: dict[int, collections.deque[tuple[float, float]]] = {}
+        """Per chat: (when, seconds) of its recent reads."""
         self._waiting: dict[int, collections.deque[asyncio.Future[None]]] = {}
         self._turns: collections.deque[int] = collections.deque()
         """Chats with files waiting, in the order of their turns."""
 
     async def read(self, data: bytes, *, file_name: str, mime_type: str, kind: str, today: date, chat_id: int = 0,
                    waiting: Waiting | None = None) -> FileRead:
-        started = time.monotonic()
+        started = self._clock()
         if not await self._turn(chat_id, waiting):
             logger.info("chat %s has %s files waiting for a reader already: %r not read", chat_id,
                         self.limits.per_chat, file_name[:80])
+            metrics.FILE_READS.labels(result="queue_full").inc()
             return FileRead(reason="queue_full")
+        turn = self._clock()
+        metrics.FILE_WAIT.observe(turn - started)
         try:
             result = await self._run(data, {"file_name": file_name, "mime_type": mime_type, "kind": kind,
                                             "today": today.isoformat()})
         finally:
+            self._record(chat_id, turn)
             self._leave(chat_id)
-        elapsed = time.monotonic() - started
+        elapsed = self._clock() - started
         read = FileRead(fields=dict(result.get("fields") or {}), source=str(result.get("source") or ""),
                         reason=str(result.get("reason") or ""), seconds=elapsed,
                         peak_kb=int(result.get("peak_kb") or 0))
-        logger.info("%s %r read in %.2f s (peak %s KB): %s", kind, file_name[:80], elapsed, read.peak_kb,
-                    read.source or read.reason)
+        logger.info("%s %r read in %.2f s (waited %.2f s, peak %s KB): %s", kind, file_name[:80], elapsed,
+                    turn - started, read.peak_kb, read.source or read.reason)
+        metrics.FILE_READS.labels(result="read" if read.usable else read.reason or "no_fields").inc()
+        metrics.FILE_READ_SECONDS.observe(elapsed - (turn - started))
         return read
 
     # -- fair shares -------------------------------------------------------------------------------------
     async def _turn(self, chat_id: int, waiting: Waiting | None) -> bool:
         """Wait for this chat's turn at a reader; False when the chat has `per_chat` files waiting already."""
-        if self._free > 0 and chat_id not in self._reading and not self._turns:
+        if self._free > 0 and chat_id not in self._reading and not self._turns and self._may_start(chat_id):
             self._start(chat_id)
             return True
         queue = self._waiting.setdefault(chat_id, collections.deque())
@@ -126,13 +140,34 @@ class IsolatedReader:
                      for index, chat in enumerate(turns) if chat != chat_id)
         return others + own + len(self._reading)
 
+    def _record(self, chat_id: int, since: float) -> None:
+        now = self._clock()
+        used = self._used.setdefault(chat_id, collections.deque())
+        used.append((now, now - since))
+        while used and used[0][0] < now - self.limits.heavy_window:
+            used.popleft()
+        if len(self._used) > 10_000:  # bounded: forget the chats that read nothing lately
+            for chat in [c for c, u in self._used.items() if not u or u[-1][0] < now - self.limits.heavy_window]:
+                del self._used[chat]
+
+    def heavy(self, chat_id: int) -> bool:
+        """Whether a chat's files used a full read budget of reader time lately."""
+        since = self._clock() - self.limits.heavy_window
+        return sum(s for when, s in self._used.get(chat_id, ()) if when >= since) >= self.limits.seconds
+
+    def _may_start(self, chat_id: int) -> bool:
+        """Heavy chats share all readers but one (with one reader, there is none to keep)."""
+        if self.limits.workers < 2 or not self.heavy(chat_id):
+            return True
+        return sum(self._reading.values()) < self.limits.workers - 1
+
     def _start(self, chat_id: int) -> None:
         self._free -= 1
-        self._reading.add(chat_id)
+        self._reading[chat_id] = self.heavy(chat_id)
 
     def _leave(self, chat_id: int) -> None:
         self._free += 1
-        self._reading.discard(chat_id)
+        self._reading.pop(chat_id, None)
         self._next()
 
     def _next(self) -> None:
@@ -144,8 +179,8 @@ class IsolatedReader:
                 if not queue:
                     self._waiting.pop(chat_id, None)
                     continue
-                if chat_id in self._reading:
-                    self._turns.append(chat_id)  # one file of a chat at a time: its next one waits
+                if chat_id in self._reading or not self._may_start(chat_id):
+                    self._turns.append(chat_id)  # one file of a chat at a time; heavy chats leave one reader
                     continue
                 turn = queue.popleft()
                 if queue:

@@ -71,3 +71,67 @@ async def test_one_file_of_a_chat_in_the_readers_at_a_time() -> None:
         await settle()
     await asyncio.gather(*files, other)
     assert reader.started == ["a0", "b0", "a1"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_chats_whose_files_took_a_full_budget_leave_one_reader_for_everybody_else() -> None:
+    clock = Clock()
+    reader = Held(ReadLimits(workers=2, per_chat=3, seconds=15.0, heavy_window=600.0))
+    reader._clock = clock  # reads take as long as the test's clock says
+
+    def read(chat: int, name: str) -> asyncio.Task[Any]:
+        return asyncio.create_task(reader.read(b"", file_name=name, mime_type="", kind="document",
+                                               today=date(2026, 6, 15), chat_id=chat))
+
+    first = [read(1, "a0"), read(2, "b0")]  # two attackers' slow files: nobody knows yet that they are slow
+    await settle()
+    assert reader.started == ["a0", "b0"]
+    clock.now += 15  # each used the whole budget
+    more = [read(1, "a1"), read(2, "b1")]
+    await settle()
+    for name in ("a0", "b0"):
+        reader.done(name)
+        await settle()
+    assert reader.heavy(1) and reader.heavy(2)
+    assert reader.started == ["a0", "b0", "a1"]  # heavy chats share one reader: b1 waits although one is free
+    photo = read(3, "c0")  # another merchant's photo takes the reader kept free
+    await settle()
+    assert reader.started[-1] == "c0" and not reader.heavy(3)
+    reader.done("c0")
+    await settle()
+    assert reader.started[-1] == "c0"  # still only one heavy file at a time
+    clock.now += 15
+    reader.done("a1")
+    await settle()
+    assert reader.started[-1] == "b1"
+    clock.now += 1
+    reader.done("b1")
+    await asyncio.gather(*first, *more, photo)
+    clock.now += 601  # a quiet while later, the chats are light again
+    assert not reader.heavy(1) and not reader.heavy(2)
+
+
+async def test_with_one_reader_heavy_chats_still_take_their_turns() -> None:
+    clock = Clock()
+    reader = Held(ReadLimits(workers=1, per_chat=3, seconds=15.0))
+    reader._clock = clock
+    task = asyncio.create_task(reader.read(b"", file_name="a0", mime_type="", kind="document",
+                                           today=date(2026, 6, 15), chat_id=1))
+    await settle()
+    clock.now += 20
+    reader.done("a0")
+    await task
+    assert reader.heavy(1)
+    again = asyncio.create_task(reader.read(b"", file_name="a1", mime_type="", kind="document",
+                                            today=date(2026, 6, 15), chat_id=1))
+    await settle()
+    assert reader.started == ["a0", "a1"]  # no reader to keep free: never stuck
+    reader.done("a1")
+    await again
