@@ -21,14 +21,35 @@ def alembic_config() -> Config:
     return config
 
 
+MIGRATION_LOCK = 0x1A55_0001
+"""PostgreSQL advisory lock held while migrating: processes starting together migrate one after another."""
+
+
+class NewerDatabase(Exception):
+    """The database was migrated by a newer release than this one: this code must not touch it."""
+
+    def __init__(self, revision: str) -> None:
+        super().__init__(f"the database is at schema revision {revision}, which this release does not know")
+        self.revision = revision
+
+
 def _upgrade(connection: Connection, revision: str) -> None:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")  # until this commits
     config = alembic_config()
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    for current in MigrationContext.configure(connection).get_current_heads():
+        if current not in known:
+            raise NewerDatabase(current)
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema up to `revision`."""
+    """Bring the schema up to `revision` (one process at a time); a newer schema raises `NewerDatabase`."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade, revision)
     logger.debug("database schema at %s", revision)
