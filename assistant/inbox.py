@@ -18,11 +18,13 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from assistant import metrics
 from assistant.bookkeeping import Bookkeeping
 from assistant.outputs import Out, Unavailable
 from assistant.store.engine import transient
@@ -116,6 +118,7 @@ class Inbox:
             if transient(error):
                 raise
             await self._store_apart(updates)
+        metrics.UPDATES_RECEIVED.inc(len(updates))
         self._hints |= chats  # …and, should a claim in an earlier round have taken the hint, for the next one
         self._wake.set()
 
@@ -278,10 +281,12 @@ class Inbox:
             await self._dead(batch, f"the process stopped while handling it, {batch.attempts - 1} times",
                              dead_letter, execute)
             return
+        started = time.monotonic()
         try:
             async with asyncio.timeout(config.lease.total_seconds() * 0.9):
                 recorded = await handle(batch)
         except Unavailable as error:
+            metrics.UPDATES_HANDLED.labels(result="retried").inc(len(batch.ids))
             logger.warning("updates %s of chat %s: database unavailable (%s); tried again", batch.ids,
                            batch.chat_id, error)
             await self._release(batch, retry_at=None, error=f"database unavailable: {error}", uncount=True)
@@ -294,10 +299,13 @@ class Inbox:
                 await self._dead(batch, reason, dead_letter, execute)
                 return
             delay = config.retry_base ** batch.attempts
+            metrics.UPDATES_HANDLED.labels(result="retried").inc(len(batch.ids))
             logger.warning("updates %s of chat %s failed (attempt %s: %s); again in %.0f s", batch.ids,
                            batch.chat_id, batch.attempts, reason, delay)
             await self._release(batch, retry_at=self.clock() + timedelta(seconds=delay), error=reason)
             return
+        metrics.HANDLING_SECONDS.observe(time.monotonic() - started)
+        metrics.UPDATES_HANDLED.labels(result="done").inc(len(batch.ids))
         if not recorded:
             await self._retrying(lambda: self._finish(batch))
 
@@ -312,6 +320,7 @@ class Inbox:
         await self._retrying(release)
 
     async def _dead(self, batch: Batch, reason: str, dead_letter: DeadLetter, execute: Executor) -> None:
+        metrics.UPDATES_HANDLED.labels(result="dead").inc(len(batch.ids))
         outputs: list[Out] = []
 
         async def bury() -> None:

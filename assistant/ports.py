@@ -6,6 +6,7 @@ import logging
 from datetime import date, datetime
 from typing import Any
 
+from assistant import metrics
 from assistant.diagnosis import DiagnosisRules, diagnose, window_summary
 from assistant.outputs import Out
 from assistant.store.models import Conversation, User
@@ -43,6 +44,7 @@ class StorePorts:
     async def record_outcome(self, outcome: str, fields: dict[str, str]) -> None:
         await self.store.lookups.add(user_id=self.user.id, chat_id=self.conversation.chat_id, fields=fields,
                                        outcome=outcome, now=self.now)
+        metrics.LOOKUPS.labels(outcome=outcome).inc()
 
     async def open_ticket(self, reason: str, fields: dict[str, str], checks: list[dict[str, Any]]) -> dict[str, Any]:
         info, outputs = await self.desk.open(user=self.user, chat_id=self.conversation.chat_id, reason=reason,

@@ -21,6 +21,8 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 from telegram.warnings import PTBUserWarning
 
+from assistant import metrics
+
 logger = logging.getLogger(__name__)
 
 NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
@@ -43,6 +45,12 @@ def may_have_arrived(error: BaseException) -> bool:
     answer, even an error, says it did not arrive)."""
     cause = error.__cause__
     return isinstance(cause, (aiohttp.ClientError, asyncio.TimeoutError)) and not isinstance(cause, NOT_SENT)
+
+
+def api_method(url: str) -> str:
+    """The Bot API method a request calls (a metric's label: bounded, never a token or a file path)."""
+    method = url.rsplit("/", 1)[-1]
+    return method if method.isalnum() and len(method) <= 40 and "/file/" not in url else "other"
 
 
 class AiohttpRequest(BaseRequest):
@@ -95,12 +103,19 @@ class AiohttpRequest(BaseRequest):
                 for name, (file_name, content, mime_type) in files.items():
                     form.add_field(name, content, filename=file_name, content_type=mime_type)
                 data = form
+        called = api_method(url)
         try:
             async with self._session.request(method, url, data=data,
                                              timeout=self._timeout(read_timeout, connect_timeout, pool_timeout)
                                              ) as response:
-                return response.status, await response.read()
+                body = await response.read()
         except asyncio.TimeoutError as error:  # aiohttp's timeouts are asyncio's
+            metrics.BOT_API_CALLS.labels(method=called, result="timeout").inc()
             raise TimedOut(f"aiohttp.{type(error).__name__}: {error}") from error
         except aiohttp.ClientError as error:
+            metrics.BOT_API_CALLS.labels(method=called, result="network").inc()
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+        status = response.status
+        result = "ok" if status == 200 else "429" if status == 429 else "error"
+        metrics.BOT_API_CALLS.labels(method=called, result=result).inc()
+        return status, body

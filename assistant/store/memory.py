@@ -389,6 +389,10 @@ class MemoryTickets:
         return (sum(1 for t in tickets if t.created_at >= since),
                 sum(1 for t in tickets if t.closed_at is not None and t.closed_at >= since))
 
+    async def open_counts(self) -> tuple[int, int]:
+        tickets = self.rows.all(Ticket)
+        return (sum(1 for t in tickets if t.state in ("open", "claimed")), sum(1 for t in tickets if t.state == "open"))
+
     async def claim_waits(self, since: datetime) -> list[float]:
         return [(t.claimed_at - t.created_at).total_seconds() / 60 for t in self.rows.all(Ticket)
                 if t.created_at >= since and t.claimed_at is not None]
@@ -499,6 +503,11 @@ class MemoryOutbox:
         return any(isinstance(output, OpenTopic) and output.ticket_id == ticket_id
                    for output in (decode(e.payload) for e in self.rows.all(OutboxEntry)
                                   if e.chat_id == chat_id and e.sent_at is None and e.failed_at is None))
+
+    async def counts(self) -> tuple[int, int]:
+        entries = self.rows.all(OutboxEntry)
+        return (sum(1 for e in entries if e.sent_at is None and e.failed_at is None),
+                sum(1 for e in entries if e.failed_at is not None))
 
     async def forget(self, before: datetime) -> None:
         for entry in self.rows.all(OutboxEntry):

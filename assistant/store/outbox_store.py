@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.outputs import Copy, OpenTopic, Out
@@ -100,6 +100,14 @@ class Outbox:
                                  " AND failed_at IS NULL", chat_id)
         return any(isinstance(output, OpenTopic) and output.ticket_id == ticket_id
                    for output in (decode(driver.json_of(row[0])) for row in rows))
+
+    async def counts(self) -> tuple[int, int]:
+        """(unsent, given up) entries."""
+        unsent = await self.session.scalar(select(func.count()).select_from(OutboxEntry).where(
+            OutboxEntry.sent_at.is_(None), OutboxEntry.failed_at.is_(None)))
+        failed = await self.session.scalar(select(func.count()).select_from(OutboxEntry).where(
+            OutboxEntry.failed_at.is_not(None)))
+        return int(unsent or 0), int(failed or 0)
 
     async def forget(self, before: datetime) -> None:
         await self.session.execute(delete(OutboxEntry).where(

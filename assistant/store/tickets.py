@@ -127,6 +127,13 @@ class Tickets:
         closed = await self.session.scalar(select(func.count()).select_from(Ticket).where(Ticket.closed_at >= since))
         return int(opened or 0), int(closed or 0)
 
+    async def open_counts(self) -> tuple[int, int]:
+        """(not closed, not claimed) tickets."""
+        rows = await self.session.execute(select(Ticket.state, func.count()).where(
+            Ticket.state.in_(["open", "claimed"])).group_by(Ticket.state))
+        by_state = {state: int(count) for state, count in rows}
+        return sum(by_state.values()), by_state.get("open", 0)
+
     async def claim_waits(self, since: datetime) -> list[float]:
         """Minutes from opening to claim of the tickets opened since a moment and claimed."""
         rows = await self.session.execute(select(Ticket.created_at, Ticket.claimed_at).where(
