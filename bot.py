@@ -72,8 +72,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
         first = error.errors()[0]
-        fail(f"configuration error: {'.'.join(str(p) for p in first['loc']).upper()}: {first['msg']}")
-        raise  # unreachable
+        message = str(first["msg"]).removeprefix("Value error, ")
+        fail(f"configuration error: {'.'.join(str(p) for p in first['loc']).upper()}: {message}")
 
 
 def process_owner() -> str:
@@ -195,9 +195,11 @@ def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any,
 
 
 async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], datetime] = utcnow,
-                ready: asyncio.Event | None = None) -> None:
-    """Run the bot until `stop` is set: long polling, or a webhook server when WEBHOOK_URL is set."""
-    from assistant.adapters.serving import Serving, Webhook
+                ready: asyncio.Event | None = None, force: bool = False) -> None:
+    """Run the bot until `stop` is set: long polling, or a webhook server when WEBHOOK_URL is set.
+
+    `force`: poll even though a webhook is set (which polling removes)."""
+    from assistant.adapters.serving import Endpoint, Serving, Webhook
     from assistant.adapters.telegram import TelegramBroadcast
     from assistant.broadcast import BroadcastRunner
     from assistant.store.engine import ping
@@ -220,7 +222,8 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
                                                      outbox_lease=timedelta(seconds=settings.outbox_lease_seconds),
                                                      owner=rt.assistant.owner),
                           interval=settings.scheduler_interval_seconds, webhook=webhook,
-                          poll_timeout=int(settings.poll_timeout), healthy=lambda: ping(rt.engine))
+                          poll_timeout=int(settings.poll_timeout), healthy=lambda: ping(rt.engine),
+                          endpoint=Endpoint(settings.metrics_listen, settings.metrics_port), force_polling=force)
         await serving.run(stop, ready)
 
 

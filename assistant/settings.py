@@ -26,17 +26,24 @@ class Settings(BaseSettings):
     sync_delay_hours: float = Field(default=24.0, gt=0)
     default_language: str = Field(default="zh", pattern="^(zh|en)$")
     timezone: str = "Asia/Shanghai"
+    """An IANA time zone name: what "today" and times shown to merchants mean."""
     max_years_back: int = Field(default=5, ge=1)
     max_field_failures: int = Field(default=3, ge=1)
     max_message_chars: int = Field(default=1000, ge=50)
     log_level: str = "INFO"
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+    """`json`: one JSON object a line (for a log collector)."""
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    """Where `/healthz` and `/metrics` are served in polling mode (0: not served). Webhook mode serves them on
+    the webhook's own port."""
+    metrics_listen: str = "127.0.0.1"
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     telegram_api_file_url: str = "https://api.telegram.org/file/bot"
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     support_chat_id: int | None = None
-    support_hours: str = Field(default="09:00-18:00", pattern=r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$")
+    support_hours: str = "09:00-18:00"
     support_weekdays: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
     claim_timeout_minutes: float = Field(default=15.0, gt=0)
     max_escalations: int = Field(default=3, ge=1)
@@ -76,11 +83,62 @@ class Settings(BaseSettings):
     read_queue_per_chat: int = Field(default=3, ge=0)
     """Files of one chat that may wait for a reader (more are refused, and the merchant told)."""
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        """Only the two drivers the assistant ships with; the usual other spellings get the right one."""
+        scheme, sep, rest = value.partition("://")
+        if not sep:
+            raise ValueError(f"{value!r} is not a URL: use sqlite+aiosqlite:///path/to/file.sqlite3 or "
+                             "postgresql+asyncpg://user@host/db")
+        if scheme in ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"):
+            user, at, host = rest.rpartition("@")
+            shown = f"{user.split(':')[0]}{':***' if ':' in user else ''}{at}{host}"
+            raise ValueError(f"use postgresql+asyncpg://{shown} (the asyncpg driver)")
+        if scheme in ("sqlite", "sqlite+pysqlite"):
+            raise ValueError(f"use sqlite+aiosqlite://{rest}")
+        if scheme not in ("postgresql+asyncpg", "sqlite+aiosqlite"):
+            raise ValueError(f"{scheme}:// is not supported: use PostgreSQL (postgresql+asyncpg://…) or SQLite "
+                             "(sqlite+aiosqlite:///…)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Asia/Shanghai") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"{value!r} is not a log level: use DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @field_validator("support_hours")
+    @classmethod
+    def _support_hours(cls, value: str) -> str:
+        import re
+
+        match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", value)
+        if not match or int(match[1]) > 23 or int(match[3]) > 23 or int(match[2]) > 59 or int(match[4]) > 59:
+            raise ValueError(f"{value!r} is not a span of hours: write it like 09:00-18:00")
+        return f"{int(match[1]):02d}:{match[2]}-{int(match[3]):02d}:{match[4]}"
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
-            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+            parts = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+            wrong = [part for part in parts if not part.lstrip("-").isdigit()]
+            if wrong:
+                raise ValueError(f"{wrong[0]!r} is not a Telegram user id: give numbers separated by commas")
+            return [int(part) for part in parts]
         if isinstance(value, int):
             return [value]
         return value
@@ -91,12 +149,12 @@ class Settings(BaseSettings):
         """"1-5" or "1,2,3,4,5,6" (1 = Monday)."""
         if isinstance(value, str):
             days: list[int] = []
-            for part in value.replace(" ", "").split(","):
-                if "-" in part:
-                    first, last = part.split("-", 1)
-                    days.extend(range(int(first), int(last) + 1))
-                elif part:
-                    days.append(int(part))
+            for part in filter(None, value.replace(" ", "").split(",")):
+                first, _, last = part.partition("-")
+                if not first.isdigit() or (last and not last.isdigit()):
+                    raise ValueError(f"{value!r} is not a list of weekdays: write it like 1-5 or 1,2,3,4,5,6 "
+                                     "(1 = Monday)")
+                days.extend(range(int(first), int(last or first) + 1))
             value = days
         if isinstance(value, list) and not all(1 <= int(day) <= 7 for day in value):
             raise ValueError("weekdays are 1 (Monday) to 7 (Sunday)")

@@ -16,13 +16,15 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, NoReturn, Protocol, TypeVar, cast
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
+from assistant.adapters.failures import ExitCode, explain
 from assistant.core import utcnow
 from assistant.domain.identifiers import tax_id_valid
 from assistant.messages import Inbound
@@ -47,7 +49,7 @@ class Serve(Protocol):
     """The bot until `stop` is set; `ready` is set once it takes updates."""
 
     def __call__(self, settings: Settings, stop: asyncio.Event, *,
-                 ready: asyncio.Event | None = None) -> Awaitable[None]: ...
+                 ready: asyncio.Event | None = None, force: bool = False) -> Awaitable[None]: ...
 
 
 @dataclass(frozen=True)
@@ -67,19 +69,52 @@ def composed(ctx: typer.Context) -> Composition:
     return cast(Composition, ctx.obj)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+class JsonLines(logging.Formatter):
+    """One JSON object a line: time, level, logger, message (and the exception, when there is one)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds"),
+                 "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
 
 
-def fail(message: str) -> None:
-    err_console.print(f"[red]{message}[/red]", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=2)
+CHATTY = ("httpx", "httpcore", "alembic", "transitions", "uvicorn.access", "aiohttp.access", "telegram.ext")
+"""Libraries whose INFO lines say nothing an operator needs (transitions' were half of all lines)."""
 
 
-def run_async(coroutine: Awaitable[T]) -> T:
-    return asyncio.run(coroutine)  # type: ignore[arg-type]
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler()
+    if settings.log_format == "json":
+        handler.setFormatter(JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level, handlers=[handler])
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def fail(message: str, code: ExitCode = ExitCode.CONFIGURATION) -> NoReturn:
+    """One line on stderr, and the exit code that says what kind of failure it was."""
+    err_console.print(f"[red]{escape(message)}[/red]", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=int(code))
+
+
+def run_async(coroutine: Awaitable[T], settings: Settings | None = None) -> T:
+    """Run a command's coroutine; whatever fails is one line and an exit code, never a traceback."""
+    try:
+        return asyncio.run(coroutine)  # type: ignore[arg-type]
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as error:  # noqa: BLE001 - the operator's terminal gets one line
+        said = explain(error, database_url=settings.database_url if settings else "",
+                       bot_api=settings.telegram_api_base_url if settings else "")
+        if said is None:
+            logger.debug("unexpected failure", exc_info=error)
+            fail(f"unexpected error: {type(error).__name__}: {str(error)[:300]} (LOG_LEVEL=DEBUG shows where)",
+                 ExitCode.UNEXPECTED)
+        fail(*said)
 
 
 async def freeze_when(ready: asyncio.Event) -> None:
@@ -121,7 +156,7 @@ DemoOption = Annotated[bool, typer.Option("--demo", help="Use the demo database 
 
 def settings_for(ctx: typer.Context, demo: bool) -> Settings:
     settings = composed(ctx).load_settings(database_url=DEMO_DATABASE_URL if demo else None)
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     return settings
 
 
@@ -134,7 +169,7 @@ def db_upgrade(ctx: typer.Context, demo: DemoOption = False) -> None:
         async with composed(ctx).runtime(settings):
             pass
 
-    run_async(main())
+    run_async(main(), settings)
     console.print("database is up to date")
 
 
@@ -188,7 +223,7 @@ def chat(ctx: typer.Context, demo: DemoOption = False,
             await chat_loop(terminal_handler(rt, lang), user_id=user_id, chat_id=user_id, language=lang,
                             console=console)
 
-    run_async(main())
+    run_async(main(), settings)
 
 
 @app.command("import-invoices")
@@ -221,7 +256,7 @@ def import_invoices(ctx: typer.Context,
                       f"{report.unchanged} unchanged, {len(report.errors)} rejected")
 
     try:
-        run_async(main())
+        run_async(main(), settings)
     except RowError as error:
         fail(f"{file}: {error}")
 
@@ -256,7 +291,7 @@ def users_add(ctx: typer.Context, telegram_id: int,
                               detail={"user": telegram_id, "role": role, "companies": company or [], "via": "cli"},
                               now=utcnow())
 
-    run_async(main())
+    run_async(main(), settings)
     console.print(f"user {telegram_id} saved as {role}")
 
 
@@ -273,7 +308,7 @@ def users_list(ctx: typer.Context, demo: DemoOption = False) -> None:
             table.add_row(str(user.id), user.role, user.language, user.name, user.alias, ", ".join(companies))
         console.print(table)
 
-    run_async(main())
+    run_async(main(), settings)
 
 
 @maintenance_app.command("start")
@@ -299,7 +334,7 @@ def maintenance_start(ctx: typer.Context,
                               detail={"window": window.id, "via": "cli"}, now=now)
             return window.id
 
-    window_id = run_async(main())
+    window_id = run_async(main(), settings)
     tz = settings.tz
     console.print(f"maintenance window {window_id}: {starts.astimezone(tz):%Y-%m-%d %H:%M} to "
                   f"{ends.astimezone(tz):%Y-%m-%d %H:%M} ({settings.timezone})")
@@ -317,7 +352,7 @@ def maintenance_end(ctx: typer.Context, demo: DemoOption = False) -> None:
                               detail={"windows": [w.id for w in ended], "via": "cli"}, now=utcnow())
             return len(ended)
 
-    ended = run_async(main())
+    ended = run_async(main(), settings)
     console.print(f"{ended} maintenance window(s) ended" if ended else "no maintenance window is running")
 
 
@@ -339,7 +374,7 @@ def maintenance_list(ctx: typer.Context, demo: DemoOption = False) -> None:
                           f"{w.ends_at.astimezone(tz):%Y-%m-%d %H:%M}", state, w.message_zh)
         console.print(table)
 
-    run_async(main())
+    run_async(main(), settings)
 
 
 @inbox_app.command("list")
@@ -362,7 +397,7 @@ def inbox_list(ctx: typer.Context,
         if not entries:
             console.print("nothing waiting, no dead letters")
 
-    run_async(main())
+    run_async(main(), settings)
 
 
 def _inbox_action(ctx: typer.Context, update_id: int, demo: bool, action: str) -> None:
@@ -376,7 +411,7 @@ def _inbox_action(ctx: typer.Context, update_id: int, demo: bool, action: str) -
                                   detail={"update": update_id, "via": "cli"}, now=utcnow())
             return done
 
-    if not run_async(main()):
+    if not run_async(main(), settings):
         fail(f"update {update_id} is not {'dead' if action == 'retry' else 'waiting or dead'}: see `bot.py inbox list`")
     console.print(f"update {update_id} " + ("will be handled again (attempts reset)" if action == "retry"
                                             else "dropped: it will not be handled"))
@@ -401,14 +436,14 @@ def inbox_drop(ctx: typer.Context, update_id: Annotated[int, typer.Argument(help
 def run(ctx: typer.Context, webhook: Annotated[str | None, typer.Option(help="Public HTTPS URL for Telegram's webhook "
                                                           "(default: long polling).")] = None,
         listen: Annotated[str | None, typer.Option(help="Address the webhook server binds.")] = None,
-        port: Annotated[int | None, typer.Option(help="Port the webhook server binds.")] = None) -> None:
+        port: Annotated[int | None, typer.Option(help="Port the webhook server binds.")] = None,
+        force: Annotated[bool, typer.Option("--force", help="Poll even though a webhook is set (polling removes "
+                                                            "it).")] = False) -> None:
     """Run the Telegram bot."""
     import signal
 
-    from telegram.error import InvalidToken, NetworkError
-
     settings = composed(ctx).load_settings(webhook_url=webhook, webhook_listen=listen, webhook_port=port)
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     composed(ctx).telegram_token(settings)
 
     async def main() -> None:
@@ -419,16 +454,11 @@ def run(ctx: typer.Context, webhook: Annotated[str | None, typer.Option(help="Pu
         ready = asyncio.Event()
         freezing = asyncio.create_task(freeze_when(ready))
         try:
-            await composed(ctx).serve(settings, stop, ready=ready)
+            await composed(ctx).serve(settings, stop, ready=ready, force=force)
         finally:
             freezing.cancel()
 
-    try:
-        run_async(main())
-    except InvalidToken:
-        fail("Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather")
-    except NetworkError as error:
-        fail(f"cannot reach the Bot API at {settings.telegram_api_base_url}: {error}")
+    run_async(main(), settings)
 
 
 
@@ -449,7 +479,7 @@ def audit(ctx: typer.Context, limit: Annotated[int, typer.Option(help="How many 
                           json.dumps(entry.detail, ensure_ascii=False))
         console.print(table)
 
-    run_async(main())
+    run_async(main(), settings)
 
 
 @app.command()

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram.error import NetworkError, RetryAfter, TimedOut
+from telegram.error import Conflict, NetworkError, RetryAfter, TimedOut
 
 from assistant.adapters.bot_api_http import allow_raw_calls
 from assistant.inbox import backoff, pause
@@ -32,6 +32,8 @@ class Poller:
         self.allowed_updates = allowed_updates
         self.limit = limit
         self.offset: int | None = None
+        self._answered = False
+        """Whether Telegram has answered a getUpdates of this process yet."""
         allow_raw_calls()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -63,7 +65,14 @@ class Poller:
         try:
             result = await self.bot.do_api_request("getUpdates", api_kwargs=kwargs,  # raw JSON: RAW_METHODS
                                                    read_timeout=self.timeout + 10)
+            self._answered = True
             return [data for data in (result or []) if isinstance(data, dict) and "update_id" in data]
+        except Conflict as error:
+            if not self._answered:
+                raise  # at start: another process polls, or a webhook is set — the operator is told, in one line
+            logger.warning("getUpdates: another process polls with this token (409 Conflict: %s); only one may "
+                           "poll", error.message)
+            delay = 5.0
         except RetryAfter as error:
             wait = error.retry_after
             delay = float(wait.total_seconds() if hasattr(wait, "total_seconds") else wait)

@@ -6,12 +6,16 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from assistant import metrics
+from assistant.adapters.failures import ExitCode, OperatorError
 from assistant.broadcast import BroadcastRunner
 from assistant.core import Assistant
 from assistant.inbox import Inbox, pause
@@ -48,29 +52,72 @@ class Webhook:
     port: int
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where this process serves the operator's `/healthz` and `/metrics` in polling mode (port 0: nowhere)."""
+
+    listen: str = "127.0.0.1"
+    port: int = 0
+
+
+def check_port(listen: str, port: int, setting: str) -> None:
+    """A one-line error naming the setting to change when the port cannot be listened on (uvicorn would log
+    a traceback and exit the process)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in listen else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((listen, port))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise OperatorError(f"port {port} on {listen} is in use: stop what uses it, or set {setting}",
+                                ExitCode.PORT_IN_USE) from None
+        raise OperatorError(f"cannot listen on {listen}:{port} ({error.strerror}): check {setting}",
+                            ExitCode.CONFIGURATION) from None
+    finally:
+        sock.close()
+
+
+def http_server(app: Any, listen: str, port: int, setting: str) -> tuple[Any, asyncio.Task[None]]:
+    import uvicorn
+
+    check_port(listen, port, setting)
+    server = uvicorn.Server(uvicorn.Config(app, host=listen, port=port, log_level="warning", lifespan="off"))
+    return server, asyncio.create_task(server.serve())
+
+
 async def receive_updates(bot: Any, receive: Receive, *, webhook: Webhook | None, poll_timeout: int,
                           healthy: Callable[[], Awaitable[bool]], stop: asyncio.Event,
-                          ready: asyncio.Event | None = None) -> None:
+                          ready: asyncio.Event | None = None, endpoint: Endpoint = Endpoint(),
+                          force: bool = False) -> None:
     """Long polling (no `webhook`), or the webhook server, until `stop`; an update is confirmed once stored."""
-    import uvicorn
     from telegram import Update
 
     from assistant.adapters.polling import Poller
-    from assistant.adapters.webhook import webhook_app
+    from assistant.adapters.webhook import operator_app, webhook_app
 
     if webhook is None:
-        await bot.delete_webhook()
-        poller = Poller(bot, receive, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)
-        logger.info("long polling for updates")
-        if ready is not None:
-            ready.set()
-        await poller.run(stop)
+        info = await bot.get_webhook_info()
+        if info.url and not force:
+            raise OperatorError(f"a webhook is set for this bot ({info.url}): polling would take it down; stop the "
+                                "webhook processes first, or run with --force", ExitCode.TELEGRAM)
+        operator = (http_server(operator_app(healthy), endpoint.listen, endpoint.port, "METRICS_PORT")
+                    if endpoint.port else None)
+        try:
+            await bot.delete_webhook()
+            poller = Poller(bot, receive, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)
+            logger.info("long polling for updates%s", f"; /metrics on {endpoint.listen}:{endpoint.port}"
+                        if operator else "")
+            if ready is not None:
+                ready.set()
+            await poller.run(stop)
+        finally:
+            if operator is not None:
+                operator[0].should_exit = True
+                await operator[1]
         return
     app = webhook_app(path=urlparse(webhook.url).path or "/", secret=webhook.secret, healthy=healthy,
                       receive=receive)
-    server = uvicorn.Server(uvicorn.Config(app, host=webhook.listen, port=webhook.port, log_level="warning",
-                                           lifespan="off"))
-    serving = asyncio.create_task(server.serve())
+    server, serving = http_server(app, webhook.listen, webhook.port, "WEBHOOK_PORT")
     try:
         await bot.set_webhook(webhook.url, secret_token=webhook.secret, allowed_updates=Update.ALL_TYPES)
         logger.info("webhook %s served on %s:%s", webhook.url, webhook.listen, webhook.port)
@@ -101,6 +148,8 @@ class Serving:
     webhook: Webhook | None
     poll_timeout: int
     healthy: Callable[[], Awaitable[bool]]
+    endpoint: Endpoint = Endpoint()
+    force_polling: bool = False
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         from assistant.adapters.telegram import received, set_up_bot_profile
@@ -142,10 +191,13 @@ class Serving:
                 asyncio.create_task(repeat(carry_out_due, "scheduled work", self.interval, stop)),
                 asyncio.create_task(repeat(self.broadcasts.run_all, "broadcasts", self.interval, stop)),
                 asyncio.create_task(self.inbox.run(handle, self.assistant.dead_letter, execute, stop)),
+                asyncio.create_task(repeat(lambda: metrics.refresh_gauges(self.units), "metrics", self.interval,
+                                           stop)),
             ]
             try:
                 await receive_updates(application.bot, receive, webhook=self.webhook, poll_timeout=self.poll_timeout,
-                                      healthy=self.healthy, stop=stop, ready=ready)
+                                      healthy=self.healthy, stop=stop, ready=ready, endpoint=self.endpoint,
+                                      force=self.force_polling)
             finally:
                 stop.set()
                 _, late = await asyncio.wait(background, timeout=15)

@@ -23,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from assistant.metrics import exposition
+
 logger = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -77,8 +79,23 @@ def webhook_app(*, path: str, secret: str, healthy: Callable[[], Awaitable[bool]
             return Response(status_code=503)
         return JSONResponse(answer) if answer else Response()
 
+    return Starlette(routes=[Route(path, telegram, methods=["POST"]), *operator_routes(healthy)])
+
+
+def operator_routes(healthy: Callable[[], Awaitable[bool]]) -> list[Route]:
+    """`/healthz` (200 while the database answers, else 503) and `/metrics` (Prometheus' text format)."""
+
     async def healthz(request: Request) -> Response:
         ok = await healthy()
         return PlainTextResponse("ok" if ok else "database unavailable", status_code=200 if ok else 503)
 
-    return Starlette(routes=[Route(path, telegram, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])])
+    async def metrics(request: Request) -> Response:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
+
+    return [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]
+
+
+def operator_app(healthy: Callable[[], Awaitable[bool]]) -> Starlette:
+    """The operator's endpoints alone (polling mode, where there is no webhook server)."""
+    return Starlette(routes=operator_routes(healthy))

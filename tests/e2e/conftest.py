@@ -61,7 +61,7 @@ class RunningBot:
 def bot_settings(api: FakeBotAPI, database_url: str) -> Settings:
     return Settings(database_url=database_url, telegram_bot_token=api.token,  # type: ignore[call-arg]
                     telegram_api_base_url=api.base_url, telegram_api_file_url=api.file_url, poll_timeout=1,
-                    admin_ids=[999], scheduler_interval_seconds=0.2, telegram_group_period=GROUP_PERIOD,
+                    admin_ids=[999], scheduler_interval_seconds=0.2, telegram_group_period=GROUP_PERIOD, metrics_port=0,
                     _env_file=None)
 
 

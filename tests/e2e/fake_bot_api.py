@@ -58,6 +58,8 @@ class FakeBotAPI:
     blocked: set[int] = field(default_factory=set)
     failures: list[Failure] = field(default_factory=list)
     profile: dict[str, Any] = field(default_factory=dict)
+    other_poller: bool = False
+    """Another process polls with the same token: every getUpdates is told 409 Conflict."""
     confirmed: int = 0
     topics: dict[int, dict[str, Any]] = field(default_factory=dict)
     deleted_topics: set[int] = field(default_factory=set)
@@ -270,11 +272,18 @@ class FakeBotAPI:
         return BOT_USER
 
     async def _do_deleteWebhook(self, params: dict[str, Any]) -> Any:
+        self.profile.pop("webhook", None)
         return True
 
     async def _do_setWebhook(self, params: dict[str, Any]) -> Any:
+        if not str(params.get("url", "")).startswith("https://"):
+            raise Refused(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
         self.profile["webhook"] = params
         return True
+
+    async def _do_getWebhookInfo(self, params: dict[str, Any]) -> Any:
+        return {"url": (self.profile.get("webhook") or {}).get("url", ""), "has_custom_certificate": False,
+                "pending_update_count": len(self.updates)}
 
     async def _set_profile(self, params: dict[str, Any], kind: str) -> Any:
         self.profile.setdefault(kind, {})[params.get("language_code") or ""] = params
@@ -296,6 +305,12 @@ class FakeBotAPI:
         return True
 
     async def _do_getUpdates(self, params: dict[str, Any]) -> Any:
+        if self.profile.get("webhook"):
+            raise Refused(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook "
+                               "to delete the webhook first")
+        if self.other_poller:
+            raise Refused(409, "Conflict: terminated by other getUpdates request; make sure that only one bot "
+                               "instance is running")
         offset = int(params.get("offset") or 0)
         limit = int(params.get("limit") or 100)
         timeout = float(params.get("timeout") or 0)

@@ -38,7 +38,7 @@ class BotProcess:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
         self.env.update({"TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.base_url,
                          "TELEGRAM_API_FILE_URL": api.file_url, "DATABASE_URL": database_url, "POLL_TIMEOUT": "1",
-                         "SCHEDULER_INTERVAL_SECONDS": "0.3", **env})
+                         "SCHEDULER_INTERVAL_SECONDS": "0.3", "METRICS_PORT": "0", **env})
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self, ready_url: str | None = None) -> None:
@@ -62,6 +62,18 @@ class BotProcess:
                         pass
                 await asyncio.sleep(0.1)
         raise AssertionError(f"the bot did not start: {self.output()}")
+
+    async def run_to_exit(self, timeout: float = 60) -> int:
+        """Run until the process exits by itself (it should fail at start): its exit code."""
+        with self.log.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(sys.executable, *self.command, *self.args, cwd=ROOT,
+                                                                env=self.env, stdout=log, stderr=log)
+        try:
+            return await asyncio.wait_for(self.process.wait(), timeout)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+            raise AssertionError(f"the bot did not exit: {self.output()}") from None
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

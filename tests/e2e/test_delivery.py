@@ -89,7 +89,7 @@ async def test_the_webhook_answers_503_until_the_update_is_stored(api: FakeBotAP
     refused = refuse_storing(monkeypatch, 1001, times=2)
     handling_refused = fail_first(monkeypatch, 1001, times=1)
     port = free_port()
-    settings = bot_settings.model_copy(update={"webhook_url": f"http://127.0.0.1:{port}/hook", "webhook_port": port,
+    settings = bot_settings.model_copy(update={"webhook_url": "https://bot.example.com/hook", "webhook_port": port,
                                                "webhook_secret": SecretStr("secret-for-tests")})
     bot = RunningBot(settings, clock)
     await bot.start()

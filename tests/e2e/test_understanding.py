@@ -24,7 +24,7 @@ async def transport(request: pytest.FixtureRequest, api: FakeBotAPI, bot_setting
     settings = bot_settings
     if request.param == "webhook":
         port = free_port()
-        settings = bot_settings.model_copy(update={"webhook_url": f"http://127.0.0.1:{port}/telegram/hook",
+        settings = bot_settings.model_copy(update={"webhook_url": "https://bot.example.com/telegram/hook",
                                                    "webhook_port": port, "webhook_listen": "127.0.0.1",
                                                    "webhook_secret": SecretStr(SECRET)})
         api.webhook_targets = [f"http://127.0.0.1:{port}/telegram/hook"]
