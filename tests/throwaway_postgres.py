@@ -62,13 +62,15 @@ class ThrowawayPostgres:
         if process.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed: {output.decode(errors='replace')}")
 
-    async def create(self) -> None:
-        """initdb, start and migrate."""
+    async def create(self, migrate: bool = True) -> None:
+        """initdb, start and (unless told not to) migrate."""
         if os.geteuid() == 0:
             shutil.chown(self._root, "postgres", "postgres")
         await self._run(str(self._bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
                         "--no-sync", "-E", "UTF8", "--locale=C")
         await self.start()
+        if not migrate:
+            return
         engine = make_engine(self.url)
         try:
             await upgrade(engine)

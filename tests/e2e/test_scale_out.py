@@ -121,3 +121,30 @@ async def test_postgres_restarted_during_traffic_loses_nothing(api: FakeBotAPI,
         assert "not stored" in bot.output() or "database unavailable" in bot.output()  # the outage was met
     finally:
         assert await bot.stop() == 0, bot.output()
+
+
+async def test_three_processes_start_together_on_a_fresh_postgres(api: FakeBotAPI, database_urls: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    """Each process migrates at start; the migration lock makes them take turns (without it, two of three died
+    on a UniqueViolation creating the same tables)."""
+    if "postgresql" not in database_urls:
+        pytest.skip("set TEST_DATABASE_URL to test PostgreSQL")
+    cluster = ThrowawayPostgres()
+    try:
+        await cluster.create(migrate=False)  # an empty database: no schema yet
+        ports = [free_port() for _ in range(3)]
+        bots = [BotProcess(api, cluster.url, tmp_path / f"bot{n}.log", "--webhook", "https://bot.example.com/hook",
+                           "--listen", "127.0.0.1", "--port", str(port)) for n, port in enumerate(ports)]
+        await asyncio.gather(*(bot.start(ready_url=f"http://127.0.0.1:{port}/healthz")
+                               for bot, port in zip(bots, ports)))
+        try:
+            api.webhook_targets = [f"http://127.0.0.1:{port}/hook" for port in ports]
+            merchant = Merchant(api, 7001)
+            assert GREETING in await merchant.say("/start", timeout=30)
+        finally:
+            for bot in bots:
+                assert await bot.stop() == 0, bot.output()
+        for bot in bots:
+            assert "Traceback" not in bot.output() and "UniqueViolation" not in bot.output()
+    finally:
+        await cluster.destroy()
