@@ -16,6 +16,7 @@ back as a delivery result), sent again by whichever process looks next if this o
 from __future__ import annotations
 
 import asyncio
+import secrets
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -69,13 +70,18 @@ class BroadcastRunner:
     def __init__(self, units: Units, renderer: Renderer, transport: BroadcastTransport, execute: Executor,
                  rate: float, clock: Callable[[], datetime], progress_every: float = 2.0, batch: int = 200,
                  outbox_lease: timedelta = timedelta(seconds=30),
-                 stopping: Callable[[], bool] = lambda: False, owner: str | None = None) -> None:
+                 stopping: Callable[[], bool] = lambda: False, owner: str | None = None,
+                 hold_for: timedelta = timedelta(seconds=60)) -> None:
         self.units = units
         self.renderer = renderer
         self.transport = transport
         self.execute = execute  # carries out outputs from the outbox and reports what became of them
         self.outbox_lease = outbox_lease
         self.owner = owner  # of the outbox leases, like the core's
+        self.runner = owner or f"runner:{secrets.token_hex(8)}"
+        """Who holds a broadcast while sending it: one process at a time, so `rate` is the rate across them."""
+        self.hold_for = hold_for
+        self._held_until: datetime | None = None
         self.pacer = Pacer(rate)
         self.clock = clock
         self.progress_every = progress_every
@@ -95,7 +101,32 @@ class BroadcastRunner:
             counts = await store.broadcasts.recipient_counts(broadcast_id)
         return {state: counts.get(state, 0) for state in ("pending", "sending", "sent", "blocked", "failed")}
 
+    async def _hold(self, broadcast_id: int, renewing: bool = False) -> bool:
+        """Hold the broadcast (renewed once half the hold has passed); False when another process sends it."""
+        now = self.clock()
+        if renewing and self._held_until is not None and now < self._held_until - self.hold_for / 2:
+            return True
+        async with self.units() as store:
+            held = await store.broadcasts.hold(broadcast_id, self.runner, now, now + self.hold_for)
+        self._held_until = now + self.hold_for if held else None
+        return held
+
+    async def _let_go(self, broadcast_id: int) -> None:
+        self._held_until = None
+        async with self.units() as store:
+            await store.broadcasts.let_go(broadcast_id, self.runner)
+
     async def run(self, broadcast_id: int) -> None:
+        if not await self._hold(broadcast_id):
+            logger.debug("broadcast %s is being sent by another process", broadcast_id)
+            return
+        try:
+            await self._run(broadcast_id)
+        finally:
+            if self._held_until is not None:
+                await self._let_go(broadcast_id)
+
+    async def _run(self, broadcast_id: int) -> None:
         async with self.units() as store:
             broadcast = await store.broadcasts.get(broadcast_id)
             if broadcast is None or broadcast.state != "running":
@@ -122,6 +153,10 @@ class BroadcastRunner:
                 if self.stopping():
                     await self._progress(broadcast_id, language, total)
                     return  # resumed by the next start
+                if not await self._hold(broadcast_id, renewing=True):
+                    logger.warning("broadcast %s: another process took it over (this one was too slow to renew "
+                                   "its hold)", broadcast_id)
+                    return
                 refused = await self._send_one(broadcast_id, user_id, message)
                 if refused is not None:
                     await self._finish(broadcast_id, language, total, refused=refused)

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy import literal as sa_literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,6 +61,20 @@ class Broadcasts:
 
     async def get(self, broadcast_id: int) -> Broadcast | None:
         return await self.session.get(Broadcast, broadcast_id, populate_existing=True, with_for_update=True)
+
+    async def hold(self, broadcast_id: int, runner: str, now: datetime, until: datetime) -> bool:
+        """Become (or stay) the one process sending a running broadcast, until `until`; False when another
+        process holds it."""
+        result = await self.session.execute(
+            update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.state == "running",
+                                    or_(Broadcast.runner.is_(None), Broadcast.runner == runner,
+                                        Broadcast.runner_until < now))
+            .values(runner=runner, runner_until=until))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def let_go(self, broadcast_id: int, runner: str) -> None:
+        await self.session.execute(update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.runner == runner)
+                                   .values(runner=None, runner_until=None))
 
     async def pending_recipients(self, broadcast_id: int, limit: int) -> list[int]:
         query = (select(BroadcastRecipient.user_id)

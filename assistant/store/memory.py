@@ -546,6 +546,20 @@ class MemoryBroadcasts:
     async def get(self, broadcast_id: int) -> Broadcast | None:
         return self.rows.get(Broadcast, broadcast_id)
 
+    async def hold(self, broadcast_id: int, runner: str, now: datetime, until: datetime) -> bool:
+        broadcast = self.rows.get(Broadcast, broadcast_id)
+        if broadcast is None or broadcast.state != "running" or not (
+                broadcast.runner in (None, runner) or (broadcast.runner_until is not None
+                                                       and broadcast.runner_until < now)):
+            return False
+        broadcast.runner, broadcast.runner_until = runner, until
+        return True
+
+    async def let_go(self, broadcast_id: int, runner: str) -> None:
+        broadcast = self.rows.get(Broadcast, broadcast_id)
+        if broadcast is not None and broadcast.runner == runner:
+            broadcast.runner, broadcast.runner_until = None, None
+
     async def pending_recipients(self, broadcast_id: int, limit: int) -> list[int]:
         return [r.user_id for r in self.rows.where(BroadcastRecipient, broadcast_id=broadcast_id, state="pending")][:limit]
 

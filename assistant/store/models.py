@@ -274,6 +274,9 @@ class Broadcast(Base):
     progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+    runner: Mapped[str | None] = mapped_column(String(40))
+    """The process sending it (one at a time, so the broadcast rate holds across processes)."""
+    runner_until: Mapped[datetime | None]
 
 
 class BroadcastRecipient(Base):

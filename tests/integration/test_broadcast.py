@@ -187,3 +187,46 @@ async def test_a_message_telegram_refuses_fails_the_broadcast_and_the_admin_is_t
     assert broadcast.state == "failed" and counts == {"sent": 1, "pending": 11}
     await runner(sessions, assistant, transport, clock).run_all()
     assert len(transport.delivered) == 1  # a failed broadcast is not resumed
+
+
+@dataclass
+class SlowTransport(RecordingTransport):
+    """Each delivery takes a moment, so that two processes would overlap if both sent."""
+
+    async def deliver(self, chat_id: int, text: str) -> Delivery:
+        import asyncio
+
+        await asyncio.sleep(0.01)
+        return await super().deliver(chat_id, text)
+
+
+async def test_one_process_sends_a_broadcast_at_a_time_so_the_rate_holds_across_processes(
+        assistant, sessions, clock, audience) -> None:
+    import asyncio
+
+    admin = Chat(assistant, ADMIN, ADMIN)
+    await announce(admin, "recent", "通知")
+    first, second = SlowTransport(), SlowTransport()
+    await asyncio.gather(runner(sessions, assistant, first, clock).run_all(),
+                         runner(sessions, assistant, second, clock).run_all())
+    sent = sorted(chat for chat, _ in first.delivered + second.delivered)
+    assert sent == audience  # everyone once
+    assert not first.delivered or not second.delivered  # by one process: its pace is the broadcast's pace
+
+
+async def test_a_broadcast_held_by_a_dead_process_is_taken_up_once_its_hold_runs_out(assistant, sessions, clock,
+                                                                                       audience) -> None:
+    from datetime import timedelta
+
+    admin = Chat(assistant, ADMIN, ADMIN)
+    await announce(admin, "recent", "通知")
+    async with sessions() as session, session.begin():
+        store = UnitOfWork(session)
+        [broadcast] = await store.broadcasts.running()
+        assert await store.broadcasts.hold(broadcast.id, "killed-process", clock.now, clock.now + timedelta(seconds=60))
+    transport = RecordingTransport()
+    await runner(sessions, assistant, transport, clock).run_all()
+    assert transport.delivered == []  # held: the dead process might still be sending
+    clock.advance(seconds=61)
+    await runner(sessions, assistant, transport, clock).run_all()
+    assert sorted(chat for chat, _ in transport.delivered) == audience
