@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -136,15 +136,39 @@ async def runtime(settings: Settings, clock: Callable[[], datetime] = utcnow) ->
 TOKEN_PATTERN = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
 
 
+def token_problem(settings: Settings) -> str | None:
+    """Why the bot token cannot be used, in one line; None when it looks right."""
+    token = settings.telegram_bot_token.get_secret_value().strip() if settings.telegram_bot_token else ""
+    if not token:
+        return ("TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and put its token in the environment "
+                "or .env")
+    if not TOKEN_PATTERN.match(token):
+        return "TELEGRAM_BOT_TOKEN is malformed: it looks like 123456789:AAH… (digits, a colon, 35 characters)"
+    return None
+
+
 def telegram_token(settings: Settings) -> str:
     """The bot token, or a one-line error."""
-    if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value().strip():
-        fail("TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and put its token in the environment "
-             "or .env")
-    token = settings.telegram_bot_token.get_secret_value().strip()  # type: ignore[union-attr]
-    if not TOKEN_PATTERN.match(token):
-        fail("TELEGRAM_BOT_TOKEN is malformed: it looks like 123456789:AAH… (digits, a colon, 35 characters)")
-    return token
+    problem = token_problem(settings)
+    if problem is not None:
+        fail(problem)
+    return settings.telegram_bot_token.get_secret_value().strip()  # type: ignore[union-attr]
+
+
+def bot_requests(settings: Settings) -> tuple[Any, Any]:
+    """The Bot API clients: one for calls and downloads, one (a single connection) for getUpdates."""
+    from assistant.adapters.bot_api_http import AiohttpRequest
+
+    return AiohttpRequest(settings.telegram_connections, pool_timeout=10.0), AiohttpRequest(1)
+
+
+def make_bot(settings: Settings, token: str) -> Any:
+    """A bare Bot API client with this process's settings (for `bot.py check`)."""
+    from telegram import Bot
+
+    request, _ = bot_requests(settings)
+    return Bot(token, base_url=settings.telegram_api_base_url, base_file_url=settings.telegram_api_file_url,
+               request=request)
 
 
 def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any, Any]:
@@ -157,17 +181,16 @@ def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any,
         filters,
     )
 
-    from assistant.adapters.bot_api_http import AiohttpRequest
     from assistant.adapters.telegram import FloodGuard, GlobalPace, TelegramAdapter
     from assistant.senders import Pace, Senders, SendLimits
 
     adapter = TelegramAdapter(core=rt.assistant, renderer=rt.renderer,
                               default_language=settings.default_language, support_chat_id=settings.support_chat_id,
                               flood=FloodGuard(settings.flood_messages, settings.flood_seconds))
+    request, updates_request = bot_requests(settings)
     builder = (Application.builder().token(token)
                .base_url(settings.telegram_api_base_url).base_file_url(settings.telegram_api_file_url)
-               .request(AiohttpRequest(settings.telegram_connections, pool_timeout=10.0))
-               .get_updates_request(AiohttpRequest(1)))
+               .request(request).get_updates_request(updates_request))
     pace = Pace(settings.telegram_max_rate)  # Telegram's limit for one bot: about 30 requests a second
     if settings.telegram_max_rate > 0:
         builder = builder.rate_limiter(GlobalPace(pace))
@@ -249,11 +272,38 @@ def flows_markdown() -> str:
 app = cli.app
 
 
+def checks(settings: Settings) -> Any:
+    """Every `bot.py check` item, with the Bot API client this process would use."""
+    from assistant.adapters.check import run_checks
+
+    problem = token_problem(settings)
+    return run_checks(settings, None if problem else partial(make_bot, settings, telegram_token(settings)),
+                      lambda: problem)
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("invoice-assistant")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"invoice-assistant {version()}")
+        raise typer.Exit()
+
+
 @app.callback()
-def compose(ctx: typer.Context) -> None:
+def compose(ctx: typer.Context,
+            show_version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                       help="Print the version and exit.")] = False) -> None:
     """Invoice troubleshooting assistant (查不到发票)."""
     ctx.obj = Composition(load_settings=load_settings, runtime=runtime, serve=serve, telegram_token=telegram_token,
-                          flows_markdown=flows_markdown, flows_doc=FLOWS_DOC, root=ROOT)
+                          flows_markdown=flows_markdown, flows_doc=FLOWS_DOC, root=ROOT, checks=checks)
 
 
 if __name__ == "__main__":

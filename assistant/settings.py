@@ -18,7 +18,7 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/assistant.sqlite3"
 class Settings(BaseSettings):
     """Everything the commands need; built once, in `bot.py`."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     database_url: str = DEFAULT_DATABASE_URL
     database_connections: int = Field(default=20, ge=1, le=500)

@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
+from assistant.adapters.check import Check
 from assistant.adapters.failures import ExitCode, explain
 from assistant.core import utcnow
 from assistant.domain.identifiers import tax_id_valid
@@ -63,6 +64,7 @@ class Composition:
     flows_markdown: Callable[[], str]
     flows_doc: Path
     root: Path
+    checks: Callable[[Settings], Awaitable[list[Check]]]
 
 
 def composed(ctx: typer.Context) -> Composition:
@@ -480,6 +482,23 @@ def audit(ctx: typer.Context, limit: Annotated[int, typer.Option(help="How many 
         console.print(table)
 
     run_async(main(), settings)
+
+
+@app.command()
+def check(ctx: typer.Context) -> None:
+    """Check the set-up: settings, database and schema, token and Bot API (through the proxy), webhook, support
+    group — each ✓ or ✗ with what to do. Changes nothing."""
+    settings = composed(ctx).load_settings()
+    configure_logging(settings)
+    results = run_async(composed(ctx).checks(settings), settings)
+    for item in results:
+        mark = "[green]✓[/green]" if item.ok else "[red]✗[/red]"
+        console.print(f"{mark} {item.name}: {escape(item.detail)}"
+                      + (f" — [bold]{escape(item.fix)}[/bold]" if not item.ok and item.fix else ""),
+                      highlight=False, soft_wrap=True)
+    failed = [item for item in results if not item.ok]
+    if failed:
+        raise typer.Exit(code=1)
 
 
 @app.command()

@@ -33,14 +33,34 @@ class NewerDatabase(Exception):
         self.revision = revision
 
 
-def _upgrade(connection: Connection, revision: str) -> None:
+def known_revisions() -> set[str]:
+    """Every revision this release's migrations know."""
+    from alembic.script import ScriptDirectory
+
+    return {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
+def _revisions(connection: Connection) -> tuple[str | None, str]:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
+
+    heads = MigrationContext.configure(connection).get_current_heads()
+    return (heads[0] if heads else None), str(ScriptDirectory.from_config(alembic_config()).get_current_head())
+
+
+async def schema_revisions(engine: AsyncEngine) -> tuple[str | None, str]:
+    """(the database's revision — None when it has no schema — and this release's newest), changing nothing."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_revisions)
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    from alembic.runtime.migration import MigrationContext
 
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")  # until this commits
     config = alembic_config()
-    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    known = known_revisions()
     for current in MigrationContext.configure(connection).get_current_heads():
         if current not in known:
             raise NewerDatabase(current)

@@ -58,6 +58,8 @@ class FakeBotAPI:
     blocked: set[int] = field(default_factory=set)
     failures: list[Failure] = field(default_factory=list)
     profile: dict[str, Any] = field(default_factory=dict)
+    forum: bool = True
+    """Whether the support group has topics turned on."""
     other_poller: bool = False
     """Another process polls with the same token: every getUpdates is told 409 Conflict."""
     confirmed: int = 0
@@ -398,6 +400,12 @@ class FakeBotAPI:
         if params["file_id"] not in self.endless_files:  # a local Bot API server may leave the size out
             file["file_size"] = len(self.files.get(params["file_id"], b""))
         return file
+
+    async def _do_getChat(self, params: dict[str, Any]) -> Any:
+        chat_id = int(params["chat_id"])
+        if chat_id > 0:
+            return {"id": chat_id, "type": "private", "first_name": "商户"}
+        return {"id": chat_id, "type": "supergroup", "title": "发票客服", "is_forum": self.forum}
 
     async def _do_getChatMember(self, params: dict[str, Any]) -> Any:
         user = {"id": int(params["user_id"]), "is_bot": True, "first_name": "发票助手"}
