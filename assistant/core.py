@@ -72,6 +72,8 @@ def utcnow() -> datetime:
 COMMANDS = {"start": "menu", "cancel": "menu", "menu": "menu", "help": "help", "lang": "lang",
             "status": "status", "find": "find", "human": "human"}
 UPDATE_MEMORY = timedelta(days=7)  # Telegram keeps undelivered updates for 24 hours
+ALERT_QUIET = timedelta(minutes=15)
+"""Admins are told of new dead letters (and of outputs given up) at most this often, with the count since."""
 RECORDED = (OpenTopic, Copy, Progress)
 """Outputs whose delivery the core records (the topic and message ids Telegram assigned)."""
 
@@ -209,12 +211,33 @@ class Assistant:
             await store.inbox.forget(now - UPDATE_MEMORY)
         if outputs:
             logger.warning("%s output(s) left unsent by a stopped sender: sending them now", len(outputs))
+        outputs += await self._alerts(now)
         outputs += await self.handle(TicketsDue())
         for follow_up_id, chat_id in due:
             try:
                 outputs += await self.handle(FollowUpDue(follow_up_id, chat_id))
             except (Unavailable, Failed):
                 logger.warning("follow-up %s could not be delivered; it stays due", follow_up_id)
+        return outputs
+
+    async def _alerts(self, now: datetime) -> list[Out]:
+        """Admins told of new dead letters and outputs given up: at most once per `ALERT_QUIET` each kind, with
+        how many since they were last told (one process tells; the others find the watermark moved)."""
+        outputs: list[Out] = []
+        async with self.units() as store:
+            for kind, counted in (("dead_letters", store.inbox.dead_since), ("given_up", store.outbox.given_up_since)):
+                since, told = await store.alerts.mark(kind, now)
+                if told is not None and now - told < ALERT_QUIET:
+                    continue
+                count = await counted(since)
+                if not count or not await store.alerts.advance(kind, since, now):
+                    continue
+                logger.warning("admins told: %s %s since %s", count, kind, since.isoformat())
+                admins = await store.users.admins()
+                outputs += [Reply(self.renderer.text("admin_alert", admin.language, kind=kind, count=count,
+                                                     since=since), chat_id=admin.id) for admin in admins]
+            if outputs:
+                outputs = await store.outbox.enqueue(outputs, now, self.config.outbox_lease, self.owner)
         return outputs
 
     async def startup_notices(self, support_rights: bool = True) -> list[Out]:

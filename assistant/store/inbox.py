@@ -224,6 +224,11 @@ class InboxStore:
                   for state in ("pending", "dead")}
         return {state: count for state, count in counts.items() if count}
 
+    async def dead_since(self, since: datetime) -> int:
+        """Updates dead-lettered after `since`."""
+        return int(await self.session.scalar(select(func.count()).select_from(InboxEntry).where(
+            InboxEntry.state == "dead", InboxEntry.finished_at > since)) or 0)
+
     async def forget(self, before: datetime) -> None:
         """Finished entries older than `before` (dead ones stay until an admin acts)."""
         await self.session.execute(delete(InboxEntry).where(InboxEntry.state.in_(["done", "dropped"]),

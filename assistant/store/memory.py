@@ -24,6 +24,7 @@ from assistant.outputs import Copy, OpenTopic, Out
 from assistant.store.inbox import Batch, Item, Received
 from assistant.store.models import (
     AccessRequest,
+    Alert,
     AuditEntry,
     Base,
     Broadcast,
@@ -504,6 +505,10 @@ class MemoryOutbox:
                    for output in (decode(e.payload) for e in self.rows.all(OutboxEntry)
                                   if e.chat_id == chat_id and e.sent_at is None and e.failed_at is None))
 
+    async def given_up_since(self, since: datetime) -> int:
+        return sum(1 for e in self.rows.all(OutboxEntry)
+                   if e.sent_at is None and e.failed_at is not None and e.failed_at > since)
+
     async def counts(self) -> tuple[int, int]:
         entries = self.rows.all(OutboxEntry)
         return (sum(1 for e in entries if e.sent_at is None and e.failed_at is None),
@@ -686,10 +691,35 @@ class MemoryInbox:
                 counts[entry.state] = counts.get(entry.state, 0) + 1
         return counts
 
+    async def dead_since(self, since: datetime) -> int:
+        return sum(1 for e in self.rows.all(InboxEntry)
+                   if e.state == "dead" and e.finished_at is not None and e.finished_at > since)
+
     async def forget(self, before: datetime) -> None:
         for entry in self.rows.all(InboxEntry):
             if entry.state in ("done", "dropped") and entry.finished_at is not None and entry.finished_at < before:
                 self.rows.delete(entry)
+
+
+class MemoryAlerts:
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    async def mark(self, kind: str, now: datetime) -> tuple[datetime, datetime | None]:
+        alert = self.rows.get(Alert, kind)
+        if alert is None:
+            alert = self.rows.add(Alert(kind=kind, counted_until=now, told_at=None))
+        return alert.counted_until, alert.told_at
+
+    async def advance(self, kind: str, counted_until: datetime, now: datetime) -> bool:
+        alert = self.rows.get(Alert, kind)
+        if alert is None or alert.counted_until != counted_until:
+            return False
+        alert.counted_until, alert.told_at = now, now
+        return True
+
+    async def all(self) -> list[Alert]:
+        return self.rows.all(Alert)
 
 
 class MemoryUnitOfWork:
@@ -710,6 +740,7 @@ class MemoryUnitOfWork:
         self.outbox = MemoryOutbox(rows)
         self.broadcasts = MemoryBroadcasts(rows)
         self.inbox = MemoryInbox(rows)
+        self.alerts = MemoryAlerts(rows)
 
     async def lock_chat(self, chat_id: int) -> None:
         """Units of work run one at a time already."""

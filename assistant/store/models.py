@@ -347,3 +347,13 @@ class InboxEntry(Base):
     received_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     error: Mapped[str] = mapped_column(Text, default="")
+
+
+class Alert(Base):
+    """What admins were last told about one kind of trouble, and up to when it was counted."""
+
+    __tablename__ = "alerts"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    counted_until: Mapped[datetime]
+    told_at: Mapped[datetime | None]

@@ -109,6 +109,11 @@ class Outbox:
             OutboxEntry.failed_at.is_not(None)))
         return int(unsent or 0), int(failed or 0)
 
+    async def given_up_since(self, since: datetime) -> int:
+        """Outputs given up after `since` (never sent)."""
+        return int(await self.session.scalar(select(func.count()).select_from(OutboxEntry).where(
+            OutboxEntry.sent_at.is_(None), OutboxEntry.failed_at > since)) or 0)
+
     async def forget(self, before: datetime) -> None:
         await self.session.execute(delete(OutboxEntry).where(
             or_(OutboxEntry.sent_at < before, OutboxEntry.failed_at < before)))

@@ -15,6 +15,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assistant.store.access import AccessRequests
+from assistant.store.alerts import Alerts
 from assistant.store.audit import AuditLog
 from assistant.store.broadcasts import Broadcasts
 from assistant.store.conversations import Conversations
@@ -48,6 +49,7 @@ class UnitOfWork:
         self.outbox = Outbox(session)
         self.broadcasts = Broadcasts(session)
         self.inbox = InboxStore(session)
+        self.alerts = Alerts(session)
 
     async def lock_chat(self, chat_id: int) -> None:
         """Serialise this chat's transactions across processes until this one ends.
