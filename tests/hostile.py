@@ -56,3 +56,24 @@ def zip_bomb_ofd(entries: int = 200, entry_bytes: int = 20 * 1024 * 1024) -> byt
 def big_xml(size: int = 19 * 1024 * 1024) -> bytes:
     """One XML document of `size` bytes (under the 20 MB file limit)."""
     return b"<Invoice><Note>" + b"x" * (size - 32) + b"</Note></Invoice>"
+
+
+def busy_pdf(shapes: int = 400_000, pages: int = 3) -> bytes:
+    """Some tens of KB: pages of `shapes` tiny filled shapes each (one compressed stream shared by all pages),
+    so that rendering or walking them costs a reader seconds of CPU."""
+    ops = b"10 10 580 780 re f\n" * shapes
+    stream = zlib.compress(ops, 9)
+    objects = [b"<</Type/Catalog/Pages 2 0 R>>",
+               ("<</Type/Pages/Kids[" + " ".join(f"{4 + i} 0 R" for i in range(pages)) + f"]/Count {pages}>>").encode(),
+               f"<</Length {len(stream)}/Filter/FlateDecode>>stream\n".encode() + stream + b"\nendstream"]
+    objects += [b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 600 800]/Contents 3 0 R>>" for _ in range(pages)]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj ".encode() + body + b" endobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer <</Size {len(objects) + 1}/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)

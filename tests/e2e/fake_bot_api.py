@@ -58,6 +58,8 @@ class FakeBotAPI:
     blocked: set[int] = field(default_factory=set)
     failures: list[Failure] = field(default_factory=list)
     profile: dict[str, Any] = field(default_factory=dict)
+    hold_downloads: bool = False
+    """File downloads hang until `let_downloads_go` (a process can be killed in the middle of one)."""
     forum: bool = True
     """Whether the support group has topics turned on."""
     other_poller: bool = False
@@ -101,6 +103,7 @@ class FakeBotAPI:
         self.port = 0
         self.held: list[Call] = []
         self._release = asyncio.Event()
+        self._downloads = asyncio.Event()
         self._queues: dict[int, collections.deque[dict[str, Any]]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._turns: collections.Counter[int] = collections.Counter()  # deliveries made per chat
@@ -127,8 +130,13 @@ class FakeBotAPI:
         while not self._server.started:
             await asyncio.sleep(0.01)
 
+    def let_downloads_go(self) -> None:
+        self.hold_downloads = False
+        self._downloads.set()
+
     async def stop(self) -> None:
         self._release.set()
+        self._downloads.set()
         for worker in self._workers.values():
             worker.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
@@ -142,6 +150,8 @@ class FakeBotAPI:
     async def _download(self, request: Request) -> Response:
         file_id = request.path_params["file_id"]
         self.calls.append(Call("download", {"file_id": file_id}))
+        if self.hold_downloads:  # the download hangs until the test lets it go (or the client dies)
+            await self._downloads.wait()
         if file_id in self.endless_files and request.path_params["token"] == self.token:
             async def chunks() -> Any:
                 for _ in range(16384):  # 1 GB, unless the client stops reading
