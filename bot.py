@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from assistant.adapters import cli
 from assistant.adapters.cli import Composition, fail
 from assistant.bookkeeping import Bookkeeping
-from assistant.core import Assistant, CoreConfig, utcnow
+from assistant.core import Assistant, CoreConfig, Retention, utcnow
 from assistant.diagnosis import DiagnosisRules
 from assistant.flow_runner import FlowRunner
 from assistant.file_reader import IsolatedReader, ReadLimits
@@ -99,7 +99,11 @@ def build_assistant(settings: Settings, units: Units, clock: Callable[[], dateti
                         support=support,
                         announce_days=settings.announce_days,
                         outbox_lease=timedelta(seconds=settings.outbox_lease_seconds),
-                        outbox_attempts=settings.outbox_attempts)
+                        outbox_attempts=settings.outbox_attempts,
+                        retention=Retention(lookups=timedelta(days=settings.retain_lookups_days),
+                                            tickets=timedelta(days=settings.retain_tickets_days),
+                                            audit=timedelta(days=settings.retain_audit_days),
+                                            inactive_users=timedelta(days=settings.retain_inactive_users_days)))
     reader = IsolatedReader(ReadLimits(memory_bytes=settings.read_memory_mb * 1024 * 1024,
                                        seconds=settings.read_seconds, workers=settings.read_workers,
                                        per_chat=settings.read_queue_per_chat))

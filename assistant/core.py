@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cache, partial
 from typing import Any
@@ -92,6 +92,19 @@ class CoreConfig:
     outbox_attempts: int = 5
     download_seconds: float = 30.0
     """How long fetching one file may take."""
+    retention: Retention = field(default_factory=lambda: Retention())
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long personal data is kept for its purpose (README, "Data protection")."""
+
+    lookups: timedelta = timedelta(days=180)
+    tickets: timedelta = timedelta(days=365)
+    audit: timedelta = timedelta(days=365)
+    inactive_users: timedelta = timedelta(days=365)
+    every: timedelta = timedelta(hours=1)
+    """How often the scheduler prunes (one process does, the others find it done)."""
 
 
 def _chat_of(message: Message) -> int | None:
@@ -212,6 +225,7 @@ class Assistant:
         if outputs:
             logger.warning("%s output(s) left unsent by a stopped sender: sending them now", len(outputs))
         outputs += await self._alerts(now)
+        await self._prune(now)
         outputs += await self.handle(TicketsDue())
         for follow_up_id, chat_id in due:
             try:
@@ -239,6 +253,19 @@ class Assistant:
             if outputs:
                 outputs = await store.outbox.enqueue(outputs, now, self.config.outbox_lease, self.owner)
         return outputs
+
+    async def _prune(self, now: datetime) -> None:
+        """Personal data past its retention erased (once per `Retention.every`, by one process)."""
+        keep = self.config.retention
+        async with self.units() as store:
+            since, done = await store.alerts.mark("retention", now)
+            if done is not None and now - done < keep.every or not await store.alerts.advance("retention", since, now):
+                return
+            changed = await store.privacy.prune(lookups_before=now - keep.lookups, tickets_before=now - keep.tickets,
+                                                audit_before=now - keep.audit,
+                                                inactive_before=now - keep.inactive_users)
+        if changed:
+            logger.info("personal data past its retention erased: %s", changed)
 
     async def startup_notices(self, support_rights: bool = True) -> list[Out]:
         """Warnings for admins at start: no support group configured, or the bot may not create topics there."""

@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     read_memory_mb: int = Field(default=512, ge=64)
     read_seconds: float = Field(default=15.0, gt=0)
     read_workers: int = Field(default=2, ge=1)
+    retain_lookups_days: int = Field(default=180, ge=1)
+    """Days a lookup keeps who asked about which invoice (then only its outcome and time are kept)."""
+    retain_tickets_days: int = Field(default=365, ge=1)
+    """Days after closing that a ticket keeps the merchant's name, fields and the map of relayed messages."""
+    retain_audit_days: int = Field(default=365, ge=1)
+    retain_inactive_users_days: int = Field(default=365, ge=1)
+    """Days without a conversation after which a merchant's name and conversation are erased."""
     read_queue_per_chat: int = Field(default=3, ge=0)
     """Files of one chat that may wait for a reader (more are refused, and the merchant told)."""
 

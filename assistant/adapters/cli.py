@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Protocol, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -265,13 +265,14 @@ def import_invoices(ctx: typer.Context,
 
 @users_app.command("add")
 def users_add(ctx: typer.Context, telegram_id: int,
-              role: Annotated[str, typer.Option(help="merchant, staff or admin")] = "merchant",
+              role: Annotated[str | None, typer.Option(help="merchant, staff or admin (a new user: merchant; "
+                                                         "an existing one keeps theirs)")] = None,
               company: Annotated[list[str] | None, typer.Option(help="Tax id the user may view (repeat).")] = None,
               lang: Annotated[str | None, typer.Option(help="zh or en")] = None,
               alias: Annotated[str | None, typer.Option(help="Name merchants see for a staff member.")] = None,
               demo: DemoOption = False) -> None:
-    """Add a user, or change an existing user's role, language, companies or staff alias."""
-    if role not in ROLES:
+    """Add a user, or change what is given of an existing user's role, language, companies or staff alias."""
+    if role is not None and role not in ROLES:
         fail(f"role must be one of {', '.join(ROLES)}")
     if lang is not None and lang not in ("zh", "en"):
         fail("lang must be zh or en")
@@ -287,11 +288,13 @@ def users_add(ctx: typer.Context, telegram_id: int,
 
     async def main() -> None:
         async with composed(ctx).runtime(settings) as rt, rt.units() as store:
-            await store.users.save(telegram_id, role=role, language=lang, companies=company or [], now=utcnow(),
-                                  alias=alias)
+            existing = await store.users.get(telegram_id)
+            kept = role or (existing.role if existing is not None else "merchant")
+            await store.users.save(telegram_id, role=kept, language=lang, companies=company or [], now=utcnow(),
+                                   alias=alias)
             await store.audit.add(actor_id=None, action="user_saved", allowed=True,
-                              detail={"user": telegram_id, "role": role, "companies": company or [], "via": "cli"},
-                              now=utcnow())
+                                  detail={"user": telegram_id, "role": kept, "companies": company or [], "via": "cli"},
+                                  now=utcnow())
 
     run_async(main(), settings)
     console.print(f"user {telegram_id} saved as {role}")
@@ -311,6 +314,96 @@ def users_list(ctx: typer.Context, demo: DemoOption = False) -> None:
         console.print(table)
 
     run_async(main(), settings)
+
+
+@users_app.command("unlink")
+def users_unlink(ctx: typer.Context, telegram_id: int,
+                 company: Annotated[list[str], typer.Option(help="Tax id to take from the user (repeat).")],
+                 demo: DemoOption = False) -> None:
+    """Take companies from a user: they no longer see those companies' invoices."""
+    settings = settings_for(ctx, demo)
+
+    async def main() -> int:
+        async with composed(ctx).runtime(settings) as rt, rt.units() as store:
+            removed = await store.users.unlink(telegram_id, company)
+            await store.audit.add(actor_id=None, action="user_unlinked", allowed=True,
+                                  detail={"user": telegram_id, "companies": company, "via": "cli"}, now=utcnow())
+        return removed
+
+    removed = run_async(main(), settings)
+    if not removed:
+        fail(f"user {telegram_id} has none of these companies: see `bot.py users list`")
+    console.print(f"user {telegram_id}: {removed} company link(s) removed")
+
+
+@users_app.command("remove")
+def users_remove(ctx: typer.Context, telegram_id: int, demo: DemoOption = False) -> None:
+    """Remove a user's account (role, language, companies). What they did stays; to erase a merchant's personal
+    data, use `users forget`."""
+    settings = settings_for(ctx, demo)
+
+    async def main() -> bool:
+        async with composed(ctx).runtime(settings) as rt, rt.units() as store:
+            removed = await store.users.remove(telegram_id)
+            if removed:
+                await store.audit.add(actor_id=None, action="user_removed", allowed=True,
+                                      detail={"user": telegram_id, "via": "cli"}, now=utcnow())
+        return removed
+
+    if not run_async(main(), settings):
+        fail(f"there is no user {telegram_id}: see `bot.py users list`")
+    console.print(f"user {telegram_id} removed")
+
+
+@users_app.command("forget")
+def users_forget(ctx: typer.Context, telegram_id: int,
+                 yes: Annotated[bool, typer.Option("--yes", help="Do it (without it, only says what would go).")]
+                 = False, demo: DemoOption = False) -> None:
+    """Erase a person's personal data (PIPL): account, conversation, lookups' identifiers, tickets' texts and
+    message maps, queued messages. Anonymous counts for statistics stay. Cannot be undone."""
+    settings = settings_for(ctx, demo)
+
+    async def main() -> dict[str, int]:
+        async with composed(ctx).runtime(settings) as rt, rt.units() as store:
+            if not yes:
+                found = await store.privacy.export(telegram_id)
+                return {table: len(rows) for table, rows in found.items() if rows}
+            changed = await store.privacy.forget(telegram_id)
+            await store.audit.add(actor_id=None, action="user_forgotten", allowed=True,
+                                  detail={"tables": changed, "via": "cli"}, now=utcnow())
+            return changed
+
+    changed = run_async(main(), settings)
+    summary = ", ".join(f"{table} {count}" for table, count in changed.items()) or "nothing stored"
+    if not yes:
+        console.print(f"would erase, for user {telegram_id}: {summary}. Run again with --yes to do it.")
+        return
+    console.print(f"user {telegram_id} forgotten: {summary}")
+
+
+@users_app.command("export")
+def users_export(ctx: typer.Context, telegram_id: int,
+                 out: Annotated[Path | None, typer.Option(help="Write to this file (default: standard output).")]
+                 = None, demo: DemoOption = False) -> None:
+    """Write everything stored about one person, as JSON (a PIPL access request)."""
+    settings = settings_for(ctx, demo)
+
+    async def main() -> dict[str, Any]:
+        async with composed(ctx).runtime(settings) as rt, rt.units() as store:
+            found = await store.privacy.export(telegram_id)
+            await store.audit.add(actor_id=None, action="user_exported", allowed=True,
+                                  detail={"user": telegram_id, "via": "cli"}, now=utcnow())
+        return {"user_id": telegram_id, "exported_at": utcnow().isoformat(), "tables": found}
+
+    text = json.dumps(run_async(main(), settings), ensure_ascii=False, indent=2)
+    if out is None:
+        print(text)
+        return
+    try:
+        out.write_text(text + "\n", encoding="utf-8")
+    except OSError as error:
+        fail(f"cannot write {out}: {error.strerror}")
+    console.print(f"wrote {out}")
 
 
 @maintenance_app.command("start")

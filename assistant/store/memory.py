@@ -171,6 +171,21 @@ class MemoryUsers:
                 self.rows.add(Company(tax_id=tax_id, name=""))
         return user
 
+    async def unlink(self, user_id: int, tax_ids: Sequence[str]) -> int:
+        links = [c for c in self.rows.where(UserCompany, user_id=user_id) if c.tax_id in tax_ids]
+        for link in links:
+            self.rows.delete(link)
+        return len(links)
+
+    async def remove(self, user_id: int) -> bool:
+        user = self.rows.get(User, user_id)
+        if user is None:
+            return False
+        for link in self.rows.where(UserCompany, user_id=user_id):
+            self.rows.delete(link)
+        self.rows.delete(user)
+        return True
+
     async def admins(self) -> list[User]:
         return self.rows.where(User, role="admin")
 
@@ -722,6 +737,105 @@ class MemoryAlerts:
         return self.rows.all(Alert)
 
 
+class MemoryPrivacy:
+    """`assistant.store.privacy.Privacy` over memory rows."""
+
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    def _tickets(self, user_id: int) -> list[Ticket]:
+        return [t for t in self.rows.all(Ticket) if t.user_id == user_id]
+
+    async def export(self, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        from assistant.store.privacy import plain
+
+        ticket_ids = {t.id for t in self._tickets(user_id)}
+        found: dict[str, list[Any]] = {
+            "users": [u for u in self.rows.all(User) if u.id == user_id],
+            "user_companies": [c for c in self.rows.all(UserCompany) if c.user_id == user_id],
+            "conversations": [c for c in self.rows.all(Conversation) if c.user_id == user_id],
+            "diagnoses": [d for d in self.rows.all(Diagnosis) if d.user_id == user_id],
+            "tickets": self._tickets(user_id),
+            "ticket_events": [e for e in self.rows.all(TicketEvent) if e.ticket_id in ticket_ids],
+            "relayed_messages": [m for m in self.rows.all(RelayedMessage) if m.ticket_id in ticket_ids],
+            "follow_ups": [f for f in self.rows.all(FollowUp) if f.user_id == user_id],
+            "access_requests": [a for a in self.rows.all(AccessRequest) if a.user_id == user_id],
+            "audit_log": [a for a in self.rows.all(AuditEntry) if a.actor_id == user_id],
+            "inbox": [e for e in self.rows.all(InboxEntry) if user_id in (e.user_id, e.chat_id)],
+            "outbox": [e for e in self.rows.all(OutboxEntry) if e.chat_id == user_id],
+            "broadcast_recipients": [r for r in self.rows.all(BroadcastRecipient) if r.user_id == user_id],
+        }
+        return {table: [plain(row) for row in rows] for table, rows in found.items()}
+
+    def _anonymise_tickets(self, tickets: list[Ticket], changed: dict[str, int]) -> None:
+        from assistant.store.privacy import ANONYMOUS_TICKET
+
+        ids = {t.id for t in tickets}
+        for message in [m for m in self.rows.all(RelayedMessage) if m.ticket_id in ids]:
+            self.rows.delete(message)
+            changed["relayed_messages"] = changed.get("relayed_messages", 0) + 1
+        for event in [e for e in self.rows.all(TicketEvent) if e.ticket_id in ids]:
+            event.detail, event.actor_id = {}, None
+            changed["ticket_events"] = changed.get("ticket_events", 0) + 1
+        for ticket in tickets:
+            for key, value in ANONYMOUS_TICKET.items():
+                setattr(ticket, key, type(value)(value) if isinstance(value, (dict, list)) else value)
+            changed["tickets"] = changed.get("tickets", 0) + 1
+
+    async def forget(self, user_id: int) -> dict[str, int]:
+        from assistant.store.privacy import ANONYMOUS_LOOKUP
+
+        changed: dict[str, int] = {}
+        self._anonymise_tickets(self._tickets(user_id), changed)
+        for lookup in [d for d in self.rows.all(Diagnosis) if d.user_id == user_id]:
+            for key, value in ANONYMOUS_LOOKUP.items():
+                setattr(lookup, key, value)
+            changed["diagnoses"] = changed.get("diagnoses", 0) + 1
+        for entry in [a for a in self.rows.all(AuditEntry) if a.actor_id == user_id]:
+            entry.actor_id, entry.detail = None, {}
+            changed["audit_log"] = changed.get("audit_log", 0) + 1
+        gone: list[tuple[str, list[Any]]] = [
+            ("conversations", [c for c in self.rows.all(Conversation) if c.user_id == user_id]),
+            ("follow_ups", [f for f in self.rows.all(FollowUp) if f.user_id == user_id]),
+            ("access_requests", [a for a in self.rows.all(AccessRequest) if a.user_id == user_id]),
+            ("inbox", [e for e in self.rows.all(InboxEntry) if user_id in (e.user_id, e.chat_id)]),
+            ("outbox", [e for e in self.rows.all(OutboxEntry) if e.chat_id == user_id]),
+            ("broadcast_recipients", [r for r in self.rows.all(BroadcastRecipient) if r.user_id == user_id]),
+            ("user_companies", [c for c in self.rows.all(UserCompany) if c.user_id == user_id]),
+            ("users", [u for u in self.rows.all(User) if u.id == user_id]),
+        ]
+        for table, found in gone:
+            for row in found:
+                self.rows.delete(row)
+            if found:
+                changed[table] = len(found)
+        return changed
+
+    async def prune(self, *, lookups_before: datetime, tickets_before: datetime, audit_before: datetime,
+                    inactive_before: datetime) -> dict[str, int]:
+        from assistant.store.privacy import ANONYMOUS_LOOKUP
+
+        changed: dict[str, int] = {}
+        for lookup in [d for d in self.rows.all(Diagnosis) if d.created_at < lookups_before and d.user_id != 0]:
+            for key, value in ANONYMOUS_LOOKUP.items():
+                setattr(lookup, key, value)
+            changed["diagnoses"] = changed.get("diagnoses", 0) + 1
+        self._anonymise_tickets([t for t in self.rows.all(Ticket) if t.state == "closed" and t.user_id != 0
+                                 and t.closed_at is not None and t.closed_at < tickets_before], changed)
+        for entry in [a for a in self.rows.all(AuditEntry) if a.at < audit_before]:
+            self.rows.delete(entry)
+            changed["audit_log"] = changed.get("audit_log", 0) + 1
+        active = {c.user_id for c in self.rows.all(Conversation) if c.updated_at >= inactive_before}
+        for user in [u for u in self.rows.all(User) if u.role == "merchant" and u.created_at < inactive_before
+                     and u.id not in active and (u.name or u.alias)]:
+            for conversation in [c for c in self.rows.all(Conversation) if c.user_id == user.id]:
+                self.rows.delete(conversation)
+                changed["conversations"] = changed.get("conversations", 0) + 1
+            user.name, user.alias = "", ""
+            changed["users"] = changed.get("users", 0) + 1
+        return changed
+
+
 class MemoryUnitOfWork:
     """The repositories over one memory transaction."""
 
@@ -741,6 +855,7 @@ class MemoryUnitOfWork:
         self.broadcasts = MemoryBroadcasts(rows)
         self.inbox = MemoryInbox(rows)
         self.alerts = MemoryAlerts(rows)
+        self.privacy = MemoryPrivacy(rows)
 
     async def lock_chat(self, chat_id: int) -> None:
         """Units of work run one at a time already."""

@@ -26,6 +26,7 @@ from assistant.store.invoices import Invoices
 from assistant.store.lookups import Lookups
 from assistant.store.maintenance import MaintenanceWindows
 from assistant.store.outbox_store import Outbox
+from assistant.store.privacy import Privacy
 from assistant.store.tickets import Tickets
 from assistant.store.users import Users
 
@@ -50,6 +51,7 @@ class UnitOfWork:
         self.broadcasts = Broadcasts(session)
         self.inbox = InboxStore(session)
         self.alerts = Alerts(session)
+        self.privacy = Privacy(session)
 
     async def lock_chat(self, chat_id: int) -> None:
         """Serialise this chat's transactions across processes until this one ends.

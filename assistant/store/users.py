@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.store.driver import Driver, unwritten
@@ -62,6 +62,18 @@ class Users:
             if await self.session.get(Company, tax_id) is None:
                 self.session.add(Company(tax_id=tax_id, name=""))
         return user
+
+    async def unlink(self, user_id: int, tax_ids: Sequence[str]) -> int:
+        """Take companies from a user; how many links there were."""
+        result = await self.session.execute(delete(UserCompany).where(UserCompany.user_id == user_id,
+                                                                      UserCompany.tax_id.in_(list(tax_ids))))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def remove(self, user_id: int) -> bool:
+        """Remove a user's account (role, language, companies); what they did stays (tickets, audit)."""
+        await self.session.execute(delete(UserCompany).where(UserCompany.user_id == user_id))
+        result = await self.session.execute(delete(User).where(User.id == user_id))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def admins(self) -> list[User]:
         return list(await self.session.scalars(select(User).where(User.role == "admin").order_by(User.id)))

@@ -113,3 +113,36 @@ def test_the_demo_chat_prints_no_library_chatter_and_can_start_over(tmp_path: Pa
     assert done.returncode == 0, done.stderr[-2000:]
     assert "prefix dict" not in done.stdout + done.stderr and "Loading model" not in done.stdout + done.stderr
     assert "同步" in done.stdout  # the question was answered
+
+
+def test_users_add_changes_only_what_is_given_unlink_and_remove(database: Path) -> None:
+    invoke("users", "add", "111", "--role", "staff", "--company", "91110000600037341L")
+    invoke("users", "add", "111", "--alias", "客服小王")  # no --role: still staff
+    out = runner.invoke(bot.app, ["users", "list"], env={"COLUMNS": "200"}).output
+    row = next(line for line in out.splitlines() if "111" in line)
+    assert "staff" in row and "客服小王" in row and "91110000600037341L" in row
+    assert "1 company link(s) removed" in invoke("users", "unlink", "111", "--company", "91110000600037341L")
+    result = runner.invoke(bot.app, ["users", "unlink", "111", "--company", "91110000600037341L"])
+    assert result.exit_code == 2 and "has none of these companies" in result.output
+    assert "user 111 removed" in invoke("users", "remove", "111")
+    assert "111" not in runner.invoke(bot.app, ["users", "list"], env={"COLUMNS": "200"}).output
+    result = runner.invoke(bot.app, ["users", "remove", "111"])
+    assert result.exit_code == 2 and "there is no user 111" in result.output
+
+
+def test_users_export_and_forget(database: Path, tmp_path: Path) -> None:
+    import json
+
+    invoke("users", "add", "4242", "--company", "91110000600037341L")
+    out = tmp_path / "4242.json"
+    assert "wrote" in invoke("users", "export", "4242", "--out", str(out))
+    exported = json.loads(out.read_text(encoding="utf-8"))
+    assert exported["user_id"] == 4242 and exported["tables"]["users"][0]["id"] == 4242
+    assert exported["tables"]["user_companies"] == [{"user_id": 4242, "tax_id": "91110000600037341L"}]
+    dry = invoke("users", "forget", "4242")
+    assert "would erase" in dry and "users 1" in dry and "--yes" in dry
+    assert "4242" in runner.invoke(bot.app, ["users", "list"], env={"COLUMNS": "200"}).output  # dry run: kept
+    assert "user 4242 forgotten: " in invoke("users", "forget", "4242", "--yes")
+    assert "4242" not in runner.invoke(bot.app, ["users", "list"], env={"COLUMNS": "200"}).output
+    again = json.loads(invoke("users", "export", "4242"))
+    assert all(rows == [] for rows in again["tables"].values())

@@ -351,3 +351,33 @@ async def test_inbox_albums_are_taken_whole_once_complete(units: Units) -> None:
         [batch] = await store.inbox.claim(NOW + timedelta(seconds=2), lease=LEASE, limit=5, busy=(),
                                           album_wait=wait)
         assert batch.ids == [1, 2, 3]
+
+
+async def test_users_unlink_remove_and_personal_data(units: Units) -> None:
+    from datetime import timedelta
+
+    async with units() as store:
+        await store.users.save(1, role="merchant", language="zh", companies=[MINE, SUPPLIER], now=NOW, name="张三")
+        await store.users.save(2, role="merchant", language="zh", companies=[MINE], now=NOW, name="李四")
+        for user_id in (1, 2):
+            await store.conversations.get(user_id, user_id, initial="menu", now=NOW)
+            await store.lookups.add(user_id=user_id, chat_id=user_id, fields={"number": "12345678"}, outcome="found",
+                                    now=NOW)
+    async with units() as store:
+        assert await store.users.unlink(1, [SUPPLIER, "none"]) == 1
+        assert await store.users.companies_of(1) == {MINE}
+        exported = await store.privacy.export(1)
+        assert [u["name"] for u in exported["users"]] == ["张三"] and len(exported["diagnoses"]) == 1
+        changed = await store.privacy.forget(1)
+        assert changed["users"] == 1 and changed["diagnoses"] == 1 and changed["conversations"] == 1
+    async with units() as store:
+        assert all(rows == [] for rows in (await store.privacy.export(1)).values())
+        assert await store.lookups.outcome_counts(NOW - timedelta(days=1)) == {"found": 2}  # counted, anonymous
+        assert (await store.users.get(2)).name == "李四"  # type: ignore[union-attr]
+        later = NOW + timedelta(days=400)
+        changed = await store.privacy.prune(lookups_before=later, tickets_before=later, audit_before=later,
+                                            inactive_before=later)
+        assert changed == {"diagnoses": 1, "conversations": 1, "users": 1}
+        assert (await store.users.get(2)).name == ""  # type: ignore[union-attr]
+        assert await store.users.remove(2) and not await store.users.remove(2)
+        assert await store.users.get(2) is None

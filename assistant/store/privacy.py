@@ -1,0 +1,142 @@
+"""Personal data: kept only as long as its purpose needs, erased or exported for one person on request (PIPL).
+
+What is personal, table by table (README, "Data protection"): a user's name and alias, their company links,
+their conversation, their lookups (who looked up which invoice), their tickets' texts (name, fields,
+checks, close reason) and the map of relayed messages, follow-ups, access requests, the audit rows they
+caused, and the inbox and outbox payloads of their chat. Erasing keeps anonymous rows where statistics
+count them (lookups by outcome, tickets opened/closed, ratings, the audit's actions): the person is gone
+from them, the count is not.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.store.models import (
+    AccessRequest,
+    AuditEntry,
+    Base,
+    BroadcastRecipient,
+    Conversation,
+    Diagnosis,
+    FollowUp,
+    InboxEntry,
+    OutboxEntry,
+    RelayedMessage,
+    Ticket,
+    TicketEvent,
+    User,
+    UserCompany,
+)
+
+logger = logging.getLogger(__name__)
+
+ANONYMOUS_TICKET: dict[str, Any] = {"user_id": 0, "chat_id": 0, "merchant_name": "", "fields": {}, "checks": [],
+                                    "close_reason": ""}
+ANONYMOUS_LOOKUP: dict[str, Any] = {"user_id": 0, "chat_id": 0, "code": "", "number": ""}
+
+
+def plain(row: Base) -> dict[str, Any]:
+    """A row as JSON-ready values."""
+    out: dict[str, Any] = {}
+    for column in row.__table__.columns:
+        value = getattr(row, column.key)
+        if isinstance(value, (datetime, date)):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = str(value)
+        out[column.key] = value
+    return out
+
+
+class Privacy:
+    """Erase, export and prune personal data over one SQL transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _rows(self, model: type[Base], *where: Any) -> list[Any]:
+        return list(await self.session.scalars(select(model).where(*where)))
+
+    async def export(self, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        """Everything stored about one person, table by table."""
+        tickets = await self._rows(Ticket, Ticket.user_id == user_id)
+        ticket_ids = [t.id for t in tickets]
+        found = {
+            "users": await self._rows(User, User.id == user_id),
+            "user_companies": await self._rows(UserCompany, UserCompany.user_id == user_id),
+            "conversations": await self._rows(Conversation, Conversation.user_id == user_id),
+            "diagnoses": await self._rows(Diagnosis, Diagnosis.user_id == user_id),
+            "tickets": tickets,
+            "ticket_events": await self._rows(TicketEvent, TicketEvent.ticket_id.in_(ticket_ids)),
+            "relayed_messages": await self._rows(RelayedMessage, RelayedMessage.ticket_id.in_(ticket_ids)),
+            "follow_ups": await self._rows(FollowUp, FollowUp.user_id == user_id),
+            "access_requests": await self._rows(AccessRequest, AccessRequest.user_id == user_id),
+            "audit_log": await self._rows(AuditEntry, AuditEntry.actor_id == user_id),
+            "inbox": await self._rows(InboxEntry, (InboxEntry.user_id == user_id) | (InboxEntry.chat_id == user_id)),
+            "outbox": await self._rows(OutboxEntry, OutboxEntry.chat_id == user_id),
+            "broadcast_recipients": await self._rows(BroadcastRecipient, BroadcastRecipient.user_id == user_id),
+        }
+        return {table: [plain(row) for row in rows] for table, rows in found.items()}
+
+    async def forget(self, user_id: int) -> dict[str, int]:
+        """Erase one person: rows about them deleted, rows counted by statistics made anonymous. What changed."""
+        changed: dict[str, int] = {}
+
+        async def run(name: str, statement: Any) -> None:
+            result = await self.session.execute(statement)
+            changed[name] = changed.get(name, 0) + int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+        ticket_ids = list(await self.session.scalars(select(Ticket.id).where(Ticket.user_id == user_id)))
+        await run("relayed_messages", delete(RelayedMessage).where(RelayedMessage.ticket_id.in_(ticket_ids)))
+        await run("ticket_events", update(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids))
+                  .values(detail={}, actor_id=None))
+        await run("tickets", update(Ticket).where(Ticket.id.in_(ticket_ids)).values(**ANONYMOUS_TICKET))
+        await run("diagnoses", update(Diagnosis).where(Diagnosis.user_id == user_id).values(**ANONYMOUS_LOOKUP))
+        await run("audit_log", update(AuditEntry).where(AuditEntry.actor_id == user_id).values(actor_id=None,
+                                                                                            detail={}))
+        await run("conversations", delete(Conversation).where(Conversation.user_id == user_id))
+        await run("follow_ups", delete(FollowUp).where(FollowUp.user_id == user_id))
+        await run("access_requests", delete(AccessRequest).where(AccessRequest.user_id == user_id))
+        await run("inbox", delete(InboxEntry).where((InboxEntry.user_id == user_id) | (InboxEntry.chat_id == user_id)))
+        await run("outbox", delete(OutboxEntry).where(OutboxEntry.chat_id == user_id))
+        await run("broadcast_recipients", delete(BroadcastRecipient).where(BroadcastRecipient.user_id == user_id))
+        await run("user_companies", delete(UserCompany).where(UserCompany.user_id == user_id))
+        await run("users", delete(User).where(User.id == user_id))
+        return {table: count for table, count in changed.items() if count}
+
+    async def prune(self, *, lookups_before: datetime, tickets_before: datetime, audit_before: datetime,
+                    inactive_before: datetime) -> dict[str, int]:
+        """Past their retention: lookups and closed tickets made anonymous (their maps deleted), audit rows
+        deleted, inactive merchants' names and conversations erased (their company links stay: an admin's)."""
+        changed: dict[str, int] = {}
+
+        async def run(name: str, statement: Any) -> None:
+            result = await self.session.execute(statement)
+            changed[name] = changed.get(name, 0) + int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+        await run("diagnoses", update(Diagnosis).where(Diagnosis.created_at < lookups_before, Diagnosis.user_id != 0)
+                  .values(**ANONYMOUS_LOOKUP))
+        old = select(Ticket.id).where(Ticket.state == "closed", Ticket.closed_at < tickets_before,
+                                      Ticket.user_id != 0)
+        ticket_ids = list(await self.session.scalars(old))
+        if ticket_ids:
+            await run("relayed_messages", delete(RelayedMessage).where(RelayedMessage.ticket_id.in_(ticket_ids)))
+            await run("ticket_events", update(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids))
+                      .values(detail={}, actor_id=None))
+            await run("tickets", update(Ticket).where(Ticket.id.in_(ticket_ids)).values(**ANONYMOUS_TICKET))
+        await run("audit_log", delete(AuditEntry).where(AuditEntry.at < audit_before))
+        active = select(Conversation.user_id).where(Conversation.updated_at >= inactive_before)
+        stale = select(User.id).where(User.role == "merchant", User.created_at < inactive_before,
+                                      User.id.not_in(active), (User.name != "") | (User.alias != ""))
+        stale_ids = list(await self.session.scalars(stale))
+        if stale_ids:
+            await run("conversations", delete(Conversation).where(Conversation.user_id.in_(stale_ids)))
+            await run("users", update(User).where(User.id.in_(stale_ids)).values(name="", alias=""))
+        return {table: count for table, count in changed.items() if count}
