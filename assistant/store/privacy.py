@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -61,6 +62,11 @@ class Privacy:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def _run(self, changed: dict[str, int], name: str, statement: Any) -> None:
+        """Execute a statement, counting the rows it changed under `name`."""
+        result = await self.session.execute(statement)
+        changed[name] = changed.get(name, 0) + int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     async def _rows(self, model: type[Base], *where: Any) -> list[Any]:
         return list(await self.session.scalars(select(model).where(*where)))
 
@@ -88,10 +94,7 @@ class Privacy:
     async def forget(self, user_id: int) -> dict[str, int]:
         """Erase one person: rows about them deleted, rows counted by statistics made anonymous. What changed."""
         changed: dict[str, int] = {}
-
-        async def run(name: str, statement: Any) -> None:
-            result = await self.session.execute(statement)
-            changed[name] = changed.get(name, 0) + int(result.rowcount or 0)  # type: ignore[attr-defined]
+        run = partial(self._run, changed)
 
         ticket_ids = list(await self.session.scalars(select(Ticket.id).where(Ticket.user_id == user_id)))
         await run("relayed_messages", delete(RelayedMessage).where(RelayedMessage.ticket_id.in_(ticket_ids)))
@@ -116,10 +119,7 @@ class Privacy:
         """Past their retention: lookups and closed tickets made anonymous (their maps deleted), audit rows
         deleted, inactive merchants' names and conversations erased (their company links stay: an admin's)."""
         changed: dict[str, int] = {}
-
-        async def run(name: str, statement: Any) -> None:
-            result = await self.session.execute(statement)
-            changed[name] = changed.get(name, 0) + int(result.rowcount or 0)  # type: ignore[attr-defined]
+        run = partial(self._run, changed)
 
         await run("diagnoses", update(Diagnosis).where(Diagnosis.created_at < lookups_before, Diagnosis.user_id != 0)
                   .values(**ANONYMOUS_LOOKUP))
