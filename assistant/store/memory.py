@@ -22,6 +22,7 @@ from sqlalchemy import inspect
 from assistant.outbox import decode, encode
 from assistant.outputs import Copy, OpenTopic, Out
 from assistant.store.inbox import Batch, Item, Received
+from assistant.domain.service import Served
 from assistant.store.models import (
     AccessRequest,
     Alert,
@@ -408,6 +409,17 @@ class MemoryTickets:
     async def open_counts(self) -> tuple[int, int]:
         tickets = self.rows.all(Ticket)
         return (sum(1 for t in tickets if t.state in ("open", "claimed")), sum(1 for t in tickets if t.state == "open"))
+
+    async def served(self, since: datetime) -> list[Served]:
+        served = []
+        for ticket in self.rows.all(Ticket):
+            if ticket.created_at < since:
+                continue
+            replies = [m.created_at for m in self.rows.all(RelayedMessage)
+                       if m.ticket_id == ticket.id and m.copy_chat_id == ticket.chat_id]
+            served.append(Served(ticket.created_at, ticket.assignee_id, min(replies) if replies else None,
+                                 ticket.closed_at, ticket.rating))
+        return served
 
     async def claim_waits(self, since: datetime) -> list[float]:
         return [(t.claimed_at - t.created_at).total_seconds() / 60 for t in self.rows.all(Ticket)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant.domain.service import Served
 from assistant.store.driver import nothing_there
 from assistant.store.dialect import dialect_insert
 from assistant.store.models import (
@@ -133,6 +134,18 @@ class Tickets:
             Ticket.state.in_(["open", "claimed"])).group_by(Ticket.state))
         by_state = {state: int(count) for state, count in rows}
         return sum(by_state.values()), by_state.get("open", 0)
+
+    async def served(self, since: datetime) -> list[Served]:
+        """Tickets opened since a moment: when staff first wrote to the merchant, when closed, the rating."""
+        first = (select(RelayedMessage.ticket_id, func.min(RelayedMessage.created_at).label("at"))
+                 .join(Ticket, Ticket.id == RelayedMessage.ticket_id)
+                 .where(Ticket.created_at >= since, RelayedMessage.copy_chat_id == Ticket.chat_id)
+                 .group_by(RelayedMessage.ticket_id).subquery())
+        rows = await self.session.execute(
+            select(Ticket.created_at, Ticket.assignee_id, first.c.at, Ticket.closed_at, Ticket.rating)
+            .outerjoin(first, first.c.ticket_id == Ticket.id).where(Ticket.created_at >= since))
+        return [Served(created, assignee, replied, closed, rating)
+                for created, assignee, replied, closed, rating in rows]
 
     async def claim_waits(self, since: datetime) -> list[float]:
         """Minutes from opening to claim of the tickets opened since a moment and claimed."""

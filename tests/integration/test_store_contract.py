@@ -381,3 +381,30 @@ async def test_users_unlink_remove_and_personal_data(units: Units) -> None:
         assert (await store.users.get(2)).name == ""  # type: ignore[union-attr]
         assert await store.users.remove(2) and not await store.users.remove(2)
         assert await store.users.get(2) is None
+
+
+async def test_tickets_served_times_and_ratings(units: Units) -> None:
+    from assistant.domain.service import Served
+
+    async with units() as store:
+        ticket = await store.tickets.add(user_id=1, chat_id=1, reason="human", language="zh", fields={}, checks=[],
+                                         now=NOW)
+        other = await store.tickets.add(user_id=2, chat_id=2, reason="human", language="zh", fields={}, checks=[],
+                                        now=NOW)
+    async with units() as store:
+        # the merchant's message copied into the group, then staff's answer copied to the merchant, twice
+        await store.tickets.add_relayed(ticket_id=ticket.id, source_chat_id=1, pairs=[(10, 110)], copy_chat_id=-100,
+                                        now=NOW + timedelta(minutes=1))
+        await store.tickets.add_relayed(ticket_id=ticket.id, source_chat_id=-100, pairs=[(111, 11)], copy_chat_id=1,
+                                        now=NOW + timedelta(minutes=4))
+        await store.tickets.add_relayed(ticket_id=ticket.id, source_chat_id=-100, pairs=[(112, 12)], copy_chat_id=1,
+                                        now=NOW + timedelta(minutes=9))
+        stored = await store.tickets.get(ticket.id)
+        assert stored is not None
+        stored.assignee_id, stored.closed_at, stored.rating, stored.state = 500, NOW + timedelta(hours=1), 4, "closed"
+    async with units() as store:
+        served = sorted(await store.tickets.served(NOW - timedelta(days=1)), key=lambda s: s.first_reply_at is None)
+        assert served == [Served(NOW, 500, NOW + timedelta(minutes=4), NOW + timedelta(hours=1), 4),
+                          Served(NOW, None, None, None, None)]
+        assert other.id != ticket.id
+        assert await store.tickets.served(NOW + timedelta(days=1)) == []
