@@ -160,10 +160,13 @@ def telegram_token(settings: Settings) -> str:
 
 
 def bot_requests(settings: Settings) -> tuple[Any, Any]:
-    """The Bot API clients: one for calls and downloads, one (a single connection) for getUpdates."""
-    from assistant.adapters.bot_api_http import AiohttpRequest
+    """The Bot API clients: one for calls and downloads, one (a single connection) for getUpdates; both
+    through TELEGRAM_PROXY, or the environment's HTTPS_PROXY (NO_PROXY honoured)."""
+    from assistant.adapters.bot_api_http import AiohttpRequest, bot_api_proxy
 
-    return AiohttpRequest(settings.telegram_connections, pool_timeout=10.0), AiohttpRequest(1)
+    proxy = bot_api_proxy(settings.proxy_url, settings.telegram_api_base_url)
+    return (AiohttpRequest(settings.telegram_connections, pool_timeout=10.0, proxy=proxy),
+            AiohttpRequest(1, proxy=proxy))
 
 
 def make_bot(settings: Settings, token: str) -> Any:

@@ -1,24 +1,35 @@
-"""Settings from the environment and an optional `.env` file."""
+"""Settings from the environment and optional `.env` files (the project's, then DATA_DIR's)."""
 
 from __future__ import annotations
 
 import logging
+import os
 from datetime import time, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, NoDecode, PydanticBaseSettingsSource, \
+    SettingsConfigDict
+from sqlalchemy.engine import make_url
 from typing_extensions import Annotated
 
 logger = logging.getLogger(__name__)
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+"""bot.py's folder: `.env`, the default database and relative SQLite paths resolve from it, never from the
+working directory."""
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/assistant.sqlite3"
+"""Relative to the project directory, or DATA_DIR/assistant.sqlite3 when DATA_DIR is set."""
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
 class Settings(BaseSettings):
     """Everything the commands need; built once, in `bot.py`."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(env_file=PROJECT_DIR / ".env", env_file_encoding="utf-8", extra="ignore",
+                                      env_ignore_empty=True)
 
     database_url: str = DEFAULT_DATABASE_URL
     database_connections: int = Field(default=20, ge=1, le=500)
@@ -136,6 +147,66 @@ class Settings(BaseSettings):
         if not match or int(match[1]) > 23 or int(match[3]) > 23 or int(match[2]) > 59 or int(match[4]) > 59:
             raise ValueError(f"{value!r} is not a span of hours: write it like 09:00-18:00")
         return f"{int(match[1]):02d}:{match[2]}-{int(match[3]):02d}:{match[4]}"
+
+    # -- where files live, and the way out to Telegram (deploy/.env.example lists every setting) ---------
+    data_dir: Path | None = None
+    """Folder of the default SQLite database (DATA_DIR/assistant.sqlite3) and of a `.env` read over the
+    project's. Relative paths resolve from the project directory."""
+    telegram_proxy: SecretStr | None = None
+    """Proxy for every Bot API request and file download: http://, https://, socks5:// or socks5h://
+    (socks5h: the proxy resolves api.telegram.org). Unset: HTTPS_PROXY / HTTP_PROXY and NO_PROXY apply."""
+
+    @field_validator("telegram_proxy")
+    @classmethod
+    def _proxy_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parts = urlsplit(value.get_secret_value().strip())
+        try:
+            port: int | None | bool = parts.port
+        except ValueError:  # not a number, or past 65535
+            port = False
+        if parts.scheme not in PROXY_SCHEMES or not parts.hostname or port is False \
+                or (parts.scheme.startswith("socks") and not port):
+            raise ValueError("use http://host:port, https://host:port, socks5://host:port or socks5h://host:port "
+                             "(user:password@ before the host if the proxy asks)")
+        return SecretStr(value.get_secret_value().strip())
+
+    @model_validator(mode="after")
+    def _anchor_paths(self) -> Settings:
+        """DATA_DIR absolute; the default database in it; relative SQLite paths from the project directory."""
+        if self.data_dir is not None:
+            self.data_dir = (PROJECT_DIR / self.data_dir.expanduser()).resolve()
+        if "database_url" not in self.model_fields_set and self.data_dir is not None:
+            self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'assistant.sqlite3').as_posix()}"
+        if self.database_url.startswith("sqlite"):
+            try:
+                url = make_url(self.database_url)
+            except Exception:  # noqa: BLE001 - a malformed URL is reported where the engine is made
+                return self
+            database = url.database or ""
+            if database and database != ":memory:" and not database.startswith("file:") \
+                    and not Path(database).is_absolute():
+                self.database_url = url.set(database=(PROJECT_DIR / database).resolve().as_posix()) \
+                    .render_as_string(hide_password=False)
+        return self
+
+    @property
+    def proxy_url(self) -> str | None:
+        return self.telegram_proxy.get_secret_value() if self.telegram_proxy is not None else None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment first, then DATA_DIR/.env (when DATA_DIR is in the environment), then the project's."""
+        data_dir = os.environ.get("DATA_DIR", "").strip()
+        if not data_dir or not isinstance(dotenv_settings, DotEnvSettingsSource) or dotenv_settings.env_file is None:
+            return init_settings, env_settings, dotenv_settings, file_secret_settings
+        data_env = DotEnvSettingsSource(settings_cls, env_file=PROJECT_DIR / Path(data_dir).expanduser() / ".env")
+        return init_settings, env_settings, data_env, dotenv_settings, file_secret_settings
 
     @field_validator("admin_ids", mode="before")
     @classmethod

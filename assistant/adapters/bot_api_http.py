@@ -6,16 +6,24 @@ that grows with the square of its connections. aiohttp's connector does not. The
 python-telegram-bot's `HTTPXRequest`: the same default timeouts, form-encoded parameters, multipart
 uploads, errors raised as `TimedOut` / `NetworkError` with the transport's error as their cause.
 aiohttp has no write timeout; a request's connect time includes waiting for a free connection.
+
+Every request and file download can go through a proxy (api.telegram.org is not reachable from mainland
+China without one): http:// and https:// proxies by aiohttp itself, socks5:// and socks5h:// by
+aiohttp-socks' connector.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
+import urllib.request
 import warnings
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
+from aiohttp_socks import ProxyConnector, ProxyType
 from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
@@ -53,26 +61,72 @@ def api_method(url: str) -> str:
     return method if method.isalnum() and len(method) <= 40 and "/file/" not in url else "other"
 
 
+def bot_api_proxy(configured: str | None, base_url: str) -> str | None:
+    """The proxy for the Bot API at `base_url`: TELEGRAM_PROXY; else, as curl and pip do, the environment's
+    proxy for the URL's scheme (HTTPS_PROXY / https_proxy for https://) unless NO_PROXY names the host."""
+    if configured:
+        return configured
+    parts = urlsplit(base_url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    proxy = urllib.request.getproxies().get(parts.scheme, "").strip()
+    return (proxy if "://" in proxy else f"http://{proxy}") if proxy else None  # "host:3128" means http
+
+
+def shown(proxy: str) -> str:
+    """A proxy URL without its password (for logs)."""
+    parts = urlsplit(proxy)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+
+
 class AiohttpRequest(BaseRequest):
-    """Bot API requests over one aiohttp session with at most `connections` connections."""
+    """Bot API requests over one aiohttp session with at most `connections` connections, through `proxy`
+    when given (http://, https://, socks5:// or socks5h://, with user:password@ if the proxy asks)."""
 
     def __init__(self, connections: int = 16, read_timeout: float | None = 5.0, connect_timeout: float | None = 5.0,
-                 pool_timeout: float | None = 1.0) -> None:
+                 pool_timeout: float | None = 1.0, proxy: str | None = None) -> None:
         self._connections = connections
         self._read_timeout = read_timeout
         self._connect_timeout = connect_timeout
         self._pool_timeout = pool_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxy = proxy
+        self._http_proxy: str | None = None  # given with each request: an http:// or https:// proxy
+        self._proxy_headers: dict[str, str] | None = None
+
+    def _connector(self) -> aiohttp.TCPConnector:
+        """A SOCKS proxy is the connector itself; an HTTP proxy is named with each request."""
+        options: dict[str, Any] = {"limit": self._connections, "ttl_dns_cache": 300}
+        if self._proxy is None:
+            return aiohttp.TCPConnector(**options)
+        parts = urlsplit(self._proxy)
+        if parts.scheme in ("socks5", "socks5h"):
+            return ProxyConnector(host=parts.hostname or "", port=parts.port or 1080, proxy_type=ProxyType.SOCKS5,
+                                  username=unquote(parts.username) if parts.username else None,
+                                  password=unquote(parts.password) if parts.password else None,
+                                  rdns=parts.scheme == "socks5h", **options)
+        self._http_proxy = shown(self._proxy)
+        if parts.username is not None:
+            login = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            self._proxy_headers = {"Proxy-Authorization": f"Basic {base64.b64encode(login).decode()}"}
+        return aiohttp.TCPConnector(**options)
 
     @property
     def read_timeout(self) -> float | None:
         return self._read_timeout
 
+    def _via(self, url: str) -> dict[str, Any]:
+        """An HTTP proxy and its login: in the CONNECT for https://, in the request itself for http://."""
+        if self._http_proxy is None:
+            return {}
+        login = self._proxy_headers if url.startswith("http:") else None
+        return {"proxy": self._http_proxy, "proxy_headers": self._proxy_headers, "headers": login}
+
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300),
-                headers={"User-Agent": self.USER_AGENT})
+            self._session = aiohttp.ClientSession(connector=self._connector(), headers={"User-Agent": self.USER_AGENT})
+            if self._proxy is not None:
+                logger.info("Bot API requests go through the proxy %s", shown(self._proxy))
 
     async def shutdown(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -106,8 +160,8 @@ class AiohttpRequest(BaseRequest):
         called = api_method(url)
         try:
             async with self._session.request(method, url, data=data,
-                                             timeout=self._timeout(read_timeout, connect_timeout, pool_timeout)
-                                             ) as response:
+                                             timeout=self._timeout(read_timeout, connect_timeout, pool_timeout),
+                                             **self._via(url)) as response:
                 body = await response.read()
         except asyncio.TimeoutError as error:  # aiohttp's timeouts are asyncio's
             metrics.BOT_API_CALLS.labels(method=called, result="timeout").inc()
@@ -119,3 +173,22 @@ class AiohttpRequest(BaseRequest):
         result = "ok" if status == 200 else "429" if status == 429 else "error"
         metrics.BOT_API_CALLS.labels(method=called, result=result).inc()
         return status, body
+
+    async def fetch(self, url: str, limit: int, timeout: float = 30.0) -> bytes | None:
+        """GET a file (over this session: the same proxy), streamed: its content, or None as soon as it passes
+        `limit` bytes, whatever size it was said to have. An HTTP error status raises `aiohttp.ClientError`."""
+        if self._session is None or self._session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+        chunks: list[bytes] = []
+        size = 0
+        timeouts = aiohttp.ClientTimeout(total=timeout, sock_connect=self._connect_timeout)
+        async with self._session.get(url, timeout=timeouts, **self._via(url)) as response:
+            response.raise_for_status()
+            if response.content_length is not None and response.content_length > limit:
+                return None
+            async for chunk in response.content.iter_chunked(65536):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    return None
+        return b"".join(chunks)  # one copy of the file in memory, not several

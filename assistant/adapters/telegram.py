@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
 from telegram import (
     BotCommand,
     BotCommandScopeChat,
@@ -34,7 +33,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import BaseRateLimiter, ContextTypes
 
-from assistant.adapters.bot_api_http import allow_raw_calls, may_have_arrived
+from assistant.adapters.bot_api_http import AiohttpRequest, allow_raw_calls, may_have_arrived
 from assistant.adapters.texts import CAPTION_LIMIT, MESSAGE_LIMIT, clean, shorten_html, split_html
 from assistant.adapters.webhook import ANSWERED
 from assistant.admin import ADMIN_COMMANDS
@@ -123,29 +122,20 @@ def _fetcher(bot: Any, file_id: str) -> Callable[[int], Awaitable[bytes]]:
         file = await bot.get_file(file_id)
         if file.file_size and file.file_size > limit:
             raise ReadError("too_large")
-        return await download(file.file_path, limit)
+        return await download(file.file_path, limit, bot.request)
     return fetch
 
 
-async def download(url: str | None, limit: int, timeout: float = 30.0) -> bytes:
-    """Stream a file, stopping as soon as it passes `limit` bytes, whatever its size was said to be."""
+async def download(url: str | None, limit: int, request: AiohttpRequest, timeout: float = 30.0) -> bytes:
+    """Stream a file over the Bot API's connections (and proxy), stopping as soon as it passes `limit` bytes."""
     if not url:
         raise ReadError("failed")
     if not url.startswith(("http://", "https://")):  # a local Bot API server in --local mode gives a path
         raise ReadError("unsupported")
-    chunks: list[bytes] = []
-    size = 0
-    async with httpx.AsyncClient(timeout=timeout) as client, client.stream("GET", url) as response:
-        response.raise_for_status()
-        declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise ReadError("too_large")
-        async for chunk in response.aiter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                raise ReadError("too_large")
-    return b"".join(chunks)  # one copy of the file in memory, not several
+    content = await request.fetch(url, limit, timeout)
+    if content is None:
+        raise ReadError("too_large")
+    return content
 
 
 def _command(message: Message) -> tuple[str, str] | None:
