@@ -1,13 +1,26 @@
 # The two commands: `make demo` (the assistant in the terminal on demo data) and `make test`.
 # Both create .venv and install the project on first use; only Python 3.11+ is needed.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+SUPPORTED := import sys; sys.exit(sys.version_info < (3, 11))
+# the first Python 3.11+ on PATH (python3 may be older); `make PYTHON=/path/to/python3.12 …` to choose
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c '$(SUPPORTED)' 2>/dev/null && { command -v $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench load flows clean
+# A .venv made with an older Python (or whose Python is gone) is made again.
+ifneq ($(wildcard $(VENV)),)
+ifneq ($(shell $(BIN)/python -c '$(SUPPORTED)' >/dev/null 2>&1 && echo ok),ok)
+$(info $(VENV) was made with an unsupported or missing Python; making it again with $(PYTHON))
+$(shell rm -rf $(VENV))
+endif
+endif
+
+.PHONY: demo test lint bench load flows clean
 
 $(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed: install python3.11 (or 3.12, 3.13), or run make PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -c '$(SUPPORTED)' || { echo "$(PYTHON) is older than Python 3.11: run make PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
@@ -16,7 +29,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python bot.py chat --demo
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

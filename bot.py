@@ -313,5 +313,10 @@ def compose(ctx: typer.Context,
                           flows_markdown=flows_markdown, flows_doc=FLOWS_DOC, root=ROOT, checks=checks)
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The `invoice-assistant` command (pyproject.toml's [project.scripts]): the same as `python bot.py`."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -138,7 +138,7 @@ def main() -> None:
     start = time.perf_counter()
     classifier = Classifier.train(examples)
     trained = time.perf_counter() - start
-    print(f"trained on {len(examples)} examples ({Counter(l for l, _, _ in examples)}) in {trained:.2f} s")
+    print(f"trained on {len(examples)} examples ({Counter(label for label, _, _ in examples)}) in {trained:.2f} s")
     rows = heldout()
     for language in ("zh", "en"):
         result = evaluate(classifier, [row for row in rows if row[0] == language])

@@ -135,7 +135,7 @@ async def test_amount_rules(chat: Chat, clock, merchant) -> None:
 async def test_three_failures_offer_a_person(chat: Chat, sessions, merchant) -> None:
     await chat.command("start")
     await chat.press("find")
-    for attempt in range(2):
+    for _ in range(2):
         await chat.say("123")
         assert "human" not in chat.buttons
     text = await chat.say("123")

@@ -15,7 +15,6 @@ import re
 import unicodedata
 from datetime import timedelta
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
