@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncio
+import uuid
 
 from sqlalchemy import event, exc, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,10 +63,31 @@ def make_engine(url: str, connections: int = 20, **kwargs: Any) -> AsyncEngine:
     # introspection, every statement prepared again): half the CPU of an update. Past `connections`,
     # transactions wait for a free one.
     kwargs = {"pool_size": connections, "max_overflow": 0, "pool_timeout": 30, **kwargs}
+    target: str | URL = url
+    query = dict(parsed.query)
+    if "statement_cache_size" in query:
+        target, kwargs = _statement_cache(parsed, query, kwargs)
     # No pre-ping: it costs a round trip on every transaction (0.3 ms of CPU, 40% of a short one). A
     # connection that died with a server restart fails its first statement instead; SQLAlchemy then
     # discards every connection older than that, and the update is handled again (`Unavailable`).
-    return create_async_engine(url, **kwargs)
+    return create_async_engine(target, **kwargs)
+
+
+def _statement_cache(parsed: URL, query: dict[str, Any], kwargs: dict[str, Any]) -> tuple[URL, dict[str, Any]]:
+    """asyncpg's `statement_cache_size`, given in DATABASE_URL (SQLAlchemy would pass it on as text).
+
+    0 is for PgBouncer in transaction mode before 1.21: a server connection serves several clients, so
+    asyncpg's numbered statement names (`__asyncpg_stmt_1__`) collide ("already exists"). Then nothing is
+    cached, by asyncpg or SQLAlchemy, and each statement SQLAlchemy prepares gets a name of its own.
+    """
+    value = query.pop("statement_cache_size")
+    if not (isinstance(value, str) and value.isdigit()):
+        raise ValueError(f"statement_cache_size in DATABASE_URL is {value!r}: give a number (0 behind PgBouncer)")
+    connect_args: dict[str, Any] = {"statement_cache_size": int(value)}
+    if int(value) == 0:
+        connect_args["prepared_statement_name_func"] = lambda: f"__asyncpg_{uuid.uuid4().hex}__"
+        query["prepared_statement_cache_size"] = "0"
+    return parsed.set(query=query), {**kwargs, "connect_args": {**connect_args, **kwargs.get("connect_args", {})}}
 
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

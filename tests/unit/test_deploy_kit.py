@@ -133,3 +133,13 @@ def test_the_scripts_are_valid_bash(script: str) -> None:
     checked = subprocess.run(["bash", "-n", str(DEPLOY / script)], capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0, checked.stderr
     assert (DEPLOY / script).stat().st_mode & 0o111, f"{script} is not executable"
+
+
+def test_operations_doc_names_every_exit_code_and_deploy_file() -> None:
+    from assistant.adapters.failures import ExitCode
+
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    codes = {int(match) for match in re.findall(r"^\| (\d) \|", doc, re.MULTILINE)}
+    assert codes == {0} | {int(code) for code in ExitCode}
+    for path in [*UNITS, DEPLOY / "compose.yaml", DEPLOY / "Dockerfile", DEPLOY / "backup.sh", DEPLOY / "restore.sh"]:
+        assert str(path.relative_to(ROOT)) in doc, f"docs/operations.md does not mention {path.name}"
