@@ -30,7 +30,7 @@ from assistant.core import utcnow
 from assistant.domain.identifiers import tax_id_valid
 from assistant.messages import Inbound
 from assistant.outputs import Out, Reply, Unavailable
-from assistant.settings import Settings
+from assistant.settings import PROJECT_DIR, Settings
 from assistant.store.models import ROLES
 
 if TYPE_CHECKING:
@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEMO_DATABASE_FILE = Path("data/demo.sqlite3")
-DEMO_DATABASE_URL = f"sqlite+aiosqlite:///./{DEMO_DATABASE_FILE.as_posix()}"
+DEMO_DATABASE_FILE = PROJECT_DIR / "data" / "demo.sqlite3"
+DEMO_DATABASE_URL = f"sqlite+aiosqlite:///{DEMO_DATABASE_FILE.as_posix()}"
 
 console = Console()
 err_console = Console(stderr=True)
@@ -214,7 +214,7 @@ def chat(ctx: typer.Context, demo: DemoOption = False,
                 console.print("[bold]Demo invoices[/bold]: copy a line (after the colon) into the chat.")
                 for case in cases:
                     console.print(f"  {case.outcome}: [cyan]{case.typed}[/cyan]", soft_wrap=True, highlight=False)
-                qr = Path("data/demo-invoice-qr.png")
+                qr = PROJECT_DIR / "data" / "demo-invoice-qr.png"
                 write_demo_qr(qr, now.astimezone(settings.tz).date())
                 console.print(f"  a photo of an invoice's QR code: [cyan]/file {qr}[/cyan]", soft_wrap=True,
                               highlight=False)
