@@ -28,18 +28,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from assistant.adapters import cli
 from assistant.adapters.cli import Composition, fail
-from assistant.bookkeeping import Bookkeeping
+from assistant.runtime.bookkeeping import Bookkeeping
 from assistant.core import Assistant, CoreConfig, utcnow
-from assistant.diagnosis import DiagnosisRules
+from assistant.merchant.diagnosis import DiagnosisRules
 from assistant.flow_runner import FlowRunner
-from assistant.file_reader import IsolatedReader, ReadLimits
-from assistant.inbox import Inbox, InboxConfig
+from assistant.runtime.file_reader import IsolatedReader, ReadLimits
+from assistant.runtime.inbox import Inbox, InboxConfig
 from assistant.replies import Renderer
 from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions
 from assistant.store.migrate import upgrade
 from assistant.store.uow import Units, sql_units
-from assistant.support import SupportConfig
+from assistant.support.desk import SupportConfig
 from assistant.understanding.classifier import default_classifier
 from flows.base import mermaid
 from flows.announce import ANNOUNCE
@@ -159,7 +159,7 @@ def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any,
 
     from assistant.adapters.bot_api_http import AiohttpRequest
     from assistant.adapters.telegram import FloodGuard, GlobalPace, TelegramAdapter
-    from assistant.senders import Pace, Senders, SendLimits
+    from assistant.runtime.senders import Pace, Senders, SendLimits
 
     adapter = TelegramAdapter(core=rt.assistant, renderer=rt.renderer,
                               default_language=settings.default_language, support_chat_id=settings.support_chat_id,

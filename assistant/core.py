@@ -19,13 +19,13 @@ from functools import cache, partial
 from typing import Any
 
 
-from assistant.admin import ADMIN_COMMANDS, AdminDesk
-from assistant.bookkeeping import Bookkeeping
-from assistant.diagnosis import DiagnosisRules
+from assistant.admin.desk import ADMIN_COMMANDS, AdminDesk
+from assistant.runtime.bookkeeping import Bookkeeping
+from assistant.merchant.diagnosis import DiagnosisRules
 from assistant.domain.documents import MAX_BYTES, ReadError
 from assistant.domain.extract import names_an_invoice
 from assistant.domain.intents import Understood, yes_or_no
-from assistant.file_reader import FileRead, IsolatedReader
+from assistant.runtime.file_reader import FileRead, IsolatedReader
 from assistant.flow_runner import FlowRunner
 from assistant.messages import (
     AlbumReceived,
@@ -46,13 +46,13 @@ from assistant.messages import (
     TopicReopened,
 )
 from assistant.outputs import Copy, Failed, OpenTopic, Out, Progress, Reply, Unavailable
-from assistant.ports import StorePorts
+from assistant.merchant.ports import StorePorts
 from assistant.replies import Renderer, normalise_language
 from assistant.store.engine import transient
 from assistant.store.inbox import Batch
 from assistant.store.models import Conversation, User
 from assistant.store.uow import UnitOfWork, Units
-from assistant.support import SupportConfig, SupportDesk
+from assistant.support.desk import SupportConfig, SupportDesk
 from flows.troubleshoot import TROUBLESHOOT, Troubleshoot, choice_trigger
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.file_reader import FileRead
+from assistant.runtime.file_reader import FileRead
 from assistant.outputs import Out
 from assistant.store.inbox import Batch
 

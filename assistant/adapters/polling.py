@@ -16,7 +16,7 @@ from typing import Any
 from telegram.error import NetworkError, RetryAfter, TimedOut
 
 from assistant.adapters.bot_api_http import allow_raw_calls
-from assistant.inbox import backoff, pause
+from assistant.runtime.inbox import backoff, pause
 
 logger = logging.getLogger(__name__)
 

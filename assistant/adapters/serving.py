@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 from assistant.broadcast import BroadcastRunner
 from assistant.core import Assistant
-from assistant.inbox import Inbox, pause
+from assistant.runtime.inbox import Inbox, pause
 from assistant.outputs import Out
 from assistant.replies import Renderer
 from assistant.store.engine import transient

@@ -37,7 +37,7 @@ from telegram.ext import BaseRateLimiter, ContextTypes
 from assistant.adapters.bot_api_http import allow_raw_calls, may_have_arrived
 from assistant.adapters.texts import CAPTION_LIMIT, MESSAGE_LIMIT, clean, shorten_html, split_html
 from assistant.adapters.webhook import ANSWERED
-from assistant.admin import ADMIN_COMMANDS
+from assistant.admin.desk import ADMIN_COMMANDS
 from assistant.broadcast import Delivery
 from assistant.domain.documents import ReadError
 from assistant.domain.text import utf16_cut
@@ -69,8 +69,8 @@ from assistant.outputs import (
     Unavailable,
 )
 from assistant.replies import LANGUAGES, Renderer, normalise_language
-from assistant.senders import report_patiently
-from assistant.senders import Later, Pace, Senders
+from assistant.runtime.senders import report_patiently
+from assistant.runtime.senders import Later, Pace, Senders
 from assistant.store.inbox import Batch, Received
 
 logger = logging.getLogger(__name__)
@@ -452,7 +452,7 @@ class TelegramAdapter:
         """Have outputs carried out; `answering` these updates of `chat_id`.
 
         With senders (the bot), they are queued and this returns at once: the handler holds no slot and
-        no lock while Telegram's limits are waited out (`assistant/senders.py`). Without (a tool, a
+        no lock while Telegram's limits are waited out (`assistant/runtime/senders.py`). Without (a tool, a
         benchmark), they are carried out here, in order, and the core given what became of them.
         """
         if self.senders is not None:

@@ -11,7 +11,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.outputs import Copy, OpenTopic, Out
-from assistant.outbox import decode, encode
+from assistant.runtime.outbox import decode, encode
 from assistant.store.driver import Driver
 from assistant.store.models import (
     OutboxEntry,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from assistant.bookkeeping import Bookkeeping
+from assistant.runtime.bookkeeping import Bookkeeping
 from assistant.outputs import Out, Unavailable
 from assistant.store.engine import transient
 from assistant.store.inbox import Batch, Received

@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from assistant.diagnosis import window_summary
+from assistant.merchant.diagnosis import window_summary
 from assistant.domain.times import parse_time
 from assistant.flow_runner import FlowRunner
 from assistant.messages import ButtonPress, Command, Inbound, Text

@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from assistant.diagnosis import invoice_summary
+from assistant.merchant.diagnosis import invoice_summary
 from assistant.domain.identifiers import compact
 from assistant.domain.text import TOPIC_NAME_LIMIT, strip_format, utf16_cut
 from assistant.flow_runner import FlowRunner
