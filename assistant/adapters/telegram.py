@@ -37,7 +37,6 @@ from telegram.ext import BaseRateLimiter, ContextTypes
 from assistant.adapters.bot_api_http import allow_raw_calls, may_have_arrived
 from assistant.adapters.texts import CAPTION_LIMIT, MESSAGE_LIMIT, clean, shorten_html, split_html
 from assistant.adapters.webhook import ANSWERED
-from assistant.admin.desk import ADMIN_COMMANDS
 from assistant.broadcast import Delivery
 from assistant.domain.documents import ReadError
 from assistant.domain.text import utf16_cut
@@ -69,6 +68,7 @@ from assistant.outputs import (
     Unavailable,
 )
 from assistant.replies import LANGUAGES, Renderer, normalise_language
+from assistant.routing import ADMIN_COMMANDS, MENU_COMMANDS
 from assistant.runtime.senders import report_patiently
 from assistant.runtime.senders import Later, Pace, Senders
 from assistant.store.inbox import Batch, Received
@@ -78,7 +78,6 @@ logger = logging.getLogger(__name__)
 SEND_ATTEMPTS = 4
 TOPIC_GONE = ("thread not found", "topic_deleted", "topic_closed", "topic not found", "topic_id_invalid")
 NO_RIGHTS = ("not enough rights", "chat_admin_required", "have no rights", "not a forum", "chat not found")
-COMMANDS = ("start", "cancel", "help", "lang", "status", "tickets")
 ATTACHMENT_KINDS = ("photo", "document", "sticker", "voice", "audio", "video", "video_note", "animation",
                     "location", "venue", "contact", "poll", "dice")
 
@@ -786,13 +785,13 @@ async def set_up_bot_profile(bot: Any, renderer: Renderer, default_language: str
     """Commands, description and short description in both languages (and the default); admins see theirs."""
     for admin_id, language in (admins or {}).items():
         try:
-            await bot.set_my_commands(_commands(renderer, language, COMMANDS + ADMIN_COMMANDS),
+            await bot.set_my_commands(_commands(renderer, language, MENU_COMMANDS + ADMIN_COMMANDS),
                                       scope=BotCommandScopeChat(admin_id))
         except BadRequest as error:  # the admin has not talked to the bot yet
             logger.info("admin commands not set for %s: %s", admin_id, error)
     for language in (*LANGUAGES, None):
         lang = language or default_language
-        commands = _commands(renderer, lang, COMMANDS)
+        commands = _commands(renderer, lang, MENU_COMMANDS)
         code = language  # None sets the default for every other language
         await bot.set_my_commands(commands, language_code=code)
         await bot.set_my_description(renderer.text("bot_description", lang), language_code=code)

@@ -25,7 +25,6 @@ from flows.troubleshoot import PROMPT_BUTTONS, TROUBLESHOOT
 
 logger = logging.getLogger(__name__)
 
-ADMIN_COMMANDS = ("maintenance", "maintenance_end", "maintenance_extend", "maintenance_list", "announce", "stats")
 DRAFTS: dict[str, tuple[type[Any], set[str]]] = {
     MAINTENANCE.name: (MaintenanceDraft, MAINTENANCE_CHOICES),
     ANNOUNCE.name: (AnnounceDraft, ANNOUNCE_CHOICES),
@@ -83,33 +82,40 @@ class AdminDesk:
         """Whether the conversation is inside an admin flow (a draft being written)."""
         return conversation.flow in DRAFTS
 
-    async def command(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
-        command = event.name
+    async def audited(self, event: Command, user: User) -> list[Out] | None:
+        """Every admin command is audited; anyone but an admin is refused (the refusal returned)."""
         allowed = user.role == "admin"
-        await self.store.audit.add(actor_id=user.id, action=command, allowed=allowed, detail={"args": event.args},
-                               now=self.now)
-        if not allowed:
-            logger.warning("user %s (%s) tried /%s", user.id, user.role, command)
-            return [self._reply("admin_only", user, event.chat_id, command=command)]
-        if command in DRAFTS:
-            spec = MAINTENANCE if command == MAINTENANCE.name else ANNOUNCE
-            return await self._run(conversation, user, _prompt, start=spec.name)
-        if command == "maintenance_end":
-            ended = await self.store.maintenance.end(self.now)
-            waiting = await self.store.follow_ups.waiting_notices([w.id for w in ended])
-            return [self._reply("maint_ended", user, event.chat_id, ended=len(ended), waiting=waiting)]
-        if command == "maintenance_extend":
-            until = parse_time(event.args, self.tz, self.now) if event.args.strip() else None
-            if until is None or until <= self.now:
-                return [self._reply("maint_extend_usage", user, event.chat_id, text=event.args)]
-            windows = await self.store.maintenance.extend(until, self.now)
-            return [self._reply("maint_extended", user, event.chat_id, count=len(windows), until=until.isoformat())]
-        if command == "maintenance_list":
-            current = await self.store.maintenance.active(self.now)
-            upcoming = await self.store.maintenance.upcoming(self.now)
-            return [self._reply("system_status", user, event.chat_id,
-                                current=window_summary(current) if current else None,
-                                upcoming=[window_summary(w) for w in upcoming])]
+        await self.store.audit.add(actor_id=user.id, action=event.name, allowed=allowed, detail={"args": event.args},
+                                   now=self.now)
+        if allowed:
+            return None
+        logger.warning("user %s (%s) tried /%s", user.id, user.role, event.name)
+        return [self._reply("admin_only", user, event.chat_id, command=event.name)]
+
+    async def start_draft(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
+        """/maintenance, /announce: the draft's flow from its start."""
+        return await self._run(conversation, user, _prompt, start=event.name)
+
+    async def end_maintenance(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
+        ended = await self.store.maintenance.end(self.now)
+        waiting = await self.store.follow_ups.waiting_notices([w.id for w in ended])
+        return [self._reply("maint_ended", user, event.chat_id, ended=len(ended), waiting=waiting)]
+
+    async def extend_maintenance(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
+        until = parse_time(event.args, self.tz, self.now) if event.args.strip() else None
+        if until is None or until <= self.now:
+            return [self._reply("maint_extend_usage", user, event.chat_id, text=event.args)]
+        windows = await self.store.maintenance.extend(until, self.now)
+        return [self._reply("maint_extended", user, event.chat_id, count=len(windows), until=until.isoformat())]
+
+    async def list_maintenance(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
+        current = await self.store.maintenance.active(self.now)
+        upcoming = await self.store.maintenance.upcoming(self.now)
+        return [self._reply("system_status", user, event.chat_id,
+                            current=window_summary(current) if current else None,
+                            upcoming=[window_summary(w) for w in upcoming])]
+
+    async def stats(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
         inbox = await self.store.inbox.counts()
         return [self._reply("stats", user, event.chat_id, periods=await self._stats(),
                             waiting=inbox.get("pending", 0), dead=inbox.get("dead", 0))]
