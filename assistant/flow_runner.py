@@ -1,7 +1,8 @@
 """The one flow runner: every flow's model is attached to its flow's shared machine for one event.
 
 Conversation flows (troubleshooting, the admin drafts) are also loaded from and saved to the
-conversation row here, and what they said is rendered here; the ticket lifecycle keeps its state in
+conversation row here, and only here (the one decider of a conversation's state), and what they said
+is rendered here; the ticket lifecycle keeps its state in
 the ticket row and is only driven.
 """
 
@@ -65,6 +66,12 @@ class FlowRunner:
         replies = [self.render(say, getattr(model, "language", language), version, conversation.chat_id)
                    for say in model.said]
         return model, replies
+
+    async def restart(self, conversations: Conversations, conversation: Conversation, flow: str, *,
+                      now: datetime) -> int:
+        """Put a conversation at the start of `flow`, with nothing remembered (an admin leaving a draft for the
+        assistant's menu); its next version returned."""
+        return await conversations.save(conversation, flow=flow, state=self.specs[flow].initial, data={}, now=now)
 
     def render(self, say: Any, language: str, version: int, chat_id: int) -> Reply:
         text, buttons = self.renderer.render(say, language)

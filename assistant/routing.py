@@ -187,6 +187,8 @@ async def resolve(turn: Turn, message: Message) -> Audience:
 
 
 async def route(turn: Turn, message: Message) -> list[Out]:
-    """Resolve the audience, then run the table's handler."""
+    """Resolve the audience, run the table's handler, then let the flow runner move the conversations of
+    merchants whose ticket the handler closed or took up again."""
     audience = await resolve(turn, message)
-    return await handler_for(audience, message)(turn, message)
+    outputs = await handler_for(audience, message)(turn, message)
+    return outputs + await merchant.follow_tickets(turn)

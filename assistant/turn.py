@@ -83,6 +83,11 @@ class Turn:
         assert self.ticket_or_none is not None, "a handler for a ticket's message was given no ticket"
         return self.ticket_or_none
 
+    @property
+    def desk_or_none(self) -> SupportDesk | None:
+        """The support desk, if the handler used it."""
+        return self._desk
+
     def desk(self) -> SupportDesk:
         if self._desk is None:
             self._desk = SupportDesk(self.store, self.services.renderer, self.config.support, self.services.flows,

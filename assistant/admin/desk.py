@@ -155,8 +155,7 @@ class AdminDesk:
 
     async def _leave(self, conversation: Conversation, user: User, key: str | None) -> list[Out]:
         """Back to the assistant's menu."""
-        await self.store.conversations.save(conversation, flow=TROUBLESHOOT.name, state=TROUBLESHOOT.initial,
-                                            data={}, now=self.now)
+        await self.flows.restart(self.store.conversations, conversation, TROUBLESHOOT.name, now=self.now)
         outputs: list[Out] = [self._reply(key, user, conversation.chat_id, command=key)] if key else []
         outputs.append(self._reply("state_menu", user, conversation.chat_id, PROMPT_BUTTONS["menu"],
                                    conversation.version))

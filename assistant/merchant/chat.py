@@ -186,3 +186,28 @@ async def follow_up_due(turn: Turn, message: FollowUpDue) -> list[Out]:
     turn.user_or_none, turn.conversation_or_none = user, conversation
     return await troubleshoot(turn, lambda model: model.trigger("recheck", fields=fields),  # type: ignore[attr-defined]
                               preface=[notice])
+
+
+async def follow_tickets(turn: Turn) -> list[Out]:
+    """Merchants' conversations told what a person did with their ticket (the desk asked for it): each fires
+    its trigger in the troubleshooting flow, the one place a conversation moves."""
+    desk = turn.desk_or_none
+    if desk is None or not desk.conversation_triggers:
+        return []
+    outputs: list[Out] = []
+    for ticket, trigger in desk.conversation_triggers:
+        conversation, _ = await turn.store.conversations.get(ticket.chat_id, ticket.user_id,
+                                                             initial=TROUBLESHOOT.initial, now=turn.now)
+        user = await turn.store.users.get(ticket.user_id)
+        assert user is not None, f"ticket {ticket.id} of a user never stored"
+        config = turn.config
+        ports = StorePorts(turn.store, user, conversation, turn.now, config.rules, config.max_years,
+                           config.max_failures, desk)
+        _, replies = await turn.services.flows.converse(
+            turn.store.conversations, conversation, TROUBLESHOOT.name,
+            lambda state, data: Troubleshoot(state, data, ports, ticket.language),
+            lambda model: model.trigger(trigger, ticket_id=ticket.id),  # type: ignore[attr-defined]
+            language=ticket.language, now=turn.now)
+        outputs += replies
+    desk.conversation_triggers.clear()
+    return outputs

@@ -66,6 +66,8 @@ class DeskBase:
         self.config = config
         self.flows = flows
         self.now = now
+        self.conversation_triggers: list[tuple[Ticket, str]] = []
+        """Triggers for merchants' conversations (their ticket closed or taken up again), fired after the desk."""
 
     # -- rendering ---------------------------------------------------------------------------------
     def _reply(self, template: str, language: str, chat_id: int, *, thread_id: int | None = None,

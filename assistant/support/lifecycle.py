@@ -12,7 +12,6 @@ from assistant.store.models import Ticket, User
 from assistant.store.uow import UnitOfWork
 from assistant.support.base import STAFF_ROLES, DeskBase
 from flows.ticket import TICKET, TicketLifecycle
-from flows.troubleshoot import PROMPT_BUTTONS, TROUBLESHOOT
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +73,6 @@ class Lifecycle(DeskBase):
                               checks: list[dict[str, Any]]) -> tuple[dict[str, Any], list[Out]]:
         """A withdrawn ticket reopened with what the merchant asks now: its topic reopened, not a new one."""
         ticket.reason, ticket.fields, ticket.checks, ticket.merchant_name = reason, fields, checks, user.name
-        ticket.closed_at, ticket.close_reason, ticket.assignee_id, ticket.claimed_at = None, "", None, None
-        ticket.rating, ticket.escalations = None, 0
-        ticket.escalate_at = self.now + self.config.claim_timeout
         outputs: list[Out] = []
         if self.config.chat_id is not None:
             if ticket.topic_id is None:
@@ -94,31 +90,23 @@ class Lifecycle(DeskBase):
         rated = ticket.rating is not None
         model = TicketLifecycle(ticket.state, owner_id=ticket.user_id, actor_id=actor_id, actor_role=role,
                                 closed_at=ticket.closed_at, rated=rated, now=self.now,
-                                ports=TicketPortsImpl(self.store, ticket, self.now), assignee_id=ticket.assignee_id)
+                                ports=TicketPortsImpl(self.store, ticket, self.now), assignee_id=ticket.assignee_id,
+                                ticket=ticket, claim_timeout=self.config.claim_timeout)
         if not self.flows.can(TICKET.name, ticket.state, trigger):
             return False
         await self.flows.drive(TICKET.name, model, lambda m: m.trigger(trigger, **detail))  # type: ignore[attr-defined]
-        ticket.state = model.state
         return model.done
 
-    async def _reset_merchant(self, ticket: Ticket, state: str) -> list[Out]:
-        """Put the merchant's conversation in `state`; the menu prompt when that is the menu."""
-        conversations = self.store.conversations
-        conversation, _ = await conversations.get(ticket.chat_id, ticket.user_id, initial=TROUBLESHOOT.initial,
-                                                  now=self.now)
-        await conversations.save(conversation, flow=TROUBLESHOOT.name, state=state, now=self.now,
-                                 data={} if state == "menu" else {**conversation.data, "ticket_id": ticket.id})
-        if state != "menu":
-            return []
-        return [self._reply("state_menu", ticket.language, ticket.chat_id, buttons=PROMPT_BUTTONS["menu"],
-                            version=conversation.version)]
+    def _tell_conversation(self, ticket: Ticket, trigger: str) -> None:
+        """The merchant's conversation is to fire `trigger` (`ticket_closed`, `ticket_taken_back`): asked of the
+        flow runner after the desk is done (`assistant/merchant/chat.py: follow_tickets`), which alone moves it."""
+        self.conversation_triggers.append((ticket, trigger))
 
     async def claim(self, ticket: Ticket, actor: User) -> list[Out]:
         previous = ticket.assignee_id
         if not await self._fire(ticket, "claim", actor.id, actor.role, previous=previous):
             key = "ticket_already_yours" if ticket.assignee_id == actor.id else "ticket_cannot"
             return [self._staff(key, ticket, action="claim")]
-        ticket.assignee_id, ticket.claimed_at, ticket.escalate_at = actor.id, self.now, None
         alias = actor.alias
         outputs: list[Out] = [self._staff("ticket_claimed_staff", ticket, staff_name=actor.name or str(actor.id))]
         outputs += await self._card_update(ticket)
@@ -129,13 +117,12 @@ class Lifecycle(DeskBase):
         role = "staff" if by_topic else actor.role
         if not await self._fire(ticket, "close", actor.id, role, reason=reason, by_topic=by_topic):
             return [self._staff("ticket_cannot", ticket, action="close")]
-        ticket.closed_at, ticket.close_reason, ticket.escalate_at = self.now, reason, None
         outputs: list[Out] = await self._card_update(ticket)
         if ticket.topic_id is not None and not by_topic and self.config.chat_id is not None:
             outputs.append(TopicState(self.config.chat_id, ticket.topic_id, self.topic_name(ticket), closed=True))
         rating = [[f"rate.{ticket.id}.{n}" for n in range(1, 6)]]
         outputs.append(self._to_merchant("ticket_closed", ticket, buttons=rating))
-        outputs += await self._reset_merchant(ticket, "menu")
+        self._tell_conversation(ticket, "ticket_closed")
         return outputs
 
     async def reopen(self, ticket: Ticket, actor: User, *, by_topic: bool = False) -> list[Out]:
@@ -143,9 +130,6 @@ class Lifecycle(DeskBase):
         if not await self._fire(ticket, "reopen", actor.id, role, by_topic=by_topic):
             return [self._staff("ticket_cannot", ticket, action="reopen")] if actor.role in STAFF_ROLES else [
                 self._to_merchant("ticket_reopen_refused", ticket)]
-        ticket.closed_at, ticket.assignee_id, ticket.claimed_at = None, None, None
-        ticket.rating, ticket.escalations = None, 0
-        ticket.escalate_at = self.now + self.config.claim_timeout
         outputs: list[Out] = []
         if ticket.topic_id is not None and self.config.chat_id is not None and not by_topic:
             outputs.append(TopicState(self.config.chat_id, ticket.topic_id, self.topic_name(ticket), closed=False))
@@ -155,25 +139,23 @@ class Lifecycle(DeskBase):
             outputs.append(self._staff("ticket_reopened_staff", ticket, by_merchant=by_merchant))
         outputs.append(self._to_merchant("ticket_reopened", ticket, by_merchant=by_merchant,
                                          queue=await self.store.tickets.queue_position(ticket), **self.hours()))
-        await self._reset_merchant(ticket, "handoff")
+        self._tell_conversation(ticket, "ticket_taken_back")
         return outputs
 
     async def withdraw(self, ticket: Ticket, merchant: User) -> list[Out]:
         if not await self._fire(ticket, "withdraw", merchant.id, merchant.role):
             return [self._to_merchant("ticket_active", ticket)]
-        ticket.closed_at, ticket.close_reason, ticket.escalate_at = self.now, "withdrawn", None
         outputs: list[Out] = await self._card_update(ticket)
         if ticket.topic_id is not None and self.config.chat_id is not None:
             outputs.append(self._staff("ticket_withdrawn_staff", ticket))
             outputs.append(TopicState(self.config.chat_id, ticket.topic_id, self.topic_name(ticket), closed=True))
         outputs.append(self._to_merchant("ticket_withdrawn", ticket))
-        outputs += await self._reset_merchant(ticket, "menu")
+        self._tell_conversation(ticket, "ticket_closed")
         return outputs
 
     async def rate(self, ticket: Ticket, merchant: User, stars: int) -> list[Out]:
         if not 1 <= stars <= 5 or not await self._fire(ticket, "rate", merchant.id, merchant.role, stars=stars):
             return [self._to_merchant("rating_refused", ticket)]
-        ticket.rating = stars
         outputs: list[Out] = [self._to_merchant("rating_thanks", ticket, stars=stars)]
         if ticket.topic_id is not None and self.config.chat_id is not None:
             outputs.append(self._staff("ticket_rated_staff", ticket, stars=stars))
