@@ -185,12 +185,12 @@ def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any,
 
     support = filters.Chat(chat_id=settings.support_chat_id or (), allow_empty=False)  # empty: matches nothing
     messages = filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE
+    # which callback takes an update; the inbox's worker calls it straight (`TelegramAdapter.process`)
     application.add_handlers([
         CallbackQueryHandler(adapter.on_update, pattern=lambda _: True),     # buttons (menus, cards, ratings)
         MessageHandler((filters.ChatType.PRIVATE | support) & messages, adapter.on_update),  # merchants, staff
         CommandHandler("start", adapter.on_group_start, filters=filters.ChatType.GROUPS & ~support),
     ])
-    application.add_error_handler(adapter.on_error)
     return application, adapter
 
 

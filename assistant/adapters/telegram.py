@@ -32,7 +32,7 @@ from telegram import (
 )
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import BaseRateLimiter, ContextTypes
+from telegram.ext import BaseRateLimiter, CallbackContext
 
 from assistant.adapters.bot_api_http import allow_raw_calls, may_have_arrived
 from assistant.adapters.texts import CAPTION_LIMIT, MESSAGE_LIMIT, clean, shorten_html, split_html
@@ -282,6 +282,17 @@ class FloodGuard:
 
 
 # -- the adapter -------------------------------------------------------------------------------------
+class UpdateContext(CallbackContext[Any, dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    """python-telegram-bot's context for one stored update, with what the inbox knows of it: the album's
+    message ids, the album's other updates, whether the webhook's response answered the button already;
+    `handled` once the core recorded it done."""
+
+    def __init__(self, application: Any, *, album: tuple[int, ...], batch: tuple[int, ...], answered: bool) -> None:
+        super().__init__(application)
+        self.album, self.batch, self.answered = album, batch, answered
+        self.handled = False
+
+
 class Core(Protocol):
     """What the adapter hands the core: messages in, and what became of the outputs."""
 
@@ -354,10 +365,6 @@ class TelegramAdapter:
     default_language: str
     support_chat_id: int | None = None
     flood: FloodGuard = field(default_factory=lambda: FloodGuard(20, 10.0))
-    _albums: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
-    _results: dict[int, BaseException | bool] = field(default_factory=dict)
-    _answered: set[int] = field(default_factory=set)
-    """Button presses the webhook's response answered already."""
     senders: Senders | None = None
     """Where outputs go to be carried out at Telegram's pace (`bot.py` attaches them); None: at once, here."""
 
@@ -365,38 +372,42 @@ class TelegramAdapter:
         allow_raw_calls()
 
     async def process(self, application: Any, batch: Batch) -> bool:
-        """Handle stored updates (one, or one album) through the application's handlers.
+        """Handle stored updates (one, or one album): the handler registered for them is called straight.
 
-        True when the core recorded them done, False when nothing needed handling; raises `Unavailable`
-        or `Failed` for the inbox to try again.
+        python-telegram-bot's handlers (`bot.py`) say which callback takes an update; the callback calls the
+        core and returns whether the core recorded the updates done (False when nothing needed handling).
+        Raises `Unavailable` or `Failed` for the inbox to try again.
         """
         updates = [Update.de_json(item.payload, application.bot) for item in batch.items]
         first = next((u for u in updates if u.message is not None and u.message.caption), updates[0])
+        album: tuple[int, ...] = ()
         if len(updates) > 1:
-            ids = tuple(sorted(u.message.message_id for u in updates if u.message is not None))
-            self._albums[first.update_id] = (ids, tuple(u.update_id for u in updates if u is not first))
-        if any(item.payload.get(ANSWERED) for item in batch.items):
-            self._answered.add(first.update_id)
-        try:
-            await application.process_update(first)
-            result = self._results.pop(first.update_id, False)
-        finally:
-            self._albums.pop(first.update_id, None)
-            self._results.pop(first.update_id, None)
-            self._answered.discard(first.update_id)
-        if isinstance(result, BaseException):
-            raise result
-        return result
+            album = tuple(sorted(u.message.message_id for u in updates if u.message is not None))
+        context = UpdateContext(application, album=album, batch=tuple(u.update_id for u in updates if u is not first),
+                                answered=any(item.payload.get(ANSWERED) for item in batch.items))
+        for handlers in application.handlers.values():
+            for handler in handlers:
+                check = handler.check_update(first)
+                if check is None or check is False:
+                    continue
+                try:
+                    return bool(await handler.callback(first, context))
+                except (Unavailable, Failed):
+                    raise
+                except Exception as error:  # noqa: BLE001 - logged, and the user told
+                    await self.on_error(first, context, error)
+                    return context.handled
+        return False
 
     def _language(self, update: Update) -> str:
         user = update.effective_user
         return normalise_language(user.language_code if user else None, self.default_language)
 
-    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_update(self, update: Update, context: UpdateContext) -> bool:
         """A message, an edit or a button press in a private chat or in the support group."""
         chat = update.effective_chat
         if chat is None or (chat.type != ChatType.PRIVATE and chat.id != self.support_chat_id):
-            return
+            return False
         user = update.effective_user
         if user is not None and chat.type == ChatType.PRIVATE:
             allowed, warn = self.flood.allow(user.id)
@@ -404,35 +415,35 @@ class TelegramAdapter:
                 logger.warning("user %s is flooding; update %s not handled", user.id, update.update_id)
                 if warn:
                     await context.bot.send_message(chat.id, self.renderer.text("flood", self._language(update)))
-                return
+                return False
         message = update.message
-        album, batch = self._albums.get(update.update_id, ((), ()))
+        album = context.album
         if message is not None and message.media_group_id and not album:
             album = (message.message_id,)  # an album's photo that came alone
-        event = update_to_message(update, album=album, bot=context.bot, batch=batch)
+        event = update_to_message(update, album=album, bot=context.bot, batch=context.batch)
         if event is None:
-            return
-        if update.callback_query is not None and update.update_id not in self._answered:
+            return False
+        if update.callback_query is not None and not context.answered:
             await self._settle_button(update.callback_query)
         try:
             outputs = await self.core.handle(event)
-        except (Unavailable, Failed) as error:  # no answer now: the inbox tries again, then dead-letters
-            self._results[update.update_id] = error
-            return
+        except (Unavailable, Failed):  # no answer now: the inbox tries again, then dead-letters
+            raise
         except Exception as error:  # noqa: BLE001 - a bug outside the core: the same as Failed
             logger.exception("update %s could not be handled", update.update_id)
-            self._results[update.update_id] = Failed(f"{type(error).__name__}: {error}")
-            return
-        self._results[update.update_id] = event.update_id is not None
+            raise Failed(f"{type(error).__name__}: {error}") from error
+        context.handled = event.update_id is not None
         await self.execute(context.bot, outputs, answering=(update.update_id, *event.batch), chat_id=event.chat_id)
+        return context.handled
 
-    async def on_group_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_group_start(self, update: Update, context: UpdateContext) -> bool:
         """/start in a group: one pointer to a private chat; everything else in groups stays unanswered."""
         chat = update.effective_chat
         if chat is None or chat.id == self.support_chat_id or update.message is None:
-            return
+            return False
         text = self.renderer.text("group_start", self._language(update), bot_username=context.bot.username)
         await update.message.reply_text(text, parse_mode=ParseMode.HTML)
+        return False
 
     async def _settle_button(self, query: CallbackQuery) -> None:
         """Answer the press, so that the client stops showing progress.
@@ -709,9 +720,9 @@ class TelegramAdapter:
         except BadRequest as error:  # already in that state, or gone: the card and messages still tell
             logger.info("topic %s not changed: %s", state.thread_id, error)
 
-    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_error(self, update: object, context: UpdateContext, error: Exception) -> None:
         """Log the traceback; tell the user something went wrong (their place is kept by the core)."""
-        logger.error("error while handling an update", exc_info=context.error)
+        logger.error("error while handling an update", exc_info=error)
         if not isinstance(update, Update) or update.effective_chat is None:
             return
         if update.effective_chat.type != ChatType.PRIVATE:

@@ -77,3 +77,13 @@ def test_a_message_is_routed_only_by_the_routing_table() -> None:
         source = path.read_text(encoding="utf-8")
         if path.name != "routing.py":
             assert "ROUTES[" not in source and "def handler_for" not in source, path
+
+
+def test_the_transport_calls_the_core_straight() -> None:
+    """The inbox's worker calls the registered callback itself: no trip through python-telegram-bot's
+    process_update, no results handed back in dicts keyed by update id."""
+    sources = [ROOT / "bot.py", *(ROOT / "assistant" / "adapters").rglob("*.py")]
+    for path in sources:
+        source = path.read_text(encoding="utf-8")
+        for banned in ("process_update", "_results[", "_albums[", "_answered"):
+            assert banned not in source, f"{banned} in {path}"
