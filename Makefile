@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(BIN)/python bot.py chat --demo
 
 test: $(STAMP)
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -176,7 +176,9 @@ class Inbox:
                     for batch in batches:
                         task = asyncio.create_task(self._work(batch, handle, dead_letter, execute))
                         self._running[batch.chat_id] = task
-                        task.add_done_callback(lambda _t, chat=batch.chat_id: self._done(chat))
+                        def done(_task: asyncio.Task[None], chat: int = batch.chat_id) -> None:
+                            self._done(chat)
+                        task.add_done_callback(done)
                     if batches and len(batches) == free:
                         continue  # there may be more at once
                 waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait()),

@@ -131,4 +131,4 @@ class Tickets:
         """Minutes from opening to claim of the tickets opened since a moment and claimed."""
         rows = await self.session.execute(select(Ticket.created_at, Ticket.claimed_at).where(
             Ticket.created_at >= since, Ticket.claimed_at.is_not(None)))
-        return [(claimed - created).total_seconds() / 60 for created, claimed in rows]
+        return [(claimed - created).total_seconds() / 60 for created, claimed in rows if claimed is not None]

@@ -132,10 +132,12 @@ def received(data: dict[str, Any]) -> Received:
     update_id = int(data["update_id"])
     try:
         kind = next((key for key in data if key != "update_id"), "unknown")
-        body = data.get(kind) if isinstance(data.get(kind), dict) else {}
+        raw = data.get(kind)
+        body: dict[str, Any] = raw if isinstance(raw, dict) else {}
         message = body.get("message") if kind == "callback_query" else body
         chat = message.get("chat") if isinstance(message, dict) else None
-        sender = body.get("from") if isinstance(body.get("from"), dict) else {}
+        frm = body.get("from")
+        sender: dict[str, Any] = frm if isinstance(frm, dict) else {}
         chat_id = int((chat.get("id") if isinstance(chat, dict) else None) or sender.get("id") or 0)
         user_id = int(sender["id"]) if sender.get("id") is not None else None
         if isinstance(message, dict) and kind in ("message", "edited_message"):
@@ -232,7 +234,11 @@ class FloodGuard:
 
 
 # -- the callbacks ---------------------------------------------------------------------------------
-class UpdateContext(CallbackContext[Any, dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+Context = CallbackContext[Any, dict[Any, Any], dict[Any, Any], dict[Any, Any]]
+"""python-telegram-bot's context, as its handlers' callbacks take it."""
+
+
+class UpdateContext(Context):
     """python-telegram-bot's context for one stored update, with what the inbox knows of it: the album's
     message ids, the album's other updates, whether the webhook's response answered the button already;
     `handled` once the core recorded it done."""
@@ -289,8 +295,9 @@ class Inbound:
         user = update.effective_user
         return normalise_language(user.language_code if user else None, self.default_language)
 
-    async def on_update(self, update: Update, context: UpdateContext) -> bool:
+    async def on_update(self, update: Update, context: Context) -> bool:
         """A message, an edit or a button press in a private chat or in the support group."""
+        assert isinstance(context, UpdateContext), "called by process (the inbox's worker)"
         chat = update.effective_chat
         if chat is None or (chat.type != ChatType.PRIVATE and chat.id != self.support_chat_id):
             return False
@@ -322,7 +329,7 @@ class Inbound:
         await self.execute(context.bot, outputs, answering=(update.update_id, *event.batch), chat_id=event.chat_id)
         return context.handled
 
-    async def on_group_start(self, update: Update, context: UpdateContext) -> bool:
+    async def on_group_start(self, update: Update, context: Context) -> bool:
         """/start in a group: one pointer to a private chat; everything else in groups stays unanswered."""
         chat = update.effective_chat
         if chat is None or chat.id == self.support_chat_id or update.message is None:

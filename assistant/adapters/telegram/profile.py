@@ -28,10 +28,9 @@ async def set_up_bot_profile(bot: Any, renderer: Renderer, default_language: str
                                       scope=BotCommandScopeChat(admin_id))
         except BadRequest as error:  # the admin has not talked to the bot yet
             logger.info("admin commands not set for %s: %s", admin_id, error)
-    for language in (*LANGUAGES, None):
-        lang = language or default_language
+    for code in (*LANGUAGES, None):  # None sets the default for every other language
+        lang = code or default_language
         commands = _commands(renderer, lang, MENU_COMMANDS)
-        code = language  # None sets the default for every other language
         await bot.set_my_commands(commands, language_code=code)
         await bot.set_my_description(renderer.text("bot_description", lang), language_code=code)
         await bot.set_my_short_description(renderer.text("bot_short_description", lang), language_code=code)
