@@ -36,4 +36,4 @@ flows: $(STAMP)
 	$(BIN)/python bot.py flows
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache

@@ -38,7 +38,7 @@ from assistant.runtime.bookkeeping import Bookkeeping
 from assistant.runtime.file_reader import FileRead, IsolatedReader
 from assistant.runtime.inbox import Batch
 from assistant.store.engine import transient
-from assistant.store.uow import Units
+from assistant.store.contracts import Units
 from assistant.turn import CoreConfig, Services, Turn, Understand
 
 __all__ = ["Assistant", "CoreConfig", "RECORDED", "UPDATE_MEMORY", "Understand", "utcnow"]

@@ -18,7 +18,7 @@ from transitions.extensions.asyncio import AsyncMachine
 
 from assistant.outputs import Reply
 from assistant.replies import Renderer
-from assistant.store.conversations import Conversations
+from assistant.store.contracts import ConversationsRepository
 from assistant.store.models import Conversation
 from flows.base import FlowModel, FlowSpec, attached, build_machine
 
@@ -46,7 +46,7 @@ class FlowRunner:
             await act(model)
         return model
 
-    async def converse(self, conversations: Conversations, conversation: Conversation, flow: str,
+    async def converse(self, conversations: ConversationsRepository, conversation: Conversation, flow: str,
                        make: Callable[[str, dict[str, Any]], M], act: Act[M], *, language: str,
                        now: datetime, fresh: bool = False) -> tuple[M, list[Reply]]:
         """Run a conversation's flow for one event: load, drive, save (the next version), render.
@@ -67,7 +67,7 @@ class FlowRunner:
                    for say in model.said]
         return model, replies
 
-    async def restart(self, conversations: Conversations, conversation: Conversation, flow: str, *,
+    async def restart(self, conversations: ConversationsRepository, conversation: Conversation, flow: str, *,
                       now: datetime) -> int:
         """Put a conversation at the start of `flow`, with nothing remembered (an admin leaving a draft for the
         assistant's menu); its next version returned."""

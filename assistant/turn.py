@@ -15,7 +15,7 @@ from assistant.flow_runner import FlowRunner
 from assistant.outputs import Out
 from assistant.replies import Renderer
 from assistant.store.models import Conversation, Ticket, User
-from assistant.store.uow import UnitOfWork
+from assistant.store.contracts import UnitOfWork
 from assistant.support.desk import SupportConfig, SupportDesk
 
 Understand = Callable[[str], Understood]

@@ -18,7 +18,7 @@ from assistant.runtime.inbox import Inbox, pause
 from assistant.outputs import Out
 from assistant.replies import Renderer
 from assistant.store.engine import transient
-from assistant.store.uow import Units
+from assistant.store.contracts import Units
 
 logger = logging.getLogger(__name__)
 

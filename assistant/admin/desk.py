@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from assistant.admin.commands import end_maintenance, start_maintenance
 from assistant.merchant.diagnosis import window_summary
 from assistant.domain.times import parse_time
 from assistant.flow_runner import FlowRunner
@@ -15,7 +16,7 @@ from assistant.messages import ButtonPress, Command, Inbound, Text
 from assistant.outputs import Out, Reply
 from assistant.replies import Renderer
 from assistant.store.models import Conversation, User
-from assistant.store.uow import UnitOfWork
+from assistant.store.contracts import UnitOfWork
 from flows.base import Say
 from flows.announce import ANNOUNCE, AnnounceDraft
 from flows.announce import CHOICES as ANNOUNCE_CHOICES
@@ -52,12 +53,8 @@ class AdminPorts:
         return parse_time(text, self.tz, self.now)
 
     async def save_window(self, starts_at: datetime, ends_at: datetime, message_zh: str, message_en: str) -> int:
-        window = await self.store.maintenance.add(starts_at=starts_at, ends_at=ends_at, message_zh=message_zh,
-                                                  message_en=message_en, now=self.now, created_by=self.actor.id)
-        await self.store.audit.add(actor_id=self.actor.id, action="maintenance_created", allowed=True,
-                               detail={"window": window.id, "starts_at": starts_at.isoformat(),
-                                       "ends_at": ends_at.isoformat()}, now=self.now)
-        return window.id
+        return await start_maintenance(self.store, starts_at=starts_at, ends_at=ends_at, message_zh=message_zh,
+                                       message_en=message_en, now=self.now, actor_id=self.actor.id)
 
 
 class AdminDesk:
@@ -97,8 +94,7 @@ class AdminDesk:
         return await self._run(conversation, user, _prompt, start=event.name)
 
     async def end_maintenance(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
-        ended = await self.store.maintenance.end(self.now)
-        waiting = await self.store.follow_ups.waiting_notices([w.id for w in ended])
+        ended, waiting = await end_maintenance(self.store, self.now)
         return [self._reply("maint_ended", user, event.chat_id, ended=len(ended), waiting=waiting)]
 
     async def extend_maintenance(self, event: Command, user: User, conversation: Conversation) -> list[Out]:

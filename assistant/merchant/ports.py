@@ -9,7 +9,7 @@ from typing import Any
 from assistant.merchant.diagnosis import DiagnosisRules, diagnose, window_summary
 from assistant.outputs import Out
 from assistant.store.models import Conversation, User
-from assistant.store.uow import UnitOfWork
+from assistant.store.contracts import UnitOfWork
 from assistant.support.desk import SupportDesk
 from flows.troubleshoot import Facts
 

@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar
 from assistant.runtime.group_commit import GroupCommit
 from assistant.store.engine import transient
 from assistant.store.inbox import Received
-from assistant.store.uow import UnitOfWork, Units
+from assistant.store.contracts import UnitOfWork, Units
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from assistant.runtime.bookkeeping import Bookkeeping
 from assistant.outputs import Out, Unavailable
 from assistant.store.engine import transient
 from assistant.store.inbox import Batch, Received
-from assistant.store.uow import UnitOfWork, Units
+from assistant.store.contracts import UnitOfWork, Units
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from assistant.messages import FileSent, Inbound, Text
 from assistant.outputs import Copy, EditCard, EditCopy, Out, Reply
 from assistant.replies import Renderer
 from assistant.store.models import Ticket
-from assistant.store.uow import UnitOfWork
+from assistant.store.contracts import UnitOfWork
 from flows.base import Say
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from typing import Any
 
 from assistant.outputs import OpenTopic, Out, TopicState
 from assistant.store.models import Ticket, User
-from assistant.store.uow import UnitOfWork
+from assistant.store.contracts import UnitOfWork
 from assistant.support.base import STAFF_ROLES, DeskBase
 from flows.ticket import TICKET, TicketLifecycle
 
