@@ -27,6 +27,7 @@ from assistant.routing import (
     ADMIN,
     ADMIN_COMMANDS,
     ADMIN_DRAFT,
+    MENU_COMMANDS,
     MERCHANT,
     ROUTES,
     STAFF,
@@ -126,6 +127,12 @@ def test_a_command_is_found_by_name_then_in_lower_case_then_by_type() -> None:
     assert handler_for(MERCHANT, sample(Command, "frobnicate")) is ROUTES[(MERCHANT, Command, None)]
     assert ADMIN_COMMANDS == ("maintenance", "maintenance_end", "maintenance_extend", "maintenance_list",
                               "announce", "stats")
+
+
+def test_the_command_menus_list_only_commands_with_rows() -> None:
+    for name in MENU_COMMANDS:
+        assert (MERCHANT, Command, name) in ROUTES, name
+    assert all((ADMIN, Command, name) in ROUTES for name in ADMIN_COMMANDS)
 
 
 def test_every_chat_audience_takes_every_kind_of_chat_message() -> None:
