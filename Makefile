@@ -31,6 +31,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python -m mypy
 
 test: lint
 	$(BIN)/python -m pytest
@@ -51,4 +52,4 @@ flows: $(STAMP)
 	$(BIN)/python bot.py flows
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache

@@ -28,18 +28,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from assistant.adapters import cli
 from assistant.adapters.cli import Composition, fail
-from assistant.bookkeeping import Bookkeeping
+from assistant.runtime.bookkeeping import Bookkeeping
 from assistant.core import Assistant, CoreConfig, Retention, utcnow
-from assistant.diagnosis import DiagnosisRules
+from assistant.merchant.diagnosis import DiagnosisRules
 from assistant.flow_runner import FlowRunner
-from assistant.file_reader import IsolatedReader, ReadLimits
-from assistant.inbox import Inbox, InboxConfig
+from assistant.runtime.file_reader import IsolatedReader, ReadLimits
+from assistant.runtime.inbox import Inbox, InboxConfig
 from assistant.replies import Renderer
 from assistant.settings import Settings
 from assistant.store.engine import make_engine, make_sessions
 from assistant.store.migrate import upgrade
 from assistant.store.uow import Units, sql_units
-from assistant.support import SupportConfig
+from assistant.support.desk import SupportConfig
 from assistant.understanding.classifier import default_classifier
 from flows.base import mermaid
 from flows.announce import ANNOUNCE
@@ -189,7 +189,7 @@ def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any,
     )
 
     from assistant.adapters.telegram import FloodGuard, GlobalPace, TelegramAdapter
-    from assistant.senders import Pace, Senders, SendLimits
+    from assistant.runtime.senders import Pace, Senders, SendLimits
 
     adapter = TelegramAdapter(core=rt.assistant, renderer=rt.renderer,
                               default_language=settings.default_language, support_chat_id=settings.support_chat_id,
@@ -215,12 +215,12 @@ def build_application(settings: Settings, rt: Runtime, token: str) -> tuple[Any,
 
     support = filters.Chat(chat_id=settings.support_chat_id or (), allow_empty=False)  # empty: matches nothing
     messages = filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE
+    # which callback takes an update; the inbox's worker calls it straight (`TelegramAdapter.process`)
     application.add_handlers([
         CallbackQueryHandler(adapter.on_update, pattern=lambda _: True),     # buttons (menus, cards, ratings)
         MessageHandler((filters.ChatType.PRIVATE | support) & messages, adapter.on_update),  # merchants, staff
         CommandHandler("start", adapter.on_group_start, filters=filters.ChatType.GROUPS & ~support),
     ])
-    application.add_error_handler(adapter.on_error)
     return application, adapter
 
 

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from assistant.outputs import Out, Progress, Reply
 from assistant.replies import Renderer
-from assistant.store.uow import UnitOfWork, Units
+from assistant.store.contracts import UnitOfWork, Units
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from assistant.importer import InvoiceRecord, upsert_invoices
-from assistant.store.uow import UnitOfWork
+from assistant.store.contracts import UnitOfWork
+from assistant.store.uow import SqlUnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -104,5 +105,6 @@ async def seed_demo(store: UnitOfWork, now: datetime, today: date) -> list[DemoC
     await store.users.save(DEMO_USER, role="merchant", language=None, companies=[DEMO_COMPANY[0]], now=now,
                           name="Demo merchant")
     records, cases = demo_invoices(today, now)
+    assert isinstance(store, SqlUnitOfWork), "the demo's invoices are written by the importer, over SQL"
     await upsert_invoices(store.session, records, now=now)
     return cases

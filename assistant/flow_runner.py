@@ -1,7 +1,8 @@
 """The one flow runner: every flow's model is attached to its flow's shared machine for one event.
 
 Conversation flows (troubleshooting, the admin drafts) are also loaded from and saved to the
-conversation row here, and what they said is rendered here; the ticket lifecycle keeps its state in
+conversation row here, and only here (the one decider of a conversation's state), and what they said
+is rendered here; the ticket lifecycle keeps its state in
 the ticket row and is only driven.
 """
 
@@ -17,7 +18,7 @@ from transitions.extensions.asyncio import AsyncMachine
 
 from assistant.outputs import Reply
 from assistant.replies import Renderer
-from assistant.store.conversations import Conversations
+from assistant.store.contracts import ConversationsRepository
 from assistant.store.models import Conversation
 from flows.base import FlowModel, FlowSpec, attached, build_machine
 
@@ -45,7 +46,7 @@ class FlowRunner:
             await act(model)
         return model
 
-    async def converse(self, conversations: Conversations, conversation: Conversation, flow: str,
+    async def converse(self, conversations: ConversationsRepository, conversation: Conversation, flow: str,
                        make: Callable[[str, dict[str, Any]], M], act: Act[M], *, language: str,
                        now: datetime, fresh: bool = False) -> tuple[M, list[Reply]]:
         """Run a conversation's flow for one event: load, drive, save (the next version), render.
@@ -65,6 +66,12 @@ class FlowRunner:
         replies = [self.render(say, getattr(model, "language", language), version, conversation.chat_id)
                    for say in model.said]
         return model, replies
+
+    async def restart(self, conversations: ConversationsRepository, conversation: Conversation, flow: str, *,
+                      now: datetime) -> int:
+        """Put a conversation at the start of `flow`, with nothing remembered (an admin leaving a draft for the
+        assistant's menu); its next version returned."""
+        return await conversations.save(conversation, flow=flow, state=self.specs[flow].initial, data={}, now=now)
 
     def render(self, say: Any, language: str, version: int, chat_id: int) -> Reply:
         text, buttons = self.renderer.render(say, language)

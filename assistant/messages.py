@@ -1,17 +1,20 @@
 """The messages the core takes in: what a user did (typed, one class per kind) and what happened around it.
 
-Transports translate their updates into these; the core's handlers table maps each class to its handler.
+Transports translate their updates into these; the routing table (`assistant/routing.py`) finds each one's
+handler by who sent it and what it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assistant.file_reader import FileRead
 from assistant.outputs import Out
-from assistant.store.inbox import Batch
+from assistant.runtime.file_reader import FileRead
+
+if TYPE_CHECKING:  # the inbox's batch, carried by `DeadLettered`; the messages do not depend on the store
+    from assistant.store.inbox import Batch
 
 
 @dataclass(frozen=True)

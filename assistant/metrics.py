@@ -2,7 +2,7 @@
 
 Definitions only: nothing here connects or reads configuration. Counters and histograms are updated where the
 thing happens; the gauges that need the database (inbox pending, outbox unsent, tickets) are refreshed by the
-bookkeeping timer, never by a scrape. Alert rules that use them: docs/operations.md.
+bookkeeping timer, never by a scrape. Alert rules that use them: deploy/prometheus-alerts.yml (docs/metrics.md).
 """
 
 from __future__ import annotations

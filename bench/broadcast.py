@@ -25,7 +25,7 @@ from telegram.ext import ExtBot  # noqa: E402
 
 from assistant.adapters.telegram import GlobalPace, TelegramAdapter, TelegramBroadcast  # noqa: E402
 from assistant.broadcast import BroadcastRunner  # noqa: E402
-from assistant.senders import Pace  # noqa: E402
+from assistant.runtime.senders import Pace  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from assistant.store.engine import make_engine, make_sessions  # noqa: E402
 from assistant.store.migrate import recreate, upgrade  # noqa: E402

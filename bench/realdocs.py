@@ -20,7 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from assistant.file_reader import FileRead, IsolatedReader, ReadLimits
+from assistant.runtime.file_reader import FileRead, IsolatedReader, ReadLimits
 
 DEFAULT_FOLDER = Path(__file__).resolve().parent.parent.parent / "shared" / "realdocs"
 COMPARED = ("code", "number", "date", "amount", "check_code", "total")

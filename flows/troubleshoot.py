@@ -150,6 +150,9 @@ TROUBLESHOOT = FlowSpec(
         {"trigger": "status", "source": "*", "dest": None, "after": "show_status"},
         {"trigger": "help", "source": "*", "dest": None, "after": "show_help"},
         {"trigger": "lang", "source": "*", "dest": None, "after": "switch_language"},
+        # The merchant's ticket, moved by a person: closed (back to the menu) or taken up again.
+        {"trigger": "ticket_closed", "source": "*", "dest": "menu", "before": "forget_everything"},
+        {"trigger": "ticket_taken_back", "source": "*", "dest": "handoff", "before": "hold_ticket"},
     ],
 )
 
@@ -288,6 +291,13 @@ class Troubleshoot(FlowModel):
         return self.state == "handoff"
 
     # -- actions ----------------------------------------------------------------------------
+    def forget_everything(self, event: AsyncEventData) -> None:
+        self.data.clear()
+
+    def hold_ticket(self, event: AsyncEventData) -> None:
+        """The ticket a person has again: its id for the withdraw button."""
+        self.data["ticket_id"] = event.kwargs["ticket_id"]
+
     def forget_invoice(self, event: AsyncEventData) -> None:
         for key in ("fields", "failures", "warned", "result", "checks", "near", "awaiting", "ticket_id", "ticket",
                     "access", "read", "questions", "inferred", "near_rejected", "topic"):
@@ -515,6 +525,8 @@ class Troubleshoot(FlowModel):
         return OUTCOME_TOPICS.get(self.state)
 
     async def open_ticket(self, event: AsyncEventData) -> None:
+        if event.event.name == "ticket_taken_back":
+            return  # the ticket exists: a person took it up again
         failures = self.data.get("failures", {})
         reason = self.data.pop("ticket_reason", None) or (
             "input_failures" if any(n >= self.ports.max_failures for n in failures.values()) else "requested")

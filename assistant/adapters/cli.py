@@ -26,6 +26,7 @@ from rich.table import Table
 
 from assistant.adapters.check import Check
 from assistant.adapters.failures import ExitCode, explain
+from assistant.admin.commands import end_maintenance, start_maintenance
 from assistant.core import utcnow
 from assistant.domain.identifiers import tax_id_valid
 from assistant.messages import Inbound
@@ -423,11 +424,8 @@ def maintenance_start(ctx: typer.Context,
 
     async def main() -> int:
         async with composed(ctx).runtime(settings) as rt, rt.units() as store:
-            window = await store.maintenance.add(starts_at=starts, ends_at=ends, message_zh=message_zh,
-                                                 message_en=message_en, now=now)
-            await store.audit.add(actor_id=None, action="maintenance_created", allowed=True,
-                              detail={"window": window.id, "via": "cli"}, now=now)
-            return window.id
+            return await start_maintenance(store, starts_at=starts, ends_at=ends, message_zh=message_zh,
+                                           message_en=message_en, now=now, actor_id=None, via="cli")
 
     window_id = run_async(main(), settings)
     tz = settings.tz
@@ -442,7 +440,7 @@ def maintenance_end(ctx: typer.Context, demo: DemoOption = False) -> None:
 
     async def main() -> int:
         async with composed(ctx).runtime(settings) as rt, rt.units() as store:
-            ended = await store.maintenance.end(utcnow())
+            ended, _ = await end_maintenance(store, utcnow())
             await store.audit.add(actor_id=None, action="maintenance_end", allowed=True,
                               detail={"windows": [w.id for w in ended], "via": "cli"}, now=utcnow())
             return len(ended)

@@ -2,7 +2,7 @@
 
 `explain` walks an exception's chain (SQLAlchemy's `.orig`, `__cause__`, `__context__`) for the first
 thing it recognises; anything else is "unexpected", still one line (the traceback is logged at DEBUG).
-The exit codes are documented in docs/operations.md.
+The exit codes are documented in docs/metrics.md.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Any
 from telegram.error import Conflict, NetworkError, RetryAfter, TimedOut
 
 from assistant.adapters.bot_api_http import allow_raw_calls
-from assistant.inbox import backoff, pause
+from assistant.runtime.inbox import backoff, pause
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class Poller:
         self.allowed_updates = allowed_updates
         self.limit = limit
         self.offset: int | None = None
-        self._answered = False
+        self._polled_once = False
         """Whether Telegram has answered a getUpdates of this process yet."""
         allow_raw_calls()
 
@@ -65,10 +65,10 @@ class Poller:
         try:
             result = await self.bot.do_api_request("getUpdates", api_kwargs=kwargs,  # raw JSON: RAW_METHODS
                                                    read_timeout=self.timeout + 10)
-            self._answered = True
+            self._polled_once = True
             return [data for data in (result or []) if isinstance(data, dict) and "update_id" in data]
         except Conflict as error:
-            if not self._answered:
+            if not self._polled_once:
                 raise  # at start: another process polls, or a webhook is set — the operator is told, in one line
             logger.warning("getUpdates: another process polls with this token (409 Conflict: %s); only one may "
                            "poll", error.message)

@@ -18,11 +18,11 @@ from assistant import metrics
 from assistant.adapters.failures import ExitCode, OperatorError
 from assistant.broadcast import BroadcastRunner
 from assistant.core import Assistant
-from assistant.inbox import Inbox, pause
+from assistant.runtime.inbox import Inbox, pause
 from assistant.outputs import Out
 from assistant.replies import Renderer
 from assistant.store.engine import transient
-from assistant.store.uow import Units
+from assistant.store.contracts import Units
 
 logger = logging.getLogger(__name__)
 

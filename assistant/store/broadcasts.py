@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy import literal as sa_literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,7 +47,7 @@ class Broadcasts:
         self.session.add(broadcast)
         await self.session.flush()
         recipients = self._audience(audience, since).subquery()
-        await self.session.execute(BroadcastRecipient.__table__.insert().from_select(
+        await self.session.execute(cast(Table, BroadcastRecipient.__table__).insert().from_select(
             ["broadcast_id", "user_id", "state", "attempts", "updated_at"],
             select(sa_literal(broadcast.id), recipients.c.id, sa_literal("pending"), sa_literal(0),
                    sa_literal(now, type_=BroadcastRecipient.__table__.c.updated_at.type))))

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import inspect
 
-from assistant.outbox import decode, encode
+from assistant.runtime.outbox import decode, encode
 from assistant.outputs import Copy, OpenTopic, Out
 from assistant.store.inbox import Batch, Item, Received
 from assistant.domain.service import Served

@@ -6,12 +6,13 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.outputs import Copy, OpenTopic, Out
-from assistant.outbox import decode, encode
+from assistant.runtime.outbox import decode, encode
 from assistant.store.driver import Driver
 from assistant.store.models import (
     OutboxEntry,
@@ -33,7 +34,8 @@ class Outbox:
             return []
         driver = await Driver.of(self.session)
         created, lease_until = driver.when(now), driver.when(now + lease)
-        values, args = [], []
+        values: list[str] = []
+        args: list[Any] = []
         for output in outputs:
             values.append(f"(${len(args) + 1}, ${len(args) + 2}, ${len(args) + 3}, ${len(args) + 4}, 1,"
                           f" ${len(args) + 5})")
@@ -51,7 +53,7 @@ class Outbox:
 
     async def mark_sent_once(self, outbox_id: int, now: datetime) -> bool:
         """Mark one output done with; False when it was already (its result was taken in before)."""
-        table = OutboxEntry.__table__
+        table = cast(Table, OutboxEntry.__table__)
         result = await self.session.execute(update(table).where(table.c.id == outbox_id, table.c.sent_at.is_(None))
                                             .values(sent_at=now))
         return bool(result.rowcount)  # type: ignore[attr-defined]

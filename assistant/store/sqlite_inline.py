@@ -19,10 +19,11 @@ import logging
 import sqlite3
 import sys
 from collections.abc import Callable, Generator, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal, cast
 
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 
+IsolationLevel = Literal["DEFERRED", "EXCLUSIVE", "IMMEDIATE"] | None
 logger = logging.getLogger(__name__)
 
 __version__ = "0.22.1"  # the aiosqlite interface this module offers, for SQLAlchemy's checks
@@ -200,7 +201,7 @@ class Connection:
 
     @isolation_level.setter
     def isolation_level(self, value: str | None) -> None:
-        self._open().isolation_level = value
+        self._open().isolation_level = cast(IsolationLevel, value)
 
 
 def connect(database: str, timeout: float = 5.0, **kwargs: Any) -> Connection:

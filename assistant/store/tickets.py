@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -144,11 +144,12 @@ class Tickets:
         rows = await self.session.execute(
             select(Ticket.created_at, Ticket.assignee_id, first.c.at, Ticket.closed_at, Ticket.rating)
             .outerjoin(first, first.c.ticket_id == Ticket.id).where(Ticket.created_at >= since))
-        return [Served(created, assignee, replied, closed, rating)
+        return [Served(cast(datetime, created), cast("int | None", assignee), cast("datetime | None", replied),
+                       cast("datetime | None", closed), cast("int | None", rating))
                 for created, assignee, replied, closed, rating in rows]
 
     async def claim_waits(self, since: datetime) -> list[float]:
         """Minutes from opening to claim of the tickets opened since a moment and claimed."""
         rows = await self.session.execute(select(Ticket.created_at, Ticket.claimed_at).where(
             Ticket.created_at >= since, Ticket.claimed_at.is_not(None)))
-        return [(claimed - created).total_seconds() / 60 for created, claimed in rows]
+        return [(claimed - created).total_seconds() / 60 for created, claimed in rows if claimed is not None]

@@ -1,16 +1,16 @@
-"""The unit of work: one transaction, the repositories of every aggregate over it, and the chat lock.
+"""The SQL unit of work: one transaction, the repositories of every aggregate over it, and the chat lock.
 
 `sql_units(sessions)` opens one over SQLAlchemy (SQLite or PostgreSQL); `MemoryDatabase.unit_of_work`
-is the same contract in memory (`assistant/store/memory.py`); `tests/integration/test_store_contract.py`
-runs one suite against all three.
+is the same contract in memory (`assistant/store/memory.py`); the contract itself is
+`assistant/store/contracts.py`, and `tests/integration/test_store_contract.py` runs one suite against
+all three.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,6 +18,7 @@ from assistant.store.access import AccessRequests
 from assistant.store.alerts import Alerts
 from assistant.store.audit import AuditLog
 from assistant.store.broadcasts import Broadcasts
+from assistant.store.contracts import Units
 from assistant.store.conversations import Conversations
 from assistant.store.driver import ALONE, Driver
 from assistant.store.follow_ups import FollowUps
@@ -33,8 +34,8 @@ from assistant.store.users import Users
 logger = logging.getLogger(__name__)
 
 
-class UnitOfWork:
-    """The repositories over one session (one transaction)."""
+class SqlUnitOfWork:
+    """The repositories over one session (one transaction): `contracts.UnitOfWork` over SQLAlchemy."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -64,23 +65,15 @@ class UnitOfWork:
             await driver.run("SELECT pg_advisory_xact_lock($1)", chat_id)
 
 
-class Units(Protocol):
-    """Opens a unit of work: committed when its block ends, rolled back when it raises.
-
-    `alone`: the statements given to the driver commit each on its own, with no BEGIN and COMMIT
-    around them (two round trips of PostgreSQL's, on SQLite nothing): for bookkeeping whose statements
-    are each safe by themselves (storing received updates, claiming them, marking answers sent). A
-    statement through the ORM still begins a transaction, which holds what follows.
-    """
-
-    def __call__(self, *, alone: bool = False) -> AbstractAsyncContextManager[UnitOfWork]: ...
+UnitOfWork = SqlUnitOfWork
+"""The name tests and benchmarks open one by over a session (`UnitOfWork(session)`)."""
 
 
 def sql_units(sessions: async_sessionmaker[AsyncSession]) -> Units:
     @asynccontextmanager
-    async def unit_of_work(*, alone: bool = False) -> AsyncIterator[UnitOfWork]:
+    async def unit_of_work(*, alone: bool = False) -> AsyncIterator[SqlUnitOfWork]:
         async with sessions() as session, session.begin():
             if alone:
                 session.info[ALONE] = True
-            yield UnitOfWork(session)
+            yield SqlUnitOfWork(session)
     return unit_of_work

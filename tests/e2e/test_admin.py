@@ -53,7 +53,7 @@ async def test_check_later_is_delivered_after_the_clock_moves(api: FakeBotAPI, r
 async def test_admins_get_their_commands(api: FakeBotAPI, running) -> None:
     scoped = [c.params for c in api.calls_of("setMyCommands") if c.params.get("scope")]
     assert scoped and scoped[0]["scope"] == {"type": "chat", "chat_id": 999}
-    from assistant.admin import ADMIN_COMMANDS
+    from assistant.routing import ADMIN_COMMANDS
 
     assert [c["command"] for c in scoped[0]["commands"]][-len(ADMIN_COMMANDS):] == list(ADMIN_COMMANDS)
     assert "announce" in ADMIN_COMMANDS and "stats" in ADMIN_COMMANDS

@@ -8,7 +8,7 @@ from pydantic import SecretStr
 
 from assistant.core import Assistant
 from assistant.outputs import Unavailable
-from assistant.inbox import Inbox
+from assistant.runtime.inbox import Inbox
 from assistant.settings import Settings
 from tests.e2e.conftest import RunningBot
 from tests.e2e.fake_bot_api import FakeBotAPI, Merchant

@@ -54,7 +54,7 @@ async def send_hostile(api: FakeBotAPI, attacker: Merchant, other: Merchant, nam
 async def test_a_hostile_file_is_refused_and_nobody_else_waits(api: FakeBotAPI, running, sessions, name: str,
                                                                make, told: str,
                                                                caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="assistant.file_reader")
+    caplog.set_level(logging.INFO, logger="assistant.runtime.file_reader")
     attacker, other = Merchant(api, 1001), Merchant(api, 1002)
     await attacker.say("/start")
     await other.say("/start")

@@ -1,7 +1,7 @@
 """What an operator can get wrong when starting the bot: one line that says what to do, and an exit code.
 
 Each case is a real `python bot.py run` process against the fake Bot API; the exit codes are those of
-docs/operations.md (2 configuration, 3 database, 4 Telegram, 5 port in use).
+docs/metrics.md (2 configuration, 3 database, 4 Telegram, 5 port in use).
 """
 
 from __future__ import annotations

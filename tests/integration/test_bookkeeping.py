@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from assistant.bookkeeping import Bookkeeping
-from assistant.inbox import Inbox, InboxConfig
+from assistant.runtime.bookkeeping import Bookkeeping
+from assistant.runtime.inbox import Inbox, InboxConfig
 from assistant.store.inbox import InboxStore, Received
 from assistant.store.uow import UnitOfWork, Units, sql_units
 

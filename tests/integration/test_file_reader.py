@@ -7,7 +7,7 @@ from datetime import date
 
 import segno
 
-from assistant.file_reader import IsolatedReader, ReadLimits
+from assistant.runtime.file_reader import IsolatedReader, ReadLimits
 from tests.hostile import big_page_pdf
 
 TODAY = date(2026, 6, 15)

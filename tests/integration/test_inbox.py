@@ -10,7 +10,7 @@ from sqlalchemy import text as sa_text
 
 from assistant.outputs import Reply
 from assistant.outputs import Failed
-from assistant.inbox import Inbox, InboxConfig
+from assistant.runtime.inbox import Inbox, InboxConfig
 from assistant.store.inbox import Batch, InboxStore, Received
 from assistant.store.models import OutboxEntry
 from assistant.store.uow import sql_units

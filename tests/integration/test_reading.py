@@ -116,7 +116,7 @@ async def test_an_invoice_past_the_window_shows_its_date_and_says_why(chat: Chat
 
 async def test_a_file_that_waits_for_a_reader_is_announced_to_its_merchant(assistant, sessions, clock) -> None:
     from tests.unit.test_reader_shares import Held
-    from assistant.file_reader import ReadLimits
+    from assistant.runtime.file_reader import ReadLimits
 
     for user_id in (1000, 1001):
         await add_user(sessions, clock.now, user_id=user_id)

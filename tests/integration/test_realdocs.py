@@ -15,7 +15,7 @@ import pytest
 
 from assistant.domain import pdf as pdf_reader
 from assistant.domain.documents import ReadError, read_document
-from assistant.file_reader import FileRead
+from assistant.runtime.file_reader import FileRead
 from bench.realdocs import DEFAULT_FOLDER, measure, score
 
 pytestmark = pytest.mark.skipif(not (DEFAULT_FOLDER / "truth.json").exists(), reason="no ../shared/realdocs here")

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from assistant.messages import Command, DeliveryResult, OutputDelivered
 from assistant.outputs import Out, Reply
-from assistant.senders import Senders, SendLimits
+from assistant.runtime.senders import Senders, SendLimits
 from assistant.store.models import OutboxEntry
 from assistant.store.uow import sql_units
 from tests.stored import rows

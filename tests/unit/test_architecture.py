@@ -48,3 +48,42 @@ def test_no_conversation_handler_or_pickle_persistence() -> None:
         source = path.read_text(encoding="utf-8")
         for banned in ("ConversationHandler", "PicklePersistence"):
             assert banned not in source, f"{banned} in {path}"
+
+
+def test_flows_import_nothing_from_assistant_but_the_domain() -> None:
+    """flows/ are the product's design: they know the domain and the flow kit, never the core, store or rooms."""
+    flow_files = sorted((ROOT / "flows").rglob("*.py"))
+    offenders = {str(path.relative_to(ROOT)): sorted(n for n in _imports(path)
+                                                    if n.split(".")[0] == "assistant"
+                                                    and not n.startswith("assistant.domain"))
+                 for path in flow_files}
+    assert {path: names for path, names in offenders.items() if names} == {}
+    assert len(flow_files) >= 5
+
+
+def test_only_the_flow_runner_saves_conversations() -> None:
+    """One decider of conversation state: desks fire triggers through the runner, nothing writes the row."""
+    sources = [*_files(), ROOT / "bot.py", *(ROOT / "assistant" / "adapters").glob("*.py")]
+    savers = sorted(str(path.relative_to(ROOT)) for path in sources
+                    if "conversations.save(" in path.read_text(encoding="utf-8"))
+    assert savers == ["assistant/flow_runner.py"]
+
+
+def test_a_message_is_routed_only_by_the_routing_table() -> None:
+    """The core hands every message to `assistant/routing.py`; no handlers table or chain of its own."""
+    core = (ROOT / "assistant" / "core.py").read_text(encoding="utf-8")
+    assert "route(" in core and "self.handlers" not in core
+    for path in _files():
+        source = path.read_text(encoding="utf-8")
+        if path.name != "routing.py":
+            assert "ROUTES[" not in source and "def handler_for" not in source, path
+
+
+def test_the_transport_calls_the_core_straight() -> None:
+    """The inbox's worker calls the registered callback itself: no trip through python-telegram-bot's
+    process_update, no results handed back in dicts keyed by update id."""
+    sources = [ROOT / "bot.py", *(ROOT / "assistant" / "adapters").rglob("*.py")]
+    for path in sources:
+        source = path.read_text(encoding="utf-8")
+        for banned in ("process_update", "_results[", "_albums[", "_answered"):
+            assert banned not in source, f"{banned} in {path}"

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from assistant.group_commit import GroupCommit
+from assistant.runtime.group_commit import GroupCommit
 
 
 class RecordingStore:

@@ -6,7 +6,7 @@ import asyncio
 from datetime import date
 from typing import Any
 
-from assistant.file_reader import IsolatedReader, ReadLimits
+from assistant.runtime.file_reader import IsolatedReader, ReadLimits
 
 
 class Held(IsolatedReader):

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from assistant.messages import DeliveryResult, OutputDelivered
 from assistant.outputs import Out, Reply
-from assistant.senders import Later, Senders, SendLimits
+from assistant.runtime.senders import Later, Senders, SendLimits
 
 GROUP, MERCHANT, OTHER = -100123, 1001, 1002
 

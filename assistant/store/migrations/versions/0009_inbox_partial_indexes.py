@@ -3,6 +3,8 @@
 Revision ID: 0009
 Revises: 0008
 """
+from typing import Any
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -16,7 +18,7 @@ SENDING = "state = 'done' AND lease_until IS NOT NULL"
 DEAD = "state = 'dead'"
 
 
-def _where(condition: str) -> dict[str, object]:
+def _where(condition: str) -> dict[str, Any]:
     return {"postgresql_where": sa.text(condition), "sqlite_where": sa.text(condition)}
 
 

@@ -7,11 +7,11 @@ from datetime import date, datetime
 from typing import Any
 
 from assistant import metrics
-from assistant.diagnosis import DiagnosisRules, diagnose, window_summary
+from assistant.merchant.diagnosis import DiagnosisRules, diagnose, window_summary
 from assistant.outputs import Out
 from assistant.store.models import Conversation, User
-from assistant.store.uow import UnitOfWork
-from assistant.support import SupportDesk
+from assistant.store.contracts import UnitOfWork
+from assistant.support.desk import SupportDesk
 from flows.troubleshoot import Facts
 
 logger = logging.getLogger(__name__)

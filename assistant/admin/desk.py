@@ -8,14 +8,15 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from assistant.diagnosis import window_summary
+from assistant.admin.commands import end_maintenance, start_maintenance
+from assistant.merchant.diagnosis import window_summary
 from assistant.domain.times import parse_time
 from assistant.flow_runner import FlowRunner
 from assistant.messages import ButtonPress, Command, Inbound, Text
 from assistant.outputs import Out, Reply
 from assistant.replies import Renderer
 from assistant.store.models import Conversation, User
-from assistant.store.uow import UnitOfWork
+from assistant.store.contracts import UnitOfWork
 from flows.base import Say
 from flows.announce import ANNOUNCE, AnnounceDraft
 from flows.announce import CHOICES as ANNOUNCE_CHOICES
@@ -25,7 +26,6 @@ from flows.troubleshoot import PROMPT_BUTTONS, TROUBLESHOOT
 
 logger = logging.getLogger(__name__)
 
-ADMIN_COMMANDS = ("maintenance", "maintenance_end", "maintenance_extend", "maintenance_list", "announce", "stats")
 DRAFTS: dict[str, tuple[type[Any], set[str]]] = {
     MAINTENANCE.name: (MaintenanceDraft, MAINTENANCE_CHOICES),
     ANNOUNCE.name: (AnnounceDraft, ANNOUNCE_CHOICES),
@@ -53,12 +53,8 @@ class AdminPorts:
         return parse_time(text, self.tz, self.now)
 
     async def save_window(self, starts_at: datetime, ends_at: datetime, message_zh: str, message_en: str) -> int:
-        window = await self.store.maintenance.add(starts_at=starts_at, ends_at=ends_at, message_zh=message_zh,
-                                                  message_en=message_en, now=self.now, created_by=self.actor.id)
-        await self.store.audit.add(actor_id=self.actor.id, action="maintenance_created", allowed=True,
-                               detail={"window": window.id, "starts_at": starts_at.isoformat(),
-                                       "ends_at": ends_at.isoformat()}, now=self.now)
-        return window.id
+        return await start_maintenance(self.store, starts_at=starts_at, ends_at=ends_at, message_zh=message_zh,
+                                       message_en=message_en, now=self.now, actor_id=self.actor.id)
 
 
 class AdminDesk:
@@ -83,33 +79,39 @@ class AdminDesk:
         """Whether the conversation is inside an admin flow (a draft being written)."""
         return conversation.flow in DRAFTS
 
-    async def command(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
-        command = event.name
+    async def audited(self, event: Command, user: User) -> list[Out] | None:
+        """Every admin command is audited; anyone but an admin is refused (the refusal returned)."""
         allowed = user.role == "admin"
-        await self.store.audit.add(actor_id=user.id, action=command, allowed=allowed, detail={"args": event.args},
-                               now=self.now)
-        if not allowed:
-            logger.warning("user %s (%s) tried /%s", user.id, user.role, command)
-            return [self._reply("admin_only", user, event.chat_id, command=command)]
-        if command in DRAFTS:
-            spec = MAINTENANCE if command == MAINTENANCE.name else ANNOUNCE
-            return await self._run(conversation, user, _prompt, start=spec.name)
-        if command == "maintenance_end":
-            ended = await self.store.maintenance.end(self.now)
-            waiting = await self.store.follow_ups.waiting_notices([w.id for w in ended])
-            return [self._reply("maint_ended", user, event.chat_id, ended=len(ended), waiting=waiting)]
-        if command == "maintenance_extend":
-            until = parse_time(event.args, self.tz, self.now) if event.args.strip() else None
-            if until is None or until <= self.now:
-                return [self._reply("maint_extend_usage", user, event.chat_id, text=event.args)]
-            windows = await self.store.maintenance.extend(until, self.now)
-            return [self._reply("maint_extended", user, event.chat_id, count=len(windows), until=until.isoformat())]
-        if command == "maintenance_list":
-            current = await self.store.maintenance.active(self.now)
-            upcoming = await self.store.maintenance.upcoming(self.now)
-            return [self._reply("system_status", user, event.chat_id,
-                                current=window_summary(current) if current else None,
-                                upcoming=[window_summary(w) for w in upcoming])]
+        await self.store.audit.add(actor_id=user.id, action=event.name, allowed=allowed, detail={"args": event.args},
+                                   now=self.now)
+        if allowed:
+            return None
+        logger.warning("user %s (%s) tried /%s", user.id, user.role, event.name)
+        return [self._reply("admin_only", user, event.chat_id, command=event.name)]
+
+    async def start_draft(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
+        """/maintenance, /announce: the draft's flow from its start."""
+        return await self._run(conversation, user, _prompt, start=event.name)
+
+    async def end_maintenance(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
+        ended, waiting = await end_maintenance(self.store, self.now)
+        return [self._reply("maint_ended", user, event.chat_id, ended=len(ended), waiting=waiting)]
+
+    async def extend_maintenance(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
+        until = parse_time(event.args, self.tz, self.now) if event.args.strip() else None
+        if until is None or until <= self.now:
+            return [self._reply("maint_extend_usage", user, event.chat_id, text=event.args)]
+        windows = await self.store.maintenance.extend(until, self.now)
+        return [self._reply("maint_extended", user, event.chat_id, count=len(windows), until=until.isoformat())]
+
+    async def list_maintenance(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
+        current = await self.store.maintenance.active(self.now)
+        upcoming = await self.store.maintenance.upcoming(self.now)
+        return [self._reply("system_status", user, event.chat_id,
+                            current=window_summary(current) if current else None,
+                            upcoming=[window_summary(w) for w in upcoming])]
+
+    async def stats(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
         inbox = await self.store.inbox.counts()
         return [self._reply("stats", user, event.chat_id, periods=await self._stats(),
                             waiting=inbox.get("pending", 0), dead=inbox.get("dead", 0))]
@@ -149,8 +151,7 @@ class AdminDesk:
 
     async def _leave(self, conversation: Conversation, user: User, key: str | None) -> list[Out]:
         """Back to the assistant's menu."""
-        await self.store.conversations.save(conversation, flow=TROUBLESHOOT.name, state=TROUBLESHOOT.initial,
-                                            data={}, now=self.now)
+        await self.flows.restart(self.store.conversations, conversation, TROUBLESHOOT.name, now=self.now)
         outputs: list[Out] = [self._reply(key, user, conversation.chat_id, command=key)] if key else []
         outputs.append(self._reply("state_menu", user, conversation.chat_id, PROMPT_BUTTONS["menu"],
                                    conversation.version))

@@ -25,11 +25,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from assistant import metrics
-from assistant.bookkeeping import Bookkeeping
+from assistant.runtime.bookkeeping import Bookkeeping
 from assistant.outputs import Out, Unavailable
 from assistant.store.engine import transient
 from assistant.store.inbox import Batch, Received
-from assistant.store.uow import UnitOfWork, Units
+from assistant.store.contracts import UnitOfWork, Units
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +179,9 @@ class Inbox:
                     for batch in batches:
                         task = asyncio.create_task(self._work(batch, handle, dead_letter, execute))
                         self._running[batch.chat_id] = task
-                        task.add_done_callback(lambda _t, chat=batch.chat_id: self._done(chat))
+                        def done(_task: asyncio.Task[None], chat: int = batch.chat_id) -> None:
+                            self._done(chat)
+                        task.add_done_callback(done)
                     if batches and len(batches) == free:
                         continue  # there may be more at once
                 waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait()),
@@ -219,9 +221,10 @@ class Inbox:
         logger.warning("updates %s of chat %s: their process stopped while handling them; taken up again (attempt %s)",
                        batch.ids, batch.chat_id, batch.attempts)
         task = asyncio.create_task(self._work(batch, handle, dead_letter, execute))
-        self._suspect = (batch.chat_id, task)
+        suspect_chat = batch.chat_id
+        self._suspect = (suspect_chat, task)
 
-        def done(_task: asyncio.Task[None], chat: int = batch.chat_id) -> None:
+        def done(_task: asyncio.Task[None], chat: int = suspect_chat) -> None:
             self._suspect = None
             self._hints.add(chat)
             self._wake.set()

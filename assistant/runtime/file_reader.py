@@ -1,6 +1,6 @@
 """Untrusted files are read in a separate process with hard limits; one hostile file hurts nobody else.
 
-The parent (`IsolatedReader`) starts `python -m assistant.file_reader` for each file, with at most
+The parent (`IsolatedReader`) starts `python -m assistant.runtime.file_reader` for each file, with at most
 `workers` at a time, shared fairly: at most one file of a chat in the readers at once, the chats with
 files waiting served in turn (round robin), at most `per_chat` of one chat's files waiting (more are
 refused, `queue_full`); a file that has to wait says so (`waiting`, with the files ahead of it), so the
@@ -198,7 +198,7 @@ class IsolatedReader:
     async def _run(self, data: bytes, header: dict[str, str]) -> dict[str, Any]:
         limits = self.limits
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "assistant.file_reader", str(limits.memory_bytes), str(int(limits.seconds) + 1),
+            sys.executable, "-m", "assistant.runtime.file_reader", str(limits.memory_bytes), str(int(limits.seconds) + 1),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
             async with asyncio.timeout(limits.seconds):

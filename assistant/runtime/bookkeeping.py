@@ -22,10 +22,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from assistant.group_commit import GroupCommit
+from assistant.runtime.group_commit import GroupCommit
 from assistant.store.engine import transient
 from assistant.store.inbox import Received
-from assistant.store.uow import UnitOfWork, Units
+from assistant.store.contracts import UnitOfWork, Units
 
 logger = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ from datetime import datetime, timedelta
 from assistant.messages import DeliveryFailed, DeliveryResult
 from assistant.outputs import Copy, Out
 from assistant.store.engine import transient
-from assistant.store.uow import Units
+from assistant.store.contracts import Units
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from assistant.domain.identifiers import family_of, fourth_field
 from assistant.domain.regions import is_beijing, region_names, region_of
 from assistant.store.models import Invoice, MaintenanceWindow, User
-from assistant.store.uow import UnitOfWork
+from assistant.store.contracts import UnitOfWork
 from flows.troubleshoot import Facts
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""The admin room: admin commands in chat (maintenance windows, announcements, statistics)."""
