@@ -293,7 +293,7 @@ async def bench_backend(backend: str, url: str, transport: str, plan: Plan) -> M
     ready: str | None = None
     if transport == "webhook":
         port = free_port()
-        args = ("--webhook", f"http://127.0.0.1:{port}/hook", "--listen", "127.0.0.1", "--port", str(port))
+        args = ("--webhook", "https://bot.example.com/hook", "--listen", "127.0.0.1", "--port", str(port))
         ready = f"http://127.0.0.1:{port}/healthz"
     process = BotProcess(api, url, plan.work / f"bot-{backend}-{transport}.log", *args, **env)
     await process.start(ready_url=ready)
