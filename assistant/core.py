@@ -393,7 +393,7 @@ class Assistant:
             model.say("read_not_invoice", kind=kind)
             model.prompt()
             return
-        await self._fire(model, "read", fields=read.fields)
+        await self._fire(model, "read", fields=read.fields, via=read.source)
 
     async def _on_file(self, model: Troubleshoot, message: FileSent, is_new: bool, version: int) -> None:
         model.say("attachment_unsupported", kind=message.attachment.kind)

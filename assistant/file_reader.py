@@ -31,7 +31,8 @@ MB = 1024 * 1024
 
 @dataclass(frozen=True)
 class ReadLimits:
-    memory_bytes: int = 512 * MB
+    memory_bytes: int = 1280 * MB
+    """Address space: OCR (OpenCV, onnxruntime and the models) maps ~1.1 GB of it (docs/photos.md)."""
     seconds: float = 15.0
     workers: int = 2
     per_chat: int = 3

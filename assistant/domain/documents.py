@@ -25,6 +25,10 @@ MAX_RENDER_PIXELS = 8_000_000
 PDF_SCALE = 3.0
 MAX_IMAGE_PIXELS = 25_000_000
 """Larger JPEGs are reduced while decoding (Pillow's draft); other larger images are refused."""
+MIN_OCR_SIDE = 200
+"""An image narrower than this has no printed invoice to read (a sticker, an icon)."""
+BLANK_CONTRAST = 48
+"""Grey levels between an image's darkest and lightest parts below which it holds no print to read."""
 MAX_XML_BYTES = 5 * 1024 * 1024
 """An invoice's XML is a few KB; larger XML (alone or inside an OFD) is not parsed."""
 # QR type field (facts §4) -> our family where the code alone cannot tell.
@@ -137,12 +141,48 @@ def qr_sources(images: list[Any], today: date) -> list[dict[str, str]]:
 
 
 def read_image(data: bytes, today: date) -> ReadResult:
+    from PIL import ImageOps
+
     check_size(data)
     image: Any = open_image(data)
-    found = qr_sources([image.convert("RGB")], today)
-    if not found:
+    image = ImageOps.exif_transpose(image)  # a phone stores its photo sideways and says so in EXIF
+    fields, how = read_picture(image, today)
+    if not fields:
         raise ReadError("no_qr")
-    return ReadResult(found[0], "qr")
+    return ReadResult(fields, how)
+
+
+def read_picture(image: Any, today: date) -> tuple[dict[str, str], str]:
+    """A photo's or a scanned page's fields and how they were read: the invoice QR code, searched at
+    every scale ("qr"); failing that, the printed text ("ocr"). ({}, "") when neither gives a number."""
+    from assistant.domain.qr_search import search
+
+    image = image.convert("RGB")
+    for payload in search(image, lambda text: parse_qr(text, today) is not None):
+        if fields := parse_qr(payload, today):
+            return fields, "qr"
+    if min(image.size) < MIN_OCR_SIDE or _blank(image):
+        return {}, ""
+    from assistant.domain.ocr import read_fields
+
+    try:
+        fields = read_fields(image, today)
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a native library's failure: the fields are typed instead
+        logger.warning("OCR failed: %s: %s", type(error).__name__, str(error)[:200])
+        fields = {}
+    return (fields, "ocr") if fields else ({}, "")
+
+
+def _blank(image: Any) -> bool:
+    """Whether the image has no ink to read (one colour, give or take the noise of a camera)."""
+    from PIL import ImageOps
+
+    thumbnail = ImageOps.grayscale(image)
+    thumbnail.thumbnail((256, 256))
+    low, high = thumbnail.getextrema()
+    return high - low < BLANK_CONTRAST
 
 
 def render_scale(width_pt: float, height_pt: float) -> float:
