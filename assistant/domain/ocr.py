@@ -200,8 +200,8 @@ def _straightened(box: Any, tilt: float, cx: float, cy: float) -> tuple[list[flo
     return xs, ys
 
 
-ROW_TOLERANCE = 0.8
-"""How far (in label heights) a value's centre may be above or below its label's: a dot-matrix printer
+ROW_TOLERANCE = 0.9
+"""How far (in line heights) a value's centre may be above or below its label's: a dot-matrix printer
 prints the values a little off the pre-printed labels, and a photo's rows wander."""
 WORDS = "零壹贰叁肆伍陆柒捌玖拾佰仟万亿圆元角分整"
 OCR_LABELS = (*LABELS, *PAPER_LABELS, Label(("words",), ("(大写)",), WORDS, reach=None))
@@ -256,7 +256,8 @@ def _values(lines_read: list[TextLine], index: int, after: int, end: Glyph, labe
     height = own.y1 - own.y0
     centre = (own.y0 + own.y1) / 2
     right = sorted((line for number, line in enumerate(lines_read) if number != index
-                    and line.x0 >= end.x1 - height / 2 and abs((line.y0 + line.y1) / 2 - centre) <= ROW_TOLERANCE * height
+                    and line.x0 >= end.x1 - height / 2
+                    and abs((line.y0 + line.y1) / 2 - centre) <= ROW_TOLERANCE * max(height, line.y1 - line.y0)
                     and (label.reach is None or line.x0 - end.x1 <= label.reach * height)), key=lambda line: line.x0)
     candidates = [(line_text(own)[after:], own), *((line_text(line), line) for line in right)]
     values: list[str] = []
@@ -289,7 +290,7 @@ def _continued(after: list[tuple[str, TextLine]], line: TextLine, allowed: str) 
 
 def _shaped(text: str, allowed: str) -> str:
     """The start of `text` (after separators) made of the value's characters, spaces inside dropped."""
-    text = text.lstrip(" :：")
+    text = text.lstrip(" :：⊗ⓧ⊕×")  # ⊗ leads the 价税合计 in words
     end = 0
     while end < len(text) and (text[end] in allowed or text[end] == " "):
         end += 1
@@ -347,16 +348,20 @@ def checked(fields: dict[str, str]) -> dict[str, str]:
 
 def read_fields(image: Any, today: date) -> dict[str, str]:
     """The invoice fields the printed text gives (validated and merged), or {} when it gives no number."""
-    lines_read = recognise(image)
-    if sum(line.score >= MIN_SCORE for line in lines_read) < MIN_LINES:
-        return {}
+    return fields_from_lines(recognise(image), today)
+
+
+def fields_from_lines(lines_read: list[TextLine], today: date) -> dict[str, str]:
+    """The fields recognised lines give: only lines read with a high score, only on a page that says 发票;
+    every value validated, money only where it adds up, the code's year fitting the date."""
     trusted = [line for line in lines_read if line.score >= MIN_SCORE]
-    if not any("发票" in line.text for line in trusted):
-        logger.info("OCR: the text never says 发票: not taken for an invoice")
+    if len(trusted) < MIN_LINES or not any("发票" in line.text for line in trusted):
+        logger.info("OCR: %s of %s lines trusted, none says 发票: not taken for an invoice", len(trusted),
+                    len(lines_read))
         return {}
     sources = paper_sources(trusted, today)
     plain = [{name: value for name, value in source.items() if name not in MONEY_FIELDS} for source in sources]
     fields = checked(tidy({**merge(plain), **money(sources)}))
-    logger.info("OCR read %s lines (%s trusted): %s", len(lines_read), len(trusted), ", ".join(sorted(fields)) or "nothing")
+    logger.info("OCR read %s lines (%s trusted): %s", len(lines_read), len(trusted),
+                ", ".join(sorted(fields)) or "nothing")
     return fields if "number" in fields else {}
-

@@ -20,7 +20,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-MAX_SEARCH_PIXELS = 150_000_000
+MAX_SEARCH_PIXELS = 300_000_000
 """Pixels handed to the decoder for one image, over all attempts (a decode costs ~1 ms per megapixel)."""
 MAX_VARIANT_PIXELS = 16_000_000
 """The largest single image handed to the decoder (an upscaled region is skipped beyond it)."""
@@ -56,6 +56,9 @@ def variants(gray: Any) -> Iterator[Any]:
     yield contrast
     yield contrast.filter(ImageFilter.SHARPEN)
     yield ImageOps.equalize(gray)
+    for scale in (2, 3):  # a low-resolution image's code, a few pixels a module: upscaled whole
+        if width * height * scale * scale <= MAX_VARIANT_PIXELS:
+            yield gray.resize((width * scale, height * scale), Image.Resampling.BICUBIC)
     longest = max(width, height)
     if longest > LARGE_SIDE:
         for side in (1600, 1000):
