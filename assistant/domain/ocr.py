@@ -54,8 +54,10 @@ _WORDS_LABEL = re.compile(r"[(（]\s*大\s*写\s*[)）]")
 _CURRENCY_LOOKALIKE = re.compile(r"(?<![A-Za-z0-9])[Y半](?=\d)")
 """¥ as OCR often reads it: Y or 半 right before the figures."""
 
-THREADS = 2
-"""Threads of each model's inference: this machine's two cores (the reader runs at the lowest priority)."""
+THREADS = 1
+"""Threads of each model's inference. One: the readers (READ_WORKERS) already share the cores file by file,
+and onnxruntime's extra threads spin while they wait, which on a busy machine cost 60% more CPU and more
+time (measured in docs/photos.md)."""
 M_ARENA_MAX = -8
 """glibc's mallopt parameter for the number of malloc arenas."""
 
