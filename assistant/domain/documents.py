@@ -83,33 +83,12 @@ def parse_qr(payload: str, today: date) -> dict[str, str] | None:
     return fields
 
 
-def _images_for_decoding(image: "object") -> list["object"]:
-    """The photo as it is, then versions that help with low contrast, small codes and blur."""
-    from PIL import ImageFilter, ImageOps
+def decode_qr_payloads(image: Any) -> list[str]:
+    """Every QR text found in the whole image and its quick variants (an image inside a PDF, a rendered
+    page); a photo is searched region by region too (`read_picture`)."""
+    from assistant.domain.qr_search import search
 
-    gray = ImageOps.grayscale(image)  # type: ignore[arg-type]
-    variants = [image, ImageOps.autocontrast(gray, cutoff=2)]
-    width, height = gray.size
-    if max(width, height) < 1000:
-        variants.append(ImageOps.autocontrast(gray.resize((width * 3, height * 3)), cutoff=2))
-    variants.append(ImageOps.autocontrast(gray, cutoff=2).filter(ImageFilter.SHARPEN))
-    variants.append(ImageOps.equalize(gray))
-    if max(width, height) > 2500:
-        scale = 2000 / max(width, height)
-        variants.append(gray.resize((int(width * scale), int(height * scale))))
-    return variants
-
-
-def decode_qr_payloads(image: "object") -> list[str]:
-    """Every QR text zxing-cpp finds, trying the variants in turn (rotation is handled by zxing)."""
-    import zxingcpp
-
-    for variant in _images_for_decoding(image):
-        found = [result.text for result in zxingcpp.read_barcodes(variant, formats=zxingcpp.BarcodeFormat.QRCode,
-                                                                  try_rotate=True, try_downscale=True)]
-        if found:
-            return found
-    return []
+    return search(image, thorough=False)
 
 
 def open_image(data: bytes) -> "object":
@@ -181,8 +160,8 @@ def _blank(image: Any) -> bool:
 
     thumbnail = ImageOps.grayscale(image)
     thumbnail.thumbnail((256, 256))
-    low, high = thumbnail.getextrema()
-    return high - low < BLANK_CONTRAST
+    low, high = thumbnail.getextrema()  # one band: (lowest, highest)
+    return int(high) - int(low) < BLANK_CONTRAST  # type: ignore[arg-type]
 
 
 def render_scale(width_pt: float, height_pt: float) -> float:

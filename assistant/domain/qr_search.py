@@ -46,8 +46,8 @@ def regions(width: int, height: int) -> list[tuple[int, int, int, int]]:
     ]
 
 
-def variants(gray: Any) -> Iterator[Any]:
-    """Grayscale images to decode, cheapest and likeliest first."""
+def variants(gray: Any, thorough: bool = True) -> Iterator[Any]:
+    """Grayscale images to decode, cheapest and likeliest first; the regions only when `thorough`."""
     from PIL import Image, ImageFilter, ImageOps
 
     width, height = gray.size
@@ -64,6 +64,8 @@ def variants(gray: Any) -> Iterator[Any]:
         for side in (1600, 1000):
             scale = side / longest
             yield contrast.resize((max(1, int(width * scale)), max(1, int(height * scale))), Image.Resampling.BOX)
+    if not thorough:
+        return
     for box in regions(width, height):
         region = contrast.crop(box)
         for scale in REGION_SCALES:
@@ -73,7 +75,8 @@ def variants(gray: Any) -> Iterator[Any]:
             yield region if scale == 1 else region.resize(size, Image.Resampling.BICUBIC)
 
 
-def search(image: Any, accept: Callable[[str], bool] = bool, *, deadline: float | None = None) -> list[str]:
+def search(image: Any, accept: Callable[[str], bool] = bool, *, thorough: bool = True,
+           deadline: float | None = None) -> list[str]:
     """The texts of the QR codes found in the image by the first variant that gives one `accept`s (an
     invoice's, not a payment code's), or []."""
     import zxingcpp
@@ -81,11 +84,12 @@ def search(image: Any, accept: Callable[[str], bool] = bool, *, deadline: float 
 
     gray = ImageOps.grayscale(image)
     stop = min(deadline or float("inf"), time.monotonic() + SEARCH_SECONDS)
+    qr_only = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
     binarizers = (zxingcpp.Binarizer.LocalAverage, zxingcpp.Binarizer.GlobalHistogram,
                   zxingcpp.Binarizer.FixedThreshold)
     spent = 0
     tried = 0
-    for variant in variants(gray):
+    for variant in variants(gray, thorough):
         pixels = variant.width * variant.height
         if spent + pixels * len(binarizers) > MAX_SEARCH_PIXELS or time.monotonic() > stop:
             logger.info("QR search stopped after %s attempts (%s Mpx): budget spent", tried, spent // 1_000_000)
@@ -93,7 +97,7 @@ def search(image: Any, accept: Callable[[str], bool] = bool, *, deadline: float 
         for binarizer in binarizers:
             tried += 1
             found = [result.text for result in zxingcpp.read_barcodes(
-                variant, formats=zxingcpp.BarcodeFormat.QRCode, try_rotate=True, try_downscale=True,
+                variant, formats=qr_only, try_rotate=True, try_downscale=True,
                 binarizer=binarizer)]
             if any(accept(text) for text in found):
                 logger.debug("QR found at attempt %s (%sx%s)", tried, variant.width, variant.height)

@@ -147,3 +147,15 @@ def test_a_motor_vehicle_invoice_gives_its_price_excluding_tax() -> None:
     fields = fields_from_lines(lines, TODAY)
     assert fields["code"] == "111001921071" and fields["number"] == "00263481" and fields["date"] == "2019-08-12"
     assert "amount" not in fields or fields["amount"] == "100000.00"
+
+
+def test_a_character_the_model_was_unsure_of_makes_its_value_unreadable() -> None:
+    """发票号码 42130341 with its 3 read at 0.47 (it was a 2): the number is not offered at all."""
+    from assistant.domain.ocr import _certain
+
+    unsure = _certain("发票号码：42130341", [0.99] * 9 + [0.47, 0.67, 0.99, 0.99])
+    assert unsure == "发票号码：4213\ufffd341"
+    lines = [line("电子发票（普通发票）", 300, 30), line("发票代码：012002200211", 700, 20),
+             line(unsure, 700, 50), line("开票日期：2023年05月06日", 700, 80)]
+    assert fields_from_lines(lines, TODAY) == {}
+    assert _certain("No 43750420", [0.99, 0.99, 0.47] + [0.99] * 8) == "No 43750420"  # an unsure gap stays a gap
