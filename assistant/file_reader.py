@@ -52,6 +52,8 @@ class FileRead:
     reason: str = ""
     seconds: float = 0.0
     peak_kb: int = 0
+    cpu_seconds: float = 0.0
+    """The reader process's own CPU time (what the file cost, however busy the machine was)."""
 
     @property
     def usable(self) -> bool:
@@ -85,7 +87,7 @@ class IsolatedReader:
         elapsed = time.monotonic() - started
         read = FileRead(fields=dict(result.get("fields") or {}), source=str(result.get("source") or ""),
                         reason=str(result.get("reason") or ""), seconds=elapsed,
-                        peak_kb=int(result.get("peak_kb") or 0))
+                        peak_kb=int(result.get("peak_kb") or 0), cpu_seconds=float(result.get("cpu_seconds") or 0))
         logger.info("%s %r read in %.2f s (peak %s KB): %s", kind, file_name[:80], elapsed, read.peak_kb,
                     read.source or read.reason)
         return read
@@ -247,6 +249,10 @@ def _child(memory_bytes: int, cpu_seconds: int) -> None:
     except Exception as error:  # noqa: BLE001 - any other failure is "could not read", never a crash upstream
         result = {"reason": "failed", "error": f"{type(error).__name__}: {error}"[:300]}
     result["peak_kb"] = _peak_kb()
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 3)
     sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 

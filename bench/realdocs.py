@@ -19,6 +19,7 @@ import asyncio
 import io
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -48,6 +49,7 @@ class Verdict:
     source: str
     seconds: float = 0.0
     peak_kb: int = 0
+    cpu_seconds: float = 0.0
 
     @property
     def kind(self) -> str:
@@ -153,7 +155,8 @@ async def measure(folder: Path, today: date, *, with_derived: bool = False, at_o
                                      today=today, chat_id=chat_id)  # each file as a merchant of its own sends it
             seconds = time.monotonic() - started
         verdict = score(name, truth, read)
-        return Verdict(verdict.file, verdict.outcome, verdict.detail, verdict.source, seconds, read.peak_kb)
+        return Verdict(verdict.file, verdict.outcome, verdict.detail, verdict.source, seconds, read.peak_kb,
+                       read.cpu_seconds)
 
     return list(await asyncio.gather(*(one(chat_id, *file) for chat_id, file in enumerate(files, start=1))))
 
@@ -170,22 +173,32 @@ def main() -> None:
     if not (folder / "truth.json").exists():
         sys.exit(f"no truth.json in {folder}")
     verdicts = asyncio.run(measure(folder, date.today(), with_derived="--no-derived" not in sys.argv, at_once=1))
-    table = Table("file", "outcome", "read from", "s", "peak MB", "detail")
+    table = Table("file", "outcome", "read from", "s", "CPU s", "peak MB", "detail")
     for verdict in verdicts:
         style = {"wrong": "bold red", "missing": "yellow"}.get(verdict.outcome, "")
         table.add_row(verdict.file, verdict.outcome, verdict.source, f"{verdict.seconds:.2f}",
-                      f"{verdict.peak_kb / 1024:.0f}", verdict.detail, style=style)
+                      f"{verdict.cpu_seconds:.2f}", f"{verdict.peak_kb / 1024:.0f}", verdict.detail, style=style)
     console = Console()
     console.print(table)
-    kinds = Table("kind", "files", "correct", "to type", "wrong", "p50 s", "p95 s", "max s", "peak MB")
-    for kind in dict.fromkeys(verdict.kind for verdict in verdicts):
-        group = [verdict for verdict in verdicts if verdict.kind == kind]
+    kinds = Table("kind", "files", "correct", "to type", "wrong", "p50 s", "p95 s", "max s", "CPU p50", "CPU p95",
+                  "peak MB")
+    groups = {kind: [verdict for verdict in verdicts if verdict.kind == kind]
+              for kind in dict.fromkeys(verdict.kind for verdict in verdicts)}
+    groups["all photos and scans"] = [verdict for verdict in verdicts if verdict.kind not in ("pdf", "ofd", "xml")]
+    groups["read by OCR"] = [verdict for verdict in verdicts if verdict.source.endswith("ocr")]
+    for kind, group in groups.items():
+        if not group:
+            continue
         seconds = [verdict.seconds for verdict in group]
+        cpu = [verdict.cpu_seconds for verdict in group]
         kinds.add_row(kind, str(len(group)), *(str(sum(v.outcome == outcome for v in group))
                                                for outcome in ("correct", "missing", "wrong")),
                       f"{statistics.median(seconds):.2f}", f"{percentile(seconds, 0.95):.2f}", f"{max(seconds):.2f}",
+                      f"{statistics.median(cpu):.2f}", f"{percentile(cpu, 0.95):.2f}",
                       f"{max(verdict.peak_kb for verdict in group) / 1024:.0f}")
     console.print(kinds)
+    console.print(f"load average while measuring: {' '.join(f'{load:.1f}' for load in os.getloadavg())} "
+                  f"on {os.cpu_count()} cores (the time is the reader's; CPU s is its own, whatever the load)")
     counts = {outcome: sum(v.outcome == outcome for v in verdicts) for outcome in ("correct", "missing", "wrong")}
     console.print(f"{len(verdicts)} files: {counts['correct']} correct ({counts['correct'] / len(verdicts):.0%}), "
                   f"{counts['missing']} with fields to type, {counts['wrong']} wrong")
