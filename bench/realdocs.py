@@ -178,7 +178,7 @@ def main() -> None:
         style = {"wrong": "bold red", "missing": "yellow"}.get(verdict.outcome, "")
         table.add_row(verdict.file, verdict.outcome, verdict.source, f"{verdict.seconds:.2f}",
                       f"{verdict.cpu_seconds:.2f}", f"{verdict.peak_kb / 1024:.0f}", verdict.detail, style=style)
-    console = Console()
+    console = Console(width=200)
     console.print(table)
     kinds = Table("kind", "files", "correct", "to type", "wrong", "p50 s", "p95 s", "max s", "CPU p50", "CPU p95",
                   "peak MB")

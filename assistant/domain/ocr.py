@@ -416,12 +416,16 @@ def checked(fields: dict[str, str]) -> dict[str, str]:
 def read_fields(image: Any, today: date) -> dict[str, str]:
     """The invoice fields the printed text gives (validated and merged), or {} when it gives no number.
 
-    The head of the page is read first (title, code, number, date, check code): when it gives every
-    field its family needs, the rest (parties, items, cipher zone) is never recognised, which halves the
-    time of an ordinary invoice; otherwise the whole page is read and the head's lines are read once."""
+    The head of the page is read first (title, code, number, date, check code): a head without 发票 in
+    its title is no invoice's, and when the head gives every field its family needs, the rest (parties,
+    items, cipher zone) is never recognised, which halves the time of an ordinary invoice; otherwise the
+    whole page is read, the head's lines once."""
     page = Page.found(image)
     head, rest = page.band(HEAD_SHARE)
     lines = page.read(head)
+    if not any("发票" in line.text for line in lines if line.score >= MIN_SCORE):
+        logger.info("OCR: the head of the page never says 发票: the rest is not read")
+        return {}
     fields = fields_from_lines(lines, today)
     if _complete(fields):
         return fields
