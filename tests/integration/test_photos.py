@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -131,6 +132,63 @@ def test_ocr_turns_the_page_upright_whichever_way_it_was_photographed(angle: int
 def test_a_page_that_is_not_an_invoice_is_refused_after_ocr() -> None:
     """The synthetic page reads well but never says 发票: no field is offered."""
     assert _read(_jpeg(synthetic_page())).reason == "no_qr"
+
+
+# -- a rendered Chinese invoice, where the machine has a CJK font -----------------------------------------
+CJK_FONTS = ["/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+             "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"]
+CJK_FONT = next((path for path in CJK_FONTS if Path(path).exists()), None)
+
+
+def rendered_invoice(issued: date, code: str = "011001800104") -> Image.Image:
+    """A paper 增值税普通发票 as a phone sees it: labels printed, values a little off them (dot-matrix), the
+    buyer's tax id, the machine number and a cipher zone as decoys, money in figures and in words."""
+    font = ImageFont.truetype(CJK_FONT or "", 30)
+    big = ImageFont.truetype(CJK_FONT or "", 40)
+    image = Image.new("RGB", (1600, 1000), (244, 242, 236))
+    draw = ImageDraw.Draw(image)
+
+    def text(x: int, y: int, value: str, size: Any = font) -> None:
+        draw.text((x, y), value, fill=(25, 25, 35), font=size)
+
+    special = len(code) == 10
+    text(560, 40, f"北京增值税{'专用' if special else '普通'}发票", big)
+    text(120, 60, code, big)
+    text(1080, 50, "No 61234567", big)
+    text(1080, 110, "发票代码"), text(1230, 116, code)
+    text(1080, 150, "发票号码"), text(1230, 156, "61234567")
+    text(1080, 190, "开票日期："), text(1240, 198, f"{issued:%Y年%m月%d日}")
+    if not special:
+        text(120, 150, "校验码 12345 67890 12345 67890")
+    text(120, 190, "机器编号：499099801839")
+    text(640, 330, "03-7+<74<82915+4<745<587483>4")
+    text(120, 260, "纳税人识别号：91110108MA01ABCD3X")
+    text(120, 300, "地址、电话：北京市海淀区中关村大街1号 62345678")
+    text(150, 560, "合"), text(300, 560, "计"), text(900, 568, "¥141.75"), text(1250, 570, "¥4.25")
+    text(120, 640, "价税合计（大写）"), text(420, 648, "⊗壹佰肆拾陆圆整")
+    text(1000, 640, "（小写）"), text(1130, 648, "¥146.00")
+    return image
+
+
+@pytest.mark.skipif(CJK_FONT is None, reason="no CJK font on this machine")
+@pytest.mark.parametrize("angle", [0, 90, 180])
+def test_a_rendered_paper_invoice_photo_is_read_from_its_text(angle: int) -> None:
+    """An ordinary invoice: its head gives every field it needs (the check code); money is not read."""
+    issued = date(2025, 6, 3)
+    photo = rendered_invoice(issued).rotate(angle + 1.5, expand=True, fillcolor=(90, 90, 90))
+    read = _read(_jpeg(photo, quality=80))
+    assert read.source == "ocr"
+    assert read.fields == {"code": "011001800104", "number": "61234567", "date": issued.isoformat(),
+                           "check_code": "567890"}, read
+
+
+@pytest.mark.skipif(CJK_FONT is None, reason="no CJK font on this machine")
+def test_a_rendered_special_invoice_photo_gives_its_amount_only_where_it_adds_up() -> None:
+    issued = date(2025, 6, 3)
+    photo = rendered_invoice(issued, code="1100191130").rotate(-2, expand=True, fillcolor=(90, 90, 90))
+    read = _read(_jpeg(photo, quality=80))
+    assert read.fields == {"code": "1100191130", "number": "61234567", "date": issued.isoformat(),
+                           "amount": "141.75", "total": "146.00"}, read
 
 
 # -- the conversation: always confirmed, and said to be read from the printed text ----------------------

@@ -24,7 +24,7 @@ def line(text: str, x: float, y: float, score: float = 0.99, height: float = HEI
 
 def paper_ordinary(**changed: TextLine | None) -> list[TextLine]:
     """A paper 增值税普通发票 as a phone photo reads it: dot-matrix values ~18 px below their labels."""
-    lines = {
+    lines: dict[str, TextLine | None] = {
         "title": line("天津增值税普通发票", 450, 40),
         "no": line("No 43750420", 840, 50, height=44),
         "code_left": line("012001800104", 180, 58, height=40),
