@@ -124,7 +124,10 @@ def read_image(data: bytes, today: date) -> ReadResult:
 
     check_size(data)
     image: Any = open_image(data)
-    image = ImageOps.exif_transpose(image)  # a phone stores its photo sideways and says so in EXIF
+    try:
+        image = ImageOps.exif_transpose(image)  # a phone stores its photo sideways and says so in EXIF
+    except Exception as error:  # noqa: BLE001 - a broken EXIF block: the pixels as stored, turned by their text
+        logger.info("EXIF orientation not read: %s", error)
     fields, how = read_picture(image, today)
     if not fields:
         raise ReadError("no_qr")

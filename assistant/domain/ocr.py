@@ -189,7 +189,8 @@ class Page:
         """The lines whose centres lie in the top `share` of the text, and the others."""
         limit = self.top() + share * (self.bottom() - self.top())
         upper = [index for index, (_, ys) in enumerate(self.boxes) if (min(ys) + max(ys)) / 2 <= limit]
-        return upper, [index for index in range(len(self.boxes)) if index not in set(upper)]
+        taken = set(upper)
+        return upper, [index for index in range(len(self.boxes)) if index not in taken]
 
 
 def recognise(image: Any) -> list[TextLine]:
