@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     """Tries at one update (failures and crashes) before it is dead-lettered."""
     inbox_lease_seconds: float = Field(default=60.0, gt=0)
     inbox_concurrency: int = Field(default=64, ge=1)
-    read_memory_mb: int = Field(default=512, ge=64)
+    read_memory_mb: int = Field(default=1280, ge=64)  # OCR maps ~1.1 GB of address space (docs/photos.md)
     read_seconds: float = Field(default=15.0, gt=0)
     read_workers: int = Field(default=2, ge=1)
     retain_lookups_days: int = Field(default=180, ge=1)

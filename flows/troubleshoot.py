@@ -300,7 +300,7 @@ class Troubleshoot(FlowModel):
 
     def forget_invoice(self, event: AsyncEventData) -> None:
         for key in ("fields", "failures", "warned", "result", "checks", "near", "awaiting", "ticket_id", "ticket",
-                    "access", "read", "questions", "inferred", "near_rejected", "topic"):
+                    "access", "read", "read_via", "questions", "inferred", "near_rejected", "topic"):
             self.data.pop(key, None)
 
     def absorb(self, event: AsyncEventData) -> None:
@@ -485,6 +485,7 @@ class Troubleshoot(FlowModel):
     def hold_read(self, event: AsyncEventData) -> None:
         self.forget_invoice(event)
         self.data["read"] = dict(event.kwargs.get("fields") or {})
+        self.data["read_via"] = str(event.kwargs.get("via") or "")  # "ocr": from the printed text, said so
 
     def _read_too_old(self) -> dict[str, object] | None:
         """Why the date read from a document cannot be verified (past the window), if it cannot."""
@@ -667,7 +668,7 @@ class Troubleshoot(FlowModel):
             result = {**result, "too_old": self._read_too_old()}
         self.say(f"state_{self.state}", buttons=buttons,
                  fields=dict(self.data.get("fields", {})), ticket_id=self.data.get("ticket_id"),
-                 read=dict(self.data.get("read", {})),
+                 read=dict(self.data.get("read", {})), read_via=self.data.get("read_via", ""),
                  ticket=self.data.get("ticket"),
                  ticket_reason=self.data.get("ticket_reason_shown"), inferred=dict(self.data.get("inferred", {})),
                  **result)

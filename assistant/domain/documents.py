@@ -11,9 +11,9 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from assistant.domain.identifiers import family_of, fourth_field, validate_code, validate_number
+from assistant.domain.identifiers import Family, family_of, fourth_field, validate_code, validate_number
 from assistant.domain.invoice_fields import normalise
 
 logger = logging.getLogger(__name__)
@@ -25,6 +25,10 @@ MAX_RENDER_PIXELS = 8_000_000
 PDF_SCALE = 3.0
 MAX_IMAGE_PIXELS = 25_000_000
 """Larger JPEGs are reduced while decoding (Pillow's draft); other larger images are refused."""
+MIN_OCR_SIDE = 200
+"""An image narrower than this has no printed invoice to read (a sticker, an icon)."""
+BLANK_CONTRAST = 48
+"""Grey levels between an image's darkest and lightest parts below which it holds no print to read."""
 MAX_XML_BYTES = 5 * 1024 * 1024
 """An invoice's XML is a few KB; larger XML (alone or inside an OFD) is not parsed."""
 # QR type field (facts §4) -> our family where the code alone cannot tell.
@@ -74,38 +78,17 @@ def parse_qr(payload: str, today: date) -> dict[str, str] | None:
         # excluding tax only where that is what the family asks for (the user confirms it).
         raw["total" if family == "digital" else "amount"] = amount_raw
     fields = normalise(raw, today)
-    if (fourth_field(family) if family else None) == "check_code":
+    if (fourth_field(cast(Family, family)) if family else None) == "check_code":
         fields.pop("amount", None)
     return fields
 
 
-def _images_for_decoding(image: "object") -> list["object"]:
-    """The photo as it is, then versions that help with low contrast, small codes and blur."""
-    from PIL import ImageFilter, ImageOps
+def decode_qr_payloads(image: Any) -> list[str]:
+    """Every QR text found in the whole image and its quick variants (an image inside a PDF, a rendered
+    page); a photo is searched region by region too (`read_picture`)."""
+    from assistant.domain.qr_search import search
 
-    gray = ImageOps.grayscale(image)  # type: ignore[arg-type]
-    variants = [image, ImageOps.autocontrast(gray, cutoff=2)]
-    width, height = gray.size
-    if max(width, height) < 1000:
-        variants.append(ImageOps.autocontrast(gray.resize((width * 3, height * 3)), cutoff=2))
-    variants.append(ImageOps.autocontrast(gray, cutoff=2).filter(ImageFilter.SHARPEN))
-    variants.append(ImageOps.equalize(gray))
-    if max(width, height) > 2500:
-        scale = 2000 / max(width, height)
-        variants.append(gray.resize((int(width * scale), int(height * scale))))
-    return variants
-
-
-def decode_qr_payloads(image: "object") -> list[str]:
-    """Every QR text zxing-cpp finds, trying the variants in turn (rotation is handled by zxing)."""
-    import zxingcpp
-
-    for variant in _images_for_decoding(image):
-        found = [result.text for result in zxingcpp.read_barcodes(variant, formats=zxingcpp.BarcodeFormat.QRCode,
-                                                                  try_rotate=True, try_downscale=True)]
-        if found:
-            return found
-    return []
+    return search(image, thorough=False)
 
 
 def open_image(data: bytes) -> "object":
@@ -137,12 +120,51 @@ def qr_sources(images: list[Any], today: date) -> list[dict[str, str]]:
 
 
 def read_image(data: bytes, today: date) -> ReadResult:
+    from PIL import ImageOps
+
     check_size(data)
     image: Any = open_image(data)
-    found = qr_sources([image.convert("RGB")], today)
-    if not found:
+    try:
+        image = ImageOps.exif_transpose(image)  # a phone stores its photo sideways and says so in EXIF
+    except Exception as error:  # noqa: BLE001 - a broken EXIF block: the pixels as stored, turned by their text
+        logger.info("EXIF orientation not read: %s", error)
+    fields, how = read_picture(image, today)
+    if not fields:
         raise ReadError("no_qr")
-    return ReadResult(found[0], "qr")
+    return ReadResult(fields, how)
+
+
+def read_picture(image: Any, today: date) -> tuple[dict[str, str], str]:
+    """A photo's or a scanned page's fields and how they were read: the invoice QR code, searched at
+    every scale ("qr"); failing that, the printed text ("ocr"). ({}, "") when neither gives a number."""
+    from assistant.domain.qr_search import search
+
+    image = image.convert("RGB")
+    for payload in search(image, lambda text: parse_qr(text, today) is not None):
+        if fields := parse_qr(payload, today):
+            return fields, "qr"
+    if min(image.size) < MIN_OCR_SIDE or _blank(image):
+        return {}, ""
+    from assistant.domain.ocr import read_fields
+
+    try:
+        fields = read_fields(image, today)
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a native library's failure: the fields are typed instead
+        logger.warning("OCR failed: %s: %s", type(error).__name__, str(error)[:200])
+        fields = {}
+    return (fields, "ocr") if fields else ({}, "")
+
+
+def _blank(image: Any) -> bool:
+    """Whether the image has no ink to read (one colour, give or take the noise of a camera)."""
+    from PIL import ImageOps
+
+    thumbnail = ImageOps.grayscale(image)
+    thumbnail.thumbnail((256, 256))
+    low, high = thumbnail.getextrema()  # one band: (lowest, highest)
+    return int(high) - int(low) < BLANK_CONTRAST  # type: ignore[arg-type]
 
 
 def render_scale(width_pt: float, height_pt: float) -> float:

@@ -167,8 +167,8 @@ def _pages(parts: dict[str, ElementTree.Element]) -> list[tuple[str, list[str]]]
     if found:
         return found
     contents = [path for path, root in parts.items() if local(root.tag) == "page"]
-    templates = [path for path in contents if re.search(r"/tpls?/", path)]
-    return [(path, templates) for path in contents if path not in templates]
+    template_paths = [path for path in contents if re.search(r"/tpls?/", path)]
+    return [(path, template_paths) for path in contents if path not in template_paths]
 
 
 def _resolve(folder: str, location: str) -> str:

@@ -17,6 +17,7 @@ from assistant.domain.documents import (
     ReadResult,
     check_size,
     qr_sources,
+    read_picture,
     render_scale,
 )
 from assistant.domain.invoice_fields import merge
@@ -42,9 +43,11 @@ def read_pdf(data: bytes, today: date) -> ReadResult:
         from_qr: list[dict[str, str]] = []
         from_text: list[dict[str, str]] = []
         says_invoice = False
+        has_text = False
         for page in pages:
             from_qr += qr_sources(_embedded_images(page, pypdfium2), today)
             glyphs = page_glyphs(page)
+            has_text = has_text or bool(glyphs)
             says_invoice = says_invoice or "发票" in "".join(glyph.text for glyph in glyphs)
             from_text += label_sources(glyphs, today)
         if not from_qr:  # a QR drawn as vector graphics, or an image too large to be a QR alone
@@ -52,6 +55,10 @@ def read_pdf(data: bytes, today: date) -> ReadResult:
                 from_qr += qr_sources([page.render(scale=render_scale(*page.get_size())).to_pil()], today)
                 if from_qr:
                     break
+        if not from_qr and not has_text and pages:  # a scanned page: an image only, read like a photo
+            scanned, how = read_picture(pages[0].render(scale=render_scale(*pages[0].get_size())).to_pil(), today)
+            if scanned:
+                return ReadResult(scanned, f"pdf_{how}")
     finally:
         document.close()
     if from_qr:
@@ -85,7 +92,7 @@ def page_glyphs(page: Any) -> list[Glyph]:
 
 def _embedded_images(page: Any, pypdfium2: Any) -> list[Any]:
     """The page's small images as they are stored (a QR image is decoded sharper than when rendered)."""
-    images = []
+    images: list[Any] = []
     for obj in page.get_objects(filter=[pypdfium2.raw.FPDF_PAGEOBJ_IMAGE]):
         if len(images) >= MAX_IMAGES_PER_PAGE:
             break

@@ -142,7 +142,7 @@ async def document_read(turn: Turn, message: DocumentRead) -> list[Out]:
             model.say("read_not_invoice", kind=kind)
             model.prompt()
             return
-        await fire(turn, model, "read", fields=read.fields)
+        await fire(turn, model, "read", fields=read.fields, via=read.source)
     return await converse(turn, message, act)
 
 

@@ -34,7 +34,8 @@ MB = 1024 * 1024
 
 @dataclass(frozen=True)
 class ReadLimits:
-    memory_bytes: int = 512 * MB
+    memory_bytes: int = 1280 * MB
+    """Address space: OCR (OpenCV, onnxruntime and the models) maps ~1.1 GB of it (docs/photos.md)."""
     seconds: float = 15.0
     workers: int = 2
     per_chat: int = 3
@@ -56,6 +57,8 @@ class FileRead:
     reason: str = ""
     seconds: float = 0.0
     peak_kb: int = 0
+    cpu_seconds: float = 0.0
+    """The reader process's own CPU time (what the file cost, however busy the machine was)."""
 
     @property
     def usable(self) -> bool:
@@ -96,9 +99,9 @@ class IsolatedReader:
         elapsed = self._clock() - started
         read = FileRead(fields=dict(result.get("fields") or {}), source=str(result.get("source") or ""),
                         reason=str(result.get("reason") or ""), seconds=elapsed,
-                        peak_kb=int(result.get("peak_kb") or 0))
-        logger.info("%s %r read in %.2f s (waited %.2f s, peak %s KB): %s", kind, file_name[:80], elapsed,
-                    turn - started, read.peak_kb, read.source or read.reason)
+                        peak_kb=int(result.get("peak_kb") or 0), cpu_seconds=float(result.get("cpu_seconds") or 0))
+        logger.info("%s %r read in %.2f s (waited %.2f s, peak %s KB, %.2f s of CPU): %s", kind, file_name[:80],
+                    elapsed, turn - started, read.peak_kb, read.cpu_seconds, read.source or read.reason)
         metrics.FILE_READS.labels(result="read" if read.usable else read.reason or "no_fields").inc()
         metrics.FILE_READ_SECONDS.observe(elapsed - (turn - started))
         return read
@@ -281,6 +284,10 @@ def _child(memory_bytes: int, cpu_seconds: int) -> None:
     except Exception as error:  # noqa: BLE001 - any other failure is "could not read", never a crash upstream
         result = {"reason": "failed", "error": f"{type(error).__name__}: {error}"[:300]}
     result["peak_kb"] = _peak_kb()
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 3)
     sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
