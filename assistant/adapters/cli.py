@@ -143,18 +143,18 @@ def parse_time(value: str, settings: Settings, now: datetime) -> datetime:
 
 
 # -- command line ------------------------------------------------------------------------------
-app = typer.Typer(cls=LocalizedGroup, help="Invoice troubleshooting assistant (查不到发票).", no_args_is_help=True,
-                  pretty_exceptions_enable=False)  # help and messages: cli_texts.toml, in DEFAULT_LANGUAGE
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
-maintenance_app = typer.Typer(help="Maintenance windows.", no_args_is_help=True)
-inbox_app = typer.Typer(help="Updates waiting to be handled, and dead letters.", no_args_is_help=True)
+# Help texts and messages: cli_texts.toml, in DEFAULT_LANGUAGE (LocalizedGroup puts them on when the app runs).
+app = typer.Typer(cls=LocalizedGroup, no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(no_args_is_help=True)
+users_app = typer.Typer(no_args_is_help=True)
+maintenance_app = typer.Typer(no_args_is_help=True)
+inbox_app = typer.Typer(no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(users_app, name="users")
 app.add_typer(maintenance_app, name="maintenance")
 
-DemoOption = Annotated[bool, typer.Option("--demo", help="Use the demo database (data/demo.sqlite3).")]
+DemoOption = Annotated[bool, typer.Option("--demo")]
 
 
 def settings_for(ctx: typer.Context, demo: bool) -> Settings:
@@ -192,10 +192,9 @@ def terminal_handler(rt: Runtime, language: str) -> Callable[[Inbound], Awaitabl
 
 @app.command()
 def chat(ctx: typer.Context, demo: DemoOption = False,
-         user: Annotated[int | None, typer.Option(help="Telegram user id to chat as.")] = None,
-         lang: Annotated[str, typer.Option(help="zh or en for a new user.")] = "zh",
-         fresh: Annotated[bool, typer.Option("--fresh", help="With --demo: start over (lookups, limits, tickets "
-                                                             "and maintenance windows forgotten).")] = False) -> None:
+         user: Annotated[int | None, typer.Option()] = None,
+         lang: Annotated[str, typer.Option()] = "zh",
+         fresh: Annotated[bool, typer.Option("--fresh")] = False) -> None:
     """Chat with the assistant in the terminal (buttons become numbered choices)."""
     if fresh and demo:
         DEMO_DATABASE_FILE.unlink(missing_ok=True)
@@ -264,11 +263,10 @@ def import_invoices(ctx: typer.Context,
 
 @users_app.command("add")
 def users_add(ctx: typer.Context, telegram_id: int,
-              role: Annotated[str | None, typer.Option(help="merchant, staff or admin (a new user: merchant; "
-                                                         "an existing one keeps theirs)")] = None,
-              company: Annotated[list[str] | None, typer.Option(help="Tax id the user may view (repeat).")] = None,
-              lang: Annotated[str | None, typer.Option(help="zh or en")] = None,
-              alias: Annotated[str | None, typer.Option(help="Name merchants see for a staff member.")] = None,
+              role: Annotated[str | None, typer.Option()] = None,
+              company: Annotated[list[str] | None, typer.Option()] = None,
+              lang: Annotated[str | None, typer.Option()] = None,
+              alias: Annotated[str | None, typer.Option()] = None,
               demo: DemoOption = False) -> None:
     """Add a user, or change what is given of an existing user's role, language, companies or staff alias."""
     language = language_of(ctx)
@@ -318,7 +316,7 @@ def users_list(ctx: typer.Context, demo: DemoOption = False) -> None:
 
 @users_app.command("unlink")
 def users_unlink(ctx: typer.Context, telegram_id: int,
-                 company: Annotated[list[str], typer.Option(help="Tax id to take from the user (repeat).")],
+                 company: Annotated[list[str], typer.Option()],
                  demo: DemoOption = False) -> None:
     """Take companies from a user: they no longer see those companies' invoices."""
     settings = settings_for(ctx, demo)
@@ -357,8 +355,7 @@ def users_remove(ctx: typer.Context, telegram_id: int, demo: DemoOption = False)
 
 @users_app.command("forget")
 def users_forget(ctx: typer.Context, telegram_id: int,
-                 yes: Annotated[bool, typer.Option("--yes", help="Do it (without it, only says what would go).")]
-                 = False, demo: DemoOption = False) -> None:
+                 yes: Annotated[bool, typer.Option("--yes")] = False, demo: DemoOption = False) -> None:
     """Erase a person's personal data (PIPL): account, conversation, lookups' identifiers, tickets' texts and
     message maps, queued messages. Anonymous counts for statistics stay. Cannot be undone."""
     settings = settings_for(ctx, demo)
@@ -384,8 +381,7 @@ def users_forget(ctx: typer.Context, telegram_id: int,
 
 @users_app.command("export")
 def users_export(ctx: typer.Context, telegram_id: int,
-                 out: Annotated[Path | None, typer.Option(help="Write to this file (default: standard output).")]
-                 = None, demo: DemoOption = False) -> None:
+                 out: Annotated[Path | None, typer.Option()] = None, demo: DemoOption = False) -> None:
     """Write everything stored about one person, as JSON (a PIPL access request)."""
     settings = settings_for(ctx, demo)
 
@@ -409,10 +405,10 @@ def users_export(ctx: typer.Context, telegram_id: int,
 
 @maintenance_app.command("start")
 def maintenance_start(ctx: typer.Context,
-                      until: Annotated[str, typer.Option(help="Expected end: +2h, 18:00, 2026-11-23 18:00")],
-                      message_zh: Annotated[str, typer.Option(help="Message in Chinese.")],
-                      message_en: Annotated[str, typer.Option(help="Message in English (default: Chinese).")] = "",
-                      from_: Annotated[str | None, typer.Option("--from", help="Start (default: now).")] = None,
+                      until: Annotated[str, typer.Option()],
+                      message_zh: Annotated[str, typer.Option()],
+                      message_en: Annotated[str, typer.Option()] = "",
+                      from_: Annotated[str | None, typer.Option("--from")] = None,
                       demo: DemoOption = False) -> None:
     """Announce a maintenance window."""
     settings = settings_for(ctx, demo)
@@ -478,8 +474,8 @@ def maintenance_list(ctx: typer.Context, demo: DemoOption = False) -> None:
 
 @inbox_app.command("list")
 def inbox_list(ctx: typer.Context,
-               all_: Annotated[bool, typer.Option("--all", help="Also updates handled or dropped.")] = False,
-               limit: Annotated[int, typer.Option(help="How many, oldest first.")] = 100,
+               all_: Annotated[bool, typer.Option("--all")] = False,
+               limit: Annotated[int, typer.Option()] = 100,
                demo: DemoOption = False) -> None:
     """Updates still waiting, and dead letters (failed MAX_ATTEMPTS times): what, whose, why."""
     settings = settings_for(ctx, demo)
@@ -516,14 +512,14 @@ def _inbox_action(ctx: typer.Context, update_id: int, demo: bool, action: str) -
 
 
 @inbox_app.command("retry")
-def inbox_retry(ctx: typer.Context, update_id: Annotated[int, typer.Argument(help="The id `inbox list` shows.")],
+def inbox_retry(ctx: typer.Context, update_id: Annotated[int, typer.Argument()],
                 demo: DemoOption = False) -> None:
     """Put a dead letter back in line, its attempts reset (after fixing what made it fail)."""
     _inbox_action(ctx, update_id, demo, "retry")
 
 
 @inbox_app.command("drop")
-def inbox_drop(ctx: typer.Context, update_id: Annotated[int, typer.Argument(help="The id `inbox list` shows.")],
+def inbox_drop(ctx: typer.Context, update_id: Annotated[int, typer.Argument()],
                demo: DemoOption = False) -> None:
     """Give up on an update: it is never handled (the merchant was told when it was dead-lettered)."""
     _inbox_action(ctx, update_id, demo, "drop")
@@ -531,12 +527,10 @@ def inbox_drop(ctx: typer.Context, update_id: Annotated[int, typer.Argument(help
 
 
 @app.command()
-def run(ctx: typer.Context, webhook: Annotated[str | None, typer.Option(help="Public HTTPS URL for Telegram's webhook "
-                                                          "(default: long polling).")] = None,
-        listen: Annotated[str | None, typer.Option(help="Address the webhook server binds.")] = None,
-        port: Annotated[int | None, typer.Option(help="Port the webhook server binds.")] = None,
-        force: Annotated[bool, typer.Option("--force", help="Poll even though a webhook is set (polling removes "
-                                                            "it).")] = False) -> None:
+def run(ctx: typer.Context, webhook: Annotated[str | None, typer.Option()] = None,
+        listen: Annotated[str | None, typer.Option()] = None,
+        port: Annotated[int | None, typer.Option()] = None,
+        force: Annotated[bool, typer.Option("--force")] = False) -> None:
     """Run the Telegram bot."""
     import signal
 
@@ -561,7 +555,7 @@ def run(ctx: typer.Context, webhook: Annotated[str | None, typer.Option(help="Pu
 
 
 @app.command()
-def audit(ctx: typer.Context, limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 100,
+def audit(ctx: typer.Context, limit: Annotated[int, typer.Option()] = 100,
           demo: DemoOption = False) -> None:
     """List admin actions and refused attempts: who, what, when."""
     settings = settings_for(ctx, demo)
@@ -600,7 +594,7 @@ def check(ctx: typer.Context) -> None:
 
 @app.command()
 def flows(ctx: typer.Context,
-          check: Annotated[bool, typer.Option(help="Only check that docs/flows.md is current.")] = False) -> None:
+          check: Annotated[bool, typer.Option()] = False) -> None:
     """Regenerate the mermaid diagrams in docs/flows.md."""
     text = composed(ctx).flows_markdown()
     doc = composed(ctx).flows_doc
