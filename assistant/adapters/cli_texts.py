@@ -33,7 +33,7 @@ def table() -> dict[str, dict[str, dict[str, str]]]:
         return tomllib.load(file)
 
 
-def tell(key: str, language: str, **values: Any) -> str:
+def tell(key: str, language: str, /, **values: Any) -> str:
     """A message of the command line in `language` (zh or en), its {placeholders} filled."""
     entry = table()["message"][key]
     return entry.get(language, entry[DEFAULT]).format(**values)

@@ -47,7 +47,8 @@ def test_every_entry_has_both_languages_with_the_same_placeholders() -> None:
 
 def test_every_message_the_commands_print_is_in_the_table_and_none_is_left_over() -> None:
     sources = "".join(path.read_text(encoding="utf-8") for path in
-                      (ROOT / "assistant" / "adapters" / "cli.py", ROOT / "bot.py"))
+                      (ROOT / "assistant" / "adapters" / "cli.py", ROOT / "assistant" / "adapters" / "check.py",
+                       ROOT / "bot.py"))
     known = set(table()["message"])
     assert set(TELLING.findall(sources)) - known == set(), "not in cli_texts.toml"
     literals = set(re.findall(r"""["'](\w+)["']""", sources))  # keys chosen at run time (`"a" if … else "b"`) too
