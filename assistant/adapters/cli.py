@@ -247,9 +247,10 @@ def import_invoices(ctx: typer.Context,
                                                    "updated": report.updated, "rejected": len(report.errors),
                                                    "via": "cli"})
         for row, warning in report.warnings[:200]:
-            console.print(tell("row_warning", language, row=row, warning=warning), style="cyan", highlight=False)
+            console.print(escape(tell("row_warning", language, row=row, warning=warning)), style="cyan", highlight=False)
         for row, reason in report.errors[:200]:
-            console.print(tell("row_rejected", language, row=row, reason=reason), style="yellow", highlight=False)
+            console.print(escape(tell("row_rejected", language, row=row, reason=reason)), style="yellow",
+                          highlight=False)
         if len(report.errors) > 200:
             console.print(tell("more_rejected", language, count=len(report.errors) - 200), style="yellow")
         console.print(tell("import_summary", language, rows=report.rows, new=report.new, updated=report.updated,
@@ -308,7 +309,8 @@ def users_list(ctx: typer.Context, demo: DemoOption = False) -> None:
             rows = await store.users.all()
         table = Table(*columns("users_columns", settings.default_language))
         for user, companies in rows:
-            table.add_row(str(user.id), user.role, user.language, user.name, user.alias, ", ".join(companies))
+            table.add_row(str(user.id), user.role, user.language, escape(user.name), escape(user.alias),
+                          ", ".join(companies))
         console.print(table)
 
     run_async(main(), settings)
@@ -466,7 +468,7 @@ def maintenance_list(ctx: typer.Context, demo: DemoOption = False) -> None:
             state = tell("window_ended" if w.ended_at else "window_running" if w.starts_at <= now < w.ends_at
                         else "window_planned" if w.starts_at > now else "window_over", language)
             table.add_row(str(w.id), f"{w.starts_at.astimezone(tz):%Y-%m-%d %H:%M}",
-                          f"{w.ends_at.astimezone(tz):%Y-%m-%d %H:%M}", state, w.message_zh)
+                          f"{w.ends_at.astimezone(tz):%Y-%m-%d %H:%M}", state, escape(w.message_zh))
         console.print(table)
 
     run_async(main(), settings)
@@ -487,7 +489,7 @@ def inbox_list(ctx: typer.Context,
         table = Table(*columns("inbox_columns", settings.default_language))
         for entry in entries:
             table.add_row(str(entry.update_id), entry.state, str(entry.chat_id), entry.kind, str(entry.attempts),
-                          f"{entry.received_at.astimezone(settings.tz):%Y-%m-%d %H:%M:%S}", entry.error[:120])
+                          f"{entry.received_at.astimezone(settings.tz):%Y-%m-%d %H:%M:%S}", escape(entry.error[:120]))
         console.print(table)
         if not entries:
             console.print(tell("inbox_empty", settings.default_language))
@@ -569,7 +571,7 @@ def audit(ctx: typer.Context, limit: Annotated[int, typer.Option()] = 100,
             table.add_row(f"{entry.at.astimezone(settings.tz):%Y-%m-%d %H:%M:%S}",
                           str(entry.actor_id) if entry.actor_id is not None else "cli", entry.action,
                           tell("allowed" if entry.allowed else "refused", language),
-                          json.dumps(entry.detail, ensure_ascii=False))
+                          escape(json.dumps(entry.detail, ensure_ascii=False)))
         console.print(table)
 
     run_async(main(), settings)

@@ -244,3 +244,12 @@ def test_help_of_the_real_process_follows_default_language(tmp_path: Path, langu
     else:
         assert "Run the Telegram bot." in top and "Options" in top and "运行" not in top
         assert "Erase a person's personal data" in users and "清除" not in users
+
+
+def test_what_users_and_files_wrote_is_shown_as_written_not_as_markup(database: Path, tmp_path: Path) -> None:
+    invoke("users", "add", "112", "--alias", "[bold]小王[/bold]")
+    assert "[bold]小王[/bold]" in runner.invoke(bot.app, ["users", "list"], env={"COLUMNS": "200"}).output
+    path = tmp_path / "i.csv"
+    path.write_text("code,number,issue_date,amount,seller_tax_id\n011002500111,[red]9[/red],2025-03-01,100,X1\n",
+                    encoding="utf-8")
+    assert "number '[red]9[/red]'" in invoke("import-invoices", str(path))
