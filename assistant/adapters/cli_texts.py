@@ -2,7 +2,7 @@
 
 Nothing is read at import time. `LocalizedGroup` (the typer app's click group) picks DEFAULT_LANGUAGE when
 it is run and puts that language's help on every command, option and argument before anything is parsed;
-the commands print with `tell(key, language, **values)`.
+the commands print with `tell(key, language, **values)` (`say` names the bot's replies, in replies/).
 """
 
 from __future__ import annotations
