@@ -19,7 +19,8 @@ async def check(api: FakeBotAPI, url: str, tmp_path: Path, **env: str) -> tuple[
     """Run `bot.py check` (in English unless DEFAULT_LANGUAGE is given): its exit code and each line by the name
     of what it checked."""
     log = tmp_path / f"check{len(list(tmp_path.glob('*.log')))}.log"
-    bot = BotProcess(api, url, log, command=("bot.py", "check"), **{"SUPPORT_CHAT_ID": str(SUPPORT_CHAT), "DEFAULT_LANGUAGE": "en", **env})
+    bot = BotProcess(api, url, log, command=("bot.py", "check"),
+                     **{"SUPPORT_CHAT_ID": str(SUPPORT_CHAT), "DEFAULT_LANGUAGE": "en", **env})
     code = await bot.run_to_exit()
     lines = {}
     for line in bot.output().splitlines():
