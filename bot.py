@@ -306,8 +306,8 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def compose(ctx: typer.Context,
-            show_version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                                       help="Print the version and exit.")] = False) -> None:
+            show_version: Annotated[bool, typer.Option("--version", callback=_print_version,
+                                                       is_eager=True)] = False) -> None:
     """Invoice troubleshooting assistant (查不到发票)."""
     ctx.obj = Composition(load_settings=load_settings, runtime=runtime, serve=serve, telegram_token=telegram_token,
                           flows_markdown=flows_markdown, flows_doc=FLOWS_DOC, root=ROOT, checks=checks)

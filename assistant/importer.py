@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
@@ -81,6 +82,8 @@ class ImportReport:
     errors: list[tuple[int, str]] = field(default_factory=list)
     warnings: list[tuple[int, str]] = field(default_factory=list)
     """Rows imported, but worth a look (a future date, a total that is not amount + tax…)."""
+    columns: dict[str, str] = field(default_factory=dict)
+    """The file's own name of each column read (issue_date → 开票日期): reasons and warnings use them."""
 
 
 class RowError(ValueError):
@@ -107,7 +110,7 @@ def _money(value: Any, name: str, required: bool = True) -> Decimal | None:
     negative = raw.startswith("-")
     parsed, problems = validate_money(raw.lstrip("-"), name)
     if problems or parsed is None:
-        raise RowError(f"{name} {raw!r} is not an amount with at most two decimals")
+        raise RowError(f"{name} {raw!r} is not a sum of money with at most two decimals")
     return -Decimal(parsed) if negative else Decimal(parsed)
 
 
@@ -211,6 +214,19 @@ def _map_headers(headers: Sequence[Any]) -> list[str | None]:
     return mapped
 
 
+_COLUMN = re.compile(r"(?<!\w)(" + "|".join(sorted(set(HEADERS.values()), key=len, reverse=True)) + r")(?!\w)")
+_QUOTED = re.compile(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+
+
+def in_file_terms(reason: str, columns: dict[str, str]) -> str:
+    """A reason with each column called as the file calls it (`issue_date` → `开票日期`); quoted values stay."""
+    if "number" not in columns and "digital_number" in columns:
+        columns = {**columns, "number": columns["digital_number"]}
+    parts = _QUOTED.split(reason)  # odd parts: the file's values, as repr() quoted them
+    return "".join(part if index % 2 else _COLUMN.sub(lambda m: columns.get(m[0], m[0]), part)
+                   for index, part in enumerate(parts))
+
+
 def _is_header(values: Sequence[Any]) -> bool:
     names = {HEADERS.get(_text(v).lower(), HEADERS.get(_text(v))) for v in values}
     return bool(names & {"number", "digital_number"})
@@ -242,8 +258,9 @@ def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
         book.close()
 
 
-def read_rows(path: Path) -> tuple[Iterator[tuple[int, dict[str, Any]]], bool]:
-    """(row number, mapped row) pairs of a CSV or XLSX file, and whether it has a sync column."""
+def read_rows(path: Path) -> tuple[Iterator[tuple[int, dict[str, Any]]], bool, dict[str, str]]:
+    """(row number, mapped row) pairs of a CSV or XLSX file, whether it has a sync column, and the file's name
+    of each column read."""
     rows = _xlsx_rows(path) if path.suffix.lower() in (".xlsx", ".xlsm") else _csv_rows(path)
     header, start, first = None, 1, None
     for start, values in enumerate(rows, start=1):  # title rows above the header are skipped
@@ -262,7 +279,8 @@ def read_rows(path: Path) -> tuple[Iterator[tuple[int, dict[str, Any]]], bool]:
                 continue
             yield index, {name: value for name, value in zip(mapped, values) if name}
 
-    return generate(), "synced_at" in mapped
+    columns = {name: _text(label) for name, label in zip(mapped, header) if name}
+    return generate(), "synced_at" in mapped, columns
 
 
 def invoice_values(record: InvoiceRecord, now: datetime) -> dict[str, Any]:
@@ -319,8 +337,8 @@ def _batches(items: Iterable[tuple[int, dict[str, Any]]], size: int) -> Iterator
 async def import_file(sessions: Callable[[], AsyncSession], path: Path, *, now: datetime,
                       progress: Callable[[int], None] = lambda n: None) -> ImportReport:
     """Import a file in batches (one transaction each); bad rows are reported, good rows imported."""
-    report = ImportReport()
-    rows, has_sync = read_rows(path)
+    rows, has_sync, columns = read_rows(path)
+    report = ImportReport(columns=columns)
     seen: dict[tuple[str, str], int] = {}
     for batch in _batches(rows, BATCH):
         records: list[InvoiceRecord] = []
@@ -328,13 +346,14 @@ async def import_file(sessions: Callable[[], AsyncSession], path: Path, *, now: 
             try:
                 record = parse_row(row, has_sync_column=has_sync, now=now)
             except RowError as error:
-                report.errors.append((index, str(error)))
+                report.errors.append((index, in_file_terms(str(error), columns)))
                 continue
             first = seen.setdefault((record.code, record.number), index)
             if first != index:
                 report.errors.append((index, f"invoice {record.code} {record.number} is already in row {first}"))
                 continue
-            report.warnings += [(index, warning) for warning in row_warnings(record, now.date())]
+            report.warnings += [(index, in_file_terms(warning, columns))
+                                for warning in row_warnings(record, now.date())]
             records.append(record)
         async with sessions() as session, session.begin():
             await upsert_invoices(session, records, now=now, report=report)

@@ -25,6 +25,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from assistant.adapters.check import Check
+from assistant.adapters.cli_texts import LocalizedGroup, columns, language_of, tell
 from assistant.adapters.failures import ExitCode, explain
 from assistant.admin.commands import end_maintenance, start_maintenance
 from assistant.core import utcnow
@@ -136,25 +137,25 @@ def parse_time(value: str, settings: Settings, now: datetime) -> datetime:
 
     moment = parse(value, settings.tz, now)
     if moment is None:
-        fail(f"cannot read the time {value!r}: use +90m, +2h, 18:00 or 2026-11-23 18:00")
+        fail(tell("time_unreadable", settings.default_language, value=value))
         raise AssertionError("unreachable")
     return moment
 
 
 
 # -- command line ------------------------------------------------------------------------------
-app = typer.Typer(help="Invoice troubleshooting assistant (查不到发票).", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
-maintenance_app = typer.Typer(help="Maintenance windows.", no_args_is_help=True)
-inbox_app = typer.Typer(help="Updates waiting to be handled, and dead letters.", no_args_is_help=True)
+# Help texts and messages: cli_texts.toml, in DEFAULT_LANGUAGE (LocalizedGroup puts them on when the app runs).
+app = typer.Typer(cls=LocalizedGroup, no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(no_args_is_help=True)
+users_app = typer.Typer(no_args_is_help=True)
+maintenance_app = typer.Typer(no_args_is_help=True)
+inbox_app = typer.Typer(no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(users_app, name="users")
 app.add_typer(maintenance_app, name="maintenance")
 
-DemoOption = Annotated[bool, typer.Option("--demo", help="Use the demo database (data/demo.sqlite3).")]
+DemoOption = Annotated[bool, typer.Option("--demo")]
 
 
 def settings_for(ctx: typer.Context, demo: bool) -> Settings:
@@ -173,7 +174,7 @@ def db_upgrade(ctx: typer.Context, demo: DemoOption = False) -> None:
             pass
 
     run_async(main(), settings)
-    console.print("database is up to date")
+    console.print(tell("database_current", settings.default_language))
 
 
 def terminal_handler(rt: Runtime, language: str) -> Callable[[Inbound], Awaitable[list[Out]]]:
@@ -192,10 +193,9 @@ def terminal_handler(rt: Runtime, language: str) -> Callable[[Inbound], Awaitabl
 
 @app.command()
 def chat(ctx: typer.Context, demo: DemoOption = False,
-         user: Annotated[int | None, typer.Option(help="Telegram user id to chat as.")] = None,
-         lang: Annotated[str, typer.Option(help="zh or en for a new user.")] = "zh",
-         fresh: Annotated[bool, typer.Option("--fresh", help="With --demo: start over (lookups, limits, tickets "
-                                                             "and maintenance windows forgotten).")] = False) -> None:
+         user: Annotated[int | None, typer.Option()] = None,
+         lang: Annotated[str, typer.Option()] = "zh",
+         fresh: Annotated[bool, typer.Option("--fresh")] = False) -> None:
     """Chat with the assistant in the terminal (buttons become numbered choices)."""
     if fresh and demo:
         DEMO_DATABASE_FILE.unlink(missing_ok=True)
@@ -212,17 +212,14 @@ def chat(ctx: typer.Context, demo: DemoOption = False,
                 now = utcnow()
                 async with rt.units() as store:
                     cases = await seed_demo(store, now, now.astimezone(settings.tz).date())
-                console.print("[bold]Demo invoices[/bold]: copy a line (after the colon) into the chat.")
+                console.print(tell("demo_invoices", settings.default_language))
                 for case in cases:
                     console.print(f"  {case.outcome}: [cyan]{case.typed}[/cyan]", soft_wrap=True, highlight=False)
                 qr = PROJECT_DIR / "data" / "demo-invoice-qr.png"
                 write_demo_qr(qr, now.astimezone(settings.tz).date())
-                console.print(f"  a photo of an invoice's QR code: [cyan]/file {qr}[/cyan]", soft_wrap=True,
+                console.print(tell("demo_qr", settings.default_language, path=qr), soft_wrap=True,
                               highlight=False)
-                console.print("Maintenance: in another terminal run [bold].venv/bin/python bot.py maintenance "
-                              "start --demo --until +1h --message-zh 系统升级[/bold] (and [bold]maintenance end "
-                              "--demo[/bold]).\nType a number to press a button, /cancel for the menu (during a "
-                              "ticket: to withdraw it), /lang to switch language, quit to leave.\n", highlight=False)
+                console.print(tell("demo_how", settings.default_language), highlight=False)
             await chat_loop(terminal_handler(rt, lang), user_id=user_id, chat_id=user_id, language=lang,
                             console=console)
 
@@ -237,11 +234,12 @@ def import_invoices(ctx: typer.Context,
     from assistant.importer import RowError, import_file
 
     settings = settings_for(ctx, demo)
+    language = settings.default_language
 
     async def main() -> None:
         async with composed(ctx).runtime(settings) as rt:
             with Progress(console=console, transient=True) as progress:
-                task = progress.add_task(f"importing {file.name}", total=None)
+                task = progress.add_task(tell("importing", language, name=file.name), total=None)
                 report = await import_file(rt.sessions, file, now=utcnow(),
                                            progress=lambda n: progress.advance(task, n))
             async with rt.units() as store:
@@ -250,44 +248,44 @@ def import_invoices(ctx: typer.Context,
                                                    "updated": report.updated, "rejected": len(report.errors),
                                                    "via": "cli"})
         for row, warning in report.warnings[:200]:
-            console.print(f"row {row}: imported, but {warning}", style="cyan", highlight=False)
+            console.print(escape(tell("row_warning", language, row=row, warning=warning)), style="cyan", highlight=False)
         for row, reason in report.errors[:200]:
-            console.print(f"row {row}: {reason}", style="yellow", highlight=False)
+            console.print(escape(tell("row_rejected", language, row=row, reason=reason)), style="yellow",
+                          highlight=False)
         if len(report.errors) > 200:
-            console.print(f"… and {len(report.errors) - 200} more bad rows", style="yellow")
-        console.print(f"{report.rows} rows: {report.new} new, {report.updated} updated, "
-                      f"{report.unchanged} unchanged, {len(report.errors)} rejected")
+            console.print(tell("more_rejected", language, count=len(report.errors) - 200), style="yellow")
+        console.print(tell("import_summary", language, rows=report.rows, new=report.new, updated=report.updated,
+                          unchanged=report.unchanged, rejected=len(report.errors)))
 
     try:
         run_async(main(), settings)
     except RowError as error:
-        fail(f"{file}: {error}")
+        fail(tell("import_failed", language, file=file, error=error))
 
 
 @users_app.command("add")
 def users_add(ctx: typer.Context, telegram_id: int,
-              role: Annotated[str | None, typer.Option(help="merchant, staff or admin (a new user: merchant; "
-                                                         "an existing one keeps theirs)")] = None,
-              company: Annotated[list[str] | None, typer.Option(help="Tax id the user may view (repeat).")] = None,
-              lang: Annotated[str | None, typer.Option(help="zh or en")] = None,
-              alias: Annotated[str | None, typer.Option(help="Name merchants see for a staff member.")] = None,
+              role: Annotated[str | None, typer.Option()] = None,
+              company: Annotated[list[str] | None, typer.Option()] = None,
+              lang: Annotated[str | None, typer.Option()] = None,
+              alias: Annotated[str | None, typer.Option()] = None,
               demo: DemoOption = False) -> None:
     """Add a user, or change what is given of an existing user's role, language, companies or staff alias."""
+    language = language_of(ctx)
     if role is not None and role not in ROLES:
-        fail(f"role must be one of {', '.join(ROLES)}")
+        fail(tell("role_unknown", language, roles=", ".join(ROLES)))
     if lang is not None and lang not in ("zh", "en"):
-        fail("lang must be zh or en")
+        fail(tell("lang_unknown", language))
     for tax_id in company or []:
         if not re.fullmatch(r"[0-9A-Za-z]{15}|[0-9A-Za-z]{18}|[0-9A-Za-z]{20}", tax_id):
-            hint = " (a company is given by its tax id, 统一社会信用代码, not its name)" if re.search(
-                r"[^\x00-\x7f]|\s", tax_id) else ""
-            fail(f"--company {tax_id!r} is not a taxpayer id: 18 characters like 91110000600037341L{hint}")
+            hint = tell("company_by_name", language) if re.search(r"[^\x00-\x7f]|\s", tax_id) else ""
+            fail(tell("company_not_tax_id", language, value=tax_id, hint=hint))
         if not tax_id_valid(tax_id):
-            err_console.print(f"[yellow]--company {tax_id}: its check character does not match; saved, but please "
-                              "check it[/yellow]", highlight=False)
+            err_console.print(f"[yellow]{escape(tell('company_check_character', language, value=tax_id))}[/yellow]",
+                              highlight=False)
     settings = settings_for(ctx, demo)
 
-    async def main() -> None:
+    async def main() -> str:
         async with composed(ctx).runtime(settings) as rt, rt.units() as store:
             existing = await store.users.get(telegram_id)
             kept = role or (existing.role if existing is not None else "merchant")
@@ -296,9 +294,10 @@ def users_add(ctx: typer.Context, telegram_id: int,
             await store.audit.add(actor_id=None, action="user_saved", allowed=True,
                                   detail={"user": telegram_id, "role": kept, "companies": company or [], "via": "cli"},
                                   now=utcnow())
+        return kept
 
-    run_async(main(), settings)
-    console.print(f"user {telegram_id} saved as {role}")
+    kept = run_async(main(), settings)
+    console.print(tell("user_saved", settings.default_language, id=telegram_id, role=kept))
 
 
 @users_app.command("list")
@@ -309,9 +308,10 @@ def users_list(ctx: typer.Context, demo: DemoOption = False) -> None:
     async def main() -> None:
         async with composed(ctx).runtime(settings) as rt, rt.units() as store:
             rows = await store.users.all()
-        table = Table("telegram id", "role", "lang", "name", "alias", "companies")
+        table = Table(*columns("users_columns", settings.default_language))
         for user, companies in rows:
-            table.add_row(str(user.id), user.role, user.language, user.name, user.alias, ", ".join(companies))
+            table.add_row(str(user.id), user.role, user.language, escape(user.name), escape(user.alias),
+                          ", ".join(companies))
         console.print(table)
 
     run_async(main(), settings)
@@ -319,7 +319,7 @@ def users_list(ctx: typer.Context, demo: DemoOption = False) -> None:
 
 @users_app.command("unlink")
 def users_unlink(ctx: typer.Context, telegram_id: int,
-                 company: Annotated[list[str], typer.Option(help="Tax id to take from the user (repeat).")],
+                 company: Annotated[list[str], typer.Option()],
                  demo: DemoOption = False) -> None:
     """Take companies from a user: they no longer see those companies' invoices."""
     settings = settings_for(ctx, demo)
@@ -333,8 +333,8 @@ def users_unlink(ctx: typer.Context, telegram_id: int,
 
     removed = run_async(main(), settings)
     if not removed:
-        fail(f"user {telegram_id} has none of these companies: see `bot.py users list`")
-    console.print(f"user {telegram_id}: {removed} company link(s) removed")
+        fail(tell("user_has_none", settings.default_language, id=telegram_id))
+    console.print(tell("user_unlinked", settings.default_language, id=telegram_id, count=removed))
 
 
 @users_app.command("remove")
@@ -352,14 +352,13 @@ def users_remove(ctx: typer.Context, telegram_id: int, demo: DemoOption = False)
         return removed
 
     if not run_async(main(), settings):
-        fail(f"there is no user {telegram_id}: see `bot.py users list`")
-    console.print(f"user {telegram_id} removed")
+        fail(tell("user_unknown", settings.default_language, id=telegram_id))
+    console.print(tell("user_removed", settings.default_language, id=telegram_id))
 
 
 @users_app.command("forget")
 def users_forget(ctx: typer.Context, telegram_id: int,
-                 yes: Annotated[bool, typer.Option("--yes", help="Do it (without it, only says what would go).")]
-                 = False, demo: DemoOption = False) -> None:
+                 yes: Annotated[bool, typer.Option("--yes")] = False, demo: DemoOption = False) -> None:
     """Erase a person's personal data (PIPL): account, conversation, lookups' identifiers, tickets' texts and
     message maps, queued messages. Anonymous counts for statistics stay. Cannot be undone."""
     settings = settings_for(ctx, demo)
@@ -375,17 +374,17 @@ def users_forget(ctx: typer.Context, telegram_id: int,
             return changed
 
     changed = run_async(main(), settings)
-    summary = ", ".join(f"{table} {count}" for table, count in changed.items()) or "nothing stored"
+    language = settings.default_language
+    summary = ", ".join(f"{table} {count}" for table, count in changed.items()) or tell("nothing_stored", language)
     if not yes:
-        console.print(f"would erase, for user {telegram_id}: {summary}. Run again with --yes to do it.")
+        console.print(tell("would_forget", language, id=telegram_id, summary=summary))
         return
-    console.print(f"user {telegram_id} forgotten: {summary}")
+    console.print(tell("forgotten", language, id=telegram_id, summary=summary))
 
 
 @users_app.command("export")
 def users_export(ctx: typer.Context, telegram_id: int,
-                 out: Annotated[Path | None, typer.Option(help="Write to this file (default: standard output).")]
-                 = None, demo: DemoOption = False) -> None:
+                 out: Annotated[Path | None, typer.Option()] = None, demo: DemoOption = False) -> None:
     """Write everything stored about one person, as JSON (a PIPL access request)."""
     settings = settings_for(ctx, demo)
 
@@ -403,16 +402,16 @@ def users_export(ctx: typer.Context, telegram_id: int,
     try:
         out.write_text(text + "\n", encoding="utf-8")
     except OSError as error:
-        fail(f"cannot write {out}: {error.strerror}")
-    console.print(f"wrote {out}")
+        fail(tell("cannot_write", settings.default_language, path=out, reason=error.strerror))
+    console.print(tell("wrote", settings.default_language, path=out))
 
 
 @maintenance_app.command("start")
 def maintenance_start(ctx: typer.Context,
-                      until: Annotated[str, typer.Option(help="Expected end: +2h, 18:00, 2026-11-23 18:00")],
-                      message_zh: Annotated[str, typer.Option(help="Message in Chinese.")],
-                      message_en: Annotated[str, typer.Option(help="Message in English (default: Chinese).")] = "",
-                      from_: Annotated[str | None, typer.Option("--from", help="Start (default: now).")] = None,
+                      until: Annotated[str, typer.Option()],
+                      message_zh: Annotated[str, typer.Option()],
+                      message_en: Annotated[str, typer.Option()] = "",
+                      from_: Annotated[str | None, typer.Option("--from")] = None,
                       demo: DemoOption = False) -> None:
     """Announce a maintenance window."""
     settings = settings_for(ctx, demo)
@@ -420,7 +419,7 @@ def maintenance_start(ctx: typer.Context,
     starts = parse_time(from_, settings, now) if from_ else now
     ends = parse_time(until, settings, now)
     if ends <= starts:
-        fail("the window must end after it starts")
+        fail(tell("window_backwards", settings.default_language))
 
     async def main() -> int:
         async with composed(ctx).runtime(settings) as rt, rt.units() as store:
@@ -429,8 +428,9 @@ def maintenance_start(ctx: typer.Context,
 
     window_id = run_async(main(), settings)
     tz = settings.tz
-    console.print(f"maintenance window {window_id}: {starts.astimezone(tz):%Y-%m-%d %H:%M} to "
-                  f"{ends.astimezone(tz):%Y-%m-%d %H:%M} ({settings.timezone})")
+    console.print(tell("window_announced", settings.default_language, id=window_id,
+                      starts=f"{starts.astimezone(tz):%Y-%m-%d %H:%M}", ends=f"{ends.astimezone(tz):%Y-%m-%d %H:%M}",
+                      tz=settings.timezone))
 
 
 @maintenance_app.command("end")
@@ -446,7 +446,8 @@ def maintenance_end(ctx: typer.Context, demo: DemoOption = False) -> None:
             return len(ended)
 
     ended = run_async(main(), settings)
-    console.print(f"{ended} maintenance window(s) ended" if ended else "no maintenance window is running")
+    console.print(tell("windows_ended", settings.default_language, count=ended) if ended
+                  else tell("no_window_running", settings.default_language))
 
 
 @maintenance_app.command("list")
@@ -458,13 +459,14 @@ def maintenance_list(ctx: typer.Context, demo: DemoOption = False) -> None:
         now = utcnow()
         async with composed(ctx).runtime(settings) as rt, rt.units() as store:
             windows = await store.maintenance.all()
-        table = Table("id", "from", "until", "state", "message")
+        language = settings.default_language
+        table = Table(*columns("windows_columns", language))
         tz = settings.tz
         for w in windows:
-            state = ("ended" if w.ended_at else "running" if w.starts_at <= now < w.ends_at
-                     else "planned" if w.starts_at > now else "over")
+            state = tell("window_ended" if w.ended_at else "window_running" if w.starts_at <= now < w.ends_at
+                        else "window_planned" if w.starts_at > now else "window_over", language)
             table.add_row(str(w.id), f"{w.starts_at.astimezone(tz):%Y-%m-%d %H:%M}",
-                          f"{w.ends_at.astimezone(tz):%Y-%m-%d %H:%M}", state, w.message_zh)
+                          f"{w.ends_at.astimezone(tz):%Y-%m-%d %H:%M}", state, escape(w.message_zh))
         console.print(table)
 
     run_async(main(), settings)
@@ -472,8 +474,8 @@ def maintenance_list(ctx: typer.Context, demo: DemoOption = False) -> None:
 
 @inbox_app.command("list")
 def inbox_list(ctx: typer.Context,
-               all_: Annotated[bool, typer.Option("--all", help="Also updates handled or dropped.")] = False,
-               limit: Annotated[int, typer.Option(help="How many, oldest first.")] = 100,
+               all_: Annotated[bool, typer.Option("--all")] = False,
+               limit: Annotated[int, typer.Option()] = 100,
                demo: DemoOption = False) -> None:
     """Updates still waiting, and dead letters (failed MAX_ATTEMPTS times): what, whose, why."""
     settings = settings_for(ctx, demo)
@@ -482,13 +484,13 @@ def inbox_list(ctx: typer.Context,
     async def main() -> None:
         async with composed(ctx).runtime(settings) as rt, rt.units() as store:
             entries = await store.inbox.entries(states, limit)
-        table = Table("id", "state", "chat", "kind", "attempts", "received", "error")
+        table = Table(*columns("inbox_columns", settings.default_language))
         for entry in entries:
             table.add_row(str(entry.update_id), entry.state, str(entry.chat_id), entry.kind, str(entry.attempts),
-                          f"{entry.received_at.astimezone(settings.tz):%Y-%m-%d %H:%M:%S}", entry.error[:120])
+                          f"{entry.received_at.astimezone(settings.tz):%Y-%m-%d %H:%M:%S}", escape(entry.error[:120]))
         console.print(table)
         if not entries:
-            console.print("nothing waiting, no dead letters")
+            console.print(tell("inbox_empty", settings.default_language))
 
     run_async(main(), settings)
 
@@ -505,20 +507,19 @@ def _inbox_action(ctx: typer.Context, update_id: int, demo: bool, action: str) -
             return done
 
     if not run_async(main(), settings):
-        fail(f"update {update_id} is not {'dead' if action == 'retry' else 'waiting or dead'}: see `bot.py inbox list`")
-    console.print(f"update {update_id} " + ("will be handled again (attempts reset)" if action == "retry"
-                                            else "dropped: it will not be handled"))
+        fail(tell("not_dead" if action == "retry" else "not_waiting", settings.default_language, id=update_id))
+    console.print(tell("retried" if action == "retry" else "dropped", settings.default_language, id=update_id))
 
 
 @inbox_app.command("retry")
-def inbox_retry(ctx: typer.Context, update_id: Annotated[int, typer.Argument(help="The id `inbox list` shows.")],
+def inbox_retry(ctx: typer.Context, update_id: Annotated[int, typer.Argument()],
                 demo: DemoOption = False) -> None:
     """Put a dead letter back in line, its attempts reset (after fixing what made it fail)."""
     _inbox_action(ctx, update_id, demo, "retry")
 
 
 @inbox_app.command("drop")
-def inbox_drop(ctx: typer.Context, update_id: Annotated[int, typer.Argument(help="The id `inbox list` shows.")],
+def inbox_drop(ctx: typer.Context, update_id: Annotated[int, typer.Argument()],
                demo: DemoOption = False) -> None:
     """Give up on an update: it is never handled (the merchant was told when it was dead-lettered)."""
     _inbox_action(ctx, update_id, demo, "drop")
@@ -526,12 +527,10 @@ def inbox_drop(ctx: typer.Context, update_id: Annotated[int, typer.Argument(help
 
 
 @app.command()
-def run(ctx: typer.Context, webhook: Annotated[str | None, typer.Option(help="Public HTTPS URL for Telegram's webhook "
-                                                          "(default: long polling).")] = None,
-        listen: Annotated[str | None, typer.Option(help="Address the webhook server binds.")] = None,
-        port: Annotated[int | None, typer.Option(help="Port the webhook server binds.")] = None,
-        force: Annotated[bool, typer.Option("--force", help="Poll even though a webhook is set (polling removes "
-                                                            "it).")] = False) -> None:
+def run(ctx: typer.Context, webhook: Annotated[str | None, typer.Option()] = None,
+        listen: Annotated[str | None, typer.Option()] = None,
+        port: Annotated[int | None, typer.Option()] = None,
+        force: Annotated[bool, typer.Option("--force")] = False) -> None:
     """Run the Telegram bot."""
     import signal
 
@@ -556,7 +555,7 @@ def run(ctx: typer.Context, webhook: Annotated[str | None, typer.Option(help="Pu
 
 
 @app.command()
-def audit(ctx: typer.Context, limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 100,
+def audit(ctx: typer.Context, limit: Annotated[int, typer.Option()] = 100,
           demo: DemoOption = False) -> None:
     """List admin actions and refused attempts: who, what, when."""
     settings = settings_for(ctx, demo)
@@ -564,12 +563,13 @@ def audit(ctx: typer.Context, limit: Annotated[int, typer.Option(help="How many 
     async def main() -> None:
         async with composed(ctx).runtime(settings) as rt, rt.units() as store:
             entries = await store.audit.entries(limit)
-        table = Table("when", "who", "action", "allowed", "detail")
+        language = settings.default_language
+        table = Table(*columns("audit_columns", language))
         for entry in entries:
             table.add_row(f"{entry.at.astimezone(settings.tz):%Y-%m-%d %H:%M:%S}",
                           str(entry.actor_id) if entry.actor_id is not None else "cli", entry.action,
-                          "yes" if entry.allowed else "[red]REFUSED[/red]",
-                          json.dumps(entry.detail, ensure_ascii=False))
+                          tell("allowed" if entry.allowed else "refused", language),
+                          escape(json.dumps(entry.detail, ensure_ascii=False)))
         console.print(table)
 
     run_async(main(), settings)
@@ -594,15 +594,15 @@ def check(ctx: typer.Context) -> None:
 
 @app.command()
 def flows(ctx: typer.Context,
-          check: Annotated[bool, typer.Option(help="Only check that docs/flows.md is current.")] = False) -> None:
+          check: Annotated[bool, typer.Option()] = False) -> None:
     """Regenerate the mermaid diagrams in docs/flows.md."""
     text = composed(ctx).flows_markdown()
     doc = composed(ctx).flows_doc
     if check:
         if not doc.exists() or doc.read_text(encoding="utf-8") != text:
-            fail("docs/flows.md is out of date: run `python bot.py flows`")
-        console.print("docs/flows.md is current")
+            fail(tell("flows_stale", language_of(ctx)))
+        console.print(tell("flows_current", language_of(ctx)))
         return
     doc.parent.mkdir(exist_ok=True)
     doc.write_text(text, encoding="utf-8")
-    console.print(f"wrote {doc.relative_to(composed(ctx).root)}")
+    console.print(tell("wrote", language_of(ctx), path=doc.relative_to(composed(ctx).root)))

@@ -16,9 +16,11 @@ pytestmark = pytest.mark.e2e
 
 
 async def check(api: FakeBotAPI, url: str, tmp_path: Path, **env: str) -> tuple[int, dict[str, str]]:
-    """Run `bot.py check`: its exit code and each line by the name of what it checked."""
+    """Run `bot.py check` (in English unless DEFAULT_LANGUAGE is given): its exit code and each line by the name
+    of what it checked."""
     log = tmp_path / f"check{len(list(tmp_path.glob('*.log')))}.log"
-    bot = BotProcess(api, url, log, command=("bot.py", "check"), **{"SUPPORT_CHAT_ID": str(SUPPORT_CHAT), **env})
+    bot = BotProcess(api, url, log, command=("bot.py", "check"),
+                     **{"SUPPORT_CHAT_ID": str(SUPPORT_CHAT), "DEFAULT_LANGUAGE": "en", **env})
     code = await bot.run_to_exit()
     lines = {}
     for line in bot.output().splitlines():
@@ -81,3 +83,13 @@ async def test_version(tmp_path: Path, api: FakeBotAPI) -> None:
     bot = BotProcess(api, "", tmp_path / "version.log", "--version", command=("bot.py",))
     assert await bot.run_to_exit() == 0
     assert bot.output().startswith("invoice-assistant ")
+
+
+async def test_the_lines_are_chinese_by_default(api: FakeBotAPI, migrated: str, tmp_path: Path) -> None:
+    code, lines = await check(api, migrated, tmp_path, DEFAULT_LANGUAGE="zh")
+    assert code == 0, lines
+    assert set(lines) == {"配置", "数据库", "数据库结构", "Bot API", "Webhook", "客服群"}
+    assert "已是最新" in lines["数据库结构"] and "长轮询" in lines["配置"]
+    api.forum = False
+    code, lines = await check(api, migrated, tmp_path, DEFAULT_LANGUAGE="zh")
+    assert code == 1 and lines["客服群"].startswith("✗") and "在群设置中开启“话题”" in lines["客服群"]

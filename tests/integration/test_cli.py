@@ -14,9 +14,18 @@ runner = CliRunner()
 
 @pytest.fixture
 def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A SQLite file, and the command line in English (its Chinese is checked by the `chinese` tests)."""
     path = tmp_path / "cli.sqlite3"
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    monkeypatch.setenv("DEFAULT_LANGUAGE", "en")
     return path
+
+
+@pytest.fixture
+def chinese(database: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The command line as it is by default: DEFAULT_LANGUAGE not set."""
+    monkeypatch.delenv("DEFAULT_LANGUAGE")
+    return database
 
 
 def invoke(*args: str) -> str:
@@ -146,3 +155,101 @@ def test_users_export_and_forget(database: Path, tmp_path: Path) -> None:
     assert "4242" not in runner.invoke(bot.app, ["users", "list"], env={"COLUMNS": "200"}).output
     again = json.loads(invoke("users", "export", "4242"))
     assert all(rows == [] for rows in again["tables"].values())
+
+
+def test_messages_are_chinese_by_default(chinese: Path, tmp_path: Path) -> None:
+    assert "数据库已是最新" in invoke("db", "upgrade")
+    assert "用户 111 已保存，角色：staff" in invoke("users", "add", "111", "--role", "staff",
+                                               "--company", "91110000600037341L")
+    assert "用户 111 已保存，角色：staff" in invoke("users", "add", "111", "--alias", "客服小王")  # the role kept
+    listed = runner.invoke(bot.app, ["users", "list"], env={"COLUMNS": "200"}).output
+    assert "角色" in listed and "企业" in listed and "role" not in listed
+    assert "已取消 1 个企业关联" in invoke("users", "unlink", "111", "--company", "91110000600037341L")
+    result = runner.invoke(bot.app, ["users", "unlink", "111", "--company", "91110000600037341L"])
+    assert result.exit_code == 2 and "用户 111 没有这些企业" in result.output
+    result = runner.invoke(bot.app, ["users", "add", "44", "--company", "北京星河商贸有限公司"])
+    assert result.exit_code == 2 and "不是纳税人识别号" in result.output and "而不是企业名称" in result.output
+    result = runner.invoke(bot.app, ["users", "add", "44", "--role", "boss"])
+    assert result.exit_code == 2 and "角色必须是以下之一" in result.output
+    assert "将为用户 111 清除" in invoke("users", "forget", "111")
+    assert "用户 111 已删除" in invoke("users", "remove", "111")
+    result = runner.invoke(bot.app, ["users", "remove", "111"])
+    assert result.exit_code == 2 and "没有用户 111" in result.output
+
+
+def test_maintenance_inbox_and_audit_are_chinese_by_default(chinese: Path) -> None:
+    assert "维护时段 1：" in invoke("maintenance", "start", "--until", "+2h", "--message-zh", "系统升级")
+    assert "进行中" in runner.invoke(bot.app, ["maintenance", "list"], env={"COLUMNS": "200"}).output
+    assert "已结束 1 个维护时段" in invoke("maintenance", "end")
+    assert "当前没有进行中的维护时段" in invoke("maintenance", "end")
+    result = runner.invoke(bot.app, ["maintenance", "start", "--until", "soon", "--message-zh", "x"])
+    assert result.exit_code == 2 and "无法识别时间 'soon'" in result.output
+    assert "没有等待中的更新，也没有死信" in invoke("inbox", "list")
+    result = runner.invoke(bot.app, ["inbox", "retry", "5"])
+    assert result.exit_code == 2 and "更新 5 不是死信" in result.output
+    audit = runner.invoke(bot.app, ["audit"], env={"COLUMNS": "200"}).output
+    assert "操作人" in audit and "maintenance_created" in audit
+    assert "docs/flows.md 是最新的" in invoke("flows", "--check")
+
+
+def test_the_import_report_is_chinese_by_default(chinese: Path, tmp_path: Path) -> None:
+    path = tmp_path / "i.csv"
+    path.write_text("发票代码,发票号码,开票日期,金额,销方识别号\n011002500111,12345678,2025-03-01,100,X1\n"
+                    "011002500111,123,2025-03-01,100,X1\n", encoding="utf-8")
+    out = invoke("import-invoices", str(path))
+    assert "第 3 行：发票号码 '123' must have 8 or 20 digits" in out  # the file's column name; the reason English
+    assert "共 2 行：新增 1，更新 0，未变 0，拒绝 1" in out
+
+
+def test_help_is_chinese_by_default_and_english_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEFAULT_LANGUAGE", raising=False)
+    wide = {"COLUMNS": "200"}
+    shown = runner.invoke(bot.app, ["--help"], env=wide)
+    assert shown.exit_code == 0 and "发票查询助手" in shown.output and "命令" in shown.output
+    assert "用户及其角色" in shown.output and "Users and their roles" not in shown.output
+    shown = runner.invoke(bot.app, ["users", "add", "--help"], env=wide)
+    assert "商户看到的客服昵称" in shown.output and "此人的 Telegram 用户 ID" in shown.output
+    assert "显示本帮助后退出" in shown.output and "Show this message" not in shown.output
+    english = runner.invoke(bot.app, ["users", "--help"], env={**wide, "DEFAULT_LANGUAGE": "en"})
+    assert "Users and their roles" in english.output and "Erase a person's personal data" in english.output
+    assert "用户及其角色" not in english.output
+
+
+def test_a_configuration_error_still_shows_help_and_says_what_is_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNC_DELAY_HOURS", "soon")
+    monkeypatch.setenv("DEFAULT_LANGUAGE", "en")
+    shown = runner.invoke(bot.app, ["users", "--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "Users and their roles" in shown.output  # the language still taken
+    result = runner.invoke(bot.app, ["users", "list"])
+    assert result.exit_code == 2 and "configuration error: SYNC_DELAY_HOURS" in result.output
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_help_of_the_real_process_follows_default_language(tmp_path: Path, language: str) -> None:
+    """`python bot.py --help` and `python bot.py users --help` as an admin runs them."""
+    import subprocess
+    import sys
+
+    root = Path(bot.__file__).resolve().parent
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "200",
+           **({"DEFAULT_LANGUAGE": "en"} if language == "en" else {})}
+    shown = {args: subprocess.run([sys.executable, str(root / "bot.py"), *args], cwd=tmp_path, capture_output=True,
+                                  text=True, timeout=120, env=env) for args in (("--help",), ("users", "--help"))}
+    for done in shown.values():
+        assert done.returncode == 0, done.stderr[-2000:]
+    top, users = shown[("--help",)].stdout, shown[("users", "--help")].stdout
+    if language == "zh":
+        assert "发票查询助手" in top and "运行 Telegram 机器人" in top and "选项" in top
+        assert "清除某人的个人信息" in users and "Erase" not in users
+    else:
+        assert "Run the Telegram bot." in top and "Options" in top and "运行" not in top
+        assert "Erase a person's personal data" in users and "清除" not in users
+
+
+def test_what_users_and_files_wrote_is_shown_as_written_not_as_markup(database: Path, tmp_path: Path) -> None:
+    invoke("users", "add", "112", "--alias", "[bold]小王[/bold]")
+    assert "[bold]小王[/bold]" in runner.invoke(bot.app, ["users", "list"], env={"COLUMNS": "200"}).output
+    path = tmp_path / "i.csv"
+    path.write_text("code,number,issue_date,amount,seller_tax_id\n011002500111,[red]9[/red],2025-03-01,100,X1\n",
+                    encoding="utf-8")
+    assert "number '[red]9[/red]'" in invoke("import-invoices", str(path))

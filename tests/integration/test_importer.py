@@ -135,7 +135,9 @@ async def test_what_real_exports_hold(sessions, tmp_path: Path) -> None:
     assert (report.new, [row for row, _ in report.errors]) == (3, [4])  # the duplicate, by row
     assert "already in row 3" in report.errors[0][1]
     assert [row for row, _ in report.warnings] == [6, 6]
-    assert "not amount" in report.warnings[0][1] and "check digit" in report.warnings[1][1]
+    # the columns named as the file names them
+    assert report.warnings[0][1] == "价税合计 1200.00 is not 金额 1000.00 + 税额 130.00"
+    assert report.warnings[1][1] == "销方识别号 91110000600037341X fails its check digit"
     stored = await invoices(sessions)
     voided = stored[("011002500111", "12345678")]
     assert voided.status == "voided" and voided.status_changed_at is not None  # the file's time, not now
@@ -160,3 +162,25 @@ async def test_xlsx_numbers_keep_their_leading_zeros_and_missing_columns_are_nam
         await import_file(sessions, write_csv(tmp_path / "x.csv", ["发票号码", "金额"], [["12345678", "1"]]),
                           now=FakeClock().now)
 
+
+
+async def test_bad_rows_name_the_columns_as_the_file_does(sessions, tmp_path: Path) -> None:
+    header = ["发票代码", "发票号码", "开票日期", "金额", "销方识别号", "发票状态"]
+    rows = [["011002500111", "1234567", "2025-03-01", "1", "X", "正常"],
+            ["011002500111", "12345679", "不是日期", "1", "X", "正常"],
+            ["011002500111", "12345670", "2025-03-01", "1.234", "X", "正常"],
+            ["011002500111", "12345671", "2025-03-01", "1", "X", "amount"]]
+    report = await import_file(sessions, write_csv(tmp_path / "导出.csv", header, rows), now=FakeClock().now)
+    assert report.columns["issue_date"] == "开票日期" and report.columns["seller_tax_id"] == "销方识别号"
+    assert dict(report.errors) == {
+        2: "发票号码 '1234567' must have 8 or 20 digits",
+        3: "开票日期 '不是日期' is not a date",
+        4: "金额 '1.234' is not a sum of money with at most two decimals",
+        5: "发票状态 'amount' is unknown (正常/作废/已作废/红冲/已红冲/全额红冲/部分红冲/失控/异常)",  # a value stays
+    }
+    digital = await import_file(sessions, write_csv(tmp_path / "数电.csv", ["数电发票号码", "开票日期", "金额", "销方识别号"],
+                                                    [["2511200000001234567", "2025-03-01", "1", "X"]]),
+                                now=FakeClock().now)
+    assert digital.errors == [(2, "数电发票号码 '2511200000001234567' must have 8 or 20 digits")]
+    english = await import_file(sessions, write_csv(tmp_path / "e.csv", ENGLISH, [BAD[1]]), now=FakeClock().now)
+    assert english.errors == [(2, "issue_date 'not a date' is not a date")]
