@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
+import itertools
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from assistant.domain.identifiers import (
     compact,
@@ -24,12 +26,19 @@ from assistant.domain.identifiers import (
     validate_money,
     validate_number,
 )
+from assistant.store.invoices import COMPARED, STAGED, InvoiceImport
 from assistant.store.models import INVOICE_STATUSES, Invoice
 from assistant.store.dialect import dialect_insert
 
 logger = logging.getLogger(__name__)
 
-BATCH = 1000
+BATCH = 5000
+"""Rows read, checked and staged at a time (one transaction each)."""
+MERGE_BATCH_SQLITE = 20_000
+"""Staged lines merged per transaction on SQLite, whose writer holds the database's only write lock;
+PostgreSQL merges them all in one statement."""
+ANALYZE_AFTER = 10_000
+"""Invoices written by an import from which the statistics are refreshed."""
 
 HEADERS: dict[str, str] = {
     "code": "code", "number": "number", "kind": "kind", "issue_date": "issue_date", "amount": "amount",
@@ -46,9 +55,10 @@ STATUSES_HINT = "正常/作废/已作废/红冲/已红冲/全额红冲/部分红
 STATUSES = {"正常": "normal", "作废": "voided", "已作废": "voided", "红冲": "red_reversed", "已红冲": "red_reversed",
             "全额红冲": "red_reversed", "部分红冲": "red_reversed", "失控": "out_of_control", "异常": "abnormal",
             **{s: s for s in INVOICE_STATUSES}, "red-reversed": "red_reversed", "out of control": "out_of_control"}
+LENGTHS = {name: Invoice.__table__.c[name].type.length for name in  # type: ignore[attr-defined]
+           ("check_code", "seller_tax_id", "seller_name", "buyer_tax_id", "buyer_name")}
+"""The stored columns' lengths: a longer value is a bad row, not a failed import."""
 KINDS = {"special", "e_special", "ordinary", "roll", "e_ordinary", "toll", "digital", "other"}
-_COMPARED = ("kind", "issue_date", "amount", "tax", "total", "check_code", "seller_tax_id", "seller_name",
-             "buyer_tax_id", "buyer_name", "status", "sync_state")
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,10 @@ class InvoiceRecord:
     """When the status changed, if the file says; never the import's own time."""
 
 
+SHOWN = 1000
+"""Bad rows and warnings a report keeps (the first ones by row); the rest are counted."""
+
+
 @dataclass
 class ImportReport:
     rows: int = 0
@@ -79,8 +93,20 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    """The first SHOWN bad rows (row number, reason), by row."""
     warnings: list[tuple[int, str]] = field(default_factory=list)
-    """Rows imported, but worth a look (a future date, a total that is not amount + tax…)."""
+    """Rows imported, but worth a look (a future date, a total that is not amount + tax…): the first SHOWN."""
+    rejected: int = 0
+    """Every bad row, shown or not."""
+
+    def reject(self, row: int, reason: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < SHOWN:
+            self.errors.append((row, reason))
+
+    def warn(self, row: int, warnings: list[str]) -> None:
+        room = SHOWN - len(self.warnings)
+        self.warnings += [(row, warning) for warning in warnings[:max(room, 0)]]
 
 
 class RowError(ValueError):
@@ -179,11 +205,17 @@ def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime) -> I
     if not seller_tax_id:
         raise RowError("seller_tax_id is empty")
     synced_at = _moment(row.get("synced_at")) if has_sync_column else now
+    texts = {"check_code": compact(_text(row.get("check_code"))), "seller_name": _text(row.get("seller_name")),
+             "buyer_tax_id": compact(_text(row.get("buyer_tax_id"))).upper(),
+             "buyer_name": _text(row.get("buyer_name")), "seller_tax_id": seller_tax_id}
+    for name, text in texts.items():
+        if len(text) > LENGTHS[name]:
+            raise RowError(f"{name} is longer than {LENGTHS[name]} characters")
     return InvoiceRecord(code=code, number=number, kind=kind, issue_date=_date(row.get("issue_date")),
-                         amount=amount, tax=tax, total=total, check_code=compact(_text(row.get("check_code"))),
-                         seller_tax_id=seller_tax_id, seller_name=_text(row.get("seller_name")),
-                         buyer_tax_id=compact(_text(row.get("buyer_tax_id"))).upper(),
-                         buyer_name=_text(row.get("buyer_name")), status=status, synced_at=synced_at,
+                         amount=amount, tax=tax, total=total, check_code=texts["check_code"],
+                         seller_tax_id=seller_tax_id, seller_name=texts["seller_name"],
+                         buyer_tax_id=texts["buyer_tax_id"], buyer_name=texts["buyer_name"], status=status,
+                         synced_at=synced_at,
                          status_changed_at=_moment(row.get("status_changed_at")))
 
 
@@ -216,19 +248,29 @@ def _is_header(values: Sequence[Any]) -> bool:
     return bool(names & {"number", "digital_number"})
 
 
-def _csv_rows(path: Path) -> Iterator[list[Any]]:
-    data = path.read_bytes()
+def _encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) or GB18030, whichever decodes the whole file, read in chunks."""
     for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            text = data.decode(encoding)
-            break
+            with path.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+            return encoding
         except UnicodeDecodeError:
             continue
-    else:
-        raise RowError("the file is neither UTF-8 nor GB18030 text")
-    head = "\n".join(text.split("\n", 10)[:10])
-    delimiter = "\t" if head.count("\t") > head.count(",") else ","  # tab-separated exports too
-    yield from csv.reader(io.StringIO(text), delimiter=delimiter)
+    raise RowError("the file is neither UTF-8 nor GB18030 text")
+
+
+def _csv_rows(path: Path) -> Iterator[list[Any]]:
+    """The rows of a CSV or tab-separated file, read as they come (memory does not grow with the file)."""
+    encoding = _encoding(path)
+    with path.open(encoding=encoding, newline="") as handle:
+        head = "".join(itertools.islice(handle, 10))
+        delimiter = "\t" if head.count("\t") > head.count(",") else ","  # tab-separated exports too
+        handle.seek(0)
+        yield from csv.reader(handle, delimiter=delimiter)
 
 
 def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
@@ -290,12 +332,12 @@ async def upsert_invoices(session: AsyncSession, records: Sequence[InvoiceRecord
             fresh.append(values)
             report.new += 1
             continue
-        if all(getattr(current, name) == values[name] for name in _COMPARED):
+        if all(getattr(current, name) == values[name] for name in COMPARED):
             report.unchanged += 1
             continue
         if current.status != record.status:
             current.status_changed_at = record.status_changed_at  # when it changed is not when we noticed
-        for name in _COMPARED:
+        for name in COMPARED:
             setattr(current, name, values[name])
         current.synced_at = record.synced_at
         report.updated += 1
@@ -316,28 +358,83 @@ def _batches(items: Iterable[tuple[int, dict[str, Any]]], size: int) -> Iterator
         yield batch
 
 
-async def import_file(sessions: Callable[[], AsyncSession], path: Path, *, now: datetime,
+def staged_row(line: int, record: InvoiceRecord, now: datetime) -> tuple[Any, ...]:
+    """A record as the bulk path stages it: its line, then the columns of `STAGED`."""
+    values = invoice_values(record, now)
+    return (line, *(values[name] for name in STAGED))
+
+
+@asynccontextmanager
+async def _staging(connection: AsyncConnection,
+                   sessions: Callable[..., AsyncSession]) -> AsyncIterator[InvoiceImport]:
+    """One transaction on the import's connection (its staging table is the connection's)."""
+    async with sessions(bind=connection) as session, session.begin():
+        yield InvoiceImport(session)
+
+
+async def import_file(sessions: Callable[..., AsyncSession], path: Path, *, now: datetime,
                       progress: Callable[[int], None] = lambda n: None) -> ImportReport:
-    """Import a file in batches (one transaction each); bad rows are reported, good rows imported."""
+    """Import a file: bad rows are reported by row, good rows imported; a second import changes nothing.
+
+    The file is read row by row and staged in batches (COPY on PostgreSQL, executemany on SQLite; a
+    short transaction each, so the bot keeps writing on SQLite meanwhile), then merged into the invoices
+    by set (a row repeated in the file is refused by the staging table's key order, an invoice already
+    stored is updated only when it changed), and the statistics refreshed after a large import. Memory
+    holds one batch: it does not grow with the file.
+    """
     report = ImportReport()
     rows, has_sync = read_rows(path)
-    seen: dict[tuple[str, str], int] = {}
+    engine = sessions.kw["bind"]  # type: ignore[attr-defined]
+    async with engine.connect() as connection:
+        async with _staging(connection, sessions) as staging:
+            await staging.open()
+        try:
+            await _import(connection, sessions, rows, has_sync, now, progress, report)
+        finally:
+            async with _staging(connection, sessions) as staging:
+                await staging.close()
+    return report
+
+
+async def _import(connection: AsyncConnection, sessions: Callable[..., AsyncSession],
+                  rows: Iterable[tuple[int, dict[str, Any]]], has_sync: bool, now: datetime,
+                  progress: Callable[[int], None], report: ImportReport) -> None:
+    first = last = 0
+    staged = 0
     for batch in _batches(rows, BATCH):
-        records: list[InvoiceRecord] = []
+        records: list[tuple[Any, ...]] = []
         for index, row in batch:
             try:
                 record = parse_row(row, has_sync_column=has_sync, now=now)
             except RowError as error:
-                report.errors.append((index, str(error)))
+                report.reject(index, str(error))
                 continue
-            first = seen.setdefault((record.code, record.number), index)
-            if first != index:
-                report.errors.append((index, f"invoice {record.code} {record.number} is already in row {first}"))
-                continue
-            report.warnings += [(index, warning) for warning in row_warnings(record, now.date())]
-            records.append(record)
-        async with sessions() as session, session.begin():
-            await upsert_invoices(session, records, now=now, report=report)
+            report.warn(index, row_warnings(record, now.date()))
+            records.append(staged_row(index, record, now))
+        if records:
+            async with _staging(connection, sessions) as staging:
+                await staging.stage(records)
+            first, last, staged = first or records[0][0], records[-1][0], staged + len(records)
         report.rows += len(batch)
         progress(len(batch))
-    return report
+    if not staged:
+        return
+    async with _staging(connection, sessions) as staging:
+        repeated, dropped = await staging.duplicates(SHOWN)
+        await staging.analyze_staged()
+    report.errors += [(line, f"invoice {code} {number} is already in row {earlier}")
+                      for line, earlier, code, number in repeated]
+    report.rejected += dropped
+    report.errors = sorted(report.errors, key=lambda error: error[0])[:SHOWN]  # the first bad rows, by row
+    lines = {line for line, *_ in repeated}
+    report.warnings = [warning for warning in report.warnings if warning[0] not in lines]
+    step = MERGE_BATCH_SQLITE if connection.dialect.name == "sqlite" else last - first + 1
+    for start in range(first, last + 1, step):
+        async with _staging(connection, sessions) as staging:
+            new, updated = await staging.merge(start, start + step - 1)
+        report.new += new
+        report.updated += updated
+    report.unchanged = staged - dropped - report.new - report.updated
+    if report.new + report.updated >= ANALYZE_AFTER:
+        async with _staging(connection, sessions) as staging:
+            await staging.analyze()

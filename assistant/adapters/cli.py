@@ -209,16 +209,16 @@ def import_invoices(ctx: typer.Context,
             async with rt.units() as store:
                 await store.audit.add(actor_id=None, action="invoices_imported", allowed=True, now=utcnow(),
                                            detail={"file": file.name, "rows": report.rows, "new": report.new,
-                                                   "updated": report.updated, "rejected": len(report.errors),
+                                                   "updated": report.updated, "rejected": report.rejected,
                                                    "via": "cli"})
         for row, warning in report.warnings[:200]:
             console.print(f"row {row}: imported, but {warning}", style="cyan", highlight=False)
         for row, reason in report.errors[:200]:
             console.print(f"row {row}: {reason}", style="yellow", highlight=False)
-        if len(report.errors) > 200:
-            console.print(f"… and {len(report.errors) - 200} more bad rows", style="yellow")
+        if report.rejected > 200:
+            console.print(f"… and {report.rejected - 200} more bad rows", style="yellow")
         console.print(f"{report.rows} rows: {report.new} new, {report.updated} updated, "
-                      f"{report.unchanged} unchanged, {len(report.errors)} rejected")
+                      f"{report.unchanged} unchanged, {report.rejected} rejected")
 
     try:
         run_async(main())

@@ -86,6 +86,12 @@ def _loader(sqlite: bool, dialect: Dialect, model: type[Any]) -> tuple[str, list
     return ", ".join(column.name for _, column in pairs), processors, keys
 
 
+@cache
+def _binders(dialect: Dialect, model: type[Any], names: tuple[str, ...]) -> list[Callable[[Any], Any]]:
+    columns = inspect(model).columns
+    return [columns[name].type.dialect_impl(dialect).bind_processor(dialect) or _identity for name in names]
+
+
 class Driver:
     """The session's connection at the driver level (sqlite3 or asyncpg), in its transaction."""
 
@@ -122,6 +128,10 @@ class Driver:
             self._session.add(loaded)
             found.append(loaded)
         return found
+
+    def binders(self, model: type[Any], names: Sequence[str]) -> list[Callable[[Any], Any]]:
+        """The backend's conversions of values for these columns of a model (SQLite: dates as text, money as REAL)."""
+        return _binders(self._dialect, model, tuple(names))
 
     def array(self, values: Iterable[Any]) -> Any:
         """A list of values for `= ANY($n)` / `<> ALL($n)`: an array, or for SQLite a JSON array."""
@@ -166,6 +176,17 @@ class Driver:
         status = await self._connection.execute(sql, *args)  # "UPDATE 3", "INSERT 0 1"
         last = status.rsplit(" ", 1)[-1]
         return int(last) if last.isdigit() else 0
+
+    async def copy(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Rows into a table by the backend's bulk path: COPY on PostgreSQL, one executemany on SQLite.
+
+        Values are the backend's (`binders` for SQLite); PostgreSQL takes Python values as they are.
+        """
+        if self.sqlite:
+            marks = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+            await self.many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        else:
+            await self._connection.copy_records_to_table(table, records=rows, columns=list(columns))
 
     async def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         if self.sqlite:

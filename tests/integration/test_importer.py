@@ -160,3 +160,37 @@ async def test_xlsx_numbers_keep_their_leading_zeros_and_missing_columns_are_nam
         await import_file(sessions, write_csv(tmp_path / "x.csv", ["发票号码", "金额"], [["12345678", "1"]]),
                           now=FakeClock().now)
 
+
+
+async def test_a_large_file_is_staged_in_batches_with_duplicates_across_them(sessions, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows read a batch at a time: a key repeated in a later batch is refused with its first row; bad rows
+    past the shown ones are counted; a re-import with a change updates only that row."""
+    import assistant.importer as importer
+
+    monkeypatch.setattr(importer, "BATCH", 3)
+    monkeypatch.setattr(importer, "MERGE_BATCH_SQLITE", 4)
+    monkeypatch.setattr(importer, "SHOWN", 2)
+    rows = [["011002500111", f"{n:08d}", "", "2025-03-01", "100", "13", "113", "", "91110000600037341L", "卖方",
+             "", "", "正常", ""] for n in range(10)]
+    rows.append(rows[1])  # row 12: a duplicate of row 3, three batches later
+    rows += [["011002500111", "1", "", "2025-03-01", "1", "0", "1", "", "X", "", "", "", "正常", ""]] * 3
+    rows.append(rows[0][:9] + ["名" * 201] + rows[0][10:])  # a seller name longer than the column
+    path = write_csv(tmp_path / "big.csv", ENGLISH, rows)
+    report = await import_file(sessions, path, now=FakeClock().now)
+    assert (report.rows, report.new, report.updated, report.unchanged, report.rejected) == (15, 10, 0, 0, 5)
+    assert [row for row, _ in report.errors] == [12, 13]  # the first two bad rows, by row
+    assert "already in row 3" in report.errors[0][1] and "8 or 20 digits" in report.errors[1][1]
+    assert len(await invoices(sessions)) == 10
+    rows[5] = rows[5][:12] + ["作废", ""]
+    again = await import_file(sessions, write_csv(tmp_path / "v2.csv", ENGLISH, rows[:10]), now=FakeClock().now)
+    assert (again.new, again.updated, again.unchanged, again.rejected) == (0, 1, 9, 0)
+    assert (await invoices(sessions))[("011002500111", "00000005")].status == "voided"
+
+
+async def test_a_utf8_file_with_a_byte_order_mark(sessions, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "bom.csv", CHINESE, [["", "", "25112000000012345678", "2025-03-10", "800", "104",
+                                                      "904", "", "91110105MA00XYZW3K", "卖方", "", "", "正常"]],
+                     encoding="utf-8-sig")
+    report = await import_file(sessions, path, now=FakeClock().now)
+    assert (report.new, report.errors) == (1, [])
