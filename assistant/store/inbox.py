@@ -17,6 +17,10 @@ from assistant.store.models import InboxEntry
 logger = logging.getLogger(__name__)
 
 PRUNE_BATCH = 1000
+PRUNE = ("SELECT update_id FROM inbox WHERE state IN ('done', 'dropped') AND finished_at < $1"
+         " ORDER BY finished_at LIMIT $2")
+"""The oldest finished entries first, in the partial index's order: the plan is that index whatever the
+parameters; they are then deleted by their key (a DELETE … IN (SELECT …) may read the table to join)."""
 """Rows a prune deletes at most per run (every few seconds per process): bounded work, whatever the backlog."""
 
 _HEADS = """
@@ -236,6 +240,5 @@ class InboxStore:
         if unwritten(self.session):
             await self.session.flush()
         driver = await Driver.of(self.session)
-        return await driver.run("DELETE FROM inbox WHERE update_id IN (SELECT update_id FROM inbox"
-                                " WHERE state IN ('done', 'dropped') AND finished_at < $1 LIMIT $2)",
-                                driver.when(before), batch)
+        old = [row[0] for row in await driver.rows(PRUNE, driver.when(before), batch)]
+        return await driver.run("DELETE FROM inbox WHERE update_id = ANY($1)", driver.array(old)) if old else 0

@@ -18,6 +18,9 @@ from assistant.store.models import (
 
 logger = logging.getLogger(__name__)
 
+FIND = "number = $1 AND code = $2 LIMIT 1"
+FIND_DIGITAL = "number = $1 LIMIT 1"
+"""A lookup by the unique key (a 20-digit number has no code)."""
 _SAME_DAY_AND_MONEY = "issue_date = $1 AND (total = $2 OR amount = $2)"
 NEAR_STATEMENTS: dict[str, str] = {
     "variants": "code = $1 AND number = ANY($2)",
@@ -42,8 +45,8 @@ class Invoices:
                 query = query.where(Invoice.code == (code or ""))
             return (await self.session.scalars(query.limit(1))).first()
         driver = await Driver.of(self.session)
-        found = await (driver.load(Invoice, "number = $1 LIMIT 1", number) if len(number) == 20 else
-                       driver.load(Invoice, "number = $1 AND code = $2 LIMIT 1", number, code or ""))
+        found = await (driver.load(Invoice, FIND_DIGITAL, number) if len(number) == 20 else
+                       driver.load(Invoice, FIND, number, code or ""))
         return found[0] if found else None
 
     async def by_number(self, number: str) -> list[Invoice]:

@@ -20,6 +20,11 @@ from assistant.store.models import (
 
 logger = logging.getLogger(__name__)
 
+PRUNE_SENT = "SELECT id FROM outbox WHERE sent_at < $1 ORDER BY sent_at LIMIT $2"
+PRUNE_FAILED = "SELECT id FROM outbox WHERE failed_at IS NOT NULL AND failed_at < $1 ORDER BY failed_at LIMIT $2"
+"""The oldest first, in their indexes' order: the plans are those indexes whatever the parameters; then
+deleted by their key."""
+
 
 class Outbox:
     """Outputs owed to the transport, stored with the effects that produced them."""
@@ -112,9 +117,6 @@ class Outbox:
             await self.session.flush()
         driver = await Driver.of(self.session)
         when = driver.when(before)
-        sent = await driver.run("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE sent_at < $1"
-                                " LIMIT $2)", when, batch)
-        failed = await driver.run("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
-                                  " WHERE failed_at IS NOT NULL AND failed_at < $1 LIMIT $2)", when, batch)
-        return sent + failed
+        old = {row[0] for sql in (PRUNE_SENT, PRUNE_FAILED) for row in await driver.rows(sql, when, batch)}
+        return await driver.run("DELETE FROM outbox WHERE id = ANY($1)", driver.array(sorted(old))) if old else 0
 
