@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
+import contextlib
+import functools
+import re
 import csv
 import itertools
 import logging
+import multiprocessing
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from sqlalchemy import select
@@ -37,6 +43,8 @@ BATCH = 5000
 MERGE_BATCH_SQLITE = 20_000
 """Staged lines merged per transaction on SQLite, whose writer holds the database's only write lock;
 PostgreSQL merges them all in one statement."""
+WORKER_FROM_BYTES = 4 << 20
+"""Files from this size are read in a process of their own (starting it costs about half a second)."""
 ANALYZE_AFTER = 10_000
 """Invoices written by an import from which the statistics are refreshed."""
 
@@ -121,6 +129,22 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+_PLAIN_MONEY = re.compile(r"-?\d{1,12}(?:\.\d{1,2})?")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_CENT = Decimal("0.01")
+_tax_id_valid = functools.lru_cache(maxsize=65_536)(tax_id_valid)
+"""Companies repeat row after row; the cache is bounded."""
+
+
+def _plain_digits(raw: str, lengths: tuple[int, ...]) -> bool:
+    """ASCII digits of an allowed length: what the validators would return unchanged (the fast path)."""
+    return raw.isascii() and raw.isdigit() and len(raw) in lengths
+
+
+def _compact(raw: str) -> str:
+    return raw if raw.isascii() and raw.isalnum() else compact(raw)
+
+
 def _money(value: Any, name: str, required: bool = True) -> Decimal | None:
     """An amount; negative ones are a red-letter invoice's, checked against each other by the caller."""
     raw = _text(value)
@@ -131,6 +155,8 @@ def _money(value: Any, name: str, required: bool = True) -> Decimal | None:
     if raw in ("0", "0.0", "0.00", "-0", "-0.00"):
         return Decimal("0.00")
     negative = raw.startswith("-")
+    if _PLAIN_MONEY.fullmatch(raw) and (plain := Decimal(raw.lstrip("-"))):  # most rows: what validate_money gives
+        return -plain.quantize(_CENT) if negative else plain.quantize(_CENT)
     parsed, problems = validate_money(raw.lstrip("-"), name)
     if problems or parsed is None:
         raise RowError(f"{name} {raw!r} is not an amount with at most two decimals")
@@ -153,6 +179,9 @@ def _date(value: Any) -> date:
     if isinstance(value, date):
         return value
     raw = _text(value)
+    if _ISO_DATE.fullmatch(raw):
+        with contextlib.suppress(ValueError):  # an impossible date: parse_date says so below
+            return date.fromisoformat(raw)
     parsed = parse_date(raw.split(" ")[0] if " " in raw and "年" not in raw else raw, date.today())
     if not isinstance(parsed, date):
         raise RowError(f"issue_date {raw!r} is not a date")
@@ -163,12 +192,17 @@ def _moment(value: Any) -> datetime | None:
     if value is None or _text(value) == "":
         return None
     if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(_text(value))
-        except ValueError as error:
-            raise RowError(f"synced_at {_text(value)!r} is not a date and time") from error
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return _moment_of(_text(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _moment_of(text: str) -> datetime:
+    """A moment written as text (exports repeat their sync times row after row; the cache is bounded)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise RowError(f"synced_at {text!r} is not a date and time") from error
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
@@ -177,13 +211,13 @@ def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime) -> I
     number_raw = _text(row.get("digital_number")) or _identifier(row.get("number"), (8, 20))
     if not number_raw:
         raise RowError("number is empty")
-    number, problems = validate_number(number_raw)
+    number, problems = (number_raw, []) if _plain_digits(number_raw, (8, 20)) else validate_number(number_raw)
     if number is None:
         raise RowError(f"number {number_raw!r} must have 8 or 20 digits")
     code = ""
     if len(number) != 20:
         code_raw = _identifier(row.get("code"), (12,))
-        code_value, problems = validate_code(code_raw)
+        code_value, problems = (code_raw, []) if _plain_digits(code_raw, (10, 12)) else validate_code(code_raw)
         if code_value is None:
             raise RowError(f"code {code_raw!r} must have 10 or 12 digits")
         code = code_value
@@ -201,12 +235,12 @@ def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime) -> I
     if (amount < 0) != (total < 0) and amount and total:
         raise RowError(f"amount {amount} and total {total} have different signs (a red-letter invoice is "
                        "negative in both)")
-    seller_tax_id = compact(_text(row.get("seller_tax_id"))).upper()
+    seller_tax_id = _compact(_text(row.get("seller_tax_id"))).upper()
     if not seller_tax_id:
         raise RowError("seller_tax_id is empty")
     synced_at = _moment(row.get("synced_at")) if has_sync_column else now
-    texts = {"check_code": compact(_text(row.get("check_code"))), "seller_name": _text(row.get("seller_name")),
-             "buyer_tax_id": compact(_text(row.get("buyer_tax_id"))).upper(),
+    texts = {"check_code": _compact(_text(row.get("check_code"))), "seller_name": _text(row.get("seller_name")),
+             "buyer_tax_id": _compact(_text(row.get("buyer_tax_id"))).upper(),
              "buyer_name": _text(row.get("buyer_name")), "seller_tax_id": seller_tax_id}
     for name, text in texts.items():
         if len(text) > LENGTHS[name]:
@@ -228,7 +262,7 @@ def row_warnings(record: InvoiceRecord, today: date) -> list[str]:
         warnings.append(f"total {record.total} is not amount {record.amount} + tax {record.tax}")
     for name in ("seller_tax_id", "buyer_tax_id"):
         value = getattr(record, name)
-        if value and not tax_id_valid(value):
+        if value and not _tax_id_valid(value):
             warnings.append(f"{name} {value} fails its check digit")
     return warnings
 
@@ -309,7 +343,7 @@ def read_rows(path: Path) -> tuple[Iterator[tuple[int, dict[str, Any]]], bool]:
 
 def invoice_values(record: InvoiceRecord, now: datetime) -> dict[str, Any]:
     """The columns of a new invoice row for a record imported at `now`."""
-    values = asdict(record)
+    values = {item.name: getattr(record, item.name) for item in fields(record)}
     values["sync_state"] = "synced" if record.synced_at else "pending"
     values["uploaded_at"] = record.uploaded_at or (record.synced_at or now)
     values["status_changed_at"] = record.status_changed_at  # the file's, or unknown (never the import's time)
@@ -372,51 +406,134 @@ async def _staging(connection: AsyncConnection,
         yield InvoiceImport(session)
 
 
-async def import_file(sessions: Callable[..., AsyncSession], path: Path, *, now: datetime,
-                      progress: Callable[[int], None] = lambda n: None) -> ImportReport:
-    """Import a file: bad rows are reported by row, good rows imported; a second import changes nothing.
+@dataclass
+class Parsed:
+    """One batch of a file, checked: the rows read, the good ones as staged rows, bad rows and warnings."""
 
-    The file is read row by row and staged in batches (COPY on PostgreSQL, executemany on SQLite; a
-    short transaction each, so the bot keeps writing on SQLite meanwhile), then merged into the invoices
-    by set (a row repeated in the file is refused by the staging table's key order, an invoice already
-    stored is updated only when it changed), and the statistics refreshed after a large import. Memory
-    holds one batch: it does not grow with the file.
-    """
-    report = ImportReport()
+    rows: int
+    staged: list[tuple[Any, ...]]
+    errors: list[tuple[int, str]]
+    warnings: list[tuple[int, str]]
+
+
+def parsed_batches(path: Path, now: datetime) -> Iterator[Parsed]:
+    """The file read and checked a batch at a time; RowError first when the file itself is unusable."""
     rows, has_sync = read_rows(path)
-    engine = sessions.kw["bind"]  # type: ignore[attr-defined]
-    async with engine.connect() as connection:
-        async with _staging(connection, sessions) as staging:
-            await staging.open()
-        try:
-            await _import(connection, sessions, rows, has_sync, now, progress, report)
-        finally:
-            async with _staging(connection, sessions) as staging:
-                await staging.close()
-    return report
-
-
-async def _import(connection: AsyncConnection, sessions: Callable[..., AsyncSession],
-                  rows: Iterable[tuple[int, dict[str, Any]]], has_sync: bool, now: datetime,
-                  progress: Callable[[int], None], report: ImportReport) -> None:
-    first = last = 0
-    staged = 0
+    today = now.date()
     for batch in _batches(rows, BATCH):
-        records: list[tuple[Any, ...]] = []
+        parsed = Parsed(rows=len(batch), staged=[], errors=[], warnings=[])
         for index, row in batch:
             try:
                 record = parse_row(row, has_sync_column=has_sync, now=now)
             except RowError as error:
-                report.reject(index, str(error))
+                parsed.errors.append((index, str(error)))
                 continue
-            report.warn(index, row_warnings(record, now.date()))
-            records.append(staged_row(index, record, now))
-        if records:
+            parsed.warnings += [(index, warning) for warning in row_warnings(record, today)]
+            parsed.staged.append(staged_row(index, record, now))
+        yield parsed
+
+
+def _read_in_worker(path: Path, now: datetime, queue: Any) -> None:
+    """The reading process: batches into the queue (bounded: it waits while the importer writes), then None."""
+    try:
+        for parsed in parsed_batches(path, now):
+            queue.put(parsed)
+        queue.put(None)
+    except RowError as error:
+        queue.put(error)
+    except Exception as error:  # noqa: BLE001 - the importer reports it as a file it could not read
+        logger.exception("reading %s failed", path)
+        queue.put(RowError(f"the file could not be read ({type(error).__name__})"))
+
+
+async def _parsed(path: Path, now: datetime) -> AsyncIterator[Parsed]:
+    """Batches of the file; a large one is read and checked in a process of its own, while this one writes
+    the previous batch (the reading is most of an import's CPU)."""
+    if path.stat().st_size < WORKER_FROM_BYTES:
+        for parsed in parsed_batches(path, now):
+            yield parsed
+        return
+    # fork: nothing of this process runs in the child but the reading (spawn would import the caller's
+    # main module again, which a script without a __main__ guard cannot stand)
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    queue = context.Queue(maxsize=4)
+    worker = context.Process(target=_read_in_worker, args=(path, now, queue), daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = await asyncio.to_thread(_next_from, queue, worker)
+            if item is None:
+                return
+            if isinstance(item, RowError):
+                raise item
+            yield item
+    finally:
+        if worker.is_alive():
+            worker.terminate()
+        worker.join()
+        queue.close()
+
+
+def _next_from(queue: Any, worker: Any) -> Any:
+    while True:
+        try:
+            return queue.get(timeout=1)
+        except Empty:
+            if not worker.is_alive():
+                return RowError(f"the file could not be read (the reading process ended: {worker.exitcode})")
+
+
+async def import_file(sessions: Callable[..., AsyncSession], path: Path, *, now: datetime,
+                      progress: Callable[[int], None] = lambda n: None) -> ImportReport:
+    """Import a file: bad rows are reported by row, good rows imported; a second import changes nothing.
+
+    The file is read row by row (a large one in a process of its own) and staged in batches (COPY on
+    PostgreSQL, executemany on SQLite; a short transaction each, so the bot keeps writing on SQLite
+    meanwhile), then merged into the invoices by set (a row repeated in the file is refused by the
+    staging table's key order, an invoice already stored is updated only when it changed), and the
+    statistics refreshed after a large import. Memory holds a few batches: it does not grow with the file.
+    """
+    report = ImportReport()
+    batches = _parsed(path, now)
+    try:
+        first = await anext(batches, None)  # a file that cannot be read fails here, before any writing
+        engine = sessions.kw["bind"]  # type: ignore[attr-defined]
+        async with engine.connect() as connection:
             async with _staging(connection, sessions) as staging:
-                await staging.stage(records)
-            first, last, staged = first or records[0][0], records[-1][0], staged + len(records)
-        report.rows += len(batch)
-        progress(len(batch))
+                await staging.open()
+            try:
+                await _import(connection, sessions, first, batches, progress, report)
+            finally:
+                async with _staging(connection, sessions) as staging:
+                    await staging.close()
+    finally:
+        await batches.aclose()
+    return report
+
+
+async def _import(connection: AsyncConnection, sessions: Callable[..., AsyncSession], head: Parsed | None,
+                  batches: AsyncIterator[Parsed], progress: Callable[[int], None], report: ImportReport) -> None:
+    first = last = 0
+    staged = 0
+
+    async def rest() -> AsyncIterator[Parsed]:
+        if head is not None:
+            yield head
+        async for parsed in batches:
+            yield parsed
+
+    async for parsed in rest():
+        for index, reason in parsed.errors:
+            report.reject(index, reason)
+        for index, warning in parsed.warnings:
+            report.warn(index, [warning])
+        if parsed.staged:
+            async with _staging(connection, sessions) as staging:
+                await staging.stage(parsed.staged)
+            first, last = first or parsed.staged[0][0], parsed.staged[-1][0]
+            staged += len(parsed.staged)
+        report.rows += parsed.rows
+        progress(parsed.rows)
     if not staged:
         return
     async with _staging(connection, sessions) as staging:

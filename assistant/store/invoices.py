@@ -140,7 +140,8 @@ class InvoiceImport:
         await driver.run(f"DROP TABLE IF EXISTS {STAGING}")
         await driver.run(f"CREATE TEMPORARY TABLE {STAGING} AS SELECT CAST(0 AS BIGINT) AS line, "
                          f"{', '.join(STAGED)} FROM invoices WHERE 1 = 0")
-        await driver.run(f"CREATE INDEX {STAGING}_line ON {STAGING} (line)")
+        if driver.sqlite:  # merged a range of lines at a time (PostgreSQL merges them all at once)
+            await driver.run(f"CREATE INDEX {STAGING}_line ON {STAGING} (line)")
 
     async def close(self) -> None:
         driver = await Driver.of(self.session)

@@ -194,3 +194,20 @@ async def test_a_utf8_file_with_a_byte_order_mark(sessions, tmp_path: Path) -> N
                      encoding="utf-8-sig")
     report = await import_file(sessions, path, now=FakeClock().now)
     assert (report.new, report.errors) == (1, [])
+
+
+async def test_a_large_file_is_read_in_a_process_of_its_own(sessions, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same report whether the file is read here or in the reading process; its refusals too."""
+    import assistant.importer as importer
+    from assistant.importer import RowError
+
+    monkeypatch.setattr(importer, "WORKER_FROM_BYTES", 0)
+    monkeypatch.setattr(importer, "BATCH", 2)
+    path = write_csv(tmp_path / "invoices.csv", ENGLISH, [GOOD[0], BAD[0], GOOD[1], BAD[1], GOOD[2], GOOD[0]])
+    report = await import_file(sessions, path, now=FakeClock().now)
+    assert (report.rows, report.new, report.rejected) == (6, 3, 3)
+    assert [row for row, _ in report.errors] == [3, 5, 7] and "already in row 2" in report.errors[2][1]
+    with pytest.raises(RowError, match="no invoice number column"):
+        await import_file(sessions, write_csv(tmp_path / "x.csv", ["foo", "bar"], [["1", "2"]]),
+                          now=FakeClock().now)
