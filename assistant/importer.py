@@ -122,6 +122,8 @@ class RowError(ValueError):
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # a CSV's every value: the common case first
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -142,7 +144,7 @@ def _plain_digits(raw: str, lengths: tuple[int, ...]) -> bool:
 
 
 def _compact(raw: str) -> str:
-    return raw if raw.isascii() and raw.isalnum() else compact(raw)
+    return raw if not raw or (raw.isascii() and raw.isalnum()) else compact(raw)
 
 
 def _money(value: Any, name: str, required: bool = True) -> Decimal | None:
@@ -393,9 +395,11 @@ def _batches(items: Iterable[tuple[int, dict[str, Any]]], size: int) -> Iterator
 
 
 def staged_row(line: int, record: InvoiceRecord, now: datetime) -> tuple[Any, ...]:
-    """A record as the bulk path stages it: its line, then the columns of `STAGED`."""
-    values = invoice_values(record, now)
-    return (line, *(values[name] for name in STAGED))
+    """A record as the bulk path stages it: its line, then the columns of `STAGED` (as `invoice_values`)."""
+    r = record
+    return (line, r.code, r.number, r.kind, r.issue_date, r.amount, r.tax, r.total, r.check_code, r.seller_tax_id,
+            r.seller_name, r.buyer_tax_id, r.buyer_name, r.status, r.status_changed_at,
+            "synced" if r.synced_at else "pending", r.uploaded_at or (r.synced_at or now), r.synced_at)
 
 
 @asynccontextmanager

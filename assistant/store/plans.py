@@ -51,7 +51,8 @@ def _invoices(where: str) -> str:
 UNIQUE_KEY = ("uq_invoices_code_number", "sqlite_autoindex_invoices_1")
 SAME_DAY = ("ix_invoices_issue_date_total", "ix_invoices_issue_date_amount")
 STATEMENTS = (
-    Statement("found (code + number)", _invoices(FIND), ("text", "text"), "invoices", (*UNIQUE_KEY, "ix_invoices_number")),
+    Statement("found (code + number)", _invoices(FIND), ("text", "text"), "invoices",
+              (*UNIQUE_KEY, "ix_invoices_number")),
     Statement("found (digital number)", _invoices(FIND_DIGITAL), ("text",), "invoices",
               (*UNIQUE_KEY, "ix_invoices_number")),
     Statement("near: number variants", _invoices(NEAR_STATEMENTS["variants"]), ("text", "text[]"), "invoices",

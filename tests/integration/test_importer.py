@@ -211,3 +211,15 @@ async def test_a_large_file_is_read_in_a_process_of_its_own(sessions, tmp_path: 
     with pytest.raises(RowError, match="no invoice number column"):
         await import_file(sessions, write_csv(tmp_path / "x.csv", ["foo", "bar"], [["1", "2"]]),
                           now=FakeClock().now)
+
+
+def test_a_staged_row_holds_what_a_new_invoice_would() -> None:
+    from assistant.importer import invoice_values, staged_row
+    from assistant.store.invoices import STAGED
+    from tests.factories import invoice as record
+
+    now = FakeClock().now
+    for synced in (None, now):
+        made = record("011002500111", "12345678", date(2025, 3, 1), synced_at=synced)
+        values = invoice_values(made, now)
+        assert staged_row(7, made, now) == (7, *(values[name] for name in STAGED))
