@@ -32,17 +32,15 @@ from assistant.domain.identifiers import (
     validate_money,
     validate_number,
 )
-from assistant.store.invoices import COMPARED, STAGED, InvoiceImport
+from assistant.store.invoices import COMPARED, STAGED, InvoiceImport, encoded
 from assistant.store.models import INVOICE_STATUSES, Invoice
 from assistant.store.dialect import dialect_insert
 
 logger = logging.getLogger(__name__)
 
-BATCH = 5000
-"""Rows read, checked and staged at a time (one transaction each)."""
-MERGE_BATCH_SQLITE = 20_000
-"""Staged lines merged per transaction on SQLite, whose writer holds the database's only write lock;
-PostgreSQL merges them all in one statement."""
+BATCH = 10_000
+"""Rows read, checked, staged and merged at a time (one transaction each: short, so that on SQLite the bot
+keeps writing meanwhile)."""
 WORKER_FROM_BYTES = 4 << 20
 """Files from this size are read in a process of their own (starting it costs about half a second)."""
 ANALYZE_AFTER = 10_000
@@ -247,6 +245,8 @@ def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime) -> I
     for name, text in texts.items():
         if len(text) > LENGTHS[name]:
             raise RowError(f"{name} is longer than {LENGTHS[name]} characters")
+        if "\x00" in text:
+            raise RowError(f"{name} holds a NUL character")
     return InvoiceRecord(code=code, number=number, kind=kind, issue_date=_date(row.get("issue_date")),
                          amount=amount, tax=tax, total=total, check_code=texts["check_code"],
                          seller_tax_id=seller_tax_id, seller_name=texts["seller_name"],
@@ -415,32 +415,41 @@ class Parsed:
     """One batch of a file, checked: the rows read, the good ones as staged rows, bad rows and warnings."""
 
     rows: int
-    staged: list[tuple[Any, ...]]
+    staged: int
+    batch: Any
+    """The good rows as the backend's bulk path takes them (`encoded`)."""
     errors: list[tuple[int, str]]
     warnings: list[tuple[int, str]]
 
 
-def parsed_batches(path: Path, now: datetime) -> Iterator[Parsed]:
+def parsed_batches(path: Path, now: datetime, sqlite: bool) -> Iterator[Parsed]:
     """The file read and checked a batch at a time; RowError first when the file itself is unusable."""
     rows, has_sync = read_rows(path)
     today = now.date()
     for batch in _batches(rows, BATCH):
-        parsed = Parsed(rows=len(batch), staged=[], errors=[], warnings=[])
+        parsed = Parsed(rows=len(batch), staged=0, batch=None, errors=[], warnings=[])
+        staged: list[tuple[Any, ...]] = []
+        first: dict[tuple[str, str], int] = {}  # the batch's keys (earlier batches': the database's)
         for index, row in batch:
             try:
                 record = parse_row(row, has_sync_column=has_sync, now=now)
             except RowError as error:
                 parsed.errors.append((index, str(error)))
                 continue
+            earlier = first.setdefault((record.code, record.number), index)
+            if earlier != index:
+                parsed.errors.append((index, f"invoice {record.code} {record.number} is already in row {earlier}"))
+                continue
             parsed.warnings += [(index, warning) for warning in row_warnings(record, today)]
-            parsed.staged.append(staged_row(index, record, now))
+            staged.append(staged_row(index, record, now))
+        parsed.staged, parsed.batch = len(staged), encoded(staged, sqlite=sqlite) if staged else None
         yield parsed
 
 
-def _read_in_worker(path: Path, now: datetime, queue: Any) -> None:
+def _read_in_worker(path: Path, now: datetime, sqlite: bool, queue: Any) -> None:
     """The reading process: batches into the queue (bounded: it waits while the importer writes), then None."""
     try:
-        for parsed in parsed_batches(path, now):
+        for parsed in parsed_batches(path, now, sqlite):
             queue.put(parsed)
         queue.put(None)
     except RowError as error:
@@ -450,18 +459,18 @@ def _read_in_worker(path: Path, now: datetime, queue: Any) -> None:
         queue.put(RowError(f"the file could not be read ({type(error).__name__})"))
 
 
-async def _parsed(path: Path, now: datetime) -> AsyncIterator[Parsed]:
+async def _parsed(path: Path, now: datetime, sqlite: bool) -> AsyncIterator[Parsed]:
     """Batches of the file; a large one is read and checked in a process of its own, while this one writes
     the previous batch (the reading is most of an import's CPU)."""
     if path.stat().st_size < WORKER_FROM_BYTES:
-        for parsed in parsed_batches(path, now):
+        for parsed in parsed_batches(path, now, sqlite):
             yield parsed
         return
     # fork: nothing of this process runs in the child but the reading (spawn would import the caller's
     # main module again, which a script without a __main__ guard cannot stand)
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    queue = context.Queue(maxsize=4)
-    worker = context.Process(target=_read_in_worker, args=(path, now, queue), daemon=True)
+    queue = context.Queue(maxsize=2)
+    worker = context.Process(target=_read_in_worker, args=(path, now, sqlite, queue), daemon=True)
     worker.start()
     try:
         while True:
@@ -491,17 +500,18 @@ async def import_file(sessions: Callable[..., AsyncSession], path: Path, *, now:
                       progress: Callable[[int], None] = lambda n: None) -> ImportReport:
     """Import a file: bad rows are reported by row, good rows imported; a second import changes nothing.
 
-    The file is read row by row (a large one in a process of its own) and staged in batches (COPY on
-    PostgreSQL, executemany on SQLite; a short transaction each, so the bot keeps writing on SQLite
-    meanwhile), then merged into the invoices by set (a row repeated in the file is refused by the
-    staging table's key order, an invoice already stored is updated only when it changed), and the
-    statistics refreshed after a large import. Memory holds a few batches: it does not grow with the file.
+    The file is read row by row (a large one in a process of its own, which reads the next batch while
+    this one is written) and written a batch at a time, one short transaction each (on SQLite the bot
+    keeps writing meanwhile): staged by the backend's bulk path (COPY on PostgreSQL, executemany on
+    SQLite), then merged into the invoices by set — a key repeated in the file is refused by the
+    database's key, an invoice already stored is updated only when it changed. The statistics are
+    refreshed after a large import. Memory holds a few batches: it does not grow with the file.
     """
     report = ImportReport()
-    batches = _parsed(path, now)
+    engine = sessions.kw["bind"]  # type: ignore[attr-defined]
+    batches = _parsed(path, now, sqlite=engine.dialect.name == "sqlite")
     try:
         first = await anext(batches, None)  # a file that cannot be read fails here, before any writing
-        engine = sessions.kw["bind"]  # type: ignore[attr-defined]
         async with engine.connect() as connection:
             async with _staging(connection, sessions) as staging:
                 await staging.open()
@@ -517,45 +527,34 @@ async def import_file(sessions: Callable[..., AsyncSession], path: Path, *, now:
 
 async def _import(connection: AsyncConnection, sessions: Callable[..., AsyncSession], head: Parsed | None,
                   batches: AsyncIterator[Parsed], progress: Callable[[int], None], report: ImportReport) -> None:
-    first = last = 0
-    staged = 0
-
-    async def rest() -> AsyncIterator[Parsed]:
+    async def every() -> AsyncIterator[Parsed]:
         if head is not None:
             yield head
         async for parsed in batches:
             yield parsed
 
-    async for parsed in rest():
-        for index, reason in parsed.errors:
-            report.reject(index, reason)
-        for index, warning in parsed.warnings:
-            report.warn(index, [warning])
+    staged = 0
+    async for parsed in every():  # the next batch is read meanwhile (a large file: in the reading process)
+        merged = None
         if parsed.staged:
             async with _staging(connection, sessions) as staging:
-                await staging.stage(parsed.staged)
-            first, last = first or parsed.staged[0][0], parsed.staged[-1][0]
-            staged += len(parsed.staged)
+                merged = await staging.merge(parsed.batch)
+            staged += parsed.staged
+            report.new += merged.new
+            report.updated += merged.updated
+        repeated = merged.repeated if merged else []
+        errors = parsed.errors + [(line, f"invoice {code} {number} is already in row {earlier}")
+                                  for line, earlier, code, number in repeated]
+        for index, reason in sorted(errors):
+            report.reject(index, reason)
+        refused = {line for line, *_ in repeated}
+        for index, warning in parsed.warnings:
+            if index not in refused:
+                report.warn(index, [warning])
+        staged -= len(repeated)
         report.rows += parsed.rows
         progress(parsed.rows)
-    if not staged:
-        return
-    async with _staging(connection, sessions) as staging:
-        repeated, dropped = await staging.duplicates(SHOWN)
-        await staging.analyze_staged()
-    report.errors += [(line, f"invoice {code} {number} is already in row {earlier}")
-                      for line, earlier, code, number in repeated]
-    report.rejected += dropped
-    report.errors = sorted(report.errors, key=lambda error: error[0])[:SHOWN]  # the first bad rows, by row
-    lines = {line for line, *_ in repeated}
-    report.warnings = [warning for warning in report.warnings if warning[0] not in lines]
-    step = MERGE_BATCH_SQLITE if connection.dialect.name == "sqlite" else last - first + 1
-    for start in range(first, last + 1, step):
-        async with _staging(connection, sessions) as staging:
-            new, updated = await staging.merge(start, start + step - 1)
-        report.new += new
-        report.updated += updated
-    report.unchanged = staged - dropped - report.new - report.updated
+    report.unchanged = staged - report.new - report.updated
     if report.new + report.updated >= ANALYZE_AFTER:
         async with _staging(connection, sessions) as staging:
             await staging.analyze()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, Callable, TypeVar
@@ -177,14 +177,20 @@ class Driver:
         last = status.rsplit(" ", 1)[-1]
         return int(last) if last.isdigit() else 0
 
-    async def copy(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    async def copy(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]] | bytes) -> None:
         """Rows into a table by the backend's bulk path: COPY on PostgreSQL, one executemany on SQLite.
 
-        Values are the backend's (`binders` for SQLite); PostgreSQL takes Python values as they are.
+        SQLite: rows of its values (`binders`). PostgreSQL: rows of Python values, or bytes already in
+        COPY's text format (no encoding left for this process).
         """
         if self.sqlite:
             marks = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
-            await self.many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+            await self.many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)  # type: ignore[arg-type]
+        elif isinstance(rows, bytes):
+            async def whole(data: bytes = rows) -> AsyncIterator[bytes]:  # bytes alone would be a path
+                yield data
+
+            await self._connection.copy_to_table(table, source=whole(), columns=list(columns), format="text")
         else:
             await self._connection.copy_records_to_table(table, records=rows, columns=list(columns))
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from datetime import date
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from functools import cache
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.store.driver import Driver, unwritten
+from assistant.store.driver import Driver, _binders, unwritten
 from assistant.store.models import (
     Invoice,
 )
@@ -113,6 +115,7 @@ class Invoices:
 
 
 STAGING = "invoice_staging"
+SEEN = "invoice_import_keys"
 STAGED = ("code", "number", "kind", "issue_date", "amount", "tax", "total", "check_code", "seller_tax_id",
           "seller_name", "buyer_tax_id", "buyer_name", "status", "status_changed_at", "sync_state", "uploaded_at",
           "synced_at")
@@ -122,74 +125,116 @@ COMPARED = ("kind", "issue_date", "amount", "tax", "total", "check_code", "selle
 """A stored invoice whose columns all equal the file's is left untouched (not even its synced_at)."""
 
 
-class InvoiceImport:
-    """The bulk path of an import: rows staged in a temporary table, then merged into `invoices` by set.
+@dataclass
+class Merged:
+    """What a batch did: invoices new and updated, and its lines whose key an earlier batch had."""
 
-    Staging is PostgreSQL's COPY (asyncpg's `copy_records_to_table`) or SQLite's executemany, into a
-    temporary table of the connection (so every step runs on one connection). Duplicates in the file
-    and the difference with what is stored are the database's work, by the unique key: Python holds
-    one batch of rows at a time, whatever the size of the file.
+    new: int
+    updated: int
+    repeated: list[tuple[int, int, str, str]]
+    """(line, first line, code, number): refused, the first line's invoice is the one imported."""
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    """A value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)  # a line number, an amount, a date
+
+
+@cache
+def _sqlite_binders() -> list[Callable[[Any], Any]]:
+    from sqlalchemy.dialects.sqlite.aiosqlite import dialect
+
+    return _binders(dialect(), Invoice, STAGED)
+
+
+def encoded(rows: Sequence[Sequence[Any]], *, sqlite: bool) -> Any:
+    """(line, *STAGED) rows of Python values as the backend's bulk path takes them: COPY text for PostgreSQL,
+    SQLite's values for its executemany. Pure: the importer runs it where it reads the file (another process
+    for a large one), so the writing process only forwards the batch."""
+    if sqlite:
+        binders = _sqlite_binders()
+        return [(row[0], *(bind(value) for bind, value in zip(binders, row[1:]))) for row in rows]
+    return "".join("\t".join(map(_copy_text, row)) + "\n" for row in rows).encode()
+
+
+class InvoiceImport:
+    """The bulk path of an import: each batch staged in a temporary table, then merged into `invoices` by set.
+
+    Staging is PostgreSQL's COPY (asyncpg's `copy_records_to_table`) or SQLite's executemany, into
+    temporary tables of the connection (every batch runs on the same one). A key repeated in the file
+    is found by the database: the keys of the lines imported so far are kept in a temporary table under
+    a primary key, so Python holds one batch at a time, whatever the size of the file. The caller refuses
+    a key repeated within a batch before staging it.
     """
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def open(self) -> None:
-        """An empty staging table (a line number, then STAGED)."""
+        """An empty staging table (a line number, then STAGED) and an empty table of the keys seen."""
         driver = await Driver.of(self.session)
-        await driver.run(f"DROP TABLE IF EXISTS {STAGING}")
+        await self.close()
         await driver.run(f"CREATE TEMPORARY TABLE {STAGING} AS SELECT CAST(0 AS BIGINT) AS line, "
                          f"{', '.join(STAGED)} FROM invoices WHERE 1 = 0")
-        if driver.sqlite:  # merged a range of lines at a time (PostgreSQL merges them all at once)
-            await driver.run(f"CREATE INDEX {STAGING}_line ON {STAGING} (line)")
+        await driver.run(f"CREATE TEMPORARY TABLE {SEEN} (code VARCHAR(12) NOT NULL, number VARCHAR(20) NOT NULL,"
+                         " line BIGINT NOT NULL, PRIMARY KEY (code, number))")
 
     async def close(self) -> None:
         driver = await Driver.of(self.session)
         await driver.run(f"DROP TABLE IF EXISTS {STAGING}")
+        await driver.run(f"DROP TABLE IF EXISTS {SEEN}")
 
-    async def stage(self, rows: Sequence[Sequence[Any]]) -> None:
-        """(line, *STAGED) rows, Python values."""
-        driver = await Driver.of(self.session)
-        if driver.sqlite:
-            binders = driver.binders(Invoice, STAGED)
-            rows = [(row[0], *(bind(value) for bind, value in zip(binders, row[1:]))) for row in rows]
-        await driver.copy(STAGING, ("line", *STAGED), rows)
+    async def merge(self, batch: Any) -> Merged:
+        """A batch of (line, *STAGED) rows, its keys distinct, as `encoded` made it, into `invoices`.
 
-    async def duplicates(self, shown: int) -> tuple[list[tuple[int, int, str, str]], int]:
-        """Drops the staged rows whose key an earlier line has; (line, first line, code, number) of the first
-        `shown` of them, and how many there were. The first line of a key is the one imported."""
+        A line whose key an earlier batch had is refused. Changed invoices take the file's columns and
+        synced_at; a changed status takes the file's status_changed_at (when it changed is not when we
+        noticed). Unchanged ones are not written.
+        """
         driver = await Driver.of(self.session)
-        repeated = (f"SELECT line, first, code, number FROM (SELECT line, code, number, min(line) OVER "
-                    f"(PARTITION BY code, number) AS first FROM {STAGING}) AS keyed WHERE line <> first")
-        rows = await driver.rows(f"{repeated} ORDER BY line LIMIT {int(shown)}")
-        if not rows:
-            return [], 0
-        dropped = await driver.run(f"DELETE FROM {STAGING} WHERE line IN (SELECT line FROM ({repeated}) AS r)")
-        return [(int(line), int(first), code, number) for line, first, code, number in rows], dropped
-
-    async def analyze_staged(self) -> None:
-        """Statistics of the staging table (PostgreSQL plans the merge by them; autovacuum skips temporary tables)."""
-        driver = await Driver.of(self.session)
-        if not driver.sqlite:
-            await driver.run(f"ANALYZE {STAGING}")
-
-    async def merge(self, first: int, last: int) -> tuple[int, int]:
-        """The staged lines first..last into `invoices`: (new, updated). Changed invoices take the file's
-        columns and synced_at; a changed status takes the file's status_changed_at (when it changed is not
-        when we noticed). Unchanged ones are not written."""
-        driver = await Driver.of(self.session)
-        differs = " OR ".join(f"invoices.{name} {'IS NOT' if driver.sqlite else 'IS DISTINCT FROM'} s.{name}"
-                              for name in COMPARED)
-        assignments = ", ".join(f"{name} = s.{name}" for name in (*COMPARED, "synced_at"))
-        updated = await driver.run(
-            f"UPDATE invoices SET {assignments}, status_changed_at = CASE WHEN invoices.status <> s.status"
-            f" THEN s.status_changed_at ELSE invoices.status_changed_at END FROM {STAGING} AS s"
-            f" WHERE s.line BETWEEN $1 AND $2 AND invoices.code = s.code AND invoices.number = s.number"
-            f" AND ({differs})", first, last)
+        if not driver.sqlite:  # a batch lost in a crash is imported again by the next import: no wait for the disk
+            await driver.run("SET LOCAL synchronous_commit TO OFF")
+        await driver.copy(STAGING, ("line", *STAGED), batch)
+        earlier = (f"SELECT s.line, k.line, s.code, s.number FROM {STAGING} AS s JOIN {SEEN} AS k"
+                   " ON k.code = s.code AND k.number = s.number ORDER BY s.line")
+        remember = f"INSERT INTO {SEEN} (code, number, line) SELECT code, number, line FROM {STAGING}"
+        repeated = [(int(line), int(first), code, number) for line, first, code, number in await driver.rows(earlier)]
+        if repeated:
+            await driver.run(f"DELETE FROM {STAGING} WHERE line = ANY($1)",
+                             driver.array([line for line, *_ in repeated]))
+        await driver.run(remember)
         columns = ", ".join(STAGED)
-        new = await driver.run(f"INSERT INTO invoices ({columns}) SELECT {columns} FROM {STAGING}"
-                               f" WHERE line BETWEEN $1 AND $2 ON CONFLICT (code, number) DO NOTHING", first, last)
-        return new, updated
+        if driver.sqlite:  # in-process index probes are cheap: the changed ones, then the new ones
+            differs = " OR ".join(f"invoices.{name} IS NOT s.{name}" for name in COMPARED)
+            assignments = ", ".join(f"{name} = s.{name}" for name in (*COMPARED, "synced_at"))
+            updated = await driver.run(
+                f"UPDATE invoices SET {assignments}, status_changed_at = CASE WHEN invoices.status <> s.status"
+                f" THEN s.status_changed_at ELSE invoices.status_changed_at END FROM {STAGING} AS s"
+                f" WHERE invoices.code = s.code AND invoices.number = s.number AND ({differs})")
+            new = await driver.run(f"INSERT INTO invoices ({columns}) SELECT {columns} FROM {STAGING}"
+                                   " WHERE true ON CONFLICT (code, number) DO NOTHING")
+        else:  # one pass over the unique key: inserted (xmax 0), or updated when something differs
+            differs = " OR ".join(f"invoices.{name} IS DISTINCT FROM excluded.{name}" for name in COMPARED)
+            assignments = ", ".join(f"{name} = excluded.{name}" for name in (*COMPARED, "synced_at"))
+            counts = await driver.row(
+                f"WITH written AS (INSERT INTO invoices ({columns}) SELECT {columns} FROM {STAGING}"
+                f" ON CONFLICT (code, number) DO UPDATE SET {assignments}, status_changed_at = CASE WHEN"
+                f" invoices.status <> excluded.status THEN excluded.status_changed_at ELSE invoices.status_changed_at"
+                f" END WHERE {differs} RETURNING xmax = 0 AS inserted)"
+                " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written")
+            assert counts is not None
+            new, updated = int(counts[0]), int(counts[1])
+        await driver.run(f"DELETE FROM {STAGING}")
+        return Merged(new=new, updated=updated, repeated=repeated)
 
     async def analyze(self) -> None:
         """Fresh statistics of `invoices` after a large import (SQLite: sampled, a fraction of a second)."""

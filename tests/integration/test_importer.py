@@ -169,7 +169,6 @@ async def test_a_large_file_is_staged_in_batches_with_duplicates_across_them(ses
     import assistant.importer as importer
 
     monkeypatch.setattr(importer, "BATCH", 3)
-    monkeypatch.setattr(importer, "MERGE_BATCH_SQLITE", 4)
     monkeypatch.setattr(importer, "SHOWN", 2)
     rows = [["011002500111", f"{n:08d}", "", "2025-03-01", "100", "13", "113", "", "91110000600037341L", "卖方",
              "", "", "正常", ""] for n in range(10)]
@@ -223,3 +222,12 @@ def test_a_staged_row_holds_what_a_new_invoice_would() -> None:
         made = record("011002500111", "12345678", date(2025, 3, 1), synced_at=synced)
         values = invoice_values(made, now)
         assert staged_row(7, made, now) == (7, *(values[name] for name in STAGED))
+
+
+async def test_names_with_tabs_backslashes_and_newlines_arrive_as_written(sessions, tmp_path: Path) -> None:
+    """The bulk path's encoding (PostgreSQL's COPY text) keeps every character; a NUL is a bad row."""
+    odd = "北京\t朝阳\\办公\n用品 ‘有限’ \"公司\""
+    rows = [GOOD[0][:9] + [odd] + GOOD[0][10:], GOOD[1][:9] + ["a\x00b"] + GOOD[1][10:]]
+    report = await import_file(sessions, write_csv(tmp_path / "odd.csv", ENGLISH, rows), now=FakeClock().now)
+    assert (report.new, [row for row, _ in report.errors]) == (1, [3]) and "NUL" in report.errors[0][1]
+    assert (await invoices(sessions))[("011002500111", "12345678")].seller_name == odd
