@@ -115,7 +115,8 @@ async def child_import(url: str, path: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - began
     await engine.dispose()
     return {"seconds": seconds, "rows": report.rows, "new": report.new, "updated": report.updated,
-            "unchanged": report.unchanged, "rejected": report.rejected}
+            "unchanged": report.unchanged, "rejected": report.rejected,
+            "reader_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
 def run_import(url: str, path: Path) -> dict[str, Any]:
@@ -237,11 +238,12 @@ async def lookups(url: str, info: dict[str, Any], count: int) -> dict[str, list[
         "lookup limit (a day's log)": lambda i: limit(rng.randrange(USERS)),
     }
     for name, step in paths.items():
-        spent = times.setdefault(name, [])
+        spent, cpu = times.setdefault(name, []), times.setdefault(f"{name} (CPU)", [])
         for i in range(count):
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.thread_time()
             await step(i)
             spent.append((time.perf_counter() - began) * 1000)
+            cpu.append((time.thread_time() - began_cpu) * 1000)
     await engine.dispose()
     return times
 
@@ -295,14 +297,19 @@ def case(backend: str, url: str, csv_path: Path, info: dict[str, Any], count: in
     rate, floor_rate = rows / first["seconds"], rows / floor
     print(f"import: {first['seconds']:.1f} s, {rate:,.0f} rows/s = {rate / floor_rate:.0%} of the floor "
           f"({'executemany' if backend == 'sqlite' else 'COPY'} into the same indexes: {floor:.1f} s, "
-          f"{floor_rate:,.0f} rows/s); peak RSS {first['rss_mib']:.0f} MiB")
+          f"{floor_rate:,.0f} rows/s); peak RSS {first['rss_mib']:.0f} MiB (its reading process: "
+          f"{first['reader_rss_mib']:.0f} MiB)")
     print(f"re-import (all {rows:,} unchanged): {again['seconds']:.1f} s, {rows / again['seconds']:,.0f} rows/s; "
           f"peak RSS {again['rss_mib']:.0f} MiB")
     asyncio.run(seed_day_log(url))
     times = asyncio.run(lookups(url, info, count))
-    print(f"lookups ({count} each, one connection), ms:  p50     p99     max")
+    print(f"lookups ({count} each, one connection), ms:  p50     p99     max   | this process's CPU: p50 p99")
     for name, spent in times.items():
-        print(f"  {name:<42} {percentile(spent, 0.5):7.2f} {percentile(spent, 0.99):7.2f} {max(spent):7.2f}")
+        if name.endswith("(CPU)"):
+            continue
+        cpu = times[f"{name} (CPU)"]
+        print(f"  {name:<42} {percentile(spent, 0.5):7.2f} {percentile(spent, 0.99):7.2f} {max(spent):7.2f}"
+              f"   | {percentile(cpu, 0.5):7.2f} {percentile(cpu, 0.99):7.2f}")
     print("EXPLAIN (indexes used; whole reads):")
     for name, mode, indexes, whole, plan in asyncio.run(plans(url, info)):
         first_line = plan.splitlines()[0].strip()

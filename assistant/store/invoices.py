@@ -115,6 +115,8 @@ class Invoices:
 
 
 STAGING = "invoice_staging"
+TEMP_BUFFERS = "256MB"
+"""PostgreSQL's memory for the import's temporary tables (8 MB by default: the keys of 150,000 lines)."""
 SEEN = "invoice_import_keys"
 STAGED = ("code", "number", "kind", "issue_date", "amount", "tax", "total", "check_code", "seller_tax_id",
           "seller_name", "buyer_tax_id", "buyer_name", "status", "status_changed_at", "sync_state", "uploaded_at",
@@ -183,6 +185,8 @@ class InvoiceImport:
         """An empty staging table (a line number, then STAGED) and an empty table of the keys seen."""
         driver = await Driver.of(self.session)
         await self.close()
+        if not driver.sqlite:  # the keys of a large file in memory (in force if no temporary table was used yet)
+            await driver.run(f"SET temp_buffers = '{TEMP_BUFFERS}'")
         await driver.run(f"CREATE TEMPORARY TABLE {STAGING} AS SELECT CAST(0 AS BIGINT) AS line, "
                          f"{', '.join(STAGED)} FROM invoices WHERE 1 = 0")
         await driver.run(f"CREATE TEMPORARY TABLE {SEEN} (code VARCHAR(12) NOT NULL, number VARCHAR(20) NOT NULL,"
@@ -204,8 +208,10 @@ class InvoiceImport:
         if not driver.sqlite:  # a batch lost in a crash is imported again by the next import: no wait for the disk
             await driver.run("SET LOCAL synchronous_commit TO OFF")
         await driver.copy(STAGING, ("line", *STAGED), batch)
-        earlier = (f"SELECT s.line, k.line, s.code, s.number FROM {STAGING} AS s JOIN {SEEN} AS k"
-                   " ON k.code = s.code AND k.number = s.number ORDER BY s.line")
+        # a probe of the keys' primary key per staged row (a join may read every key seen so far, every batch)
+        earlier = (f"SELECT line, first, code, number FROM (SELECT s.line, s.code, s.number, (SELECT k.line FROM"
+                   f" {SEEN} AS k WHERE k.code = s.code AND k.number = s.number) AS first FROM {STAGING} AS s)"
+                   " AS probed WHERE first IS NOT NULL ORDER BY line")
         remember = f"INSERT INTO {SEEN} (code, number, line) SELECT code, number, line FROM {STAGING}"
         repeated = [(int(line), int(first), code, number) for line, first, code, number in await driver.rows(earlier)]
         if repeated:
