@@ -185,7 +185,8 @@ class Driver:
         """
         if self.sqlite:
             marks = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
-            await self.many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)  # type: ignore[arg-type]
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+            await self.many(sql, rows)  # type: ignore[arg-type]
         elif isinstance(rows, bytes):
             async def whole(data: bytes = rows) -> AsyncIterator[bytes]:  # bytes alone would be a path
                 yield data

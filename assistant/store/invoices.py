@@ -185,8 +185,14 @@ class InvoiceImport:
         """An empty staging table (a line number, then STAGED) and an empty table of the keys seen."""
         driver = await Driver.of(self.session)
         await self.close()
-        if not driver.sqlite:  # the keys of a large file in memory (in force if no temporary table was used yet)
-            await driver.run(f"SET temp_buffers = '{TEMP_BUFFERS}'")
+        if not driver.sqlite:  # the keys of a large file in memory; refused once the connection used temporary
+            await driver.run("SAVEPOINT temp_buffers")  # tables with another size: then it keeps that size
+            try:
+                await driver.run(f"SET temp_buffers = '{TEMP_BUFFERS}'")
+                await driver.run("RELEASE SAVEPOINT temp_buffers")
+            except Exception as error:  # noqa: BLE001 - asyncpg's InvalidParameterValueError; not worth failing for
+                logger.info("temporary buffers stay as they are: %s", error)
+                await driver.run("ROLLBACK TO SAVEPOINT temp_buffers")
         await driver.run(f"CREATE TEMPORARY TABLE {STAGING} AS SELECT CAST(0 AS BIGINT) AS line, "
                          f"{', '.join(STAGED)} FROM invoices WHERE 1 = 0")
         await driver.run(f"CREATE TEMPORARY TABLE {SEEN} (code VARCHAR(12) NOT NULL, number VARCHAR(20) NOT NULL,"

@@ -98,16 +98,18 @@ async def explain(session: AsyncSession, statement: Statement, *args: Any) -> di
         return {"sqlite": "\n".join(str(row[-1]) for row in rows)}
     name = "plan_probe"
     await driver.run(f"PREPARE {name} ({', '.join(statement.types)}) AS {statement.sql}")
-    call = f"EXECUTE {name} ({', '.join(_literal(arg) for arg in args)})"
-    for _ in range(REPEATS):
-        await driver.run(call)
-    plans = {}
-    for mode in MODES:
-        await driver.run(f"SET LOCAL plan_cache_mode = {'auto' if mode == 'auto' else mode}")
-        plans[mode] = "\n".join(row[0] for row in await driver.rows(f"EXPLAIN {call}"))
-    await driver.run("SET LOCAL plan_cache_mode = auto")
-    await driver.run(f"DEALLOCATE {name}")
-    return plans
+    try:  # a prepared statement outlives the transaction
+        call = f"EXECUTE {name} ({', '.join(_literal(arg) for arg in args)})"
+        for _ in range(REPEATS):
+            await driver.run(call)
+        plans = {}
+        for mode in MODES:
+            await driver.run(f"SET LOCAL plan_cache_mode = {mode}")
+            plans[mode] = "\n".join(row[0] for row in await driver.rows(f"EXPLAIN {call}"))
+        await driver.run("SET LOCAL plan_cache_mode = auto")
+        return plans
+    finally:
+        await driver.run(f"DEALLOCATE {name}")
 
 
 def _sqlite_value(value: Any) -> Any:

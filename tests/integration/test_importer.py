@@ -231,3 +231,22 @@ async def test_names_with_tabs_backslashes_and_newlines_arrive_as_written(sessio
     report = await import_file(sessions, write_csv(tmp_path / "odd.csv", ENGLISH, rows), now=FakeClock().now)
     assert (report.new, [row for row, _ in report.errors]) == (1, [3]) and "NUL" in report.errors[0][1]
     assert (await invoices(sessions))[("011002500111", "12345678")].seller_name == odd
+
+
+async def test_staging_opens_on_a_connection_that_used_temporary_tables_already(sessions) -> None:
+    """PostgreSQL refuses a new temp_buffers size then: the import goes on with the size it has."""
+    from assistant.importer import staged_row
+    from assistant.store.driver import Driver
+    from assistant.store.invoices import InvoiceImport, encoded
+    from tests.factories import invoice as record
+
+    async with sessions() as session, session.begin():
+        driver = await Driver.of(session)
+        await driver.run("CREATE TEMPORARY TABLE scratch (i INTEGER)")
+        await driver.run("INSERT INTO scratch (i) VALUES (1)")
+        staging = InvoiceImport(session)
+        await staging.open()
+        merged = await staging.merge(encoded([staged_row(2, record("011002500111", "12345678", date(2025, 3, 1)),
+                                                         FakeClock().now)], sqlite=driver.sqlite))
+        await staging.close()
+        assert (merged.new, merged.updated, merged.repeated) == (1, 0, [])
