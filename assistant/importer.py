@@ -468,7 +468,8 @@ async def _parsed(path: Path, now: datetime, sqlite: bool) -> AsyncIterator[Pars
         return
     # fork: nothing of this process runs in the child but the reading (spawn would import the caller's
     # main module again, which a script without a __main__ guard cannot stand)
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
     queue = context.Queue(maxsize=2)
     worker = context.Process(target=_read_in_worker, args=(path, now, sqlite, queue), daemon=True)
     worker.start()
