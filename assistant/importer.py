@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import logging
+import asyncio
+import codecs
+import contextlib
+import functools
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+import csv
+import itertools
+import logging
+import multiprocessing
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from assistant.domain.identifiers import (
     compact,
@@ -25,12 +32,19 @@ from assistant.domain.identifiers import (
     validate_money,
     validate_number,
 )
+from assistant.store.invoices import COMPARED, InvoiceImport, encoded
 from assistant.store.models import INVOICE_STATUSES, Invoice
 from assistant.store.dialect import dialect_insert
 
 logger = logging.getLogger(__name__)
 
-BATCH = 1000
+BATCH = 10_000
+"""Rows read, checked, staged and merged at a time (one transaction each: short, so that on SQLite the bot
+keeps writing meanwhile)."""
+WORKER_FROM_BYTES = 4 << 20
+"""Files from this size are read in a process of their own (starting it costs about half a second)."""
+ANALYZE_AFTER = 10_000
+"""Invoices written by an import from which the statistics are refreshed."""
 
 HEADERS: dict[str, str] = {
     "code": "code", "number": "number", "kind": "kind", "issue_date": "issue_date", "amount": "amount",
@@ -47,9 +61,10 @@ STATUSES_HINT = "正常/作废/已作废/红冲/已红冲/全额红冲/部分红
 STATUSES = {"正常": "normal", "作废": "voided", "已作废": "voided", "红冲": "red_reversed", "已红冲": "red_reversed",
             "全额红冲": "red_reversed", "部分红冲": "red_reversed", "失控": "out_of_control", "异常": "abnormal",
             **{s: s for s in INVOICE_STATUSES}, "red-reversed": "red_reversed", "out of control": "out_of_control"}
+LENGTHS = {name: Invoice.__table__.c[name].type.length for name in  # type: ignore[attr-defined]
+           ("check_code", "seller_tax_id", "seller_name", "buyer_tax_id", "buyer_name")}
+"""The stored columns' lengths: a longer value is a bad row, not a failed import."""
 KINDS = {"special", "e_special", "ordinary", "roll", "e_ordinary", "toll", "digital", "other"}
-_COMPARED = ("kind", "issue_date", "amount", "tax", "total", "check_code", "seller_tax_id", "seller_name",
-             "buyer_tax_id", "buyer_name", "status", "sync_state")
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,10 @@ class InvoiceRecord:
     """When the status changed, if the file says; never the import's own time."""
 
 
+SHOWN = 1000
+"""Bad rows and warnings a report keeps (the first ones by row); the rest are counted."""
+
+
 @dataclass
 class ImportReport:
     rows: int = 0
@@ -80,10 +99,20 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    """The first SHOWN bad rows (row number, reason), by row."""
     warnings: list[tuple[int, str]] = field(default_factory=list)
-    """Rows imported, but worth a look (a future date, a total that is not amount + tax…)."""
-    columns: dict[str, str] = field(default_factory=dict)
-    """The file's own name of each column read (issue_date → 开票日期): reasons and warnings use them."""
+    """Rows imported, but worth a look (a future date, a total that is not amount + tax…): the first SHOWN."""
+    rejected: int = 0
+    """Every bad row, shown or not."""
+
+    def reject(self, row: int, reason: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < SHOWN:
+            self.errors.append((row, reason))
+
+    def warn(self, row: int, warnings: list[str]) -> None:
+        room = SHOWN - len(self.warnings)
+        self.warnings += [(row, warning) for warning in warnings[:max(room, 0)]]
 
 
 class RowError(ValueError):
@@ -91,11 +120,29 @@ class RowError(ValueError):
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # a CSV's every value: the common case first
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
+
+
+_PLAIN_MONEY = re.compile(r"-?\d{1,12}(?:\.\d{1,2})?")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_CENT = Decimal("0.01")
+_tax_id_valid = functools.lru_cache(maxsize=65_536)(tax_id_valid)
+"""Companies repeat row after row; the cache is bounded."""
+
+
+def _plain_digits(raw: str, lengths: tuple[int, ...]) -> bool:
+    """ASCII digits of an allowed length: what the validators would return unchanged (the fast path)."""
+    return raw.isascii() and raw.isdigit() and len(raw) in lengths
+
+
+def _compact(raw: str) -> str:
+    return raw if not raw or (raw.isascii() and raw.isalnum()) else compact(raw)
 
 
 def _money(value: Any, name: str, required: bool = True) -> Decimal | None:
@@ -108,6 +155,8 @@ def _money(value: Any, name: str, required: bool = True) -> Decimal | None:
     if raw in ("0", "0.0", "0.00", "-0", "-0.00"):
         return Decimal("0.00")
     negative = raw.startswith("-")
+    if _PLAIN_MONEY.fullmatch(raw) and (plain := Decimal(raw.lstrip("-"))):  # most rows: what validate_money gives
+        return -plain.quantize(_CENT) if negative else plain.quantize(_CENT)
     parsed, problems = validate_money(raw.lstrip("-"), name)
     if problems or parsed is None:
         raise RowError(f"{name} {raw!r} is not a sum of money with at most two decimals")
@@ -130,6 +179,9 @@ def _date(value: Any) -> date:
     if isinstance(value, date):
         return value
     raw = _text(value)
+    if _ISO_DATE.fullmatch(raw):
+        with contextlib.suppress(ValueError):  # an impossible date: parse_date says so below
+            return date.fromisoformat(raw)
     parsed = parse_date(raw.split(" ")[0] if " " in raw and "年" not in raw else raw, date.today())
     if not isinstance(parsed, date):
         raise RowError(f"issue_date {raw!r} is not a date")
@@ -140,12 +192,17 @@ def _moment(value: Any) -> datetime | None:
     if value is None or _text(value) == "":
         return None
     if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(_text(value))
-        except ValueError as error:
-            raise RowError(f"synced_at {_text(value)!r} is not a date and time") from error
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return _moment_of(_text(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _moment_of(text: str) -> datetime:
+    """A moment written as text (exports repeat their sync times row after row; the cache is bounded)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise RowError(f"synced_at {text!r} is not a date and time") from error
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
@@ -154,13 +211,13 @@ def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime) -> I
     number_raw = _text(row.get("digital_number")) or _identifier(row.get("number"), (8, 20))
     if not number_raw:
         raise RowError("number is empty")
-    number, problems = validate_number(number_raw)
+    number, problems = (number_raw, []) if _plain_digits(number_raw, (8, 20)) else validate_number(number_raw)
     if number is None:
         raise RowError(f"number {number_raw!r} must have 8 or 20 digits")
     code = ""
     if len(number) != 20:
         code_raw = _identifier(row.get("code"), (12,))
-        code_value, problems = validate_code(code_raw)
+        code_value, problems = (code_raw, []) if _plain_digits(code_raw, (10, 12)) else validate_code(code_raw)
         if code_value is None:
             raise RowError(f"code {code_raw!r} must have 10 or 12 digits")
         code = code_value
@@ -178,15 +235,23 @@ def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime) -> I
     if (amount < 0) != (total < 0) and amount and total:
         raise RowError(f"amount {amount} and total {total} have different signs (a red-letter invoice is "
                        "negative in both)")
-    seller_tax_id = compact(_text(row.get("seller_tax_id"))).upper()
+    seller_tax_id = _compact(_text(row.get("seller_tax_id"))).upper()
     if not seller_tax_id:
         raise RowError("seller_tax_id is empty")
     synced_at = _moment(row.get("synced_at")) if has_sync_column else now
+    texts = {"check_code": _compact(_text(row.get("check_code"))), "seller_name": _text(row.get("seller_name")),
+             "buyer_tax_id": _compact(_text(row.get("buyer_tax_id"))).upper(),
+             "buyer_name": _text(row.get("buyer_name")), "seller_tax_id": seller_tax_id}
+    for name, text in texts.items():
+        if len(text) > LENGTHS[name]:
+            raise RowError(f"{name} is longer than {LENGTHS[name]} characters")
+        if "\x00" in text:
+            raise RowError(f"{name} holds a NUL character")
     return InvoiceRecord(code=code, number=number, kind=kind, issue_date=_date(row.get("issue_date")),
-                         amount=amount, tax=tax, total=total, check_code=compact(_text(row.get("check_code"))),
-                         seller_tax_id=seller_tax_id, seller_name=_text(row.get("seller_name")),
-                         buyer_tax_id=compact(_text(row.get("buyer_tax_id"))).upper(),
-                         buyer_name=_text(row.get("buyer_name")), status=status, synced_at=synced_at,
+                         amount=amount, tax=tax, total=total, check_code=texts["check_code"],
+                         seller_tax_id=seller_tax_id, seller_name=texts["seller_name"],
+                         buyer_tax_id=texts["buyer_tax_id"], buyer_name=texts["buyer_name"], status=status,
+                         synced_at=synced_at,
                          status_changed_at=_moment(row.get("status_changed_at")))
 
 
@@ -199,7 +264,7 @@ def row_warnings(record: InvoiceRecord, today: date) -> list[str]:
         warnings.append(f"total {record.total} is not amount {record.amount} + tax {record.tax}")
     for name in ("seller_tax_id", "buyer_tax_id"):
         value = getattr(record, name)
-        if value and not tax_id_valid(value):
+        if value and not _tax_id_valid(value):
             warnings.append(f"{name} {value} fails its check digit")
     return warnings
 
@@ -232,19 +297,29 @@ def _is_header(values: Sequence[Any]) -> bool:
     return bool(names & {"number", "digital_number"})
 
 
-def _csv_rows(path: Path) -> Iterator[list[Any]]:
-    data = path.read_bytes()
+def _encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) or GB18030, whichever decodes the whole file, read in chunks."""
     for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            text = data.decode(encoding)
-            break
+            with path.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+            return encoding
         except UnicodeDecodeError:
             continue
-    else:
-        raise RowError("the file is neither UTF-8 nor GB18030 text")
-    head = "\n".join(text.split("\n", 10)[:10])
-    delimiter = "\t" if head.count("\t") > head.count(",") else ","  # tab-separated exports too
-    yield from csv.reader(io.StringIO(text), delimiter=delimiter)
+    raise RowError("the file is neither UTF-8 nor GB18030 text")
+
+
+def _csv_rows(path: Path) -> Iterator[list[Any]]:
+    """The rows of a CSV or tab-separated file, read as they come (memory does not grow with the file)."""
+    encoding = _encoding(path)
+    with path.open(encoding=encoding, newline="") as handle:
+        head = "".join(itertools.islice(handle, 10))
+        delimiter = "\t" if head.count("\t") > head.count(",") else ","  # tab-separated exports too
+        handle.seek(0)
+        yield from csv.reader(handle, delimiter=delimiter)
 
 
 def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
@@ -285,7 +360,7 @@ def read_rows(path: Path) -> tuple[Iterator[tuple[int, dict[str, Any]]], bool, d
 
 def invoice_values(record: InvoiceRecord, now: datetime) -> dict[str, Any]:
     """The columns of a new invoice row for a record imported at `now`."""
-    values = asdict(record)
+    values = {item.name: getattr(record, item.name) for item in fields(record)}
     values["sync_state"] = "synced" if record.synced_at else "pending"
     values["uploaded_at"] = record.uploaded_at or (record.synced_at or now)
     values["status_changed_at"] = record.status_changed_at  # the file's, or unknown (never the import's time)
@@ -308,12 +383,12 @@ async def upsert_invoices(session: AsyncSession, records: Sequence[InvoiceRecord
             fresh.append(values)
             report.new += 1
             continue
-        if all(getattr(current, name) == values[name] for name in _COMPARED):
+        if all(getattr(current, name) == values[name] for name in COMPARED):
             report.unchanged += 1
             continue
         if current.status != record.status:
             current.status_changed_at = record.status_changed_at  # when it changed is not when we noticed
-        for name in _COMPARED:
+        for name in COMPARED:
             setattr(current, name, values[name])
         current.synced_at = record.synced_at
         report.updated += 1
@@ -334,29 +409,168 @@ def _batches(items: Iterable[tuple[int, dict[str, Any]]], size: int) -> Iterator
         yield batch
 
 
-async def import_file(sessions: Callable[[], AsyncSession], path: Path, *, now: datetime,
-                      progress: Callable[[int], None] = lambda n: None) -> ImportReport:
-    """Import a file in batches (one transaction each); bad rows are reported, good rows imported."""
+def staged_row(line: int, record: InvoiceRecord, now: datetime) -> tuple[Any, ...]:
+    """A record as the bulk path stages it: its line, then the columns of `STAGED` (as `invoice_values`)."""
+    r = record
+    return (line, r.code, r.number, r.kind, r.issue_date, r.amount, r.tax, r.total, r.check_code, r.seller_tax_id,
+            r.seller_name, r.buyer_tax_id, r.buyer_name, r.status, r.status_changed_at,
+            "synced" if r.synced_at else "pending", r.uploaded_at or (r.synced_at or now), r.synced_at)
+
+
+@asynccontextmanager
+async def _staging(connection: AsyncConnection,
+                   sessions: Callable[..., AsyncSession]) -> AsyncIterator[InvoiceImport]:
+    """One transaction on the import's connection (its staging table is the connection's)."""
+    async with sessions(bind=connection) as session, session.begin():
+        yield InvoiceImport(session)
+
+
+@dataclass
+class Parsed:
+    """One batch of a file, checked: the rows read, the good ones as staged rows, bad rows and warnings."""
+
+    rows: int
+    staged: int
+    batch: Any
+    """The good rows as the backend's bulk path takes them (`encoded`)."""
+    errors: list[tuple[int, str]]
+    warnings: list[tuple[int, str]]
+
+
+def parsed_batches(path: Path, now: datetime, sqlite: bool) -> Iterator[Parsed]:
+    """The file read and checked a batch at a time; RowError first when the file itself is unusable."""
     rows, has_sync, columns = read_rows(path)
-    report = ImportReport(columns=columns)
-    seen: dict[tuple[str, str], int] = {}
+    today = now.date()
     for batch in _batches(rows, BATCH):
-        records: list[InvoiceRecord] = []
+        parsed = Parsed(rows=len(batch), staged=0, batch=None, errors=[], warnings=[])
+        staged: list[tuple[Any, ...]] = []
+        first: dict[tuple[str, str], int] = {}  # the batch's keys (earlier batches': the database's)
         for index, row in batch:
             try:
                 record = parse_row(row, has_sync_column=has_sync, now=now)
             except RowError as error:
-                report.errors.append((index, in_file_terms(str(error), columns)))
+                parsed.errors.append((index, in_file_terms(str(error), columns)))
                 continue
-            first = seen.setdefault((record.code, record.number), index)
-            if first != index:
-                report.errors.append((index, f"invoice {record.code} {record.number} is already in row {first}"))
+            earlier = first.setdefault((record.code, record.number), index)
+            if earlier != index:
+                parsed.errors.append((index, f"invoice {record.code} {record.number} is already in row {earlier}"))
                 continue
-            report.warnings += [(index, in_file_terms(warning, columns))
-                                for warning in row_warnings(record, now.date())]
-            records.append(record)
-        async with sessions() as session, session.begin():
-            await upsert_invoices(session, records, now=now, report=report)
-        report.rows += len(batch)
-        progress(len(batch))
+            parsed.warnings += [(index, in_file_terms(warning, columns)) for warning in row_warnings(record, today)]
+            staged.append(staged_row(index, record, now))
+        parsed.staged, parsed.batch = len(staged), encoded(staged, sqlite=sqlite) if staged else None
+        yield parsed
+
+
+def _read_in_worker(path: Path, now: datetime, sqlite: bool, queue: Any) -> None:
+    """The reading process: batches into the queue (bounded: it waits while the importer writes), then None."""
+    try:
+        for parsed in parsed_batches(path, now, sqlite):
+            queue.put(parsed)
+        queue.put(None)
+    except RowError as error:
+        queue.put(error)
+    except Exception as error:  # noqa: BLE001 - the importer reports it as a file it could not read
+        logger.exception("reading %s failed", path)
+        queue.put(RowError(f"the file could not be read ({type(error).__name__})"))
+
+
+async def _parsed(path: Path, now: datetime, sqlite: bool) -> AsyncGenerator[Parsed, None]:
+    """Batches of the file; a large one is read and checked in a process of its own, while this one writes
+    the previous batch (the reading is most of an import's CPU)."""
+    if path.stat().st_size < WORKER_FROM_BYTES:
+        for parsed in parsed_batches(path, now, sqlite):
+            yield parsed
+        return
+    # fork: nothing of this process runs in the child but the reading (spawn would import the caller's
+    # main module again, which a script without a __main__ guard cannot stand)
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context: Any = multiprocessing.get_context(method)
+    queue = context.Queue(maxsize=2)
+    worker = context.Process(target=_read_in_worker, args=(path, now, sqlite, queue), daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = await asyncio.to_thread(_next_from, queue, worker)
+            if item is None:
+                return
+            if isinstance(item, RowError):
+                raise item
+            yield item
+    finally:
+        if worker.is_alive():
+            worker.terminate()
+        worker.join()
+        queue.close()
+
+
+def _next_from(queue: Any, worker: Any) -> Any:
+    while True:
+        try:
+            return queue.get(timeout=1)
+        except Empty:
+            if not worker.is_alive():
+                return RowError(f"the file could not be read (the reading process ended: {worker.exitcode})")
+
+
+async def import_file(sessions: Callable[..., AsyncSession], path: Path, *, now: datetime,
+                      progress: Callable[[int], None] = lambda n: None) -> ImportReport:
+    """Import a file: bad rows are reported by row, good rows imported; a second import changes nothing.
+
+    The file is read row by row (a large one in a process of its own, which reads the next batch while
+    this one is written) and written a batch at a time, one short transaction each (on SQLite the bot
+    keeps writing meanwhile): staged by the backend's bulk path (COPY on PostgreSQL, executemany on
+    SQLite), then merged into the invoices by set — a key repeated in the file is refused by the
+    database's key, an invoice already stored is updated only when it changed. The statistics are
+    refreshed after a large import. Memory holds a few batches: it does not grow with the file.
+    """
+    report = ImportReport()
+    engine = sessions.kw["bind"]  # type: ignore[attr-defined]
+    batches = _parsed(path, now, sqlite=engine.dialect.name == "sqlite")
+    try:
+        first = await anext(batches, None)  # a file that cannot be read fails here, before any writing
+        async with engine.connect() as connection:
+            async with _staging(connection, sessions) as staging:
+                await staging.open()
+            try:
+                await _import(connection, sessions, first, batches, progress, report)
+            finally:
+                async with _staging(connection, sessions) as staging:
+                    await staging.close()
+    finally:
+        await batches.aclose()
     return report
+
+
+async def _import(connection: AsyncConnection, sessions: Callable[..., AsyncSession], head: Parsed | None,
+                  batches: AsyncIterator[Parsed], progress: Callable[[int], None], report: ImportReport) -> None:
+    async def every() -> AsyncIterator[Parsed]:
+        if head is not None:
+            yield head
+        async for parsed in batches:
+            yield parsed
+
+    staged = 0
+    async for parsed in every():  # the next batch is read meanwhile (a large file: in the reading process)
+        merged = None
+        if parsed.staged:
+            async with _staging(connection, sessions) as staging:
+                merged = await staging.merge(parsed.batch)
+            staged += parsed.staged
+            report.new += merged.new
+            report.updated += merged.updated
+        repeated = merged.repeated if merged else []
+        errors = parsed.errors + [(line, f"invoice {code} {number} is already in row {earlier}")
+                                  for line, earlier, code, number in repeated]
+        for index, reason in sorted(errors):
+            report.reject(index, reason)
+        refused = {line for line, *_ in repeated}
+        for index, warning in parsed.warnings:
+            if index not in refused:
+                report.warn(index, [warning])
+        staged -= len(repeated)
+        report.rows += parsed.rows
+        progress(parsed.rows)
+    report.unchanged = staged - report.new - report.updated
+    if report.new + report.updated >= ANALYZE_AFTER:
+        async with _staging(connection, sessions) as staging:
+            await staging.analyze()

@@ -245,17 +245,17 @@ def import_invoices(ctx: typer.Context,
             async with rt.units() as store:
                 await store.audit.add(actor_id=None, action="invoices_imported", allowed=True, now=utcnow(),
                                            detail={"file": file.name, "rows": report.rows, "new": report.new,
-                                                   "updated": report.updated, "rejected": len(report.errors),
+                                                   "updated": report.updated, "rejected": report.rejected,
                                                    "via": "cli"})
         for row, warning in report.warnings[:200]:
             console.print(escape(tell("row_warning", language, row=row, warning=warning)), style="cyan", highlight=False)
         for row, reason in report.errors[:200]:
             console.print(escape(tell("row_rejected", language, row=row, reason=reason)), style="yellow",
                           highlight=False)
-        if len(report.errors) > 200:
-            console.print(tell("more_rejected", language, count=len(report.errors) - 200), style="yellow")
+        if report.rejected > 200:
+            console.print(tell("more_rejected", language, count=report.rejected - 200), style="yellow")
         console.print(tell("import_summary", language, rows=report.rows, new=report.new, updated=report.updated,
-                          unchanged=report.unchanged, rejected=len(report.errors)))
+                          unchanged=report.unchanged, rejected=report.rejected))
 
     try:
         run_async(main(), settings)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, Callable, TypeVar
@@ -86,6 +86,12 @@ def _loader(sqlite: bool, dialect: Dialect, model: type[Any]) -> tuple[str, list
     return ", ".join(column.name for _, column in pairs), processors, keys
 
 
+@cache
+def _binders(dialect: Dialect, model: type[Any], names: tuple[str, ...]) -> list[Callable[[Any], Any]]:
+    columns = inspect(model).columns
+    return [columns[name].type.dialect_impl(dialect).bind_processor(dialect) or _identity for name in names]
+
+
 class Driver:
     """The session's connection at the driver level (sqlite3 or asyncpg), in its transaction."""
 
@@ -122,6 +128,10 @@ class Driver:
             self._session.add(loaded)
             found.append(loaded)
         return found
+
+    def binders(self, model: type[Any], names: Sequence[str]) -> list[Callable[[Any], Any]]:
+        """The backend's conversions of values for these columns of a model (SQLite: dates as text, money as REAL)."""
+        return _binders(self._dialect, model, tuple(names))  # type: ignore[arg-type]  # a class is hashable
 
     def array(self, values: Iterable[Any]) -> Any:
         """A list of values for `= ANY($n)` / `<> ALL($n)`: an array, or for SQLite a JSON array."""
@@ -166,6 +176,26 @@ class Driver:
         status = await self._connection.execute(sql, *args)  # "UPDATE 3", "INSERT 0 1"
         last = status.rsplit(" ", 1)[-1]
         return int(last) if last.isdigit() else 0
+
+    async def copy(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]] | bytes) -> None:
+        """Rows into a table by the backend's bulk path: COPY on PostgreSQL, one executemany on SQLite.
+
+        SQLite: rows of its values (`binders`). PostgreSQL: rows of Python values, or bytes already in
+        COPY's text format (no encoding left for this process).
+        """
+        if self.sqlite:
+            marks = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+            await self.many(sql, rows)  # type: ignore[arg-type]
+        elif isinstance(rows, bytes):
+            data: bytes = rows
+
+            async def whole() -> AsyncIterator[bytes]:  # bytes alone would be a path
+                yield data
+
+            await self._connection.copy_to_table(table, source=whole(), columns=list(columns), format="text")
+        else:
+            await self._connection.copy_records_to_table(table, records=rows, columns=list(columns))
 
     async def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         if self.sqlite:

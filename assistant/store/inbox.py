@@ -8,13 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.store.driver import Driver
+from assistant.store.driver import Driver, unwritten
 from assistant.store.models import InboxEntry
 
 logger = logging.getLogger(__name__)
+
+PRUNE_BATCH = 1000
+PRUNE = ("SELECT update_id FROM inbox WHERE state IN ('done', 'dropped') AND finished_at < $1"
+         " ORDER BY finished_at LIMIT $2")
+"""The oldest finished entries first, in the partial index's order: the plan is that index whatever the
+parameters; they are then deleted by their key (a DELETE … IN (SELECT …) may read the table to join)."""
+"""Rows a prune deletes at most per run (every few seconds per process): bounded work, whatever the backlog."""
 
 _HEADS = """
 SELECT update_id, chat_id, album FROM inbox WHERE update_id IN (
@@ -229,7 +236,14 @@ class InboxStore:
         return int(await self.session.scalar(select(func.count()).select_from(InboxEntry).where(
             InboxEntry.state == "dead", InboxEntry.finished_at > since)) or 0)
 
-    async def forget(self, before: datetime) -> None:
-        """Finished entries older than `before` (dead ones stay until an admin acts)."""
-        await self.session.execute(delete(InboxEntry).where(InboxEntry.state.in_(["done", "dropped"]),
-                                                            InboxEntry.finished_at < before))
+    async def forget(self, before: datetime, batch: int = PRUNE_BATCH) -> int:
+        """At most `batch` finished entries older than `before` (dead ones stay until an admin acts); how many.
+
+        Read by the partial index `ix_inbox_finished` (its condition spelt exactly as here, which SQLite
+        needs to use it): the cost of a run is the batch's, not the table's; the next run takes the rest.
+        """
+        if unwritten(self.session):
+            await self.session.flush()
+        driver = await Driver.of(self.session)
+        old = [row[0] for row in await driver.rows(PRUNE, driver.when(before), batch)]
+        return await driver.run("DELETE FROM inbox WHERE update_id = ANY($1)", driver.array(old)) if old else 0

@@ -15,6 +15,10 @@ from assistant.store.models import (
 
 logger = logging.getLogger(__name__)
 
+RECENT = ("SELECT code, number, created_at FROM diagnoses WHERE user_id = $1 AND created_at >= $2"
+          " AND outcome NOT IN ('limited', 'maintenance') ORDER BY created_at")
+"""The lookup limit's question: one user's lookups of the day, read by (user_id, created_at)."""
+
 
 class Lookups:
     """Every diagnosis made: for the lookup limits and the statistics."""
@@ -37,7 +41,5 @@ class Lookups:
     async def recent(self, user_id: int, since: datetime) -> list[tuple[str, str, datetime]]:
         """(code, number, when) of the user's lookups since a moment; refusals and maintenance do not count."""
         driver = await Driver.of(self.session)
-        rows = await driver.rows("SELECT code, number, created_at FROM diagnoses WHERE user_id = $1"
-                                 " AND created_at >= $2 AND outcome NOT IN ('limited', 'maintenance')"
-                                 " ORDER BY created_at", user_id, driver.when(since))
+        rows = await driver.rows(RECENT, user_id, driver.when(since))
         return [(code, number, when) for code, number, at in rows if (when := driver.when_of(at)) is not None]

@@ -541,11 +541,13 @@ class MemoryOutbox:
         return (sum(1 for e in entries if e.sent_at is None and e.failed_at is None),
                 sum(1 for e in entries if e.failed_at is not None))
 
-    async def forget(self, before: datetime) -> None:
-        for entry in self.rows.all(OutboxEntry):
-            if (entry.sent_at is not None and entry.sent_at < before) or (
-                    entry.failed_at is not None and entry.failed_at < before):
-                self.rows.delete(entry)
+    async def forget(self, before: datetime, batch: int = 1000) -> int:
+        sent = [e for e in self.rows.all(OutboxEntry) if e.sent_at is not None and e.sent_at < before][:batch]
+        failed = [e for e in self.rows.all(OutboxEntry) if e.failed_at is not None and e.failed_at < before
+                  and e not in sent][:batch]
+        for entry in sent + failed:
+            self.rows.delete(entry)
+        return len(sent) + len(failed)
 
 
 class MemoryBroadcasts:
@@ -722,10 +724,12 @@ class MemoryInbox:
         return sum(1 for e in self.rows.all(InboxEntry)
                    if e.state == "dead" and e.finished_at is not None and e.finished_at > since)
 
-    async def forget(self, before: datetime) -> None:
-        for entry in self.rows.all(InboxEntry):
-            if entry.state in ("done", "dropped") and entry.finished_at is not None and entry.finished_at < before:
-                self.rows.delete(entry)
+    async def forget(self, before: datetime, batch: int = 1000) -> int:
+        old = [entry for entry in self.rows.all(InboxEntry) if entry.state in ("done", "dropped")
+               and entry.finished_at is not None and entry.finished_at < before][:batch]
+        for entry in old:
+            self.rows.delete(entry)
+        return len(old)
 
 
 class MemoryAlerts:

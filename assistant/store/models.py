@@ -94,7 +94,11 @@ class Invoice(Base):
     __tablename__ = "invoices"
     __table_args__ = (UniqueConstraint("code", "number"), Index("ix_invoices_number", "number"),
                       Index("ix_invoices_seller_tax_id", "seller_tax_id"),
-                      Index("ix_invoices_buyer_tax_id", "buyer_tax_id"))
+                      Index("ix_invoices_buyer_tax_id", "buyer_tax_id"),
+                      Index("ix_invoices_issue_date_total", "issue_date", "total"),
+                      Index("ix_invoices_issue_date_amount", "issue_date", "amount"))
+    """The unique key answers a lookup and the near-match search's typo variants; (issue_date, total) and
+    (issue_date, amount) its same-day-same-amount branch, whatever the size of the merchant's companies."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(12), default="")
@@ -134,7 +138,9 @@ class Diagnosis(Base):
     """Every outcome the assistant gave, for statistics."""
 
     __tablename__ = "diagnoses"
-    __table_args__ = (Index("ix_diagnoses_created_at", "created_at"),)
+    __table_args__ = (Index("ix_diagnoses_created_at", "created_at"),
+                      Index("ix_diagnoses_user_id_created_at", "user_id", "created_at"))
+    """(user_id, created_at): the lookup limit reads one user's day, not everyone's."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger)
@@ -292,6 +298,11 @@ class BroadcastRecipient(Base):
     updated_at: Mapped[datetime]
 
 
+def _where(condition: str) -> dict[str, Any]:
+    """A partial index's condition, on both backends."""
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
+
+
 class OutboxEntry(Base):
     """An output owed to a chat, stored in the transaction that produced it and sent after commit.
 
@@ -301,7 +312,9 @@ class OutboxEntry(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "sent_at", "failed_at", "lease_until"),)
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "failed_at", "lease_until"),
+                      Index("ix_outbox_failed", "failed_at", **_where("failed_at IS NOT NULL")))
+    """The prune reads sent entries by `ix_outbox_pending` (sent_at first) and failed ones by `ix_outbox_failed`."""
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
@@ -315,11 +328,6 @@ class OutboxEntry(Base):
     """The process holding the lease (its senders renew it while the output waits for its turn)."""
 
 
-def _where(condition: str) -> dict[str, Any]:
-    """A partial index's condition, on both backends."""
-    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
-
-
 class InboxEntry(Base):
     """An update as received, stored before it is confirmed to the transport and handled from here.
 
@@ -331,7 +339,8 @@ class InboxEntry(Base):
     __table_args__ = (Index("ix_inbox_waiting", "chat_id", "update_id", **_where("state = 'pending'")),
                       Index("ix_inbox_sending", "chat_id", **_where("state = 'done' AND lease_until IS NOT NULL")),
                       Index("ix_inbox_dead", "update_id", **_where("state = 'dead'")),
-                      Index("ix_inbox_received_at", "received_at"))
+                      Index("ix_inbox_received_at", "received_at"),
+                      Index("ix_inbox_finished", "finished_at", **_where("state IN ('done', 'dropped')")))
     """Partial indexes: the few rows the claim reads (pending; answers being sent) and dead letters, not
     the finished ones that make up most of the table (on PostgreSQL, also not their dead versions)."""
 

@@ -117,6 +117,56 @@ async def test_invoices_found_by_identifiers_and_near_ones(units: Units) -> None
         assert not await store.access.add(user_id=1, invoice_id=invoice_id, now=NOW)  # asked once
 
 
+async def test_near_match_branches_each_find_their_candidates_and_only_permitted_ones(units: Units) -> None:
+    """The near-match search's branches one at a time: a number one typo away (same code), a code one typo
+    away (same number), the same day with the same total or the same amount; the permission filter on each
+    branch's candidates; latest first, at most `limit`."""
+    issued = START.date() - timedelta(days=10)
+    code, other_code = code12(issued), code12(issued, batch="200")
+    records = [invoice(code, "12345678", issued),  # a number variant of 12345670
+               invoice(other_code, "12345670", issued - timedelta(days=1)),  # a code variant, same number
+               invoice(code, "22222222", issued, "3000.00"),  # same day, amount 3000.00 / total 3390.00
+               invoice(code, "33333333", issued, "3000.00", seller=STRANGER, buyer=STRANGER),  # not the user's
+               invoice(code, "44444444", issued - timedelta(days=2), "3000.00"),  # same amount, another day
+               invoice(code, "55555555", issued, seller=STRANGER, buyer=STRANGER)]  # a variant, not the user's
+    async with units() as store:
+        for record in records:
+            await store.invoices.add(Invoice(**invoice_values(record, NOW)))
+    numbers = ["12345678", "55555555", "99999999"]
+
+    async def near(**asked: object) -> list[str]:
+        fields: dict[str, object] = {"code": code, "number": "12345670", "codes": [], "numbers": [], "issued": None,
+                                     "money": None, "tax_ids": None, **asked}
+        async with units() as store:
+            return [i.number for i in await store.invoices.near(**fields)]  # type: ignore[arg-type]
+
+    assert await near(numbers=numbers) == ["12345678", "55555555"]  # same day: either order would do
+    assert await near(numbers=numbers, tax_ids={MINE}) == ["12345678"]
+    assert await near(codes=[other_code, code12(issued, batch="300")], tax_ids={SUPPLIER}) == ["12345670"]
+    assert await near(codes=[other_code], code=None) == []  # no code given: no code variants
+    assert sorted(await near(issued=issued, money=Decimal("3390.00"))) == ["22222222", "33333333"]  # by total
+    assert await near(issued=issued, money=Decimal("3000.00"), tax_ids={MINE}) == ["22222222"]  # by amount
+    assert await near(issued=issued, money=Decimal("3000.00"), tax_ids={"91110000000000000X"}) == []
+    assert await near(issued=issued, money=None) == []  # a day without an amount is no branch
+    everything = await near(numbers=numbers, codes=[other_code], issued=issued, money=Decimal("3000.00"),
+                            tax_ids={MINE, SUPPLIER})
+    assert sorted(everything[:2]) == ["12345678", "22222222"] and everything[2:] == ["12345670"]
+    assert len(await near(numbers=numbers, codes=[other_code], issued=issued, money=Decimal("3000.00"),
+                          limit=2)) == 2
+
+
+async def test_the_inbox_is_pruned_in_bounded_batches(units: Units) -> None:
+    async with units() as store:
+        await store.inbox.receive([_update(n, 10 + n) for n in range(1, 6)], NOW)
+        for n in range(1, 6):
+            assert await store.inbox.drop(n, NOW)
+    pruned = []
+    for _ in range(4):
+        async with units() as store:
+            pruned.append(await store.inbox.forget(NOW + timedelta(days=1), batch=2))
+    assert pruned == [2, 2, 1, 0]
+
+
 async def test_lookups(units: Units) -> None:
     async with units() as store:
         for minutes, outcome, number in ((1, "found", "1"), (2, "limited", "2"), (3, "not_found", "3")):
