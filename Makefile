@@ -1,8 +1,9 @@
 # The two commands: `make demo` (the assistant in the terminal on demo data) and `make test`.
-# Both create .venv and install the project on first use; only Python 3.11+ is needed.
-SUPPORTED := import sys; sys.exit(sys.version_info < (3, 11))
-# the first Python 3.11+ on PATH (python3 may be older); `make PYTHON=/path/to/python3.12 …` to choose
-PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
+# Both create .venv and install the project on first use; only Python 3.11 or 3.12 is needed
+# (the OCR engine, rapidocr-onnxruntime, is not built for 3.13 yet).
+SUPPORTED := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 12))
+# the first Python 3.11 or 3.12 on PATH (python3 may be another); `make PYTHON=/path/to/python3.12 …` to choose
+PYTHON ?= $(shell for p in python3.11 python3.12 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c '$(SUPPORTED)' 2>/dev/null && { command -v $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,8 +20,8 @@ endif
 .PHONY: demo test lint bench load flows clean
 
 $(STAMP): pyproject.toml
-	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed: install python3.11 (or 3.12, 3.13), or run make PYTHON=/path/to/python3.11"; exit 1; }
-	@$(PYTHON) -c '$(SUPPORTED)' || { echo "$(PYTHON) is older than Python 3.11: run make PYTHON=/path/to/python3.11"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is needed: install python3.11 (or 3.12), or run make PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -c '$(SUPPORTED)' || { echo "$(PYTHON) is not Python 3.11 or 3.12: run make PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"

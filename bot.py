@@ -74,6 +74,11 @@ def load_settings(**overrides: Any) -> Settings:
         first = error.errors()[0]
         message = str(first["msg"]).removeprefix("Value error, ")
         fail(f"configuration error: {'.'.join(str(p) for p in first['loc']).upper()}: {message}")
+    except UnicodeDecodeError as error:
+        fail(f"configuration error: a .env file is not UTF-8 ({error.reason} at byte {error.start}): save it as UTF-8")
+    except OSError as error:
+        fail(f"configuration error: cannot read {error.filename or 'a .env file'} ({error.strerror}): check its "
+             "permissions")
 
 
 def process_owner() -> str:

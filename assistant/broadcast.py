@@ -186,6 +186,7 @@ class BroadcastRunner:
                 break
             logger.info("broadcast %s: retrying %s after %.1f s", broadcast_id, user_id, delivery.retry_after)
             await asyncio.sleep(delivery.retry_after)
+            await self._hold(broadcast_id, renewing=True)  # a long "retry after" must not let the hold lapse
         async with self.units() as store:
             await store.broadcasts.set_recipient(broadcast_id, user_id, outcome, self.clock())
             if outcome == "blocked":

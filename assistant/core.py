@@ -162,8 +162,12 @@ class Assistant:
             await store.inbox.forget(now - UPDATE_MEMORY)
         if outputs:
             logger.warning("%s output(s) left unsent by a stopped sender: sending them now", len(outputs))
-        outputs += await self._alerts(now)
-        await self._prune(now)
+        for chore in (self._alerts, self._prune):  # a failure here must not keep tickets and notices waiting
+            try:
+                outputs += await chore(now)
+            except Exception as error:  # noqa: BLE001 - logged; tried again next tick
+                if not transient(error):
+                    logger.exception("%s failed; tried again next time", chore.__name__)
         outputs += await self.handle(TicketsDue())
         for follow_up_id, chat_id in due:
             try:
@@ -192,18 +196,23 @@ class Assistant:
                 outputs = await store.outbox.enqueue(outputs, now, self.config.outbox_lease, self.owner)
         return outputs
 
-    async def _prune(self, now: datetime) -> None:
-        """Personal data past its retention erased (once per `Retention.every`, by one process)."""
+    async def _prune(self, now: datetime) -> list[Out]:
+        """Personal data past its retention erased, a batch of each kind at a time (claimed once per
+        `Retention.every` by one process, in a transaction of its own; each batch in another)."""
         keep = self.config.retention
         async with self.units() as store:
             since, done = await store.alerts.mark("retention", now)
             if done is not None and now - done < keep.every or not await store.alerts.advance("retention", since, now):
-                return
-            changed = await store.privacy.prune(lookups_before=now - keep.lookups, tickets_before=now - keep.tickets,
-                                                audit_before=now - keep.audit,
-                                                inactive_before=now - keep.inactive_users)
-        if changed:
+                return []
+        for _ in range(100):  # at most 100 batches a run; what is left waits for the next
+            async with self.units() as store:
+                changed = await store.privacy.prune(lookups_before=now - keep.lookups,
+                                                    tickets_before=now - keep.tickets, audit_before=now - keep.audit,
+                                                    inactive_before=now - keep.inactive_users)
+            if not changed:
+                break
             logger.info("personal data past its retention erased: %s", changed)
+        return []
 
     async def startup_notices(self, support_rights: bool = True) -> list[Out]:
         """Warnings for admins at start: no support group configured, or the bot may not create topics there."""

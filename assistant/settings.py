@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "127.0.0.1"
-    webhook_port: int = 8080
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
     poll_timeout: float = Field(default=10.0, ge=0)
     outbox_lease_seconds: float = Field(default=30.0, gt=0)
     outbox_attempts: int = Field(default=5, ge=1)

@@ -10,6 +10,7 @@ import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from assistant.adapters.cli_texts import tell
@@ -31,7 +32,14 @@ async def check_database(settings: Settings) -> list[Check]:
     from assistant.store.engine import make_engine
     from assistant.store.migrate import known_revisions, schema_revisions
 
+    from sqlalchemy.engine import make_url
+
     lang = settings.default_language
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" and not Path(
+            url.database).exists():  # looking must not create it (as the wrong user, say)
+        return [Check(tell("check_database", lang), False, tell("database_missing", lang, path=url.database),
+                      tell("fix_create_database", lang))]
     engine = make_engine(settings.database_url, 1)
     try:
         current, head = await schema_revisions(engine)

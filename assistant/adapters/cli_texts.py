@@ -113,7 +113,7 @@ def configured_language() -> str:
 
     try:
         return Settings().default_language
-    except ValidationError:
+    except (ValidationError, OSError, UnicodeDecodeError):  # the command itself reports it, in one line
         given = os.environ.get("DEFAULT_LANGUAGE", "").strip().lower()
         return given if given in LANGUAGES else DEFAULT
 

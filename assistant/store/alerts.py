@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant.store.dialect import dialect_insert
 from assistant.store.models import Alert
 
 logger = logging.getLogger(__name__)
@@ -20,10 +21,11 @@ class Alerts:
     async def mark(self, kind: str, now: datetime) -> tuple[datetime, datetime | None]:
         """(counted until, last told): a new kind starts counting now (history is not news)."""
         alert = await self.session.get(Alert, kind)
-        if alert is None:
-            alert = Alert(kind=kind, counted_until=now, told_at=None)
-            self.session.add(alert)
-            await self.session.flush()
+        if alert is None:  # processes starting together may both get here: one row, whoever writes it
+            await self.session.execute(dialect_insert(self.session, Alert).values(kind=kind, counted_until=now)
+                                       .on_conflict_do_nothing(index_elements=["kind"]))
+            alert = await self.session.get(Alert, kind, populate_existing=True)
+            assert alert is not None
         return alert.counted_until, alert.told_at
 
     async def advance(self, kind: str, counted_until: datetime, now: datetime) -> bool:

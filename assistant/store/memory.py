@@ -828,22 +828,23 @@ class MemoryPrivacy:
         return changed
 
     async def prune(self, *, lookups_before: datetime, tickets_before: datetime, audit_before: datetime,
-                    inactive_before: datetime) -> dict[str, int]:
+                    inactive_before: datetime, batch: int = 1000) -> dict[str, int]:
         from assistant.store.privacy import ANONYMOUS_LOOKUP
 
         changed: dict[str, int] = {}
-        for lookup in [d for d in self.rows.all(Diagnosis) if d.created_at < lookups_before and d.user_id != 0]:
+        for lookup in sorted((d for d in self.rows.all(Diagnosis) if d.created_at < lookups_before and d.user_id != 0),
+                             key=lambda d: d.created_at)[:batch]:
             for key, value in ANONYMOUS_LOOKUP.items():
                 setattr(lookup, key, value)
             changed["diagnoses"] = changed.get("diagnoses", 0) + 1
         self._anonymise_tickets([t for t in self.rows.all(Ticket) if t.state == "closed" and t.user_id != 0
-                                 and t.closed_at is not None and t.closed_at < tickets_before], changed)
-        for entry in [a for a in self.rows.all(AuditEntry) if a.at < audit_before]:
+                                 and t.closed_at is not None and t.closed_at < tickets_before][:batch], changed)
+        for entry in [a for a in self.rows.all(AuditEntry) if a.at < audit_before][:batch]:
             self.rows.delete(entry)
             changed["audit_log"] = changed.get("audit_log", 0) + 1
         active = {c.user_id for c in self.rows.all(Conversation) if c.updated_at >= inactive_before}
         for user in [u for u in self.rows.all(User) if u.role == "merchant" and u.created_at < inactive_before
-                     and u.id not in active and (u.name or u.alias)]:
+                     and u.id not in active and (u.name or u.alias)][:batch]:
             for conversation in [c for c in self.rows.all(Conversation) if c.user_id == user.id]:
                 self.rows.delete(conversation)
                 changed["conversations"] = changed.get("conversations", 0) + 1

@@ -38,6 +38,9 @@ from assistant.store.models import (
 
 logger = logging.getLogger(__name__)
 
+PRUNE_BATCH = 1000
+"""Rows of each kind one run makes anonymous or deletes: a run's cost is a batch's, not the history's."""
+
 ANONYMOUS_TICKET: dict[str, Any] = {"user_id": 0, "chat_id": 0, "merchant_name": "", "fields": {}, "checks": [],
                                     "close_reason": ""}
 ANONYMOUS_LOOKUP: dict[str, Any] = {"user_id": 0, "chat_id": 0, "code": "", "number": ""}
@@ -115,27 +118,35 @@ class Privacy:
         return {table: count for table, count in changed.items() if count}
 
     async def prune(self, *, lookups_before: datetime, tickets_before: datetime, audit_before: datetime,
-                    inactive_before: datetime) -> dict[str, int]:
-        """Past their retention: lookups and closed tickets made anonymous (their maps deleted), audit rows
-        deleted, inactive merchants' names and conversations erased (their company links stay: an admin's)."""
+                    inactive_before: datetime, batch: int = PRUNE_BATCH) -> dict[str, int]:
+        """Past their retention, at most `batch` rows of each kind (the oldest first; the next run takes the
+        rest): lookups and closed tickets made anonymous (their maps deleted), audit rows deleted, inactive
+        merchants' names and conversations erased (their company links stay: an admin's)."""
         changed: dict[str, int] = {}
         run = partial(self._run, changed)
 
-        await run("diagnoses", update(Diagnosis).where(Diagnosis.created_at < lookups_before, Diagnosis.user_id != 0)
-                  .values(**ANONYMOUS_LOOKUP))
-        old = select(Ticket.id).where(Ticket.state == "closed", Ticket.closed_at < tickets_before,
-                                      Ticket.user_id != 0)
-        ticket_ids = list(await self.session.scalars(old))
+        lookups = list(await self.session.scalars(
+            select(Diagnosis.id).where(Diagnosis.user_id != 0, Diagnosis.created_at < lookups_before)
+            .order_by(Diagnosis.created_at).limit(batch)))
+        if lookups:
+            await run("diagnoses", update(Diagnosis).where(Diagnosis.id.in_(lookups)).values(**ANONYMOUS_LOOKUP))
+        ticket_ids = list(await self.session.scalars(
+            select(Ticket.id).where(Ticket.state == "closed", Ticket.closed_at < tickets_before, Ticket.user_id != 0)
+            .order_by(Ticket.closed_at).limit(batch)))
         if ticket_ids:
             await run("relayed_messages", delete(RelayedMessage).where(RelayedMessage.ticket_id.in_(ticket_ids)))
             await run("ticket_events", update(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids))
                       .values(detail={}, actor_id=None))
             await run("tickets", update(Ticket).where(Ticket.id.in_(ticket_ids)).values(**ANONYMOUS_TICKET))
-        await run("audit_log", delete(AuditEntry).where(AuditEntry.at < audit_before))
+        audit = list(await self.session.scalars(select(AuditEntry.id).where(AuditEntry.at < audit_before)
+                                                .order_by(AuditEntry.at).limit(batch)))
+        if audit:
+            await run("audit_log", delete(AuditEntry).where(AuditEntry.id.in_(audit)))
         active = select(Conversation.user_id).where(Conversation.updated_at >= inactive_before)
-        stale = select(User.id).where(User.role == "merchant", User.created_at < inactive_before,
-                                      User.id.not_in(active), (User.name != "") | (User.alias != ""))
-        stale_ids = list(await self.session.scalars(stale))
+        stale_ids = list(await self.session.scalars(
+            select(User.id).where(User.role == "merchant", User.created_at < inactive_before,
+                                  User.id.not_in(active), (User.name != "") | (User.alias != ""))
+            .order_by(User.id).limit(batch)))
         if stale_ids:
             await run("conversations", delete(Conversation).where(Conversation.user_id.in_(stale_ids)))
             await run("users", update(User).where(User.id.in_(stale_ids)).values(name="", alias=""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ async def test_each_broken_set_up_is_a_cross_with_its_fix(api: FakeBotAPI, migra
     assert code == 1 and lines["support group"].startswith("✗") and "manage topics" in lines["support group"]
     api.can_manage_topics, api.forum = True, False
     code, lines = await check(api, migrated, tmp_path)
-    assert lines["support group"].startswith("✗") and "turn on Topics" in lines["support group"]
+    assert code == 1 and lines["support group"].startswith("✗") and "turn on Topics" in lines["support group"]
     api.forum = True
     api.profile["webhook"] = {"url": "https://bot.example.com/hook"}
     code, lines = await check(api, migrated, tmp_path)
@@ -72,7 +73,13 @@ async def test_token_network_and_database_problems(api: FakeBotAPI, migrated: st
     assert code == 1 and "Telegram rejected TELEGRAM_BOT_TOKEN" in lines["Bot API"]
     code, lines = await check(api, migrated, tmp_path, TELEGRAM_API_BASE_URL="http://127.0.0.1:9/bot")
     assert code == 1 and "cannot reach the Bot API" in lines["Bot API"] and "TELEGRAM_PROXY" in lines["Bot API"]
-    code, lines = await check(api, f"sqlite+aiosqlite:///{tmp_path}/empty.sqlite3", tmp_path)
+    missing = tmp_path / "nowhere" / "bot.sqlite3"
+    code, lines = await check(api, f"sqlite+aiosqlite:///{missing}", tmp_path)
+    assert code == 1 and "no SQLite database at" in lines["database"] and "bot.py db upgrade" in lines["database"]
+    assert not missing.parent.exists()  # looking created nothing
+    empty = tmp_path / "empty.sqlite3"
+    sqlite3.connect(empty).close()
+    code, lines = await check(api, f"sqlite+aiosqlite:///{empty}", tmp_path)
     assert code == 1 and "empty database" in lines["schema"] and "bot.py db upgrade" in lines["schema"]
     code, lines = await check(api, "postgresql+asyncpg://postgres@127.0.0.1:9/test", tmp_path)
     assert code == 1 and lines["database"].startswith("✗") and "connection refused" in lines["database"]
@@ -82,7 +89,7 @@ async def test_token_network_and_database_problems(api: FakeBotAPI, migrated: st
 async def test_version(tmp_path: Path, api: FakeBotAPI) -> None:
     bot = BotProcess(api, "", tmp_path / "version.log", "--version", command=("bot.py",))
     assert await bot.run_to_exit() == 0
-    assert bot.output().startswith("invoice-assistant ")
+    assert bot.output().startswith("invoice-assistant ") and "unknown" not in bot.output()
 
 
 async def test_the_lines_are_chinese_by_default(api: FakeBotAPI, migrated: str, tmp_path: Path) -> None:

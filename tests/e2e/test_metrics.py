@@ -35,7 +35,8 @@ async def chat_and_scrape(api: FakeBotAPI, base: str) -> str:
         for _ in range(100):  # the file's answer may go out a moment before its update counts as handled
             scraped = await client.get("/metrics")
             assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
-            if sample(scraped.text, "assistant_updates_handled_total", result="done") >= 3:
+            if (sample(scraped.text, "assistant_updates_handled_total", result="done") >= 3
+                    and sample(scraped.text, "assistant_inbox_pending") == 0):  # the timer read the drained inbox
                 break
             await asyncio.sleep(0.1)
     return scraped.text
@@ -51,7 +52,8 @@ def assert_counted(text: str) -> None:
     assert reads[0][0] != "read"  # not an invoice, but read once, by a reader…
     assert sample(text, "assistant_file_wait_seconds_count") == 1  # …after its wait for one
     assert sample(text, "assistant_file_read_seconds_count") == 1
-    assert "assistant_inbox_pending" in text and "assistant_tickets_unclaimed" in text
+    assert sample(text, "assistant_inbox_pending") == 0 and sample(text, "assistant_tickets_unclaimed") == 0
+    assert re.search(r"^assistant_inbox_pending 0\.0$", text, re.MULTILINE)  # read by the timer, not absent
     assert sample(text, "process_resident_memory_bytes") > 0
 
 

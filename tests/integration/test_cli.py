@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ from typer.testing import CliRunner
 import bot
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -253,3 +257,10 @@ def test_what_users_and_files_wrote_is_shown_as_written_not_as_markup(database: 
     path.write_text("code,number,issue_date,amount,seller_tax_id\n011002500111,[red]9[/red],2025-03-01,100,X1\n",
                     encoding="utf-8")
     assert "number '[red]9[/red]'" in invoke("import-invoices", str(path))
+
+
+def test_an_env_file_that_is_not_utf8_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_bytes("SUPPORT_HOURS=九点\n".encode("gbk"))  # saved by an editor in GBK
+    result = subprocess.run([sys.executable, "bot.py", "db", "upgrade"], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "DATA_DIR": str(tmp_path)}, timeout=60)
+    assert result.returncode == 2 and "is not UTF-8" in result.stderr and "Traceback" not in result.stderr
