@@ -28,8 +28,10 @@ from assistant.adapters.check import Check
 from assistant.adapters.cli_texts import LocalizedGroup, columns, language_of, tell
 from assistant.adapters.failures import ExitCode, explain
 from assistant.admin.commands import end_maintenance, start_maintenance
+from assistant.admin.figures import Period, periods
 from assistant.core import utcnow
 from assistant.domain.identifiers import tax_id_valid
+from assistant.domain.service import Service
 from assistant.messages import Inbound
 from assistant.outputs import Out, Reply, Unavailable
 from assistant.settings import PROJECT_DIR, Settings
@@ -573,6 +575,39 @@ def audit(ctx: typer.Context, limit: Annotated[int, typer.Option()] = 100,
         console.print(table)
 
     run_async(main(), settings)
+
+
+@app.command()
+def stats(ctx: typer.Context, demo: DemoOption = False) -> None:
+    """Satisfaction and response times (in total and per staff member) and lookups: today, 7 and 30 days."""
+    settings = settings_for(ctx, demo)
+
+    async def main() -> list[Period]:
+        async with composed(ctx).runtime(settings) as rt, rt.units() as store:
+            return await periods(store, utcnow(), settings.tz)
+
+    language = settings.default_language
+    names = {"today": "stats_today", "week": "stats_week", "month": "stats_month"}
+    table = Table(*columns("stats_columns", language))
+    for period in run_async(main(), settings):
+        table.add_row(tell(names[period.name], language), tell("stats_everyone", language), str(period.lookups),
+                      *_service_cells(period.service, language))
+        for member in period.staff:
+            table.add_row("", escape(member.label), "", *_service_cells(member.service, language))
+    console.print(table)
+
+
+def _service_cells(figures: Service, language: str) -> list[str]:
+    """Tickets, ratings (average, how many of each 5…1 stars), median minutes to first reply and to close."""
+    def minutes(value: float | None) -> str:
+        return f"{value}" if value is not None else "—"
+
+    average = f"{figures.average_rating:.1f}" if figures.average_rating is not None else "—"
+    spread = " ".join(f"{stars}★{figures.ratings[stars - 1]}" for stars in range(5, 0, -1)
+                      if figures.ratings[stars - 1])
+    return [str(figures.tickets), tell("stats_rated", language, average=average, rated=figures.rated,
+                                       spread=spread or "—"),
+            minutes(figures.median_first_reply_minutes), minutes(figures.median_close_minutes)]
 
 
 @app.command()
