@@ -13,6 +13,7 @@ import logging
 from typing import Any, Literal
 
 from assistant.admin import handlers as admin
+from assistant.admin import setup
 from assistant.admin.desk import AdminDesk
 from assistant.merchant import chat as merchant
 from assistant.messages import (
@@ -71,6 +72,7 @@ ROUTES: dict[Key, Handler] = {
     (STAFF, Command, "queue"): support.queue,
     (STAFF, Command, "lookup"): support.lookup,
     (STAFF, Command, "note"): support.not_ours,
+    (STAFF, Command, "id"): setup.chat_ids,
     (STAFF, Command, None): support.not_ours,  # commands for other bots or people
     (STAFF, ButtonPress, "claim"): support.claim,
     (STAFF, ButtonPress, "close"): support.close,
@@ -96,6 +98,7 @@ ROUTES: dict[Key, Handler] = {
     (TICKET, Command, "tickets"): support.ticket_list,
     (TICKET, Command, "help"): support.help_during_ticket,
     (TICKET, Command, "lang"): support.switch_language,
+    (TICKET, Command, "id"): setup.chat_ids,
     (TICKET, Command, None): support.still_active,
     (TICKET, ButtonPress, "withdraw"): support.answer_withdraw,
     (TICKET, ButtonPress, "keep"): support.answer_withdraw,
@@ -116,6 +119,7 @@ ROUTES: dict[Key, Handler] = {
     (MERCHANT, Command, "find"): merchant.flow_command("find"),
     (MERCHANT, Command, "human"): merchant.flow_command("human"),
     (MERCHANT, Command, "tickets"): support.ticket_list,
+    (MERCHANT, Command, "id"): setup.chat_ids,
     (MERCHANT, Command, None): merchant.unknown_command,
     **{(MERCHANT, ButtonPress, choice): merchant.ticket_button for choice in TICKET_CHOICES},  # rate, reopen...
     (MERCHANT, ButtonPress, None): merchant.press,
@@ -134,6 +138,9 @@ ROUTES: dict[Key, Handler] = {
 }
 
 ADMIN_COMMANDS = tuple(name for audience, _, name in ROUTES if audience == ADMIN and name is not None)
+STAFF_COMMANDS = tuple(name for audience, kind, name in ROUTES
+                       if audience == STAFF and kind is Command and name is not None)
+"""The support group's commands, listed in its command menu (in this order)."""
 MENU_COMMANDS = ("start", "cancel", "help", "lang", "status", "tickets")
 """The merchants' commands listed in Telegram's command menu (each has a row above)."""
 
