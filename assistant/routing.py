@@ -91,6 +91,9 @@ ROUTES: dict[Key, Handler] = {
     (ADMIN, Command, "maintenance_list"): admin.maintenance_list,
     (ADMIN, Command, "announce"): admin.announce,
     (ADMIN, Command, "stats"): admin.stats,
+    (ADMIN, Command, "users"): admin.users,
+    (ADMIN, ButtonPress, "users"): admin.user_button,
+    (ADMIN, Text, None): admin.forwarded,  # a message an admin forwarded: its sender's card
     # -- an admin inside a draft: the draft's flow (any command or "cancel" leaves it)
     **{(ADMIN_DRAFT, kind, None): admin.draft for kind in CHAT_MESSAGES},
     # -- a merchant with an active ticket: relayed to the ticket's topic, or the ticket's own commands
@@ -137,7 +140,10 @@ ROUTES: dict[Key, Handler] = {
     (SYSTEM, DeliveryFailed, None): runtime.undelivered,
 }
 
-ADMIN_COMMANDS = tuple(name for audience, _, name in ROUTES if audience == ADMIN and name is not None)
+ADMIN_COMMANDS = tuple(name for audience, kind, name in ROUTES
+                       if audience == ADMIN and kind is Command and name is not None)
+ADMIN_BUTTONS = tuple(name for audience, kind, name in ROUTES
+                      if audience == ADMIN and kind is ButtonPress and name is not None)
 STAFF_COMMANDS = tuple(name for audience, kind, name in ROUTES
                        if audience == STAFF and kind is Command and name is not None)
 """The support group's commands, listed in its command menu (in this order)."""
@@ -186,6 +192,11 @@ async def resolve(turn: Turn, message: Message) -> Audience:
     turn.conversation_or_none, turn.is_new = await store.conversations.get(
         message.chat_id, message.user_id, initial=TROUBLESHOOT.initial, now=now)
     if isinstance(message, Command) and message.name in ADMIN_COMMANDS:
+        return ADMIN
+    if isinstance(message, ButtonPress) and name_of(message) in ADMIN_BUTTONS:
+        return ADMIN
+    if (isinstance(message, Text) and message.forwarded_from is not None and turn.user.role == "admin"
+            and not AdminDesk.owns(turn.conversation)):
         return ADMIN
     if AdminDesk.owns(turn.conversation):
         return ADMIN_DRAFT

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from assistant.admin import people
 from assistant.admin.commands import end_maintenance, start_maintenance
 from assistant.admin.figures import periods
 from assistant.merchant.diagnosis import window_summary
@@ -115,6 +116,20 @@ class AdminDesk:
         inbox = await self.store.inbox.counts()
         return [self._reply("stats", user, event.chat_id, periods=await periods(self.store, self.now, self.tz),
                             waiting=inbox.get("pending", 0), dead=inbox.get("dead", 0))]
+
+    async def users(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
+        return await people.users(self, event, user)
+
+    async def user_button(self, event: ButtonPress, user: User) -> list[Out]:
+        """A `/users` card's button: an admin's is carried out and audited; anyone else's refused and recorded."""
+        if user.role != "admin":
+            await self.store.audit.add(actor_id=user.id, action="users", allowed=False,
+                                       detail={"choice": event.choice}, now=self.now)
+            return [self._reply("admin_only", user, event.chat_id, command="users")]
+        return await people.pressed(self, event, user)
+
+    async def forwarded(self, event: Text, user: User) -> list[Out]:
+        return await people.forwarded(self, event, user)
 
     async def flow_event(self, event: Inbound, user: User, conversation: Conversation) -> list[Out]:
         """A message while the admin is inside an admin flow (maintenance, announce)."""
