@@ -233,7 +233,7 @@ def import_invoices(ctx: typer.Context,
                     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
                     demo: DemoOption = False) -> None:
     """Import invoices from CSV or XLSX (English headers or the e-tax bureau export)."""
-    from assistant.importer import RowError, import_file
+    from assistant.importer import FileKindError, RowError, import_file
 
     settings = settings_for(ctx, demo)
     language = settings.default_language
@@ -242,8 +242,14 @@ def import_invoices(ctx: typer.Context,
         async with composed(ctx).runtime(settings) as rt:
             with Progress(console=console, transient=True) as progress:
                 task = progress.add_task(tell("importing", language, name=file.name), total=None)
-                report = await import_file(rt.sessions, file, now=utcnow(),
-                                           progress=lambda n: progress.advance(task, n))
+                try:
+                    report = await import_file(rt.sessions, file, now=utcnow(), tz=settings.tz,
+                                               progress=lambda n: progress.advance(task, n))
+                except FileKindError as error:  # one line, whatever the file's name claims
+                    fail(tell("import_xls", language, file=file) if error.kind == "xls"
+                         else tell("import_not_a_table", language, file=file, kind=error.kind))
+                except RowError as error:
+                    fail(tell("import_failed", language, file=file, error=error))
             async with rt.units() as store:
                 await store.audit.add(actor_id=None, action="invoices_imported", allowed=True, now=utcnow(),
                                            detail={"file": file.name, "rows": report.rows, "new": report.new,
@@ -259,10 +265,7 @@ def import_invoices(ctx: typer.Context,
         console.print(tell("import_summary", language, rows=report.rows, new=report.new, updated=report.updated,
                           unchanged=report.unchanged, rejected=report.rejected))
 
-    try:
-        run_async(main(), settings)
-    except RowError as error:
-        fail(tell("import_failed", language, file=file, error=error))
+    run_async(main(), settings)
 
 
 @users_app.command("add")
