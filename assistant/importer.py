@@ -11,10 +11,11 @@ import csv
 import itertools
 import logging
 import multiprocessing
+import zipfile
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timezone
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from queue import Empty
@@ -119,6 +120,47 @@ class RowError(ValueError):
     """A row that cannot be imported, with the reason in words."""
 
 
+class FileKindError(RowError):
+    """The file is not a table the importer reads: `kind` is "xls" (old Excel, refused) or what the content
+    looks like ("PNG", "PDF", "ZIP"…)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"the file is not CSV or XLSX (its content is {kind})")
+        self.kind = kind
+
+    def __reduce__(self) -> tuple[type[FileKindError], tuple[str]]:  # from the reading process, as it was
+        return FileKindError, (self.kind,)
+
+
+MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "xls"), (b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF8", "GIF"), (b"%PDF", "PDF"), (b"BM", "BMP"), (b"RIFF", "RIFF"), (b"\x1f\x8b", "gzip"), (b"Rar!", "RAR"),
+    (b"7z\xbc\xaf", "7z"), (b"\x7fELF", "ELF"), (b"MZ", "EXE"),
+)
+"""How files that are not tables begin (their magic numbers)."""
+
+
+def file_kind(path: Path) -> str:
+    """"xlsx" or "csv" by the file's content, not its name; FileKindError for anything else."""
+    with path.open("rb") as handle:
+        head = handle.read(8192)
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+        except (zipfile.BadZipFile, OSError) as error:
+            raise FileKindError("ZIP") from error
+        if "xl/workbook.xml" in names:
+            return "xlsx"
+        raise FileKindError("ZIP")
+    for magic, kind in MAGIC:
+        if head.startswith(magic):
+            raise FileKindError(kind)
+    if head.count(b"\x00") * 10 > len(head):  # text, even with a NUL in a cell (a bad row), has few
+        raise FileKindError("binary")
+    return "csv"
+
+
 def _text(value: Any) -> str:
     if type(value) is str:  # a CSV's every value: the common case first
         return value.strip()
@@ -188,26 +230,27 @@ def _date(value: Any) -> date:
     return parsed
 
 
-def _moment(value: Any) -> datetime | None:
+def _moment(value: Any, tz: tzinfo) -> datetime | None:
+    """A moment; one written without a zone is in `tz` (TIMEZONE: the e-tax bureau's exports are local)."""
     if value is None or _text(value) == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return _moment_of(_text(value))
+        return value if value.tzinfo else value.replace(tzinfo=tz)
+    return _moment_of(_text(value), tz)
 
 
 @functools.lru_cache(maxsize=4096)
-def _moment_of(text: str) -> datetime:
+def _moment_of(text: str, tz: tzinfo) -> datetime:
     """A moment written as text (exports repeat their sync times row after row; the cache is bounded)."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as error:
         raise RowError(f"synced_at {text!r} is not a date and time") from error
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
-def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime) -> InvoiceRecord:
-    """One spreadsheet row as a record; raises RowError with the reason."""
+def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime, tz: tzinfo) -> InvoiceRecord:
+    """One spreadsheet row as a record (times without a zone in `tz`); raises RowError with the reason."""
     number_raw = _text(row.get("digital_number")) or _identifier(row.get("number"), (8, 20))
     if not number_raw:
         raise RowError("number is empty")
@@ -238,7 +281,7 @@ def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime) -> I
     seller_tax_id = _compact(_text(row.get("seller_tax_id"))).upper()
     if not seller_tax_id:
         raise RowError("seller_tax_id is empty")
-    synced_at = _moment(row.get("synced_at")) if has_sync_column else now
+    synced_at = _moment(row.get("synced_at"), tz) if has_sync_column else now
     texts = {"check_code": _compact(_text(row.get("check_code"))), "seller_name": _text(row.get("seller_name")),
              "buyer_tax_id": _compact(_text(row.get("buyer_tax_id"))).upper(),
              "buyer_name": _text(row.get("buyer_name")), "seller_tax_id": seller_tax_id}
@@ -252,7 +295,7 @@ def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime) -> I
                          seller_tax_id=seller_tax_id, seller_name=texts["seller_name"],
                          buyer_tax_id=texts["buyer_tax_id"], buyer_name=texts["buyer_name"], status=status,
                          synced_at=synced_at,
-                         status_changed_at=_moment(row.get("status_changed_at")))
+                         status_changed_at=_moment(row.get("status_changed_at"), tz))
 
 
 def row_warnings(record: InvoiceRecord, today: date) -> list[str]:
@@ -324,19 +367,24 @@ def _csv_rows(path: Path) -> Iterator[list[Any]]:
 
 def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
     from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
 
-    book = load_workbook(path, read_only=True, data_only=True)
-    try:
-        for row in book.active.iter_rows(values_only=True):  # type: ignore[union-attr]
-            yield list(row)
-    finally:
-        book.close()
+    with path.open("rb") as handle:  # a handle: openpyxl would go by the name's extension
+        try:
+            book = load_workbook(handle, read_only=True, data_only=True)
+        except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
+            raise RowError(f"the XLSX file could not be opened ({type(error).__name__})") from error
+        try:
+            for row in book.active.iter_rows(values_only=True):  # type: ignore[union-attr]
+                yield list(row)
+        finally:
+            book.close()
 
 
 def read_rows(path: Path) -> tuple[Iterator[tuple[int, dict[str, Any]]], bool, dict[str, str]]:
-    """(row number, mapped row) pairs of a CSV or XLSX file, whether it has a sync column, and the file's name
-    of each column read."""
-    rows = _xlsx_rows(path) if path.suffix.lower() in (".xlsx", ".xlsm") else _csv_rows(path)
+    """(row number, mapped row) pairs of a CSV or XLSX file (told apart by content, not by name), whether it
+    has a sync column, and the file's name of each column read."""
+    rows = _xlsx_rows(path) if file_kind(path) == "xlsx" else _csv_rows(path)
     header, start, first = None, 1, None
     for start, values in enumerate(rows, start=1):  # title rows above the header are skipped
         first = first if first is not None else (values if any(_text(v) for v in values) else None)
@@ -437,7 +485,7 @@ class Parsed:
     warnings: list[tuple[int, str]]
 
 
-def parsed_batches(path: Path, now: datetime, sqlite: bool) -> Iterator[Parsed]:
+def parsed_batches(path: Path, now: datetime, sqlite: bool, tz: tzinfo) -> Iterator[Parsed]:
     """The file read and checked a batch at a time; RowError first when the file itself is unusable."""
     rows, has_sync, columns = read_rows(path)
     today = now.date()
@@ -447,7 +495,7 @@ def parsed_batches(path: Path, now: datetime, sqlite: bool) -> Iterator[Parsed]:
         first: dict[tuple[str, str], int] = {}  # the batch's keys (earlier batches': the database's)
         for index, row in batch:
             try:
-                record = parse_row(row, has_sync_column=has_sync, now=now)
+                record = parse_row(row, has_sync_column=has_sync, now=now, tz=tz)
             except RowError as error:
                 parsed.errors.append((index, in_file_terms(str(error), columns)))
                 continue
@@ -461,10 +509,10 @@ def parsed_batches(path: Path, now: datetime, sqlite: bool) -> Iterator[Parsed]:
         yield parsed
 
 
-def _read_in_worker(path: Path, now: datetime, sqlite: bool, queue: Any) -> None:
+def _read_in_worker(path: Path, now: datetime, sqlite: bool, tz: tzinfo, queue: Any) -> None:
     """The reading process: batches into the queue (bounded: it waits while the importer writes), then None."""
     try:
-        for parsed in parsed_batches(path, now, sqlite):
+        for parsed in parsed_batches(path, now, sqlite, tz):
             queue.put(parsed)
         queue.put(None)
     except RowError as error:
@@ -474,11 +522,11 @@ def _read_in_worker(path: Path, now: datetime, sqlite: bool, queue: Any) -> None
         queue.put(RowError(f"the file could not be read ({type(error).__name__})"))
 
 
-async def _parsed(path: Path, now: datetime, sqlite: bool) -> AsyncGenerator[Parsed, None]:
+async def _parsed(path: Path, now: datetime, sqlite: bool, tz: tzinfo) -> AsyncGenerator[Parsed, None]:
     """Batches of the file; a large one is read and checked in a process of its own, while this one writes
     the previous batch (the reading is most of an import's CPU)."""
     if path.stat().st_size < WORKER_FROM_BYTES:
-        for parsed in parsed_batches(path, now, sqlite):
+        for parsed in parsed_batches(path, now, sqlite, tz):
             yield parsed
         return
     # fork: nothing of this process runs in the child but the reading (spawn would import the caller's
@@ -486,7 +534,7 @@ async def _parsed(path: Path, now: datetime, sqlite: bool) -> AsyncGenerator[Par
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context: Any = multiprocessing.get_context(method)
     queue = context.Queue(maxsize=2)
-    worker = context.Process(target=_read_in_worker, args=(path, now, sqlite, queue), daemon=True)
+    worker = context.Process(target=_read_in_worker, args=(path, now, sqlite, tz, queue), daemon=True)
     worker.start()
     try:
         while True:
@@ -512,7 +560,7 @@ def _next_from(queue: Any, worker: Any) -> Any:
                 return RowError(f"the file could not be read (the reading process ended: {worker.exitcode})")
 
 
-async def import_file(sessions: Callable[..., AsyncSession], path: Path, *, now: datetime,
+async def import_file(sessions: Callable[..., AsyncSession], path: Path, *, now: datetime, tz: tzinfo,
                       progress: Callable[[int], None] = lambda n: None) -> ImportReport:
     """Import a file: bad rows are reported by row, good rows imported; a second import changes nothing.
 
@@ -525,7 +573,7 @@ async def import_file(sessions: Callable[..., AsyncSession], path: Path, *, now:
     """
     report = ImportReport()
     engine = sessions.kw["bind"]  # type: ignore[attr-defined]
-    batches = _parsed(path, now, sqlite=engine.dialect.name == "sqlite")
+    batches = _parsed(path, now, sqlite=engine.dialect.name == "sqlite", tz=tz)
     try:
         first = await anext(batches, None)  # a file that cannot be read fails here, before any writing
         async with engine.connect() as connection:

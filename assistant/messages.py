@@ -65,6 +65,8 @@ class Text(Inbound):
     edited: bool = False
     entities: tuple[dict[str, Any], ...] = ()
     """Its formatting (bold, links…) as the transport gives it, kept when an edit is carried over."""
+    forwarded_from: int | None = None
+    """For a forwarded message, its original sender's user id (0: they hide their account in forwards)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,7 @@ import logging
 from typing import Any, Literal
 
 from assistant.admin import handlers as admin
+from assistant.admin import setup
 from assistant.admin.desk import AdminDesk
 from assistant.merchant import chat as merchant
 from assistant.messages import (
@@ -71,6 +72,7 @@ ROUTES: dict[Key, Handler] = {
     (STAFF, Command, "queue"): support.queue,
     (STAFF, Command, "lookup"): support.lookup,
     (STAFF, Command, "note"): support.not_ours,
+    (STAFF, Command, "id"): setup.chat_ids,
     (STAFF, Command, None): support.not_ours,  # commands for other bots or people
     (STAFF, ButtonPress, "claim"): support.claim,
     (STAFF, ButtonPress, "close"): support.close,
@@ -89,6 +91,9 @@ ROUTES: dict[Key, Handler] = {
     (ADMIN, Command, "maintenance_list"): admin.maintenance_list,
     (ADMIN, Command, "announce"): admin.announce,
     (ADMIN, Command, "stats"): admin.stats,
+    (ADMIN, Command, "users"): admin.users,
+    (ADMIN, ButtonPress, "users"): admin.user_button,
+    (ADMIN, Text, None): admin.forwarded,  # a message an admin forwarded: its sender's card
     # -- an admin inside a draft: the draft's flow (any command or "cancel" leaves it)
     **{(ADMIN_DRAFT, kind, None): admin.draft for kind in CHAT_MESSAGES},
     # -- a merchant with an active ticket: relayed to the ticket's topic, or the ticket's own commands
@@ -96,6 +101,7 @@ ROUTES: dict[Key, Handler] = {
     (TICKET, Command, "tickets"): support.ticket_list,
     (TICKET, Command, "help"): support.help_during_ticket,
     (TICKET, Command, "lang"): support.switch_language,
+    (TICKET, Command, "id"): setup.chat_ids,
     (TICKET, Command, None): support.still_active,
     (TICKET, ButtonPress, "withdraw"): support.answer_withdraw,
     (TICKET, ButtonPress, "keep"): support.answer_withdraw,
@@ -116,6 +122,7 @@ ROUTES: dict[Key, Handler] = {
     (MERCHANT, Command, "find"): merchant.flow_command("find"),
     (MERCHANT, Command, "human"): merchant.flow_command("human"),
     (MERCHANT, Command, "tickets"): support.ticket_list,
+    (MERCHANT, Command, "id"): setup.chat_ids,
     (MERCHANT, Command, None): merchant.unknown_command,
     **{(MERCHANT, ButtonPress, choice): merchant.ticket_button for choice in TICKET_CHOICES},  # rate, reopen...
     (MERCHANT, ButtonPress, None): merchant.press,
@@ -133,7 +140,13 @@ ROUTES: dict[Key, Handler] = {
     (SYSTEM, DeliveryFailed, None): runtime.undelivered,
 }
 
-ADMIN_COMMANDS = tuple(name for audience, _, name in ROUTES if audience == ADMIN and name is not None)
+ADMIN_COMMANDS = tuple(name for audience, kind, name in ROUTES
+                       if audience == ADMIN and kind is Command and name is not None)
+ADMIN_BUTTONS = tuple(name for audience, kind, name in ROUTES
+                      if audience == ADMIN and kind is ButtonPress and name is not None)
+STAFF_COMMANDS = tuple(name for audience, kind, name in ROUTES
+                       if audience == STAFF and kind is Command and name is not None)
+"""The support group's commands, listed in its command menu (in this order)."""
 MENU_COMMANDS = ("start", "cancel", "help", "lang", "status", "tickets")
 """The merchants' commands listed in Telegram's command menu (each has a row above)."""
 
@@ -179,6 +192,11 @@ async def resolve(turn: Turn, message: Message) -> Audience:
     turn.conversation_or_none, turn.is_new = await store.conversations.get(
         message.chat_id, message.user_id, initial=TROUBLESHOOT.initial, now=now)
     if isinstance(message, Command) and message.name in ADMIN_COMMANDS:
+        return ADMIN
+    if isinstance(message, ButtonPress) and name_of(message) in ADMIN_BUTTONS:
+        return ADMIN
+    if (isinstance(message, Text) and message.forwarded_from is not None and turn.user.role == "admin"
+            and not AdminDesk.owns(turn.conversation)):
         return ADMIN
     if AdminDesk.owns(turn.conversation):
         return ADMIN_DRAFT

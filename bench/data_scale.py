@@ -33,6 +33,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project, not bench/ (its profile.py)
 
@@ -42,6 +43,9 @@ from assistant.store.engine import make_engine, make_sessions  # noqa: E402
 from assistant.store.migrate import recreate, upgrade  # noqa: E402
 from assistant.store.plans import STATEMENTS, explain, indexes_used, whole_reads  # noqa: E402
 from assistant.store.uow import sql_units  # noqa: E402
+
+TZ = ZoneInfo("Asia/Shanghai")
+"""TIMEZONE (its default): a time written without a zone is in it."""
 
 HEADER = "code,number,kind,issue_date,amount,tax,total,check_code,seller_tax_id,seller_name,buyer_tax_id," \
          "buyer_name,status,synced_at\n"
@@ -111,7 +115,7 @@ async def child_import(url: str, path: Path) -> dict[str, Any]:
     engine = make_engine(url)
     sessions = make_sessions(engine)
     began = time.perf_counter()
-    report = await import_file(sessions, path, now=NOW)
+    report = await import_file(sessions, path, now=NOW, tz=TZ)
     seconds = time.perf_counter() - began
     await engine.dispose()
     return {"seconds": seconds, "rows": report.rows, "new": report.new, "updated": report.updated,

@@ -28,8 +28,10 @@ from assistant.adapters.check import Check
 from assistant.adapters.cli_texts import LocalizedGroup, columns, language_of, tell
 from assistant.adapters.failures import ExitCode, explain
 from assistant.admin.commands import end_maintenance, start_maintenance
+from assistant.admin.figures import Period, periods
 from assistant.core import utcnow
 from assistant.domain.identifiers import tax_id_valid
+from assistant.domain.service import Service
 from assistant.messages import Inbound
 from assistant.outputs import Out, Reply, Unavailable
 from assistant.settings import PROJECT_DIR, Settings
@@ -231,7 +233,7 @@ def import_invoices(ctx: typer.Context,
                     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
                     demo: DemoOption = False) -> None:
     """Import invoices from CSV or XLSX (English headers or the e-tax bureau export)."""
-    from assistant.importer import RowError, import_file
+    from assistant.importer import FileKindError, RowError, import_file
 
     settings = settings_for(ctx, demo)
     language = settings.default_language
@@ -240,8 +242,14 @@ def import_invoices(ctx: typer.Context,
         async with composed(ctx).runtime(settings) as rt:
             with Progress(console=console, transient=True) as progress:
                 task = progress.add_task(tell("importing", language, name=file.name), total=None)
-                report = await import_file(rt.sessions, file, now=utcnow(),
-                                           progress=lambda n: progress.advance(task, n))
+                try:
+                    report = await import_file(rt.sessions, file, now=utcnow(), tz=settings.tz,
+                                               progress=lambda n: progress.advance(task, n))
+                except FileKindError as error:  # one line, whatever the file's name claims
+                    fail(tell("import_xls", language, file=file) if error.kind == "xls"
+                         else tell("import_not_a_table", language, file=file, kind=error.kind))
+                except RowError as error:
+                    fail(tell("import_failed", language, file=file, error=error))
             async with rt.units() as store:
                 await store.audit.add(actor_id=None, action="invoices_imported", allowed=True, now=utcnow(),
                                            detail={"file": file.name, "rows": report.rows, "new": report.new,
@@ -257,10 +265,7 @@ def import_invoices(ctx: typer.Context,
         console.print(tell("import_summary", language, rows=report.rows, new=report.new, updated=report.updated,
                           unchanged=report.unchanged, rejected=report.rejected))
 
-    try:
-        run_async(main(), settings)
-    except RowError as error:
-        fail(tell("import_failed", language, file=file, error=error))
+    run_async(main(), settings)
 
 
 @users_app.command("add")
@@ -573,6 +578,39 @@ def audit(ctx: typer.Context, limit: Annotated[int, typer.Option()] = 100,
         console.print(table)
 
     run_async(main(), settings)
+
+
+@app.command()
+def stats(ctx: typer.Context, demo: DemoOption = False) -> None:
+    """Satisfaction and response times (in total and per staff member) and lookups: today, 7 and 30 days."""
+    settings = settings_for(ctx, demo)
+
+    async def main() -> list[Period]:
+        async with composed(ctx).runtime(settings) as rt, rt.units() as store:
+            return await periods(store, utcnow(), settings.tz)
+
+    language = settings.default_language
+    names = {"today": "stats_today", "week": "stats_week", "month": "stats_month"}
+    table = Table(*columns("stats_columns", language))
+    for period in run_async(main(), settings):
+        table.add_row(tell(names[period.name], language), tell("stats_everyone", language), str(period.lookups),
+                      *_service_cells(period.service, language))
+        for member in period.staff:
+            table.add_row("", escape(member.label), "", *_service_cells(member.service, language))
+    console.print(table)
+
+
+def _service_cells(figures: Service, language: str) -> list[str]:
+    """Tickets, ratings (average, how many of each 5…1 stars), median minutes to first reply and to close."""
+    def minutes(value: float | None) -> str:
+        return f"{value}" if value is not None else "—"
+
+    average = f"{figures.average_rating:.1f}" if figures.average_rating is not None else "—"
+    spread = " ".join(f"{stars}★{figures.ratings[stars - 1]}" for stars in range(5, 0, -1)
+                      if figures.ratings[stars - 1])
+    return [str(figures.tickets), tell("stats_rated", language, average=average, rated=figures.rated,
+                                       spread=spread or "—"),
+            minutes(figures.median_first_reply_minutes), minutes(figures.median_close_minutes)]
 
 
 @app.command()

@@ -163,7 +163,8 @@ class Serving:
         async with application:  # initialized: entering again does nothing more; leaving shuts it down
             async with self.units() as store:
                 admins = {admin.id: admin.language for admin in await store.users.admins()}
-            await set_up_bot_profile(application.bot, self.renderer, self.default_language, admins)
+            await set_up_bot_profile(application.bot, self.renderer, self.default_language, admins,
+                                     adapter.support_chat_id)
             rights = await adapter.support_rights(application.bot)
             await adapter.execute(application.bot, await self.assistant.startup_notices(support_rights=rights))
             await application.start()

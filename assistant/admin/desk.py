@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-import statistics
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from assistant.admin import people
 from assistant.admin.commands import end_maintenance, start_maintenance
+from assistant.admin.figures import periods
 from assistant.merchant.diagnosis import window_summary
 from assistant.domain.times import parse_time
 from assistant.flow_runner import FlowRunner
@@ -113,8 +114,22 @@ class AdminDesk:
 
     async def stats(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
         inbox = await self.store.inbox.counts()
-        return [self._reply("stats", user, event.chat_id, periods=await self._stats(),
+        return [self._reply("stats", user, event.chat_id, periods=await periods(self.store, self.now, self.tz),
                             waiting=inbox.get("pending", 0), dead=inbox.get("dead", 0))]
+
+    async def users(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
+        return await people.users(self, event, user)
+
+    async def user_button(self, event: ButtonPress, user: User) -> list[Out]:
+        """A `/users` card's button: an admin's is carried out and audited; anyone else's refused and recorded."""
+        if user.role != "admin":
+            await self.store.audit.add(actor_id=user.id, action="users", allowed=False,
+                                       detail={"choice": event.choice}, now=self.now)
+            return [self._reply("admin_only", user, event.chat_id, command="users")]
+        return await people.pressed(self, event, user)
+
+    async def forwarded(self, event: Text, user: User) -> list[Out]:
+        return await people.forwarded(self, event, user)
 
     async def flow_event(self, event: Inbound, user: User, conversation: Conversation) -> list[Out]:
         """A message while the admin is inside an admin flow (maintenance, announce)."""
@@ -156,19 +171,6 @@ class AdminDesk:
         outputs.append(self._reply("state_menu", user, conversation.chat_id, PROMPT_BUTTONS["menu"],
                                    conversation.version))
         return outputs
-
-    async def _stats(self) -> list[dict[str, Any]]:
-        """Lookups by outcome, tickets opened and closed, median time to claim: today and the last 7 days."""
-        local_midnight = datetime.combine(self.now.astimezone(self.tz).date(), time.min, tzinfo=self.tz)
-        periods = []
-        for name, since in (("today", local_midnight), ("week", local_midnight - timedelta(days=6))):
-            outcomes = await self.store.lookups.outcome_counts(since)
-            opened, closed = await self.store.tickets.counts(since)
-            waits = await self.store.tickets.claim_waits(since)
-            periods.append({"name": name, "outcomes": sorted(outcomes.items(), key=lambda kv: (-kv[1], kv[0])),
-                            "lookups": sum(outcomes.values()), "opened": opened, "closed": closed,
-                            "median_claim_minutes": round(statistics.median(waits), 1) if waits else None})
-        return periods
 
 
 async def _prompt(draft: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from assistant.admin.desk import AdminDesk
-from assistant.messages import Command, Inbound
+from assistant.messages import ButtonPress, Command, Inbound, Text
 from assistant.outputs import Out
 from assistant.store.models import Conversation, User
 from assistant.turn import Handler, Turn
@@ -31,6 +31,17 @@ maintenance_end = _admin_only(AdminDesk.end_maintenance)
 maintenance_extend = _admin_only(AdminDesk.extend_maintenance)
 maintenance_list = _admin_only(AdminDesk.list_maintenance)
 stats = _admin_only(AdminDesk.stats)
+users = _admin_only(AdminDesk.users)
+
+
+async def user_button(turn: Turn, message: ButtonPress) -> list[Out]:
+    """A button on a `/users` card."""
+    return await turn.admin().user_button(message, turn.user)
+
+
+async def forwarded(turn: Turn, message: Text) -> list[Out]:
+    """A message an admin forwarded to the bot: its sender's card."""
+    return await turn.admin().forwarded(message, turn.user)
 
 
 async def draft(turn: Turn, message: Inbound) -> list[Out]:

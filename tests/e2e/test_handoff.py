@@ -282,3 +282,28 @@ async def test_the_daily_cap_over_telegram(api: FakeBotAPI, bot_settings, clock,
         assert len(api.topics) == 1
     finally:
         await bot.stop()
+
+
+async def test_the_support_group_gets_the_staff_commands_and_id_answers_the_ids(api: FakeBotAPI, desk) -> None:
+    from assistant.routing import STAFF_COMMANDS
+
+    group = [c.params for c in api.calls_of("setMyCommands")
+             if (c.params.get("scope") or {}).get("chat_id") == SUPPORT]
+    assert {(c.get("language_code") or "") for c in group} == {"zh", "en", ""}
+    for call in group:
+        assert call["scope"] == {"type": "chat", "chat_id": SUPPORT}
+        assert [c["command"] for c in call["commands"]] == list(STAFF_COMMANDS)
+    described = {c.get("language_code"): {d["command"]: d["description"] for d in c["commands"]} for c in group}
+    assert described["zh"]["claim"] == "认领本话题的工单" and described["en"]["claim"] == "Claim the ticket of this topic"
+    assert {"claim", "close", "reopen", "queue", "lookup", "id"} <= set(STAFF_COMMANDS)
+    # /id, in the support group (in a topic) and in a private chat: the ids to put in the settings
+    await staff_in(api, 42).send("/id")
+    await api.wait_for(lambda: any("本群的 ID" in m["text"] for m in api.in_topic(SUPPORT, 42)))
+    text = next(m["text"] for m in api.in_topic(SUPPORT, 42) if "本群的 ID" in m["text"])
+    assert f"本群的 ID：<code>{SUPPORT}</code>" in text and f"<code>{STAFF}</code>" in text and "<code>42</code>" in text
+    english = Merchant(api, 1002, language="en")
+    await english.send("/id")
+    await api.wait_for(lambda: any("This chat" in m["text"] for m in english.inbox))
+    text = next(m["text"] for m in english.inbox if "This chat" in m["text"])
+    assert "This chat's id: <code>1002</code>" in text and "Your Telegram user id: <code>1002</code>" in text
+    assert "SUPPORT_CHAT_ID" not in text

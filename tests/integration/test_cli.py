@@ -264,3 +264,37 @@ def test_an_env_file_that_is_not_utf8_is_one_line(tmp_path: Path, monkeypatch: p
     result = subprocess.run([sys.executable, "bot.py", "db", "upgrade"], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, "DATA_DIR": str(tmp_path)}, timeout=60)
     assert result.returncode == 2 and "is not UTF-8" in result.stderr and "Traceback" not in result.stderr
+
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200)
+XLS = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500)
+
+
+@pytest.mark.parametrize(("name", "content", "said"), [
+    ("发票.xlsx", PNG, "not a CSV or XLSX table (its content is PNG, whatever its name says)"),
+    ("发票.csv", PNG, "its content is PNG"),
+    ("old.xls", XLS, "this is an old Excel (.xls) file, which cannot be read. Save it as .xlsx or CSV"),
+    ("renamed.csv", XLS, "old Excel (.xls)"),
+])
+def test_a_file_that_is_not_a_table_is_one_clear_line(database: Path, tmp_path: Path, name: str, content: bytes,
+                                                        said: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = runner.invoke(bot.app, ["import-invoices", str(path)])
+    assert result.exit_code != 0 and said in result.output, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 2
+
+
+def test_the_wrong_kind_of_file_in_chinese(chinese: Path, tmp_path: Path) -> None:
+    path = tmp_path / "发票.xlsx"
+    path.write_bytes(PNG)
+    result = runner.invoke(bot.app, ["import-invoices", str(path)])
+    assert result.exit_code != 0 and "不是 CSV 或 XLSX 表格（文件内容是 PNG" in result.output, result.output
+
+
+def test_an_unusable_table_is_its_reason_not_an_unexpected_error(database: Path, tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("foo,bar\n1,2\n", encoding="utf-8")
+    result = runner.invoke(bot.app, ["import-invoices", str(path)])
+    assert result.exit_code != 0 and f"{path}: " in result.output and "unexpected" not in result.output, \
+        result.output

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import Workbook
@@ -14,6 +15,9 @@ from sqlalchemy import select
 from assistant.importer import import_file
 from assistant.store.models import Invoice
 from tests.conftest import FakeClock
+
+TZ = ZoneInfo("Asia/Shanghai")
+"""TIMEZONE (its default): a time written without a zone is in it."""
 
 ENGLISH = ["code", "number", "kind", "issue_date", "amount", "tax", "total", "check_code", "seller_tax_id",
            "seller_name", "buyer_tax_id", "buyer_name", "status", "synced_at"]
@@ -54,7 +58,7 @@ BAD = [
 async def test_english_csv_with_bad_rows(sessions, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "invoices.csv", ENGLISH, [GOOD[0], BAD[0], GOOD[1], BAD[1], BAD[2], BAD[3],
                                                           GOOD[2], BAD[4]])
-    report = await import_file(sessions, path, now=FakeClock().now)
+    report = await import_file(sessions, path, now=FakeClock().now, tz=TZ)
     assert (report.rows, report.new, report.updated, report.unchanged) == (8, 3, 0, 0)
     assert [row for row, _ in report.errors] == [3, 5, 6, 7, 9]
     reasons = dict(report.errors)
@@ -72,13 +76,13 @@ async def test_english_csv_with_bad_rows(sessions, tmp_path: Path) -> None:
 
 async def test_importing_twice_changes_nothing_and_changes_are_updates(sessions, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "invoices.csv", ENGLISH, GOOD)
-    await import_file(sessions, path, now=FakeClock().now)
+    await import_file(sessions, path, now=FakeClock().now, tz=TZ)
     before = {k: (v.id, v.status, v.status_changed_at, v.total) for k, v in (await invoices(sessions)).items()}
-    again = await import_file(sessions, path, now=FakeClock().now)
+    again = await import_file(sessions, path, now=FakeClock().now, tz=TZ)
     assert (again.new, again.updated, again.unchanged) == (0, 0, 3)
     assert {k: (v.id, v.status, v.status_changed_at, v.total) for k, v in (await invoices(sessions)).items()} == before
     changed = [GOOD[0][:12] + ["作废", GOOD[0][13]], *GOOD[1:]]
-    report = await import_file(sessions, write_csv(tmp_path / "v2.csv", ENGLISH, changed), now=FakeClock().now)
+    report = await import_file(sessions, write_csv(tmp_path / "v2.csv", ENGLISH, changed), now=FakeClock().now, tz=TZ)
     assert (report.new, report.updated, report.unchanged) == (0, 1, 2)
     updated = (await invoices(sessions))[("011002500111", "12345678")]
     assert updated.status == "voided" and updated.status_changed_at is None  # when it changed: the file did not say
@@ -90,7 +94,7 @@ async def test_chinese_export_in_gb18030(sessions, tmp_path: Path) -> None:
             ["", "", "25112000000012345678", "2025-03-10", "800", "104", "904", "", "91110105MA00XYZW3K", "卖方",
              "", "", "正常"]]
     path = write_csv(tmp_path / "导出.csv", CHINESE, rows, encoding="gb18030")
-    report = await import_file(sessions, path, now=FakeClock().now)
+    report = await import_file(sessions, path, now=FakeClock().now, tz=TZ)
     assert (report.new, report.errors) == (2, [])
     stored = await invoices(sessions)
     assert stored[("011002500111", "12345678")].seller_name == "北京朝阳办公用品有限公司"
@@ -106,7 +110,7 @@ async def test_xlsx(sessions, tmp_path: Path) -> None:
                   "91110105MA00XYZW3K", "卖方", "91110000600037341L", "买方", "normal", None])
     path = tmp_path / "invoices.xlsx"
     book.save(path)
-    report = await import_file(sessions, path, now=FakeClock().now)
+    report = await import_file(sessions, path, now=FakeClock().now, tz=TZ)
     assert (report.new, report.errors) == (1, [])
     stored = (await invoices(sessions))[("011002500111", "12345678")]
     assert stored.sync_state == "pending" and stored.amount == Decimal("1000.00")
@@ -117,7 +121,7 @@ async def test_a_file_without_a_number_column_is_refused(sessions, tmp_path: Pat
 
     with pytest.raises(RowError, match="no invoice number column"):
         await import_file(sessions, write_csv(tmp_path / "x.csv", ["foo", "bar"], [["1", "2"]]),
-                          now=FakeClock().now)
+                          now=FakeClock().now, tz=TZ)
 
 
 async def test_what_real_exports_hold(sessions, tmp_path: Path) -> None:
@@ -131,7 +135,7 @@ async def test_what_real_exports_hold(sessions, tmp_path: Path) -> None:
     path = tmp_path / "导出.tsv"
     path.write_text("发票清单 2025年3月\n" + "\n".join("\t".join(r) for r in [header, *rows]) + "\n",
                     encoding="utf-8")
-    report = await import_file(sessions, path, now=FakeClock().now)
+    report = await import_file(sessions, path, now=FakeClock().now, tz=TZ)
     assert (report.new, [row for row, _ in report.errors]) == (3, [4])  # the duplicate, by row
     assert "already in row 3" in report.errors[0][1]
     assert [row for row, _ in report.warnings] == [6, 6]
@@ -155,12 +159,12 @@ async def test_xlsx_numbers_keep_their_leading_zeros_and_missing_columns_are_nam
     sheet.append([11002500111, 112233, date(2025, 3, 1), 1000, "91110000600037341L"])  # Excel dropped the zeros
     path = tmp_path / "invoices.xlsx"
     book.save(path)
-    report = await import_file(sessions, path, now=FakeClock().now)
+    report = await import_file(sessions, path, now=FakeClock().now, tz=TZ)
     assert (report.new, report.errors) == (1, [])
     assert ("011002500111", "00112233") in await invoices(sessions)
     with pytest.raises(RowError, match="missing columns: issue_date / 开票日期, seller_tax_id / 销方识别号"):
         await import_file(sessions, write_csv(tmp_path / "x.csv", ["发票号码", "金额"], [["12345678", "1"]]),
-                          now=FakeClock().now)
+                          now=FakeClock().now, tz=TZ)
 
 
 
@@ -170,7 +174,7 @@ async def test_bad_rows_name_the_columns_as_the_file_does(sessions, tmp_path: Pa
             ["011002500111", "12345679", "不是日期", "1", "X", "正常"],
             ["011002500111", "12345670", "2025-03-01", "1.234", "X", "正常"],
             ["011002500111", "12345671", "2025-03-01", "1", "X", "amount"]]
-    report = await import_file(sessions, write_csv(tmp_path / "导出.csv", header, rows), now=FakeClock().now)
+    report = await import_file(sessions, write_csv(tmp_path / "导出.csv", header, rows), now=FakeClock().now, tz=TZ)
     assert dict(report.errors) == {
         2: "发票号码 '1234567' must have 8 or 20 digits",
         3: "开票日期 '不是日期' is not a date",
@@ -179,9 +183,9 @@ async def test_bad_rows_name_the_columns_as_the_file_does(sessions, tmp_path: Pa
     }
     digital = await import_file(sessions, write_csv(tmp_path / "数电.csv", ["数电发票号码", "开票日期", "金额", "销方识别号"],
                                                     [["2511200000001234567", "2025-03-01", "1", "X"]]),
-                                now=FakeClock().now)
+                                now=FakeClock().now, tz=TZ)
     assert digital.errors == [(2, "数电发票号码 '2511200000001234567' must have 8 or 20 digits")]
-    english = await import_file(sessions, write_csv(tmp_path / "e.csv", ENGLISH, [BAD[1]]), now=FakeClock().now)
+    english = await import_file(sessions, write_csv(tmp_path / "e.csv", ENGLISH, [BAD[1]]), now=FakeClock().now, tz=TZ)
     assert english.errors == [(2, "issue_date 'not a date' is not a date")]
 
 
@@ -199,13 +203,13 @@ async def test_a_large_file_is_staged_in_batches_with_duplicates_across_them(ses
     rows += [["011002500111", "1", "", "2025-03-01", "1", "0", "1", "", "X", "", "", "", "正常", ""]] * 3
     rows.append(rows[0][:9] + ["名" * 201] + rows[0][10:])  # a seller name longer than the column
     path = write_csv(tmp_path / "big.csv", ENGLISH, rows)
-    report = await import_file(sessions, path, now=FakeClock().now)
+    report = await import_file(sessions, path, now=FakeClock().now, tz=TZ)
     assert (report.rows, report.new, report.updated, report.unchanged, report.rejected) == (15, 10, 0, 0, 5)
     assert [row for row, _ in report.errors] == [12, 13]  # the first two bad rows, by row
     assert "already in row 3" in report.errors[0][1] and "8 or 20 digits" in report.errors[1][1]
     assert len(await invoices(sessions)) == 10
     rows[5] = rows[5][:12] + ["作废", ""]
-    again = await import_file(sessions, write_csv(tmp_path / "v2.csv", ENGLISH, rows[:10]), now=FakeClock().now)
+    again = await import_file(sessions, write_csv(tmp_path / "v2.csv", ENGLISH, rows[:10]), now=FakeClock().now, tz=TZ)
     assert (again.new, again.updated, again.unchanged, again.rejected) == (0, 1, 9, 0)
     assert (await invoices(sessions))[("011002500111", "00000005")].status == "voided"
 
@@ -214,7 +218,7 @@ async def test_a_utf8_file_with_a_byte_order_mark(sessions, tmp_path: Path) -> N
     path = write_csv(tmp_path / "bom.csv", CHINESE, [["", "", "25112000000012345678", "2025-03-10", "800", "104",
                                                       "904", "", "91110105MA00XYZW3K", "卖方", "", "", "正常"]],
                      encoding="utf-8-sig")
-    report = await import_file(sessions, path, now=FakeClock().now)
+    report = await import_file(sessions, path, now=FakeClock().now, tz=TZ)
     assert (report.new, report.errors) == (1, [])
 
 
@@ -227,12 +231,12 @@ async def test_a_large_file_is_read_in_a_process_of_its_own(sessions, tmp_path: 
     monkeypatch.setattr(importer, "WORKER_FROM_BYTES", 0)
     monkeypatch.setattr(importer, "BATCH", 2)
     path = write_csv(tmp_path / "invoices.csv", ENGLISH, [GOOD[0], BAD[0], GOOD[1], BAD[1], GOOD[2], GOOD[0]])
-    report = await import_file(sessions, path, now=FakeClock().now)
+    report = await import_file(sessions, path, now=FakeClock().now, tz=TZ)
     assert (report.rows, report.new, report.rejected) == (6, 3, 3)
     assert [row for row, _ in report.errors] == [3, 5, 7] and "already in row 2" in report.errors[2][1]
     with pytest.raises(RowError, match="no invoice number column"):
         await import_file(sessions, write_csv(tmp_path / "x.csv", ["foo", "bar"], [["1", "2"]]),
-                          now=FakeClock().now)
+                          now=FakeClock().now, tz=TZ)
 
 
 def test_a_staged_row_holds_what_a_new_invoice_would() -> None:
@@ -251,7 +255,7 @@ async def test_names_with_tabs_backslashes_and_newlines_arrive_as_written(sessio
     """The bulk path's encoding (PostgreSQL's COPY text) keeps every character; a NUL is a bad row."""
     odd = "北京\t朝阳\\办公\n用品 ‘有限’ \"公司\""
     rows = [GOOD[0][:9] + [odd] + GOOD[0][10:], GOOD[1][:9] + ["a\x00b"] + GOOD[1][10:]]
-    report = await import_file(sessions, write_csv(tmp_path / "odd.csv", ENGLISH, rows), now=FakeClock().now)
+    report = await import_file(sessions, write_csv(tmp_path / "odd.csv", ENGLISH, rows), now=FakeClock().now, tz=TZ)
     assert (report.new, [row for row, _ in report.errors]) == (1, [3]) and "NUL" in report.errors[0][1]
     assert (await invoices(sessions))[("011002500111", "12345678")].seller_name == odd
 
@@ -273,3 +277,66 @@ async def test_staging_opens_on_a_connection_that_used_temporary_tables_already(
                                                          FakeClock().now)], sqlite=driver.sqlite))
         await staging.close()
         assert (merged.new, merged.updated, merged.repeated) == (1, 0, [])
+
+
+def _utc(moment: datetime) -> datetime:
+    """A stored moment as UTC (SQLite gives it back without a zone)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+async def test_times_without_a_zone_are_in_the_configured_time_zone(sessions, tmp_path: Path) -> None:
+    """状态变更时间 10:00 in an export is 10:00 Beijing time (02:00 UTC), not 10:00 UTC shown as 18:00."""
+    header = ["发票代码", "发票号码", "开票日期", "金额", "销方识别号", "发票状态", "状态变更时间"]
+    rows = [["011002500111", "12345678", "2025-03-01", "1000", "91110000600037341L", "已作废", "2025-03-02 10:00"],
+            ["011002500111", "12345679", "2025-03-01", "1000", "91110000600037341L", "已作废",
+             "2025-03-02T10:00:00+00:00"]]  # a zone given is kept
+    report = await import_file(sessions, write_csv(tmp_path / "导出.csv", header, rows), now=FakeClock().now, tz=TZ)
+    assert report.new == 2
+    stored = await invoices(sessions)
+    assert _utc(stored[("011002500111", "12345678")].status_changed_at) == datetime(2025, 3, 2, 10, tzinfo=TZ)
+    assert _utc(stored[("011002500111", "12345679")].status_changed_at) == datetime(2025, 3, 2, 10,
+                                                                                      tzinfo=timezone.utc)
+    # an XLSX cell holding a date and time (no zone: Excel has none) too
+    book = Workbook()
+    book.active.append(header)
+    book.active.append(["011002500111", "12345670", date(2025, 3, 1), 1000, "91110000600037341L", "已作废",
+                        datetime(2025, 3, 3, 9, 30)])
+    book.save(tmp_path / "导出.xlsx")
+    await import_file(sessions, tmp_path / "导出.xlsx", now=FakeClock().now, tz=TZ)
+    stored = await invoices(sessions)
+    assert _utc(stored[("011002500111", "12345670")].status_changed_at) == datetime(2025, 3, 3, 9, 30, tzinfo=TZ)
+
+
+async def test_the_file_type_is_read_from_the_content_not_the_name(sessions, tmp_path: Path) -> None:
+    from assistant.importer import FileKindError
+
+    csv_named_xlsx = write_csv(tmp_path / "really-a.xlsx", ENGLISH, [GOOD[0]])
+    assert (await import_file(sessions, csv_named_xlsx, now=FakeClock().now, tz=TZ)).new == 1
+    book = Workbook()
+    book.active.append(ENGLISH)
+    book.active.append(GOOD[1])
+    book.save(tmp_path / "really-a.csv")
+    assert (await import_file(sessions, tmp_path / "really-a.csv", now=FakeClock().now, tz=TZ)).new == 1
+    for name, content, kind in (("p.xlsx", b"\x89PNG\r\n\x1a\n" + bytes(100), "PNG"),
+                                ("o.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "xls"),
+                                ("d.pdf", b"%PDF-1.7\n" + bytes(100), "PDF"),
+                                ("b.csv", bytes(300), "binary")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(FileKindError) as raised:
+            await import_file(sessions, tmp_path / name, now=FakeClock().now, tz=TZ)
+        assert raised.value.kind == kind
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "z.xlsx", "w") as archive:  # a ZIP, but not a workbook
+        archive.writestr("word/document.xml", "<w/>")
+    with pytest.raises(FileKindError, match="ZIP"):
+        await import_file(sessions, tmp_path / "z.xlsx", now=FakeClock().now, tz=TZ)
+
+
+def test_the_kind_of_file_crosses_from_the_reading_process_intact() -> None:
+    import pickle
+
+    from assistant.importer import FileKindError
+
+    again = pickle.loads(pickle.dumps(FileKindError("PNG")))
+    assert isinstance(again, FileKindError) and again.kind == "PNG" and "PNG" in str(again)

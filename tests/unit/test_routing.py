@@ -126,7 +126,7 @@ def test_a_command_is_found_by_name_then_in_lower_case_then_by_type() -> None:
     assert handler_for(MERCHANT, sample(Command, "START")) is ROUTES[(MERCHANT, Command, "start")]
     assert handler_for(MERCHANT, sample(Command, "frobnicate")) is ROUTES[(MERCHANT, Command, None)]
     assert ADMIN_COMMANDS == ("maintenance", "maintenance_end", "maintenance_extend", "maintenance_list",
-                              "announce", "stats")
+                              "announce", "stats", "users")
 
 
 def test_the_command_menus_list_only_commands_with_rows() -> None:

@@ -31,6 +31,18 @@ def test_text() -> None:
         7, 7, "zh-hans", "号码 12345678", "王 经理")
 
 
+@pytest.mark.parametrize(("origin", "expected"), [
+    ({"type": "user", "date": 0, "sender_user": {"id": 4242, "is_bot": False, "first_name": "李"}}, 4242),
+    ({"type": "hidden_user", "date": 0, "sender_user_name": "李"}, 0),
+    ({"type": "channel", "date": 0, "message_id": 5, "chat": {"id": -1005, "type": "channel", "title": "c"}}, None),
+    (None, None),
+])
+def test_a_forwarded_texts_original_sender(origin: dict[str, Any] | None, expected: int | None) -> None:
+    fields = {"text": "我的发票查不到", **({"forward_origin": origin} if origin else {})}
+    event = update_to_message(update(**message(**fields)))
+    assert isinstance(event, Text) and event.forwarded_from == expected and event.user_id == 7
+
+
 @pytest.mark.parametrize(("text", "command", "args"), [
     ("/start", "start", ""), ("/start@invoice_helper_bot", "start", ""), ("/Lang en", "lang", "en"),
     ("/cancel  now ", "cancel", "now"),

@@ -140,6 +140,16 @@ def received(data: dict[str, Any]) -> Received:
         return Received(update_id=update_id, chat_id=0, user_id=None, kind="malformed", payload=data)
 
 
+def _forwarded_from(message: Any) -> int | None:
+    """A forwarded message's original sender: their id, 0 when they hide their account, None for a chat's."""
+    origin = getattr(message, "forward_origin", None)
+    if origin is None:
+        return None
+    if origin.type == "user":
+        return int(origin.sender_user.id)
+    return 0 if origin.type == "hidden_user" else None
+
+
 def update_to_message(update: Update, album: tuple[int, ...] = (), bot: Any = None,
                       batch: tuple[int, ...] = ()) -> ChatMessage | None:
     """The core's message for an update, or None when it carries nothing to handle."""
@@ -174,7 +184,8 @@ def update_to_message(update: Update, album: tuple[int, ...] = (), bot: Any = No
         return Command(name=command[0], args=clean(command[1]) or "", **base)
     if message.text is not None:
         text = clean(message.text) or ""
-        return Text(text=text, edited=edited, entities=_entities(message.text, text, message.entities), **base)
+        return Text(text=text, edited=edited, entities=_entities(message.text, text, message.entities),
+                    forwarded_from=_forwarded_from(message), **base)
     attachment = _attachment(message, bot) or Attachment(kind="other")
     kind = AlbumReceived if len(album) > 1 else FileSent
     caption = clean(message.caption)

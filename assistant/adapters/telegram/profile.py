@@ -10,7 +10,7 @@ from telegram import BotCommand, BotCommandScopeChat
 from telegram.error import BadRequest, TelegramError
 
 from assistant.replies import LANGUAGES, Renderer
-from assistant.routing import ADMIN_COMMANDS, MENU_COMMANDS
+from assistant.routing import ADMIN_COMMANDS, MENU_COMMANDS, STAFF_COMMANDS
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +20,9 @@ def _commands(renderer: Renderer, language: str, names: tuple[str, ...]) -> list
 
 
 async def set_up_bot_profile(bot: Any, renderer: Renderer, default_language: str,
-                             admins: dict[int, str] | None = None) -> None:
-    """Commands, description and short description in both languages (and the default); admins see theirs."""
+                             admins: dict[int, str] | None = None, support_chat_id: int | None = None) -> None:
+    """Commands, description and short description in both languages (and the default); admins see theirs,
+    and the support group its staff's."""
     for admin_id, language in (admins or {}).items():
         try:
             await bot.set_my_commands(_commands(renderer, language, MENU_COMMANDS + ADMIN_COMMANDS),
@@ -30,6 +31,12 @@ async def set_up_bot_profile(bot: Any, renderer: Renderer, default_language: str
             logger.info("admin commands not set for %s: %s", admin_id, error)
     for code in (*LANGUAGES, None):  # None sets the default for every other language
         lang = code or default_language
+        if support_chat_id is not None:
+            try:
+                await bot.set_my_commands(_commands(renderer, lang, STAFF_COMMANDS), language_code=code,
+                                          scope=BotCommandScopeChat(support_chat_id))
+            except BadRequest as error:  # the bot is not in the group (yet): `bot.py check` says so
+                logger.warning("staff commands not set for the support group %s: %s", support_chat_id, error)
         commands = _commands(renderer, lang, MENU_COMMANDS)
         await bot.set_my_commands(commands, language_code=code)
         await bot.set_my_description(renderer.text("bot_description", lang), language_code=code)
