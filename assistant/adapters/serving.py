@@ -27,6 +27,8 @@ from assistant.store.contracts import Units
 logger = logging.getLogger(__name__)
 
 Receive = Callable[[list[dict[str, Any]]], Awaitable[None]]
+GAUGES_EVERY = 5.0
+"""Seconds between reads of the database-backed gauges (at least; SCHEDULER_INTERVAL_SECONDS when longer)."""
 
 
 async def repeat(work: Callable[[], Awaitable[None]], what: str, interval: float, stop: asyncio.Event) -> None:
@@ -192,8 +194,10 @@ class Serving:
                 asyncio.create_task(repeat(carry_out_due, "scheduled work", self.interval, stop)),
                 asyncio.create_task(repeat(self.broadcasts.run_all, "broadcasts", self.interval, stop)),
                 asyncio.create_task(self.inbox.run(handle, self.assistant.dead_letter, execute, stop)),
-                asyncio.create_task(repeat(lambda: metrics.refresh_gauges(self.units), "metrics", self.interval,
-                                           stop)),
+                # the gauges are a few counts: read at most every 5 s, never competing with the chats'
+                # transactions for SQLite's one connection more often than that (an outage holds it)
+                asyncio.create_task(repeat(lambda: metrics.refresh_gauges(self.units), "metrics",
+                                           max(self.interval, GAUGES_EVERY), stop)),
             ]
             try:
                 await receive_updates(application.bot, receive, webhook=self.webhook, poll_timeout=self.poll_timeout,

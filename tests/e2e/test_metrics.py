@@ -32,7 +32,7 @@ async def chat_and_scrape(api: FakeBotAPI, base: str) -> str:
     async with httpx.AsyncClient(base_url=base) as client:
         health = await client.get("/healthz")
         assert (health.status_code, health.text) == (200, "ok")
-        for _ in range(100):  # the file's answer may go out a moment before its update counts as handled
+        for _ in range(200):  # handled counts a moment after the answer; the gauges are read every 5 s
             scraped = await client.get("/metrics")
             assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
             if (sample(scraped.text, "assistant_updates_handled_total", result="done") >= 3
