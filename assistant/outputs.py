@@ -109,7 +109,29 @@ class Progress:
     """The outbox entry this output was stored as; the adapter reports it sent."""
 
 
-Out = Reply | Copy | EditCopy | OpenTopic | EditCard | TopicState | Progress
+@dataclass(frozen=True)
+class RatingsChart:
+    """A picture of ratings for an admin: one stacked bar a row (1 to 5 stars), drawn by the transport.
+
+    The labels come in the admin's language and in English (`latin_*`): a machine without a CJK font draws
+    the English ones rather than empty boxes. The caption (HTML) goes with the picture.
+    """
+
+    chat_id: int
+    caption: str
+    title: str
+    rows: tuple[str, ...]
+    notes: tuple[str, ...]
+    values: tuple[tuple[int, ...], ...]
+    """Each row's count of 1, 2, 3, 4 and 5 stars."""
+    latin_title: str = ""
+    latin_rows: tuple[str, ...] = ()
+    latin_notes: tuple[str, ...] = ()
+    outbox_id: int | None = field(default=None, compare=False, repr=False)
+    """The outbox entry this output was stored as; the adapter reports it sent."""
+
+
+Out = Reply | Copy | EditCopy | OpenTopic | EditCard | TopicState | Progress | RatingsChart
 
 
 class Unavailable(Exception):

@@ -581,23 +581,39 @@ def audit(ctx: typer.Context, limit: Annotated[int, typer.Option()] = 100,
 
 
 @app.command()
-def stats(ctx: typer.Context, demo: DemoOption = False) -> None:
+def stats(ctx: typer.Context, chart: Annotated[Path | None, typer.Option()] = None,
+          demo: DemoOption = False) -> None:
     """Satisfaction and response times (in total and per staff member) and lookups: today, 7 and 30 days."""
+    from assistant import charts
+    from assistant.admin.figures import ratings_chart
     settings = settings_for(ctx, demo)
-
-    async def main() -> list[Period]:
-        async with composed(ctx).runtime(settings) as rt, rt.units() as store:
-            return await periods(store, utcnow(), settings.tz)
-
     language = settings.default_language
+
+    async def main() -> tuple[list[Period], bytes | None]:
+        async with composed(ctx).runtime(settings) as rt, rt.units() as store:
+            figures = await periods(store, utcnow(), settings.tz)
+            drawn = ratings_chart(rt.renderer, language, 0, figures) if chart is not None else None
+        return figures, (await asyncio.to_thread(charts.png, drawn) if drawn is not None else None)
+
     names = {"today": "stats_today", "week": "stats_week", "month": "stats_month"}
     table = Table(*columns("stats_columns", language))
-    for period in run_async(main(), settings):
+    figures, picture = run_async(main(), settings)
+    for period in figures:
         table.add_row(tell(names[period.name], language), tell("stats_everyone", language), str(period.lookups),
                       *_service_cells(period.service, language))
         for member in period.staff:
             table.add_row("", escape(member.label), "", *_service_cells(member.service, language))
     console.print(table)
+    if chart is None:
+        return
+    if picture is None:
+        console.print(tell("stats_no_ratings", language))
+        return
+    try:
+        chart.write_bytes(picture)
+    except OSError as error:
+        fail(tell("cannot_write", language, path=chart, reason=error.strerror))
+    console.print(tell("wrote", language, path=chart))
 
 
 def _service_cells(figures: Service, language: str) -> list[str]:

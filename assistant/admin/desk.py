@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from assistant.admin import people
 from assistant.admin.commands import end_maintenance, start_maintenance
-from assistant.admin.figures import periods
+from assistant.admin.figures import periods, ratings_chart
 from assistant.merchant.diagnosis import window_summary
 from assistant.domain.times import parse_time
 from assistant.flow_runner import FlowRunner
@@ -114,8 +114,10 @@ class AdminDesk:
 
     async def stats(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
         inbox = await self.store.inbox.counts()
-        return [self._reply("stats", user, event.chat_id, periods=await periods(self.store, self.now, self.tz),
-                            waiting=inbox.get("pending", 0), dead=inbox.get("dead", 0))]
+        figures = await periods(self.store, self.now, self.tz)
+        chart = ratings_chart(self.renderer, user.language, event.chat_id, figures)
+        return [self._reply("stats", user, event.chat_id, periods=figures, waiting=inbox.get("pending", 0),
+                            dead=inbox.get("dead", 0)), *([chart] if chart else [])]
 
     async def users(self, event: Command, user: User, conversation: Conversation) -> list[Out]:
         return await people.users(self, event, user)

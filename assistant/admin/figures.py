@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import statistics
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from assistant.domain.service import Service, by_staff, service
+from assistant.outputs import RatingsChart
+from assistant.replies import Renderer
 from assistant.store.contracts import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -57,3 +60,20 @@ async def periods(store: UnitOfWork, now: datetime, tz: ZoneInfo) -> list[Period
                              opened, closed, round(statistics.median(waits), 1) if waits else None,
                              service(served), sorted(staff, key=lambda s: (-s.service.tickets, s.label))))
     return result
+
+
+def ratings_chart(renderer: Renderer, language: str, chat_id: int, figures: list[Period]) -> RatingsChart | None:
+    """The periods' ratings as a picture (how they spread reads better drawn), or None when nobody rated yet."""
+    if not any(period.service.rated for period in figures):
+        return None
+
+    def labels(lang: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        def part_of(part: str, **context: object) -> str:
+            return html.unescape(renderer.text("stats_chart", lang, part=part, **context))
+        return (part_of("title"), tuple(part_of("row", name=p.name) for p in figures),
+                tuple(part_of("note", service=p.service) for p in figures))
+
+    title, rows, notes = labels(language)
+    latin_title, latin_rows, latin_notes = labels("en")
+    return RatingsChart(chat_id, renderer.text("stats_chart", language, part="caption"), title, rows, notes,
+                        tuple(tuple(p.service.ratings) for p in figures), latin_title, latin_rows, latin_notes)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from assistant.outputs import Button, Copy, EditCard, EditCopy, OpenTopic, Out, Progress, Reply, TopicState
+from assistant.outputs import (Button, Copy, EditCard, EditCopy, OpenTopic, Out, Progress, RatingsChart, Reply,
+                               TopicState)
 
 KINDS: dict[str, type[Any]] = {cls.__name__: cls for cls in (Reply, Button, Copy, EditCopy, OpenTopic, EditCard,
-                                                             TopicState, Progress)}
+                                                             TopicState, Progress, RatingsChart)}
 TAG = "$"
 
 

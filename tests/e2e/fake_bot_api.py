@@ -258,7 +258,8 @@ class FakeBotAPI:
         form = await request.form()
         params: dict[str, Any] = {}
         for key, value in form.items():
-            if not isinstance(value, str):
+            if not isinstance(value, str):  # an uploaded file: its bytes (a photo the bot drew, a document)
+                params[key] = await value.read()
                 continue
             if key in STRING_FIELDS:
                 params[key] = value

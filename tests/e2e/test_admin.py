@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import timedelta
 
 import pytest
@@ -57,3 +58,28 @@ async def test_admins_get_their_commands(api: FakeBotAPI, running) -> None:
 
     assert [c["command"] for c in scoped[0]["commands"]][-len(ADMIN_COMMANDS):] == list(ADMIN_COMMANDS)
     assert "announce" in ADMIN_COMMANDS and "stats" in ADMIN_COMMANDS
+
+
+async def test_stats_come_with_a_chart_of_the_ratings(api: FakeBotAPI, running, sessions, clock) -> None:
+    """Through Telegram: /stats' figures, then the ratings drawn as a picture (PNG) with its caption."""
+    from PIL import Image
+
+    from assistant import charts
+    from assistant.store.uow import UnitOfWork
+
+    async with sessions() as session, session.begin():
+        store = UnitOfWork(session)
+        for rating in (5, 5, 4, 1):
+            ticket = await store.tickets.add(user_id=1001, chat_id=1001, reason="human", language="zh", fields={},
+                                             checks=[], now=clock.now - timedelta(hours=2))
+            ticket.state, ticket.rating, ticket.closed_at = "closed", rating, clock.now - timedelta(hours=1)
+    admin = Merchant(api, 999, name="管理员")
+    await admin.send("/stats")
+    await api.wait_for(lambda: any("photo" in m for m in admin.inbox))
+    assert any("满意度 3.75 分（4 个评价：5 星 2、4 星 1、1 星 1）" in (m.get("text") or "") for m in admin.inbox)
+    [photo] = [m for m in admin.inbox if "photo" in m]
+    assert photo["caption"].startswith("<b>满意度分布</b>：今天、最近 7 天和最近 30 天收到的评价")
+    [call] = api.calls_of("sendPhoto")
+    assert call.params["parse_mode"] == "HTML"
+    with Image.open(io.BytesIO(call.params["photo"])) as picture:
+        assert picture.format == "PNG" and picture.width == charts.WIDTH

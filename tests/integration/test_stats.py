@@ -6,12 +6,14 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from PIL import Image
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from typer.testing import CliRunner
 
+from assistant import charts
 from assistant.core import utcnow
 from assistant.messages import ButtonPress, Command, OutputDelivered, Text
-from assistant.outputs import Copy
+from assistant.outputs import Copy, RatingsChart
 from assistant.store.uow import UnitOfWork
 from tests.conftest import Chat, joined, replies_of
 from tests.factories import add_user
@@ -104,3 +106,37 @@ def test_bot_py_stats_prints_the_same_figures_in_the_admins_language(tmp_path, m
         for word in words:
             assert word in result.output, (word, result.output)
         assert "5.0" in result.output  # the median first reply: (3 + 7) / 2 minutes
+    chart = tmp_path / "ratings.png"
+    result = runner.invoke(bot.app, ["stats", "--chart", str(chart)], env={"COLUMNS": "250", "DEFAULT_LANGUAGE": "en"})
+    assert result.exit_code == 0 and str(chart) in result.output.replace("\n", ""), result.output
+    with Image.open(chart) as picture:
+        assert picture.format == "PNG" and picture.width == charts.WIDTH
+
+
+def test_bot_py_stats_draws_no_chart_before_anyone_rated(tmp_path, monkeypatch) -> None:
+    import bot
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/stats.sqlite3")
+    chart = tmp_path / "ratings.png"
+    result = CliRunner().invoke(bot.app, ["stats", "--chart", str(chart)], env={"DEFAULT_LANGUAGE": "zh"})
+    assert result.exit_code == 0 and "最近 30 天没有评价，未生成图表" in result.output, result.output
+    assert not chart.exists()
+
+
+async def test_stats_draw_the_ratings_once_someone_rated(chat: Chat, assistant, sessions, clock, people) -> None:
+    await add_user(sessions, clock.now, user_id=ADMIN, role="admin", companies=(), language="zh")
+
+    async def charts_of_stats() -> list[RatingsChart]:
+        outputs = await assistant.handle(Command(user_id=ADMIN, chat_id=ADMIN, name="stats", language="zh"))
+        return [output for output in outputs if isinstance(output, RatingsChart)]
+
+    assert await charts_of_stats() == []  # nothing to draw: the figures say it
+    await served_and_rated(chat, assistant, clock)
+    [chart] = await charts_of_stats()
+    assert chart.chat_id == ADMIN and chart.values == ((0, 0, 0, 1, 0),) * 3
+    assert (chart.title, chart.rows) == ("满意度分布", ("今天", "最近 7 天", "最近 30 天"))
+    assert chart.notes == ("平均 4.0 分，1 个评价",) * 3 and chart.latin_notes == ("average 4.0/5, 1 rated",) * 3
+    assert chart.caption.startswith("<b>满意度分布</b>") and chart.outbox_id is not None  # stored, sent after commit
+    clock.advance(days=2)
+    [chart] = await charts_of_stats()
+    assert chart.values == ((0, 0, 0, 0, 0), (0, 0, 0, 1, 0), (0, 0, 0, 1, 0)) and chart.notes[0] == "暂无评价"

@@ -24,10 +24,11 @@ from assistant.adapters.bot_api_http import allow_raw_calls, may_have_arrived
 from assistant.adapters.telegram.inbound import FloodGuard, Inbound, encode_choice
 from assistant.adapters.telegram.profile import support_rights
 from assistant.adapters.texts import CAPTION_LIMIT, MESSAGE_LIMIT, shorten_html, split_html
+from assistant import charts
 from assistant.broadcast import Delivery
 from assistant.domain.text import utf16_cut
 from assistant.messages import DeliveryFailed, DeliveryResult, Inbound as InboundMessage, OutputDelivered
-from assistant.outputs import Copy, EditCard, EditCopy, OpenTopic, Out, Progress, Reply, TopicState
+from assistant.outputs import Copy, EditCard, EditCopy, OpenTopic, Out, Progress, RatingsChart, Reply, TopicState
 from assistant.replies import Renderer
 from assistant.runtime.senders import Later, Pace, Senders, report_patiently
 
@@ -217,6 +218,8 @@ class TelegramAdapter(Inbound):
             return await self._open_topic(bot, output)
         if isinstance(output, Progress):
             return await self._progress(bot, output)
+        if isinstance(output, RatingsChart):
+            return await self._chart(bot, output)
         if isinstance(output, EditCard):
             await self._edit_card(bot, output)
         elif isinstance(output, EditCopy):
@@ -365,6 +368,13 @@ class TelegramAdapter(Inbound):
             if not _not_modified(error):
                 logger.info("broadcast %s: progress not shown: %s", progress.broadcast_id, error)
         return OutputDelivered(progress)
+
+    async def _chart(self, bot: Any, chart: RatingsChart) -> DeliveryResult:
+        """Draw the chart in a worker thread (tens of ms of CPU), then send it as a photo with its caption."""
+        picture = await asyncio.to_thread(charts.png, chart)
+        message = await bot.send_photo(chart.chat_id, picture, caption=shorten_html(chart.caption, CAPTION_LIMIT),
+                                       parse_mode=ParseMode.HTML)
+        return OutputDelivered(chart, message_ids=(message.message_id,))
 
     async def _edit_card(self, bot: Any, edit: EditCard) -> None:
         try:
