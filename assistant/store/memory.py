@@ -832,24 +832,46 @@ class MemoryPrivacy:
         from assistant.store.privacy import ANONYMOUS_LOOKUP
 
         changed: dict[str, int] = {}
+
+        def count(table: str, rows: int = 1) -> None:
+            changed[table] = changed.get(table, 0) + rows
+
         for lookup in sorted((d for d in self.rows.all(Diagnosis) if d.created_at < lookups_before and d.user_id != 0),
                              key=lambda d: d.created_at)[:batch]:
             for key, value in ANONYMOUS_LOOKUP.items():
                 setattr(lookup, key, value)
-            changed["diagnoses"] = changed.get("diagnoses", 0) + 1
-        self._anonymise_tickets([t for t in self.rows.all(Ticket) if t.state == "closed" and t.user_id != 0
-                                 and t.closed_at is not None and t.closed_at < tickets_before][:batch], changed)
-        for entry in [a for a in self.rows.all(AuditEntry) if a.at < audit_before][:batch]:
-            self.rows.delete(entry)
-            changed["audit_log"] = changed.get("audit_log", 0) + 1
-        active = {c.user_id for c in self.rows.all(Conversation) if c.updated_at >= inactive_before}
-        for user in [u for u in self.rows.all(User) if u.role == "merchant" and u.created_at < inactive_before
-                     and u.id not in active and (u.name or u.alias)][:batch]:
-            for conversation in [c for c in self.rows.all(Conversation) if c.user_id == user.id]:
-                self.rows.delete(conversation)
-                changed["conversations"] = changed.get("conversations", 0) + 1
-            user.name, user.alias = "", ""
-            changed["users"] = changed.get("users", 0) + 1
+            count("diagnoses")
+        closed = sorted((t for t in self.rows.all(Ticket) if t.state == "closed" and t.user_id != 0
+                         and t.closed_at is not None and t.closed_at < tickets_before), key=lambda t: t.closed_at or 0)
+        self._anonymise_tickets(closed[:batch], changed)
+        old: list[tuple[str, list[Any]]] = [
+            ("follow_ups", sorted((f for f in self.rows.all(FollowUp)
+                                   if f.delivered_at is not None and f.delivered_at < lookups_before),
+                                  key=lambda f: f.delivered_at or 0)[:batch]),
+            ("access_requests", sorted((a for a in self.rows.all(AccessRequest) if a.created_at < lookups_before),
+                                       key=lambda a: a.created_at)[:batch]),
+            ("audit_log", sorted((a for a in self.rows.all(AuditEntry) if a.at < audit_before), key=lambda a: a.at)[:batch]),
+        ]
+        finished = {b.id for b in self.rows.all(Broadcast) if b.finished_at is not None and b.finished_at < audit_before}
+        old.append(("broadcast_recipients", sorted((r for r in self.rows.all(BroadcastRecipient)
+                                                    if r.broadcast_id in finished),
+                                                   key=lambda r: (r.broadcast_id, r.user_id))[:batch]))
+        for table, rows in old:
+            for row in rows:
+                self.rows.delete(row)
+            if rows:
+                count(table, len(rows))
+        stale = sorted((c for c in self.rows.all(Conversation) if c.updated_at < inactive_before),
+                       key=lambda c: c.updated_at)[:batch]
+        for conversation in stale:
+            self.rows.delete(conversation)
+            count("conversations")
+        people = {c.user_id for c in stale}
+        active = {c.chat_id for c in self.rows.all(Conversation)}
+        for user in self.rows.all(User):
+            if user.id in people and user.role == "merchant" and user.id not in active and (user.name or user.alias):
+                user.name, user.alias = "", ""
+                count("users")
         return changed
 
 

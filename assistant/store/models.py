@@ -55,6 +55,11 @@ NAMING = {
 }
 
 
+def _where(condition: str) -> dict[str, Any]:
+    """A partial index's condition, on both backends."""
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
@@ -124,6 +129,8 @@ class Conversation(Base):
     """One row per chat: the flow's state and the fields collected so far."""
 
     __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_updated_at", "updated_at"),)
+    """The retention prune's inactive chats, the oldest first."""
 
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     user_id: Mapped[int] = mapped_column(BigInteger)
@@ -139,8 +146,10 @@ class Diagnosis(Base):
 
     __tablename__ = "diagnoses"
     __table_args__ = (Index("ix_diagnoses_created_at", "created_at"),
-                      Index("ix_diagnoses_user_id_created_at", "user_id", "created_at"))
-    """(user_id, created_at): the lookup limit reads one user's day, not everyone's."""
+                      Index("ix_diagnoses_user_id_created_at", "user_id", "created_at"),
+                      Index("ix_diagnoses_named", "created_at", **_where("user_id <> 0")))
+    """(user_id, created_at): the lookup limit reads one user's day, not everyone's. `ix_diagnoses_named`: the
+    retention prune's oldest lookups still naming someone, never walking the ones it made anonymous."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger)
@@ -156,7 +165,8 @@ class Ticket(Base):
 
     __tablename__ = "tickets"
     __table_args__ = (Index("ix_tickets_user_id", "user_id"), Index("ix_tickets_topic_id", "topic_id"),
-                      Index("ix_tickets_state_escalate_at", "state", "escalate_at"))
+                      Index("ix_tickets_state_escalate_at", "state", "escalate_at"),
+                      Index("ix_tickets_closed_named", "closed_at", **_where("state = 'closed' AND user_id <> 0")))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger)
@@ -225,7 +235,7 @@ class MaintenanceWindow(Base):
 
 class AccessRequest(Base):
     __tablename__ = "access_requests"
-    __table_args__ = (UniqueConstraint("user_id", "invoice_id"),)
+    __table_args__ = (UniqueConstraint("user_id", "invoice_id"), Index("ix_access_requests_created_at", "created_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger)
@@ -296,11 +306,6 @@ class BroadcastRecipient(Base):
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime]
-
-
-def _where(condition: str) -> dict[str, Any]:
-    """A partial index's condition, on both backends."""
-    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
 
 
 class OutboxEntry(Base):

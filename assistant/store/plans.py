@@ -23,6 +23,15 @@ from assistant.store.inbox import PRUNE
 from assistant.store.invoices import FIND, FIND_DIGITAL, NEAR_STATEMENTS
 from assistant.store.lookups import RECENT
 from assistant.store.outbox_store import PRUNE_FAILED, PRUNE_SENT
+from assistant.store.privacy import (
+    RETAIN_ACCESS_REQUESTS,
+    RETAIN_AUDIT,
+    RETAIN_CONVERSATIONS,
+    RETAIN_FOLLOW_UPS,
+    RETAIN_LOOKUPS,
+    RETAIN_RECIPIENTS,
+    RETAIN_TICKETS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +77,19 @@ STATEMENTS = (
     Statement("prune inbox", PRUNE, ("timestamptz", "bigint"), "inbox", ("ix_inbox_finished",)),
     Statement("prune outbox (sent)", PRUNE_SENT, ("timestamptz", "bigint"), "outbox", ("ix_outbox_pending",)),
     Statement("prune outbox (failed)", PRUNE_FAILED, ("timestamptz", "bigint"), "outbox", ("ix_outbox_failed",)),
+    # the retention prune (assistant/store/privacy.py): the oldest rows still holding personal data
+    Statement("retention: lookups", RETAIN_LOOKUPS, ("timestamptz", "bigint"), "diagnoses", ("ix_diagnoses_named",)),
+    Statement("retention: closed tickets", RETAIN_TICKETS, ("timestamptz", "bigint"), "tickets",
+              ("ix_tickets_closed_named",)),
+    Statement("retention: follow-ups", RETAIN_FOLLOW_UPS, ("timestamptz", "bigint"), "follow_ups",
+              ("ix_follow_ups_due",)),
+    Statement("retention: access requests", RETAIN_ACCESS_REQUESTS, ("timestamptz", "bigint"), "access_requests",
+              ("ix_access_requests_created_at",)),
+    Statement("retention: audit", RETAIN_AUDIT, ("timestamptz", "bigint"), "audit_log", ("ix_audit_log_at",)),
+    Statement("retention: broadcast recipients", RETAIN_RECIPIENTS, ("timestamptz", "bigint"),
+              "broadcast_recipients", ("pk_broadcast_recipients", "sqlite_autoindex_broadcast_recipients_1")),
+    Statement("retention: inactive chats", RETAIN_CONVERSATIONS, ("timestamptz", "bigint"), "conversations",
+              ("ix_conversations_updated_at",)),
 )
 
 

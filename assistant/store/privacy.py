@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant.store.driver import Driver
 from assistant.store.models import (
     AccessRequest,
     AuditEntry,
@@ -40,6 +41,19 @@ logger = logging.getLogger(__name__)
 
 PRUNE_BATCH = 1000
 """Rows of each kind one run makes anonymous or deletes: a run's cost is a batch's, not the history's."""
+
+RETAIN_LOOKUPS = "SELECT id FROM diagnoses WHERE user_id <> 0 AND created_at < $1 ORDER BY created_at LIMIT $2"
+"""By the partial index `ix_diagnoses_named`: the lookups made anonymous before are not in it (not walked again)."""
+RETAIN_TICKETS = ("SELECT id FROM tickets WHERE state = 'closed' AND user_id <> 0 AND closed_at < $1"
+                  " ORDER BY closed_at LIMIT $2")
+"""By the partial index `ix_tickets_closed_named` (its condition spelt exactly as here, which SQLite needs)."""
+RETAIN_FOLLOW_UPS = "SELECT id FROM follow_ups WHERE delivered_at < $1 ORDER BY delivered_at LIMIT $2"
+RETAIN_ACCESS_REQUESTS = "SELECT id FROM access_requests WHERE created_at < $1 ORDER BY created_at LIMIT $2"
+RETAIN_AUDIT = "SELECT id FROM audit_log WHERE at < $1 ORDER BY at LIMIT $2"
+RETAIN_RECIPIENTS = ("SELECT broadcast_id, user_id FROM broadcast_recipients WHERE broadcast_id IN"
+                     " (SELECT id FROM broadcasts WHERE finished_at < $1) ORDER BY broadcast_id, user_id LIMIT $2")
+RETAIN_CONVERSATIONS = "SELECT chat_id, user_id FROM conversations WHERE updated_at < $1 ORDER BY updated_at LIMIT $2"
+"""Chats nobody wrote in since the cutoff, the oldest first (`ix_conversations_updated_at`)."""
 
 ANONYMOUS_TICKET: dict[str, Any] = {"user_id": 0, "chat_id": 0, "merchant_name": "", "fields": {}, "checks": [],
                                     "close_reason": ""}
@@ -120,34 +134,39 @@ class Privacy:
     async def prune(self, *, lookups_before: datetime, tickets_before: datetime, audit_before: datetime,
                     inactive_before: datetime, batch: int = PRUNE_BATCH) -> dict[str, int]:
         """Past their retention, at most `batch` rows of each kind (the oldest first; the next run takes the
-        rest): lookups and closed tickets made anonymous (their maps deleted), audit rows deleted, inactive
-        merchants' names and conversations erased (their company links stay: an admin's)."""
+        rest): lookups and closed tickets made anonymous (their maps deleted), delivered follow-ups and access
+        requests with the lookups, audit rows and finished broadcasts' recipient lists deleted, chats inactive
+        for `inactive_before` forgotten (their conversation deleted, a merchant's name erased; company links
+        stay: an admin's). Each kind is found by an index in its own order (`RETENTION`): a run costs a batch,
+        whatever the history."""
         changed: dict[str, int] = {}
         run = partial(self._run, changed)
+        driver = await Driver.of(self.session)
 
-        lookups = list(await self.session.scalars(
-            select(Diagnosis.id).where(Diagnosis.user_id != 0, Diagnosis.created_at < lookups_before)
-            .order_by(Diagnosis.created_at).limit(batch)))
-        if lookups:
+        async def oldest(sql: str, before: datetime) -> list[Any]:
+            return list(await driver.rows(sql, driver.when(before), batch))
+
+        if lookups := [row[0] for row in await oldest(RETAIN_LOOKUPS, lookups_before)]:
             await run("diagnoses", update(Diagnosis).where(Diagnosis.id.in_(lookups)).values(**ANONYMOUS_LOOKUP))
-        ticket_ids = list(await self.session.scalars(
-            select(Ticket.id).where(Ticket.state == "closed", Ticket.closed_at < tickets_before, Ticket.user_id != 0)
-            .order_by(Ticket.closed_at).limit(batch)))
-        if ticket_ids:
+        if ticket_ids := [row[0] for row in await oldest(RETAIN_TICKETS, tickets_before)]:
             await run("relayed_messages", delete(RelayedMessage).where(RelayedMessage.ticket_id.in_(ticket_ids)))
             await run("ticket_events", update(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids))
                       .values(detail={}, actor_id=None))
             await run("tickets", update(Ticket).where(Ticket.id.in_(ticket_ids)).values(**ANONYMOUS_TICKET))
-        audit = list(await self.session.scalars(select(AuditEntry.id).where(AuditEntry.at < audit_before)
-                                                .order_by(AuditEntry.at).limit(batch)))
-        if audit:
+        if follow_ups := [row[0] for row in await oldest(RETAIN_FOLLOW_UPS, lookups_before)]:
+            await run("follow_ups", delete(FollowUp).where(FollowUp.id.in_(follow_ups)))
+        if requests := [row[0] for row in await oldest(RETAIN_ACCESS_REQUESTS, lookups_before)]:
+            await run("access_requests", delete(AccessRequest).where(AccessRequest.id.in_(requests)))
+        if audit := [row[0] for row in await oldest(RETAIN_AUDIT, audit_before)]:
             await run("audit_log", delete(AuditEntry).where(AuditEntry.id.in_(audit)))
-        active = select(Conversation.user_id).where(Conversation.updated_at >= inactive_before)
-        stale_ids = list(await self.session.scalars(
-            select(User.id).where(User.role == "merchant", User.created_at < inactive_before,
-                                  User.id.not_in(active), (User.name != "") | (User.alias != ""))
-            .order_by(User.id).limit(batch)))
-        if stale_ids:
-            await run("conversations", delete(Conversation).where(Conversation.user_id.in_(stale_ids)))
-            await run("users", update(User).where(User.id.in_(stale_ids)).values(name="", alias=""))
+        for broadcast_id, user_id in await oldest(RETAIN_RECIPIENTS, audit_before):
+            await run("broadcast_recipients", delete(BroadcastRecipient).where(
+                BroadcastRecipient.broadcast_id == broadcast_id, BroadcastRecipient.user_id == user_id))
+        if stale := await oldest(RETAIN_CONVERSATIONS, inactive_before):
+            await run("conversations", delete(Conversation).where(Conversation.chat_id.in_([row[0] for row in stale])))
+            people = {row[1] for row in stale}
+            # a merchant writes in their private chat (chat id = user id): one still there is in use
+            active = select(Conversation.chat_id).where(Conversation.chat_id.in_(people))
+            await run("users", update(User).where(User.id.in_(people), User.role == "merchant", User.id.not_in(active),
+                                                  (User.name != "") | (User.alias != "")).values(name="", alias=""))
         return {table: count for table, count in changed.items() if count}

@@ -47,8 +47,37 @@ async def _seed(session: AsyncSession) -> None:
                       [(n, driver.json({}), at) for n, at in enumerate(week)])
     await driver.many("INSERT INTO outbox (chat_id, payload, created_at, lease_until, attempts, sent_at)"
                       " VALUES ($1, $2, $3, $3, 1, $3)", [(n, driver.json({}), at) for n, at in enumerate(week)])
+    await _seed_personal_data(driver)
     await driver.run("ANALYZE")
     assert now is not None
+
+
+async def _seed_personal_data(driver: Driver) -> None:
+    """Two years of what the retention prune reads: closed tickets (half made anonymous already), chats,
+    follow-ups, access requests, the audit and 50 broadcasts' recipients."""
+    def at(n: int) -> object:
+        return driver.when(START - timedelta(hours=n))
+
+    empty, listed = driver.json({}), driver.json([])
+    await driver.many("INSERT INTO tickets (user_id, chat_id, state, reason, language, merchant_name, fields, checks,"
+                      " close_reason, escalations, created_at, closed_at) VALUES ($1, $1, $2, 'human', 'zh', '', $3,"
+                      " $4, '', 0, $5, $5)",
+                      [(n % 7 and n + 1, "closed" if n % 10 else "open", empty, listed, at(n)) for n in range(ROWS)])
+    await driver.many("INSERT INTO conversations (chat_id, user_id, flow, state, data, version, updated_at)"
+                      " VALUES ($1, $1, 'troubleshoot', 'idle', $2, 0, $3)", [(n, empty, at(n)) for n in range(ROWS)])
+    await driver.many("INSERT INTO follow_ups (kind, user_id, chat_id, fields, due_at, delivered_at, created_at)"
+                      " VALUES ('recheck', $1, $1, $2, $3, $4, $3)",
+                      [(n, empty, at(n), at(n) if n % 5 else None) for n in range(ROWS)])
+    first = (await driver.rows("SELECT min(id) FROM invoices"))[0][0]
+    await driver.many("INSERT INTO access_requests (user_id, invoice_id, state, created_at)"
+                      " VALUES ($1, $2, 'pending', $3)", [(n % 100, first + n, at(n)) for n in range(ROWS)])
+    await driver.many("INSERT INTO audit_log (actor_id, action, allowed, detail, at) VALUES ($1, 'stats', true, $2, $3)",
+                      [(n, empty, at(n)) for n in range(ROWS)])
+    await driver.many("INSERT INTO broadcasts (id, created_by, audience, text, state, total, progress_chat_id,"
+                      " created_at, finished_at) VALUES ($1, 1, 'all', '', 'done', 400, 1, $2, $2)",
+                      [(n + 1, at(n * 300)) for n in range(50)])
+    await driver.many("INSERT INTO broadcast_recipients (broadcast_id, user_id, state, attempts, updated_at)"
+                      " VALUES ($1, $2, 'sent', 1, $3)", [(n % 50 + 1, n, at(n)) for n in range(ROWS)])
 
 
 def _arguments() -> dict[str, tuple[object, ...]]:
@@ -61,7 +90,9 @@ def _arguments() -> dict[str, tuple[object, ...]]:
             "near: same day and money (merchant)": (day, money, [BIG]),
             "lookup limit": (7, START - timedelta(days=1)),
             "prune inbox": (START - timedelta(days=7), 1000), "prune outbox (sent)": (START - timedelta(days=7), 1000),
-            "prune outbox (failed)": (START - timedelta(days=7), 1000)}
+            "prune outbox (failed)": (START - timedelta(days=7), 1000),
+            **{statement.name: (START - timedelta(days=365), 1000) for statement in STATEMENTS
+               if statement.name.startswith("retention")}}
 
 
 async def test_every_lookup_and_prune_reads_by_an_index_in_every_plan(sessions: async_sessionmaker[AsyncSession]

@@ -458,3 +458,60 @@ async def test_tickets_served_times_and_ratings(units: Units) -> None:
                           Served(NOW, None, None, None, None)]
         assert other.id != ticket.id
         assert await store.tickets.served(NOW + timedelta(days=1)) == []
+
+
+async def test_the_retention_prune_takes_the_oldest_batch_of_each_kind(units: Units) -> None:
+    """Each kind past its retention goes a batch at a time, oldest first; what is younger, or still in use, stays."""
+    old, young = NOW - timedelta(days=400), NOW - timedelta(days=10)
+    day = timedelta(days=1)
+    async with units() as store:
+        record = invoice(code12(NOW.date()), "12345678", NOW.date())
+        await store.invoices.add(Invoice(**invoice_values(record, NOW)))
+        found = await store.invoices.find(record.code, record.number)
+        assert found is not None
+        for user_id in (1, 2, 3, 4):
+            await store.users.ensure(user_id, language="zh", name=f"商户{user_id}", now=old)
+            await store.conversations.get(user_id, user_id, initial="idle", now=old + user_id * day if user_id < 4
+                                          else young)
+            await store.lookups.add(user_id=user_id, chat_id=user_id, fields={"code": "1", "number": "2"},
+                                    outcome="found", now=old + user_id * day if user_id < 4 else young)
+            await store.follow_ups.add(kind="recheck", user_id=user_id, chat_id=user_id, fields={"n": str(user_id)},
+                                       due_at=old + user_id * day, now=old)
+            await store.access.add(user_id=user_id, invoice_id=found.id, now=old + user_id * day)
+            await store.audit.add(actor_id=user_id, action="stats", allowed=True, detail={}, now=old + user_id * day)
+            ticket = await store.tickets.add(user_id=user_id, chat_id=user_id, reason="human", language="zh",
+                                             fields={"number": "2"}, checks=[], now=old)
+            ticket.state, ticket.closed_at = "closed", old + user_id * day
+        broadcast = await store.broadcasts.create(created_by=9, audience="all", text="通知", since=old, now=old)
+        assert broadcast.total == 4
+        (await store.broadcasts.get(broadcast.id)).finished_at = old + day  # type: ignore[union-attr]
+        for user_id in (1, 2, 3):
+            due = await store.follow_ups.get(next(i for i, chat in await store.follow_ups.due(NOW) if chat == user_id))
+            due.delivered_at = old + user_id * day  # type: ignore[union-attr]
+
+    cutoff = NOW - timedelta(days=365)
+
+    async def prune() -> dict[str, int]:
+        async with units() as store:
+            return await store.privacy.prune(lookups_before=cutoff, tickets_before=cutoff, audit_before=cutoff,
+                                             inactive_before=cutoff, batch=2)
+
+    first = await prune()
+    first.pop("ticket_events", None)  # the tickets' history: none was written here
+    assert first == {"diagnoses": 2, "tickets": 2, "follow_ups": 2,
+                     "access_requests": 2, "audit_log": 2, "broadcast_recipients": 2, "conversations": 2, "users": 2}
+    async with units() as store:
+        assert [(u.id, u.name) for u, _ in sorted(await store.users.all(), key=lambda pair: pair[0].id)] == [
+            (1, ""), (2, ""), (3, "商户3"), (4, "商户4")]  # the oldest chats first
+        exported = await store.privacy.export(1)
+        assert exported["follow_ups"] == exported["access_requests"] == exported["audit_log"] == []
+        assert exported["diagnoses"] == [] and exported["tickets"] == []  # made anonymous: nobody's any more
+        assert len((await store.privacy.export(3))["follow_ups"]) == 1
+    second = await prune()
+    assert (second["diagnoses"], second["follow_ups"], second["conversations"], second["users"]) == (1, 1, 1, 1)
+    assert (second["access_requests"], second["audit_log"], second["broadcast_recipients"]) == (2, 2, 2)
+    assert await prune() == {}  # merchant 4 looked up and wrote 10 days ago; its follow-up is not delivered
+    async with units() as store:
+        four = await store.privacy.export(4)
+        assert [u["name"] for u in four["users"]] == ["商户4"] and len(four["diagnoses"]) == 1
+        assert len(four["conversations"]) == 1 and len(four["follow_ups"]) == 1
