@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.messages import ButtonPress, Text
+from assistant.messages import ButtonPress, Command, Text
 from assistant.store.uow import UnitOfWork
 from tests.conftest import Chat, joined, replies_of
 from tests.factories import MINE, add_user
@@ -91,3 +91,36 @@ async def test_merchants_are_refused_and_their_forwards_are_just_messages(chat: 
     assert (1000, "users", False) in [(a, b, c) for a, b, c, _ in await audited(sessions)]
     text = joined(replies_of(await chat.send(Text, text="你好", forwarded_from=ADMIN)))
     assert "<code>900</code>" not in text and "管理员" not in text
+
+
+async def test_an_admin_erases_a_merchants_personal_data_after_seeing_what_goes(chat: Chat, assistant, sessions,
+                                                                                  clock, people) -> None:
+    """`/users forget ID` (PIPL) in chat: what is stored is listed with one button; pressed, it is erased,
+    the lookups stay anonymous, and the audit records what was erased, not whose."""
+    from assistant.store.models import Diagnosis
+    from tests.stored import rows
+
+    await chat.command("start")
+    await chat.send(Text, text="发票号码 12345678 查不到")
+    admin = Chat(assistant, ADMIN, ADMIN)
+    text = await admin.command("users", "forget 1000")
+    assert "确定清除用户 <code>1000</code> 的个人信息吗" in text and "账号 1" in text and "对话 1" in text
+    assert admin.buttons == ["users.1000.forget"]
+    assert await stored(sessions, 1000) == ("merchant", {MINE})  # nothing yet
+    text = await admin.press("users.1000.forget")
+    assert "用户 <code>1000</code> 的个人信息已清除" in text and "账号 1" in text
+    assert await stored(sessions, 1000) is None
+    async with sessions() as session:
+        store = UnitOfWork(session)
+        assert await store.privacy.export(1000) == {table: [] for table in await store.privacy.export(1000)}
+        _, is_new = await store.conversations.get(1000, 1000, initial="idle", now=clock.now)
+        assert is_new  # the conversation went with the rest
+        assert all(d.user_id == 0 for d in await rows(session, Diagnosis))
+    [(actor, action, allowed, detail)] = [e for e in await audited(sessions) if e[1] == "user_forgotten"]
+    assert (actor, allowed, detail["via"]) == (ADMIN, True, "telegram") and "1000" not in str(detail)
+    assert detail["tables"]["users"] == 1
+    # again: nothing left, no button; an admin cannot erase themselves
+    [reply] = replies_of(await admin.send(Command, name="users", args="forget 1000"))
+    assert "没有存储用户 <code>1000</code> 的任何信息" in reply.text and reply.buttons == ()
+    assert "不能" in joined(replies_of(await admin.send(ButtonPress, choice=f"users.{ADMIN}.forget", version=0)))
+    assert await stored(sessions, ADMIN) == ("admin", set())
