@@ -781,6 +781,7 @@ class MemoryPrivacy:
             "inbox": [e for e in self.rows.all(InboxEntry) if user_id in (e.user_id, e.chat_id)],
             "outbox": [e for e in self.rows.all(OutboxEntry) if e.chat_id == user_id],
             "broadcast_recipients": [r for r in self.rows.all(BroadcastRecipient) if r.user_id == user_id],
+            "pending_imports": [p for p in self.rows.all(PendingImport) if p.admin_id == user_id],
         }
         return {table: [plain(row) for row in rows] for table, rows in found.items()}
 
@@ -818,6 +819,7 @@ class MemoryPrivacy:
             ("inbox", [e for e in self.rows.all(InboxEntry) if user_id in (e.user_id, e.chat_id)]),
             ("outbox", [e for e in self.rows.all(OutboxEntry) if e.chat_id == user_id]),
             ("broadcast_recipients", [r for r in self.rows.all(BroadcastRecipient) if r.user_id == user_id]),
+            ("pending_imports", [p for p in self.rows.all(PendingImport) if p.admin_id == user_id]),
             ("user_companies", [c for c in self.rows.all(UserCompany) if c.user_id == user_id]),
             ("users", [u for u in self.rows.all(User) if u.id == user_id]),
         ]
@@ -857,6 +859,9 @@ class MemoryPrivacy:
         old.append(("broadcast_recipients", sorted((r for r in self.rows.all(BroadcastRecipient)
                                                     if r.broadcast_id in finished),
                                                    key=lambda r: (r.broadcast_id, r.user_id))[:batch]))
+        old.append(("pending_imports", sorted((p for p in self.rows.all(PendingImport) if p.updated_at < audit_before
+                                               and p.state not in ("confirmed", "running")),
+                                              key=lambda p: p.updated_at)[:batch]))
         for table, rows in old:
             for row in rows:
                 self.rows.delete(row)

@@ -8,6 +8,7 @@ import html
 import io
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,56 @@ async def test_english_admins_read_english(world: World) -> None:
     assert "Importing" in await world.press(ADMIN, preview.choices[0])
     await world.runner().run_all()
     assert "1 added" in world.report() and "row 3: issue_date 'not a date' is not a date" in world.report()
+
+
+async def test_a_file_that_cannot_be_fetched_again_fails_clearly(world: World) -> None:
+    [preview] = await world.send_file(ADMIN, "invoices.csv", table(ENGLISH, [GOOD[0]]))
+    await world.press(ADMIN, preview.choices[0])
+    world.files.clear()  # Telegram no longer has it
+    await world.runner().run_all()
+    assert "没能从 Telegram 取回“invoices.csv”，什么都没有导入" in world.report()
+    [pending] = await world.rows(PendingImport)
+    assert pending["state"] == "failed" and await world.rows(Invoice) == []
+    assert "import_fetch_failed" in [r["detail"].get("reason") for r in await world.rows(AuditEntry)
+                                     if r["action"] == "invoices_imported"]
+
+
+async def test_an_import_whose_process_died_is_taken_up_again(world: World) -> None:
+    [preview] = await world.send_file(ADMIN, "invoices.csv", table(ENGLISH, GOOD))
+    await world.press(ADMIN, preview.choices[0])
+    import_id = int(preview.choices[0].split(".")[1])
+    async with world.units() as store:  # a process took it, then died
+        assert await store.imports.hold(import_id, "dead-process", world.clock.now,
+                                        world.clock.now + timedelta(minutes=2))
+    await world.runner().run_all()
+    assert world.sent == [] and await world.rows(Invoice) == []  # still held by the dead process
+    world.clock.advance(minutes=3)
+    await world.runner().run_all()
+    assert "共 3 行，新增 3" in world.report() and len(await world.rows(Invoice)) == 3
+
+
+async def test_a_file_changed_since_its_preview_is_reported_not_imported(world: World) -> None:
+    [preview] = await world.send_file(ADMIN, "invoices.csv", table(ENGLISH, GOOD))
+    await world.press(ADMIN, preview.choices[0])
+    world.files = {file_id: b"\x89PNG\r\n\x1a\n" + b"\0" * 100 for file_id in world.files}
+    await world.runner().run_all()
+    assert "“invoices.csv”没有导入完成：the file is not CSV or XLSX (its content is PNG)" in world.report()
+    [pending] = await world.rows(PendingImport)
+    assert pending["state"] == "failed" and await world.rows(Invoice) == []
+
+
+async def test_an_admins_imports_are_exported_forgotten_and_pruned_with_the_audit(world: World) -> None:
+    await world.send_file(ADMIN, "old.csv", table(ENGLISH, [GOOD[0]]))
+    world.clock.advance(days=400)
+    await world.send_file(ADMIN, "new.csv", table(ENGLISH, [GOOD[1]]))
+    async with world.units() as store:
+        exported = await store.privacy.export(ADMIN)
+        assert [row["file_name"] for row in exported["pending_imports"]] == ["old.csv", "new.csv"]
+        changed = await store.privacy.prune(lookups_before=world.clock.now, tickets_before=world.clock.now,
+                                            audit_before=world.clock.now - timedelta(days=365),
+                                            inactive_before=world.clock.now - timedelta(days=365))
+        assert changed["pending_imports"] == 1
+    assert [row["file_name"] for row in await world.rows(PendingImport)] == ["new.csv"]
+    async with world.units() as store:
+        assert (await store.privacy.forget(ADMIN))["pending_imports"] == 1
+    assert await world.rows(PendingImport) == []
