@@ -287,3 +287,30 @@ async def test_an_admins_imports_are_exported_forgotten_and_pruned_with_the_audi
     async with world.units() as store:
         assert (await store.privacy.forget(ADMIN))["pending_imports"] == 1
     assert await world.rows(PendingImport) == []
+
+
+async def test_a_long_import_edits_its_progress_message_while_it_runs(world: World) -> None:
+    [preview] = await world.send_file(ADMIN, "invoices.csv", table(ENGLISH, GOOD))
+    await world.press(ADMIN, preview.choices[0])
+    import asyncio
+
+    edited = asyncio.Event()
+    real = world.importer
+
+    async def slow(path: Path, progress: Callable[[int], None]) -> ImportReport:
+        progress(2)  # two rows read, then the importer takes its time until the admin has seen them
+        await edited.wait()
+        return await real(path, progress)
+    world.importer = slow
+    runner = world.runner()
+    execute = runner.execute
+
+    async def watching(outputs: list[Out]) -> None:
+        await execute(outputs)
+        if any(isinstance(o, Progress) and o.message_id == 4242 and "已处理 2 行" in o.text for o in outputs):
+            edited.set()
+    runner.execute = watching
+    await runner.run_all()
+    progress = [o.text for o in world.sent if isinstance(o, Progress)]
+    assert progress[0].endswith("已处理 0 行…") and "已处理 2 行…" in progress[1] and "已读完" in progress[-1]
+    assert "共 3 行，新增 3" in world.report()
