@@ -280,7 +280,7 @@ def threaded_importer(settings: Settings, clock: Callable[[], datetime] = utcnow
             loop.call_soon_threadsafe(progress, count)
 
         async def alone() -> ImportReport:
-            engine = make_engine(settings.database_url, 1)
+            engine = make_engine(settings.import_database_url or settings.database_url, 1)
             try:
                 return await import_file(make_sessions(engine), path, now=clock(), tz=settings.tz, progress=read)
             finally:
