@@ -235,8 +235,9 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
 
     `force`: poll even though a webhook is set (which polling removes)."""
     from assistant.adapters.serving import Endpoint, Serving, Webhook
-    from assistant.adapters.telegram import TelegramBroadcast
+    from assistant.adapters.telegram import TelegramBroadcast, telegram_files
     from assistant.broadcast import BroadcastRunner
+    from assistant.imports import ImportRunner
     from assistant.store.engine import ping
 
     token = telegram_token(settings)
@@ -258,8 +259,34 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Callable[[], 
                                                      owner=rt.assistant.owner),
                           interval=settings.scheduler_interval_seconds, webhook=webhook,
                           poll_timeout=int(settings.poll_timeout), healthy=lambda: ping(rt.engine),
-                          endpoint=Endpoint(settings.metrics_listen, settings.metrics_port), force_polling=force)
+                          endpoint=Endpoint(settings.metrics_listen, settings.metrics_port), force_polling=force,
+                          imports=ImportRunner(rt.units, rt.renderer, telegram_files(application.bot),
+                                               threaded_importer(settings, clock), partial(adapter.execute, application.bot),
+                                               clock, outbox_lease=timedelta(seconds=settings.outbox_lease_seconds),
+                                               owner=rt.assistant.owner))
         await serving.run(stop, ready)
+
+
+def threaded_importer(settings: Settings, clock: Callable[[], datetime] = utcnow) -> Any:
+    """The import runner's importer: `import_file` in a thread of its own, with an event loop and a database
+    connection of its own, so that reading and checking a large file never holds up the bot's event loop.
+    The rows read are reported back on the caller's loop."""
+    from assistant.importer import ImportReport, import_file
+
+    async def run(path: Path, progress: Callable[[int], None]) -> ImportReport:
+        loop = asyncio.get_running_loop()
+
+        def read(count: int) -> None:
+            loop.call_soon_threadsafe(progress, count)
+
+        async def alone() -> ImportReport:
+            engine = make_engine(settings.import_database_url or settings.database_url, 1)
+            try:
+                return await import_file(make_sessions(engine), path, now=clock(), tz=settings.tz, progress=read)
+            finally:
+                await engine.dispose()
+        return await asyncio.to_thread(asyncio.run, alone())
+    return run
 
 
 def webhook_secret(settings: Settings, token: str) -> str:

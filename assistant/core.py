@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from assistant.domain.documents import MAX_BYTES, ReadError
 from assistant.domain.intents import Understood
 from assistant.flow_runner import FlowRunner
+from assistant.import_preview import looks_like_table
 from assistant.messages import (
     DeadLettered,
     DeliveryResult,
@@ -258,11 +259,15 @@ class Assistant:
             user = await store.users.get(message.user_id)
         language = user.language if user is not None else normalise_language(message.language,
                                                                                self.config.default_language)
-        read = await self._read_file(message, language)
+        table = user is not None and user.role == "admin" and looks_like_table(attachment.kind, attachment.file_name,
+                                                                               attachment.mime_type)
+        read = await self._read_file(message, language, table=table)
+        if table:  # an admin's invoice table: previewed for an import, whatever reading it gave
+            read = dataclasses.replace(read, source="table")
         fields = {f.name: getattr(message, f.name) for f in dataclasses.fields(message)}
         return DocumentRead(**fields, read=read)
 
-    async def _read_file(self, message: FileSent, language: str) -> FileRead:
+    async def _read_file(self, message: FileSent, language: str, table: bool = False) -> FileRead:
         attachment = message.attachment
         assert attachment.fetch is not None
         if attachment.size > MAX_BYTES:
@@ -280,6 +285,10 @@ class Assistant:
         async def waiting(ahead: int) -> None:  # the readers are busy: the merchant knows their file is in line
             await self.tell([Reply(self.renderer.text("read_queued", language, kind=attachment.kind, ahead=ahead),
                                    chat_id=message.chat_id)])
+        if table:
+            return await self.reader.read(data, file_name=attachment.file_name, mime_type=attachment.mime_type,
+                                          kind="table", today=today, chat_id=message.chat_id, waiting=waiting,
+                                          now=self.clock(), tz=str(self.config.rules.tz))
         return await self.reader.read(data, file_name=attachment.file_name, mime_type=attachment.mime_type,
                                       kind=attachment.kind, today=today, chat_id=message.chat_id, waiting=waiting)
 

@@ -98,13 +98,17 @@ class TopicState:
 
 @dataclass(frozen=True)
 class Progress:
-    """A broadcast's progress for the admin who sent it: posted once (its id recorded), then edited."""
+    """A broadcast's or an import's progress for the admin who started it: posted once (its id recorded),
+    then edited."""
 
     broadcast_id: int
+    """The job's id: a broadcast's, or with `job` "import" a pending import's."""
     chat_id: int
     text: str
     message_id: int | None = None
     """None: post it (the core records the id Telegram assigns); else edit that message."""
+    job: str = "broadcast"
+    """Whose progress: "broadcast" or "import"."""
     outbox_id: int | None = field(default=None, compare=False, repr=False)
     """The outbox entry this output was stored as; the adapter reports it sent."""
 

@@ -93,7 +93,9 @@ ROUTES: dict[Key, Handler] = {
     (ADMIN, Command, "stats"): admin.stats,
     (ADMIN, Command, "users"): admin.users,
     (ADMIN, ButtonPress, "users"): admin.user_button,
+    (ADMIN, ButtonPress, "imports"): admin.import_button,
     (ADMIN, Text, None): admin.forwarded,  # a message an admin forwarded: its sender's card
+    (ADMIN, DocumentRead, None): admin.table_read,  # an invoice table an admin sent: an import's preview
     # -- an admin inside a draft: the draft's flow (any command or "cancel" leaves it)
     **{(ADMIN_DRAFT, kind, None): admin.draft for kind in CHAT_MESSAGES},
     # -- a merchant with an active ticket: relayed to the ticket's topic, or the ticket's own commands
@@ -198,6 +200,9 @@ async def resolve(turn: Turn, message: Message) -> Audience:
     if (isinstance(message, Text) and message.forwarded_from is not None and turn.user.role == "admin"
             and not AdminDesk.owns(turn.conversation)):
         return ADMIN
+    if (isinstance(message, DocumentRead) and message.read.source == "table" and turn.user.role == "admin"
+            and not AdminDesk.owns(turn.conversation)):
+        return ADMIN  # an invoice table an admin sent (read as one by the core: see `Assistant._prepare`)
     if AdminDesk.owns(turn.conversation):
         return ADMIN_DRAFT
     turn.ticket_or_none = await store.tickets.active(message.chat_id)

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     database_connections: int = Field(default=20, ge=1, le=500)
     """PostgreSQL connections this process keeps open (SQLite always has one). Transactions beyond it wait."""
+    import_database_url: str | None = None
+    """Where invoice imports admins confirm in Telegram write: PostgreSQL directly when DATABASE_URL goes
+    through PgBouncer in transaction mode (an import keeps temporary tables on one connection); unset,
+    DATABASE_URL."""
     sync_delay_hours: float = Field(default=24.0, gt=0)
     default_language: str = Field(default="zh", pattern="^(zh|en)$")
     timezone: str = "Asia/Shanghai"
@@ -100,6 +104,11 @@ class Settings(BaseSettings):
     """Days without a conversation after which a merchant's name and conversation are erased."""
     read_queue_per_chat: int = Field(default=3, ge=0)
     """Files of one chat that may wait for a reader (more are refused, and the merchant told)."""
+
+    @field_validator("import_database_url")
+    @classmethod
+    def _import_database_url(cls, value: str | None) -> str | None:
+        return cls._database_url(value) if value else None
 
     @field_validator("database_url")
     @classmethod

@@ -18,6 +18,7 @@ from assistant import metrics
 from assistant.adapters.failures import ExitCode, OperatorError
 from assistant.broadcast import BroadcastRunner
 from assistant.core import Assistant
+from assistant.imports import ImportRunner
 from assistant.runtime.inbox import Inbox, pause
 from assistant.outputs import Out
 from assistant.replies import Renderer
@@ -152,6 +153,8 @@ class Serving:
     healthy: Callable[[], Awaitable[bool]]
     endpoint: Endpoint = Endpoint()
     force_polling: bool = False
+    imports: ImportRunner | None = None
+    """Invoice imports admins confirmed in Telegram (none: imports wait for a process that runs them)."""
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         from assistant.adapters.telegram import received, set_up_bot_profile
@@ -193,6 +196,8 @@ class Serving:
             background = [
                 asyncio.create_task(repeat(carry_out_due, "scheduled work", self.interval, stop)),
                 asyncio.create_task(repeat(self.broadcasts.run_all, "broadcasts", self.interval, stop)),
+                *([asyncio.create_task(repeat(self.imports.run_all, "imports", self.interval, stop))]
+                  if self.imports is not None else []),
                 asyncio.create_task(self.inbox.run(handle, self.assistant.dead_letter, execute, stop)),
                 # the gauges are a few counts: read at most every 5 s, never competing with the chats'
                 # transactions for SQLite's one connection more often than that (an outage holds it)

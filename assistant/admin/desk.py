@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from assistant.admin import people
+from assistant.admin import imports, people
 from assistant.admin.commands import end_maintenance, start_maintenance
 from assistant.admin.figures import periods, ratings_chart
 from assistant.merchant.diagnosis import window_summary
 from assistant.domain.times import parse_time
 from assistant.flow_runner import FlowRunner
-from assistant.messages import ButtonPress, Command, Inbound, Text
+from assistant.messages import ButtonPress, Command, DocumentRead, Inbound, Text
 from assistant.outputs import Out, Reply
 from assistant.replies import Renderer
 from assistant.store.models import Conversation, User
@@ -129,6 +129,14 @@ class AdminDesk:
                                        detail={"choice": event.choice}, now=self.now)
             return [self._reply("admin_only", user, event.chat_id, command="users")]
         return await people.pressed(self, event, user)
+
+    async def table_read(self, event: DocumentRead, user: User) -> list[Out]:
+        """An admin's invoice table, read: previewed for an import."""
+        return await imports.table_read(self, event, user)
+
+    async def import_button(self, event: ButtonPress, user: User) -> list[Out]:
+        """A preview's "import" or "cancel" (anyone but an admin refused and recorded)."""
+        return await imports.pressed(self, event, user)
 
     async def forwarded(self, event: Text, user: User) -> list[Out]:
         return await people.forwarded(self, event, user)

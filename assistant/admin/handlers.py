@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from assistant.admin.desk import AdminDesk
-from assistant.messages import ButtonPress, Command, Inbound, Text
+from assistant.messages import ButtonPress, Command, DocumentRead, Inbound, Text
 from assistant.outputs import Out
 from assistant.store.models import Conversation, User
 from assistant.turn import Handler, Turn
@@ -37,6 +37,16 @@ users = _admin_only(AdminDesk.users)
 async def user_button(turn: Turn, message: ButtonPress) -> list[Out]:
     """A button on a `/users` card."""
     return await turn.admin().user_button(message, turn.user)
+
+
+async def table_read(turn: Turn, message: DocumentRead) -> list[Out]:
+    """An invoice table an admin sent, read in the isolated reader: its import's preview."""
+    return await turn.admin().table_read(message, turn.user)
+
+
+async def import_button(turn: Turn, message: ButtonPress) -> list[Out]:
+    """A button on an import's preview."""
+    return await turn.admin().import_button(message, turn.user)
 
 
 async def forwarded(turn: Turn, message: Text) -> list[Out]:

@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from assistant import metrics
@@ -59,6 +59,8 @@ class FileRead:
     peak_kb: int = 0
     cpu_seconds: float = 0.0
     """The reader process's own CPU time (what the file cost, however busy the machine was)."""
+    table: dict[str, Any] | None = None
+    """For a table an admin sent (kind "table"): what importing it would do (`assistant.import_preview`)."""
 
     @property
     def usable(self) -> bool:
@@ -81,7 +83,9 @@ class IsolatedReader:
         """Chats with files waiting, in the order of their turns."""
 
     async def read(self, data: bytes, *, file_name: str, mime_type: str, kind: str, today: date, chat_id: int = 0,
-                   waiting: Waiting | None = None) -> FileRead:
+                   waiting: Waiting | None = None, now: datetime | None = None, tz: str = "") -> FileRead:
+        """Read an invoice file (its fields), or with kind "table" an invoice table's preview (`now` and `tz` for
+        its times)."""
         started = self._clock()
         if not await self._turn(chat_id, waiting):
             logger.info("chat %s has %s files waiting for a reader already: %r not read", chat_id,
@@ -91,18 +95,21 @@ class IsolatedReader:
         turn = self._clock()
         metrics.FILE_WAIT.observe(turn - started)
         try:
-            result = await self._run(data, {"file_name": file_name, "mime_type": mime_type, "kind": kind,
-                                            "today": today.isoformat()})
+            header = {"file_name": file_name, "mime_type": mime_type, "kind": kind, "today": today.isoformat()}
+            if now is not None:
+                header.update(now=now.isoformat(), tz=tz)
+            result = await self._run(data, header)
         finally:
             self._record(chat_id, turn)
             self._leave(chat_id)
         elapsed = self._clock() - started
         read = FileRead(fields=dict(result.get("fields") or {}), source=str(result.get("source") or ""),
                         reason=str(result.get("reason") or ""), seconds=elapsed,
-                        peak_kb=int(result.get("peak_kb") or 0), cpu_seconds=float(result.get("cpu_seconds") or 0))
+                        peak_kb=int(result.get("peak_kb") or 0), cpu_seconds=float(result.get("cpu_seconds") or 0),
+                        table=result["table"] if isinstance(result.get("table"), dict) else None)
         logger.info("%s %r read in %.2f s (waited %.2f s, peak %s KB, %.2f s of CPU): %s", kind, file_name[:80],
                     elapsed, turn - started, read.peak_kb, read.cpu_seconds, read.source or read.reason)
-        metrics.FILE_READS.labels(result="read" if read.usable else read.reason or "no_fields").inc()
+        metrics.FILE_READS.labels(result="read" if read.usable or read.table else read.reason or "no_fields").inc()
         metrics.FILE_READ_SECONDS.observe(elapsed - (turn - started))
         return read
 
@@ -263,6 +270,16 @@ def _peak_kb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
+def _table(data: bytes, header: dict[str, str]) -> dict[str, Any]:
+    """An invoice table's preview (what importing it would do), its times in the header's zone."""
+    from zoneinfo import ZoneInfo
+
+    from assistant.import_preview import preview_bytes
+
+    return preview_bytes(data, file_name=header["file_name"], now=datetime.fromisoformat(header["now"]),
+                         tz=ZoneInfo(header.get("tz") or "Asia/Shanghai"))
+
+
 def _child(memory_bytes: int, cpu_seconds: int) -> None:
     """The child's side: limits first, then read stdin, then one JSON line on stdout."""
     _limit(memory_bytes, cpu_seconds)
@@ -274,9 +291,12 @@ def _child(memory_bytes: int, cpu_seconds: int) -> None:
 
     result: dict[str, Any]
     try:
-        read = read_document(data, file_name=header["file_name"], mime_type=header["mime_type"],
-                             kind=header["kind"], today=date.fromisoformat(header["today"]))
-        result = {"fields": read.fields, "source": read.source}
+        if header["kind"] == "table":
+            result = {"table": _table(data, header), "source": "table"}
+        else:
+            read = read_document(data, file_name=header["file_name"], mime_type=header["mime_type"],
+                                 kind=header["kind"], today=date.fromisoformat(header["today"]))
+            result = {"fields": read.fields, "source": read.source}
     except ReadError as error:
         result = {"reason": error.reason}
     except MemoryError:

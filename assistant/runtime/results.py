@@ -32,7 +32,10 @@ async def delivered(turn: Turn, message: OutputDelivered) -> list[Out]:
         return []  # recorded before (a report tried again after an outage)
     if isinstance(output, Progress):
         if output.message_id is None and message.message_ids:
-            await store.broadcasts.progress_posted(output.broadcast_id, message.message_ids[0])
+            if output.job == "import":
+                await store.imports.progress_posted(output.broadcast_id, message.message_ids[0])
+            else:
+                await store.broadcasts.progress_posted(output.broadcast_id, message.message_ids[0])
         return []
     if isinstance(output, OpenTopic):
         return await turn.desk().topic_opened(output, message.thread_id, message.message_ids)

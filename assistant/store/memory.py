@@ -38,6 +38,7 @@ from assistant.store.models import (
     Invoice,
     MaintenanceWindow,
     OutboxEntry,
+    PendingImport,
     RelayedMessage,
     Ticket,
     TicketEvent,
@@ -780,6 +781,7 @@ class MemoryPrivacy:
             "inbox": [e for e in self.rows.all(InboxEntry) if user_id in (e.user_id, e.chat_id)],
             "outbox": [e for e in self.rows.all(OutboxEntry) if e.chat_id == user_id],
             "broadcast_recipients": [r for r in self.rows.all(BroadcastRecipient) if r.user_id == user_id],
+            "pending_imports": [p for p in self.rows.all(PendingImport) if p.admin_id == user_id],
         }
         return {table: [plain(row) for row in rows] for table, rows in found.items()}
 
@@ -817,6 +819,7 @@ class MemoryPrivacy:
             ("inbox", [e for e in self.rows.all(InboxEntry) if user_id in (e.user_id, e.chat_id)]),
             ("outbox", [e for e in self.rows.all(OutboxEntry) if e.chat_id == user_id]),
             ("broadcast_recipients", [r for r in self.rows.all(BroadcastRecipient) if r.user_id == user_id]),
+            ("pending_imports", [p for p in self.rows.all(PendingImport) if p.admin_id == user_id]),
             ("user_companies", [c for c in self.rows.all(UserCompany) if c.user_id == user_id]),
             ("users", [u for u in self.rows.all(User) if u.id == user_id]),
         ]
@@ -856,6 +859,9 @@ class MemoryPrivacy:
         old.append(("broadcast_recipients", sorted((r for r in self.rows.all(BroadcastRecipient)
                                                     if r.broadcast_id in finished),
                                                    key=lambda r: (r.broadcast_id, r.user_id))[:batch]))
+        old.append(("pending_imports", sorted((p for p in self.rows.all(PendingImport) if p.updated_at < audit_before
+                                               and p.state not in ("confirmed", "running")),
+                                              key=lambda p: p.updated_at)[:batch]))
         for table, rows in old:
             for row in rows:
                 self.rows.delete(row)
@@ -873,6 +879,60 @@ class MemoryPrivacy:
                 user.name, user.alias = "", ""
                 count("users")
         return changed
+
+
+class MemoryImports:
+    """`assistant.store.imports.Imports` over memory rows."""
+
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    async def create(self, *, admin_id: int, chat_id: int, file_id: str, file_name: str, size: int,
+                     now: datetime) -> PendingImport:
+        return self.rows.add(PendingImport(admin_id=admin_id, chat_id=chat_id, file_id=file_id[:256],
+                                           file_name=file_name[:256], size=size, state="previewed", created_at=now,
+                                           updated_at=now))
+
+    async def get(self, import_id: int) -> PendingImport | None:
+        return self.rows.get(PendingImport, import_id)
+
+    async def confirm(self, import_id: int, admin_id: int, now: datetime) -> bool:
+        pending = self.rows.get(PendingImport, import_id)
+        if pending is None or pending.admin_id != admin_id or pending.state != "previewed":
+            return False
+        pending.state, pending.updated_at = "confirmed", now
+        return True
+
+    async def cancel(self, import_id: int, admin_id: int) -> bool:
+        pending = self.rows.get(PendingImport, import_id)
+        if pending is None or pending.admin_id != admin_id or pending.state != "previewed":
+            return False
+        self.rows.delete(pending)
+        return True
+
+    async def due(self, now: datetime) -> list[int]:
+        return [p.id for p in self.rows.all(PendingImport) if p.state == "confirmed"
+                or (p.state == "running" and p.runner_until is not None and p.runner_until < now)]
+
+    async def hold(self, import_id: int, runner: str, now: datetime, until: datetime) -> bool:
+        pending = self.rows.get(PendingImport, import_id)
+        if pending is None or pending.state not in ("confirmed", "running") or not (
+                pending.runner in (None, runner) or (pending.runner_until is not None and pending.runner_until < now)):
+            return False
+        pending.state, pending.runner, pending.runner_until, pending.updated_at = "running", runner, until, now
+        return True
+
+    async def progress_posted(self, import_id: int, message_id: int) -> None:
+        pending = self.rows.get(PendingImport, import_id)
+        if pending is not None:
+            pending.progress_message_id = message_id
+
+    async def finish(self, import_id: int, runner: str, state: str, now: datetime) -> bool:
+        pending = self.rows.get(PendingImport, import_id)
+        if pending is None or pending.runner != runner or pending.state != "running":
+            return False
+        pending.state, pending.runner, pending.runner_until, pending.updated_at = state, None, None, now
+        return True
 
 
 class MemoryUnitOfWork:
@@ -895,6 +955,7 @@ class MemoryUnitOfWork:
         self.inbox = MemoryInbox(rows)
         self.alerts = MemoryAlerts(rows)
         self.privacy = MemoryPrivacy(rows)
+        self.imports = MemoryImports(rows)
 
     async def lock_chat(self, chat_id: int) -> None:
         """Units of work run one at a time already."""

@@ -371,3 +371,29 @@ class Alert(Base):
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     counted_until: Mapped[datetime]
     told_at: Mapped[datetime | None]
+
+
+class PendingImport(Base):
+    """An invoice file an admin sent in Telegram: previewed, then imported once on confirmation.
+
+    Only what is needed to fetch it again is kept (Telegram's file id, its name and size), never its content.
+    `state`: previewed (waiting for the admin's answer), confirmed (the import runner takes it), running,
+    done or failed. A cancelled preview is deleted.
+    """
+
+    __tablename__ = "pending_imports"
+    __table_args__ = (Index("ix_pending_imports_state", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    admin_id: Mapped[int] = mapped_column(BigInteger)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    file_id: Mapped[str] = mapped_column(String(256))
+    file_name: Mapped[str] = mapped_column(String(256))
+    size: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16), default="previewed")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    runner: Mapped[str | None] = mapped_column(String(40))
+    """The process importing it (a crashed one's hold runs out and another takes the import up again)."""
+    runner_until: Mapped[datetime | None]

@@ -30,6 +30,7 @@ from assistant.store.models import (
     FollowUp,
     InboxEntry,
     OutboxEntry,
+    PendingImport,
     RelayedMessage,
     Ticket,
     TicketEvent,
@@ -105,6 +106,7 @@ class Privacy:
             "inbox": await self._rows(InboxEntry, (InboxEntry.user_id == user_id) | (InboxEntry.chat_id == user_id)),
             "outbox": await self._rows(OutboxEntry, OutboxEntry.chat_id == user_id),
             "broadcast_recipients": await self._rows(BroadcastRecipient, BroadcastRecipient.user_id == user_id),
+            "pending_imports": await self._rows(PendingImport, PendingImport.admin_id == user_id),
         }
         return {table: [plain(row) for row in rows] for table, rows in found.items()}
 
@@ -127,6 +129,7 @@ class Privacy:
         await run("inbox", delete(InboxEntry).where((InboxEntry.user_id == user_id) | (InboxEntry.chat_id == user_id)))
         await run("outbox", delete(OutboxEntry).where(OutboxEntry.chat_id == user_id))
         await run("broadcast_recipients", delete(BroadcastRecipient).where(BroadcastRecipient.user_id == user_id))
+        await run("pending_imports", delete(PendingImport).where(PendingImport.admin_id == user_id))
         await run("user_companies", delete(UserCompany).where(UserCompany.user_id == user_id))
         await run("users", delete(User).where(User.id == user_id))
         return {table: count for table, count in changed.items() if count}
@@ -159,6 +162,12 @@ class Privacy:
             await run("access_requests", delete(AccessRequest).where(AccessRequest.id.in_(requests)))
         if audit := [row[0] for row in await oldest(RETAIN_AUDIT, audit_before)]:
             await run("audit_log", delete(AuditEntry).where(AuditEntry.id.in_(audit)))
+        imports = list(await self.session.scalars(  # an admin's file names: kept as long as the audit (a few rows)
+            select(PendingImport.id).where(PendingImport.updated_at < audit_before,
+                                           PendingImport.state.not_in(("confirmed", "running")))
+            .order_by(PendingImport.updated_at).limit(batch)))
+        if imports:
+            await run("pending_imports", delete(PendingImport).where(PendingImport.id.in_(imports)))
         for broadcast_id, user_id in await oldest(RETAIN_RECIPIENTS, audit_before):
             await run("broadcast_recipients", delete(BroadcastRecipient).where(
                 BroadcastRecipient.broadcast_id == broadcast_id, BroadcastRecipient.user_id == user_id))

@@ -22,6 +22,7 @@ from assistant.store.contracts import Units
 from assistant.store.conversations import Conversations
 from assistant.store.driver import ALONE, Driver
 from assistant.store.follow_ups import FollowUps
+from assistant.store.imports import Imports
 from assistant.store.inbox import InboxStore
 from assistant.store.invoices import Invoices
 from assistant.store.lookups import Lookups
@@ -53,6 +54,7 @@ class SqlUnitOfWork:
         self.inbox = InboxStore(session)
         self.alerts = Alerts(session)
         self.privacy = Privacy(session)
+        self.imports = Imports(session)
 
     async def lock_chat(self, chat_id: int) -> None:
         """Serialise this chat's transactions across processes until this one ends.

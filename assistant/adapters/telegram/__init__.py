@@ -8,10 +8,12 @@ from assistant.adapters.telegram.inbound import (
     download,
     encode_choice,
     received,
+    telegram_files,
     update_to_message,
 )
 from assistant.adapters.telegram.outbound import GlobalPace, TelegramAdapter, TelegramBroadcast, reply_markup
 from assistant.adapters.telegram.profile import set_up_bot_profile
 
 __all__ = ["FloodGuard", "GlobalPace", "TelegramAdapter", "TelegramBroadcast", "UpdateContext", "decode_choice",
-           "download", "encode_choice", "received", "reply_markup", "set_up_bot_profile", "update_to_message"]
+           "download", "encode_choice", "received", "reply_markup", "set_up_bot_profile", "telegram_files",
+           "update_to_message"]

@@ -84,6 +84,13 @@ def _fetcher(bot: Any, file_id: str) -> Callable[[int], Awaitable[bytes]]:
     return fetch
 
 
+def telegram_files(bot: Any) -> Callable[[str, int], Awaitable[bytes]]:
+    """Fetch a file again by its file id (an import an admin confirmed), at most `limit` bytes."""
+    async def fetch(file_id: str, limit: int) -> bytes:
+        return await _fetcher(bot, file_id)(limit)
+    return fetch
+
+
 async def download(url: str | None, limit: int, request: AiohttpRequest, timeout: float = 30.0) -> bytes:
     """Stream a file over the Bot API's connections (and proxy), stopping as soon as it passes `limit` bytes."""
     if not url:

@@ -357,7 +357,7 @@ class TelegramAdapter(Inbound):
                 raise
 
     async def _progress(self, bot: Any, progress: Progress) -> DeliveryResult:
-        """Post a broadcast's progress (the core records the id) or edit the posted message."""
+        """Post a broadcast's or an import's progress (the core records the id) or edit the posted message."""
         if progress.message_id is None:
             message = await bot.send_message(progress.chat_id, progress.text, parse_mode=ParseMode.HTML)
             return OutputDelivered(progress, message_ids=(message.message_id,))
@@ -366,7 +366,7 @@ class TelegramAdapter(Inbound):
                                         parse_mode=ParseMode.HTML)
         except BadRequest as error:
             if not _not_modified(error):
-                logger.info("broadcast %s: progress not shown: %s", progress.broadcast_id, error)
+                logger.info("%s %s: progress not shown: %s", progress.job, progress.broadcast_id, error)
         return OutputDelivered(progress)
 
     async def _chart(self, bot: Any, chart: RatingsChart) -> DeliveryResult:
