@@ -11,6 +11,7 @@ import csv
 import itertools
 import logging
 import multiprocessing
+import threading
 import zipfile
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -509,8 +510,12 @@ def parsed_batches(path: Path, now: datetime, sqlite: bool, tz: tzinfo) -> Itera
         yield parsed
 
 
-def _read_in_worker(path: Path, now: datetime, sqlite: bool, tz: tzinfo, queue: Any) -> None:
-    """The reading process: batches into the queue (bounded: it waits while the importer writes), then None."""
+def _read_in_worker(path: Path, now: datetime, sqlite: bool, tz: tzinfo, queue: Any, batch: int) -> None:
+    """The reading process: batches into the queue (bounded: it waits while the importer writes), then None.
+
+    `batch` is the importer's BATCH: a process a fork server started imported this module afresh."""
+    global BATCH
+    BATCH = batch
     try:
         for parsed in parsed_batches(path, now, sqlite, tz):
             queue.put(parsed)
@@ -522,6 +527,25 @@ def _read_in_worker(path: Path, now: datetime, sqlite: bool, tz: tzinfo, queue: 
         queue.put(RowError(f"the file could not be read ({type(error).__name__})"))
 
 
+def _reading_context() -> Any:
+    """How the reading process starts.
+
+    Forked where this process has one thread (the command line): nothing of it runs in the child but the
+    reading, and spawn would import the caller's main module again, which a script without a __main__ guard
+    cannot stand. A process with other threads (the bot, whose Telegram imports run in a thread of their
+    own) must not fork: a lock another thread held at that moment (logging's, the allocator's) would stay
+    held in the child for ever. There a fork server, started once, forks readers from a clean process.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["assistant.importer"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
 async def _parsed(path: Path, now: datetime, sqlite: bool, tz: tzinfo) -> AsyncGenerator[Parsed, None]:
     """Batches of the file; a large one is read and checked in a process of its own, while this one writes
     the previous batch (the reading is most of an import's CPU)."""
@@ -529,12 +553,9 @@ async def _parsed(path: Path, now: datetime, sqlite: bool, tz: tzinfo) -> AsyncG
         for parsed in parsed_batches(path, now, sqlite, tz):
             yield parsed
         return
-    # fork: nothing of this process runs in the child but the reading (spawn would import the caller's
-    # main module again, which a script without a __main__ guard cannot stand)
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    context: Any = multiprocessing.get_context(method)
+    context = _reading_context()
     queue = context.Queue(maxsize=2)
-    worker = context.Process(target=_read_in_worker, args=(path, now, sqlite, tz, queue), daemon=True)
+    worker = context.Process(target=_read_in_worker, args=(path, now, sqlite, tz, queue, BATCH), daemon=True)
     worker.start()
     try:
         while True:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import csv
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -340,3 +342,46 @@ def test_the_kind_of_file_crosses_from_the_reading_process_intact() -> None:
 
     again = pickle.loads(pickle.dumps(FileKindError("PNG")))
     assert isinstance(again, FileKindError) and again.kind == "PNG" and "PNG" in str(again)
+
+
+async def test_a_process_with_other_threads_reads_large_files_through_a_fork_server(sessions, tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """The bot imports in a thread of its own while others run: its reading process is not forked from it (a
+    lock another thread held would stay held in the child), and the report is the same."""
+    import threading
+
+    import assistant.importer as importer
+    from assistant.store.engine import make_engine, make_sessions
+
+    monkeypatch.setattr(importer, "WORKER_FROM_BYTES", 0)
+    monkeypatch.setattr(importer, "BATCH", 2)
+    started: list[str] = []
+    real = importer._reading_context
+
+    def recording() -> object:
+        context = real()
+        started.append(context.get_start_method())
+        return context
+
+    monkeypatch.setattr(importer, "_reading_context", recording)
+    path = write_csv(tmp_path / "invoices.csv", ENGLISH, [GOOD[0], BAD[0], GOOD[1], GOOD[2], GOOD[0]])
+    url = sessions.kw["bind"].url.render_as_string(hide_password=False)
+
+    async def elsewhere() -> importer.ImportReport:  # as the bot's import job: its own loop and connection
+        engine = make_engine(url)
+        try:
+            return await import_file(make_sessions(engine), path, now=FakeClock().now, tz=TZ)
+        finally:
+            await engine.dispose()
+
+    busy = threading.Event()
+    other = threading.Thread(target=busy.wait, daemon=True)
+    other.start()
+    try:
+        report = await asyncio.to_thread(asyncio.run, elsewhere())
+    finally:
+        busy.set()
+    assert started == ["forkserver"]
+    assert (report.rows, report.new, report.rejected) == (5, 3, 2)
+    assert [row for row, _ in report.errors] == [3, 6] and "already in row 2" in report.errors[1][1]
+    assert len(await invoices(sessions)) == 3
