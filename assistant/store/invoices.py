@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime
-from functools import cache
+from datetime import date, datetime, timezone
+from functools import cache, lru_cache
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.store.driver import Driver, _binders, unwritten
+from assistant.store.driver import Driver, _binders, _identity, unwritten
 from assistant.store.models import (
     Invoice,
 )
@@ -158,14 +159,59 @@ def _sqlite_binders() -> list[Callable[[Any], Any]]:
     return _binders(dialect(), Invoice, STAGED)
 
 
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+"""What COPY's text format escapes."""
+
+
+def _moment_text(value: datetime | None) -> str:
+    if value is None:
+        return "\\N"
+    return _utc_text(value) if value.tzinfo is not None else value.isoformat()
+
+
+@lru_cache(maxsize=4096)
+def _utc_text(value: datetime) -> str:
+    """A moment in UTC, the instant PostgreSQL stores (a file's sync time repeats row after row; the cache is
+    bounded; equal moments in other zones share it)."""
+    return value.astimezone(timezone.utc).isoformat()
+
+
+def _copy_line(row: Sequence[Any]) -> str:
+    """A (line, *STAGED) row as a line of COPY's text format: `_copy_text` of each value, tab-separated.
+
+    Only the free texts can hold what COPY escapes: the code and number are digits, the kind, status
+    and sync state words of the importer's own."""
+    (line, code, number, kind, issued, amount, tax, total, check_code, seller_tax_id, seller_name, buyer_tax_id,
+     buyer_name, status, status_changed_at, sync_state, uploaded_at, synced_at) = row
+    texts = f"{check_code}\t{seller_tax_id}\t{seller_name}\t{buyer_tax_id}\t{buyer_name}"
+    if _SPECIAL.search(check_code + seller_tax_id + seller_name + buyer_tax_id + buyer_name):
+        texts = "\t".join(map(_copy_text, (check_code, seller_tax_id, seller_name, buyer_tax_id, buyer_name)))
+    return (f"{line}\t{code}\t{number}\t{kind}\t{issued.isoformat()}\t{amount!s}\t{tax!s}\t{total!s}\t{texts}\t"
+            f"{status}\t{_moment_text(status_changed_at)}\t{sync_state}\t{_moment_text(uploaded_at)}\t"
+            f"{_moment_text(synced_at)}\n")
+
+
 def encoded(rows: Sequence[Sequence[Any]], *, sqlite: bool) -> Any:
     """(line, *STAGED) rows of Python values as the backend's bulk path takes them: COPY text for PostgreSQL,
     SQLite's values for its executemany. Pure: the importer runs it where it reads the file (another process
     for a large one), so the writing process only forwards the batch."""
     if sqlite:
-        binders = _sqlite_binders()
-        return [(row[0], *(bind(value) for bind, value in zip(binders, row[1:]))) for row in rows]
-    return "".join("\t".join(map(_copy_text, row)) + "\n" for row in rows).encode()
+        binders = _sqlite_converted()
+        return [tuple([row[0], *row[1:4], binders[3](row[4]), *map(binders[4], row[5:8]), *row[8:14],
+                       binders[13](row[14]), row[15], binders[15](row[16]), binders[16](row[17])]) for row in rows]
+    return "".join(map(_copy_line, rows)).encode()
+
+
+@cache
+def _sqlite_converted() -> list[Callable[[Any], Any]]:
+    """SQLite's conversions of STAGED, those of text columns aside (identities, skipped by `encoded`); the
+    moments' cached (a file's sync time repeats row after row)."""
+    binders = _sqlite_binders()
+    converted = [STAGED.index(name) for name in ("issue_date", "amount", "tax", "total", "status_changed_at", "uploaded_at",
+                                                 "synced_at")]
+    assert all(binders[i] is _identity for i in range(len(STAGED)) if i not in converted), "a text column converted"
+    assert binders[4] is binders[5] is binders[6], "money columns converted alike"
+    return [lru_cache(maxsize=4096)(bind) if STAGED[i].endswith("_at") else bind for i, bind in enumerate(binders)]
 
 
 class InvoiceImport:
