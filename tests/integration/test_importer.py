@@ -214,6 +214,25 @@ async def test_a_large_file_is_staged_in_batches_with_duplicates_across_them(ses
     assert (await invoices(sessions))[("011002500111", "00000005")].status == "voided"
 
 
+async def test_a_batch_stored_meanwhile_by_another_writer_is_merged(sessions, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL COPYs a batch none of whose invoices is stored straight into the table; when another writer
+    stored one of them after the check, the batch is merged instead: the same report, nothing lost."""
+    import assistant.importer as importer
+    import assistant.store.invoices as store_invoices
+
+    monkeypatch.setattr(importer, "BATCH", 2)
+    await import_file(sessions, write_csv(tmp_path / "one.csv", ENGLISH, [GOOD[1]]), now=FakeClock().now, tz=TZ)
+    # the check finds nothing stored, as if the other writer's invoice came just after it
+    monkeypatch.setattr(store_invoices, "ANY_STORED", "SELECT 1 WHERE $1::varchar[] IS NULL AND $2::varchar[] IS NULL")
+    changed = GOOD[1][:12] + ["正常", ""]  # the stored one (voided), now normal
+    report = await import_file(sessions, write_csv(tmp_path / "all.csv", ENGLISH, [GOOD[0], changed, GOOD[2]]),
+                               now=FakeClock().now, tz=TZ)
+    assert (report.rows, report.new, report.updated, report.unchanged, report.rejected) == (3, 2, 1, 0, 0)
+    stored = await invoices(sessions)
+    assert len(stored) == 3 and stored[("1100252130", "00112233")].status == "normal"
+
+
 async def test_a_utf8_file_with_a_byte_order_mark(sessions, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "bom.csv", CHINESE, [["", "", "25112000000012345678", "2025-03-10", "800", "104",
                                                       "904", "", "91110105MA00XYZW3K", "卖方", "", "", "正常"]],
