@@ -129,10 +129,10 @@ COMPARED = ("kind", "issue_date", "amount", "tax", "total", "check_code", "selle
 
 
 _BATCH_KEYS = "unnest($1::varchar[], $2::varchar[], $3::bigint[]) AS k (code, number, line)"
-REMEMBER = (f"WITH remembered AS (INSERT INTO {SEEN} (code, number, line) SELECT code, number, line FROM {_BATCH_KEYS}"
-            " ON CONFLICT (code, number) DO NOTHING)"
+REMEMBER = (f"WITH k AS (SELECT * FROM {_BATCH_KEYS}), remembered AS (INSERT INTO {SEEN} (code, number, line)"
+            " SELECT code, number, line FROM k ON CONFLICT (code, number) DO NOTHING)"
             " SELECT line, first, code, number FROM (SELECT k.line, k.code, k.number, (SELECT s.line FROM"
-            f" {SEEN} AS s WHERE s.code = k.code AND s.number = k.number) AS first FROM {_BATCH_KEYS}) AS probed"
+            f" {SEEN} AS s WHERE s.code = k.code AND s.number = k.number) AS first FROM k) AS probed"
             " WHERE first IS NOT NULL ORDER BY line")
 """A batch's keys (codes, numbers, lines) remembered; those an earlier batch had, with its line (the statement
 sees the keys as they were before it). A probe of the primary key per key: a join may read every key seen."""
