@@ -283,12 +283,12 @@ def _fields(row: dict[str, Any], has_sync_column: bool, now: datetime, tz: tzinf
                   or (number_value.strip() if type(number_value) is str else _identifier(number_value, (8, 20))))
     if not number_raw:
         raise RowError("number is empty")
-    if number_raw.isdigit() and number_raw.isascii() and len(number_raw) in (8, 20):
-        number: str | None = number_raw
-    else:
+    number: str | None = number_raw
+    if not (number_raw.isdigit() and number_raw.isascii() and len(number_raw) in (8, 20)):
         number, _ = validate_number(number_raw)
         if number is None:
             raise RowError(f"number {number_raw!r} must have 8 or 20 digits")
+    assert number is not None
     code = ""
     if len(number) != 20:
         value = get("code")
@@ -461,7 +461,7 @@ def read_rows(path: Path) -> tuple[Iterator[tuple[int, dict[str, Any]]], bool, d
                     continue
             elif not any(_text(v) for v in values):
                 continue
-            row = dict(zip(mapped, values))  # a name twice: its last column, as before
+            row: dict[Any, Any] = dict(zip(mapped, values))  # a name twice: its last column, as before
             if unnamed:
                 row.pop(None, None)
             yield index, row

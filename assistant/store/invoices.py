@@ -312,7 +312,7 @@ class InvoiceImport:
         `invoices`, its keys into the keys seen (none of them can be there: every key seen is stored). Else,
         or when another writer stored (or deleted) one of them meanwhile, its keys are remembered and those an
         earlier batch had refused, and the batch is staged and merged by one upsert."""
-        from asyncpg.exceptions import UniqueViolationError
+        from asyncpg.exceptions import UniqueViolationError  # type: ignore[import-untyped]
 
         # a batch lost in a crash is imported again by the next import: no wait for the disk; no JIT compiling
         # (the row estimates of the arrays' 10,000 keys cross its threshold: 15 ms a statement for nothing)
