@@ -173,6 +173,8 @@ def _text(value: Any) -> str:
 
 
 _PLAIN_MONEY = re.compile(r"-?\d{1,12}(?:\.\d{1,2})?")
+_CENTS = re.compile(r"-?[0-9]{1,12}\.[0-9]{2}")
+"""A sum written with two decimals, ASCII digits: Decimal() of it is what is stored (zero aside)."""
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CENT = Decimal("0.01")
 _tax_id_valid = functools.lru_cache(maxsize=65_536)(tax_id_valid)
@@ -190,7 +192,9 @@ def _compact(raw: str) -> str:
 
 def _money(value: Any, name: str, required: bool = True) -> Decimal | None:
     """An amount; negative ones are a red-letter invoice's, checked against each other by the caller."""
-    raw = _text(value)
+    raw = value.strip() if type(value) is str else _text(value)
+    if _CENTS.fullmatch(raw) and (exact := Decimal(raw)):  # most rows: two decimals, already what it is stored as
+        return exact
     if not raw:
         if required:
             raise RowError(f"{name} is empty")
@@ -216,15 +220,25 @@ def _identifier(value: Any, lengths: tuple[int, ...]) -> str:
     return raw
 
 
+@functools.lru_cache(maxsize=4096)
+def _iso_date(raw: str) -> date | None:
+    """A date written YYYY-MM-DD (files repeat their days row after row; the cache is bounded), else None."""
+    if _ISO_DATE.fullmatch(raw):
+        with contextlib.suppress(ValueError):  # an impossible date: parse_date says so
+            return date.fromisoformat(raw)
+    return None
+
+
 def _date(value: Any) -> date:
+    if type(value) is str and (day := _iso_date(value.strip())) is not None:  # a CSV's, the common case first
+        return day
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
     raw = _text(value)
-    if _ISO_DATE.fullmatch(raw):
-        with contextlib.suppress(ValueError):  # an impossible date: parse_date says so below
-            return date.fromisoformat(raw)
+    if (day := _iso_date(raw)) is not None:
+        return day
     parsed = parse_date(raw.split(" ")[0] if " " in raw and "年" not in raw else raw, date.today())
     if not isinstance(parsed, date):
         raise RowError(f"issue_date {raw!r} is not a date")
@@ -233,6 +247,9 @@ def _date(value: Any) -> date:
 
 def _moment(value: Any, tz: tzinfo) -> datetime | None:
     """A moment; one written without a zone is in `tz` (TIMEZONE: the e-tax bureau's exports are local)."""
+    if type(value) is str:  # a CSV's, the common case first
+        text = value.strip()
+        return _moment_of(text, tz) if text else None
     if value is None or _text(value) == "":
         return None
     if isinstance(value, datetime):
@@ -250,66 +267,104 @@ def _moment_of(text: str, tz: tzinfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
-def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime, tz: tzinfo) -> InvoiceRecord:
-    """One spreadsheet row as a record (times without a zone in `tz`); raises RowError with the reason."""
-    number_raw = _text(row.get("digital_number")) or _identifier(row.get("number"), (8, 20))
+_TEXTS = ("check_code", "seller_name", "buyer_tax_id", "buyer_name", "seller_tax_id")
+_MAX_CHECK_CODE, _MAX_SELLER_NAME, _MAX_BUYER_TAX_ID, _MAX_BUYER_NAME, _MAX_SELLER_TAX_ID = (
+    LENGTHS[name] for name in _TEXTS)
+_ZERO = Decimal("0.00")
+
+
+def _fields(row: dict[str, Any], has_sync_column: bool, now: datetime, tz: tzinfo) -> tuple[Any, ...]:
+    """One row's values in InvoiceRecord's order; raises RowError with the reason.
+
+    The work of every row of a large file: plain values (a CSV's text, ASCII digits, two decimals, an ISO
+    date) take the short way to what the general checks would give."""
+    get = row.get
+    value, number_value = get("digital_number"), get("number")
+    number_raw = ((value.strip() if type(value) is str else _text(value))
+                  or (number_value.strip() if type(number_value) is str else _identifier(number_value, (8, 20))))
     if not number_raw:
         raise RowError("number is empty")
-    number, problems = (number_raw, []) if _plain_digits(number_raw, (8, 20)) else validate_number(number_raw)
-    if number is None:
-        raise RowError(f"number {number_raw!r} must have 8 or 20 digits")
+    number: str | None = number_raw
+    if not (number_raw.isdigit() and number_raw.isascii() and len(number_raw) in (8, 20)):
+        number, _ = validate_number(number_raw)
+        if number is None:
+            raise RowError(f"number {number_raw!r} must have 8 or 20 digits")
+    assert number is not None
     code = ""
     if len(number) != 20:
-        code_raw = _identifier(row.get("code"), (12,))
-        code_value, problems = (code_raw, []) if _plain_digits(code_raw, (10, 12)) else validate_code(code_raw)
-        if code_value is None:
-            raise RowError(f"code {code_raw!r} must have 10 or 12 digits")
-        code = code_value
-    kind = _text(row.get("kind")) or family_of(code or None, number) or "other"
+        value = get("code")
+        code_raw = value.strip() if type(value) is str else _identifier(value, (12,))
+        if code_raw.isdigit() and code_raw.isascii() and len(code_raw) in (10, 12):
+            code = code_raw
+        else:
+            code_value, _ = validate_code(code_raw)
+            if code_value is None:
+                raise RowError(f"code {code_raw!r} must have 10 or 12 digits")
+            code = code_value
+    value = get("kind")
+    kind = (value.strip() if type(value) is str else _text(value)) or family_of(code or None, number) or "other"
     if kind not in KINDS:
         raise RowError(f"kind {kind!r} is not one of {', '.join(sorted(KINDS))}")
-    status_raw = _text(row.get("status")) or "normal"
-    status = STATUSES.get(status_raw.lower(), STATUSES.get(status_raw))
+    value = get("status")
+    status_raw = (value.strip() if type(value) is str else _text(value)) or "normal"
+    status = STATUSES.get(status_raw) or STATUSES.get(status_raw.lower())  # every key is lower case already
     if status is None:
         raise RowError(f"status {status_raw!r} is unknown ({STATUSES_HINT})")
-    amount = _money(row.get("amount"), "amount")
-    tax = _money(row.get("tax"), "tax", required=False) or Decimal("0.00")
-    total = _money(row.get("total"), "total", required=False) or (amount + tax)  # type: ignore[operator]
+    amount = _money(get("amount"), "amount")
+    tax = _money(get("tax"), "tax", required=False) or _ZERO
+    total = _money(get("total"), "total", required=False) or (amount + tax)  # type: ignore[operator]
     assert amount is not None
     if (amount < 0) != (total < 0) and amount and total:
         raise RowError(f"amount {amount} and total {total} have different signs (a red-letter invoice is "
                        "negative in both)")
-    seller_tax_id = _compact(_text(row.get("seller_tax_id"))).upper()
+    value = get("seller_tax_id")
+    seller_tax_id = _compact(value.strip() if type(value) is str else _text(value)).upper()
     if not seller_tax_id:
         raise RowError("seller_tax_id is empty")
-    synced_at = _moment(row.get("synced_at"), tz) if has_sync_column else now
-    texts = {"check_code": _compact(_text(row.get("check_code"))), "seller_name": _text(row.get("seller_name")),
-             "buyer_tax_id": _compact(_text(row.get("buyer_tax_id"))).upper(),
-             "buyer_name": _text(row.get("buyer_name")), "seller_tax_id": seller_tax_id}
-    for name, text in texts.items():
-        if len(text) > LENGTHS[name]:
-            raise RowError(f"{name} is longer than {LENGTHS[name]} characters")
-        if "\x00" in text:
-            raise RowError(f"{name} holds a NUL character")
-    return InvoiceRecord(code=code, number=number, kind=kind, issue_date=_date(row.get("issue_date")),
-                         amount=amount, tax=tax, total=total, check_code=texts["check_code"],
-                         seller_tax_id=seller_tax_id, seller_name=texts["seller_name"],
-                         buyer_tax_id=texts["buyer_tax_id"], buyer_name=texts["buyer_name"], status=status,
-                         synced_at=synced_at,
-                         status_changed_at=_moment(row.get("status_changed_at"), tz))
+    synced_at = _moment(get("synced_at"), tz) if has_sync_column else now
+    value = get("check_code")
+    check_code = _compact(value.strip() if type(value) is str else _text(value))
+    value = get("seller_name")
+    seller_name = value.strip() if type(value) is str else _text(value)
+    value = get("buyer_tax_id")
+    buyer_tax_id = _compact(value.strip() if type(value) is str else _text(value)).upper()
+    value = get("buyer_name")
+    buyer_name = value.strip() if type(value) is str else _text(value)
+    texts = (check_code, seller_name, buyer_tax_id, buyer_name, seller_tax_id)
+    if (len(check_code) > _MAX_CHECK_CODE or len(seller_name) > _MAX_SELLER_NAME
+            or len(buyer_tax_id) > _MAX_BUYER_TAX_ID or len(buyer_name) > _MAX_BUYER_NAME
+            or len(seller_tax_id) > _MAX_SELLER_TAX_ID or "\x00" in "".join(texts)):
+        for name, text in zip(_TEXTS, texts):
+            if len(text) > LENGTHS[name]:
+                raise RowError(f"{name} is longer than {LENGTHS[name]} characters")
+            if "\x00" in text:
+                raise RowError(f"{name} holds a NUL character")
+    return (code, number, kind, _date(get("issue_date")), amount, tax, total, check_code, seller_tax_id,
+            seller_name, buyer_tax_id, buyer_name, status, synced_at, None, _moment(get("status_changed_at"), tz))
+
+
+def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime, tz: tzinfo) -> InvoiceRecord:
+    """One spreadsheet row as a record (times without a zone in `tz`); raises RowError with the reason."""
+    return InvoiceRecord(*_fields(row, has_sync_column, now, tz))
 
 
 def row_warnings(record: InvoiceRecord, today: date) -> list[str]:
     """What is odd about a row that is still imported."""
+    return _warnings(record.issue_date, record.amount, record.tax, record.total, record.seller_tax_id,
+                     record.buyer_tax_id, today)
+
+
+def _warnings(issue_date: date, amount: Decimal, tax: Decimal, total: Decimal, seller_tax_id: str,
+              buyer_tax_id: str, today: date) -> list[str]:
     warnings = []
-    if record.issue_date > today:
-        warnings.append(f"issue_date {record.issue_date} is in the future")
-    if record.total != record.amount + record.tax:
-        warnings.append(f"total {record.total} is not amount {record.amount} + tax {record.tax}")
-    for name in ("seller_tax_id", "buyer_tax_id"):
-        value = getattr(record, name)
-        if value and not _tax_id_valid(value):
-            warnings.append(f"{name} {value} fails its check digit")
+    if issue_date > today:
+        warnings.append(f"issue_date {issue_date} is in the future")
+    if total != amount + tax:
+        warnings.append(f"total {total} is not amount {amount} + tax {tax}")
+    if seller_tax_id and not _tax_id_valid(seller_tax_id):
+        warnings.append(f"seller_tax_id {seller_tax_id} fails its check digit")
+    if buyer_tax_id and not _tax_id_valid(buyer_tax_id):
+        warnings.append(f"buyer_tax_id {buyer_tax_id} fails its check digit")
     return warnings
 
 
@@ -385,7 +440,8 @@ def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
 def read_rows(path: Path) -> tuple[Iterator[tuple[int, dict[str, Any]]], bool, dict[str, str]]:
     """(row number, mapped row) pairs of a CSV or XLSX file (told apart by content, not by name), whether it
     has a sync column, and the file's name of each column read."""
-    rows = _xlsx_rows(path) if file_kind(path) == "xlsx" else _csv_rows(path)
+    texts_only = file_kind(path) != "xlsx"
+    rows = _xlsx_rows(path) if not texts_only else _csv_rows(path)
     header, start, first = None, 1, None
     for start, values in enumerate(rows, start=1):  # title rows above the header are skipped
         first = first if first is not None else (values if any(_text(v) for v in values) else None)
@@ -397,11 +453,19 @@ def read_rows(path: Path) -> tuple[Iterator[tuple[int, dict[str, Any]]], bool, d
         raise RowError("the file is empty")
     mapped = _map_headers(header)
 
+    unnamed = None in mapped
+
     def generate() -> Iterator[tuple[int, dict[str, Any]]]:
         for index, values in enumerate(rows, start=start + 1):
-            if not any(_text(v) for v in values):
+            if texts_only:  # a CSV's: blank when its values joined are (each is stripped the same way)
+                if not "".join(values).strip():
+                    continue
+            elif not any(_text(v) for v in values):
                 continue
-            yield index, {name: value for name, value in zip(mapped, values) if name}
+            row: dict[Any, Any] = dict(zip(mapped, values))  # a name twice: its last column, as before
+            if unnamed:
+                row.pop(None, None)
+            yield index, row
 
     columns = {name: _text(label) for name, label in zip(mapped, header) if name}
     return generate(), "synced_at" in mapped, columns
@@ -496,16 +560,20 @@ def parsed_batches(path: Path, now: datetime, sqlite: bool, tz: tzinfo) -> Itera
         first: dict[tuple[str, str], int] = {}  # the batch's keys (earlier batches': the database's)
         for index, row in batch:
             try:
-                record = parse_row(row, has_sync_column=has_sync, now=now, tz=tz)
+                (code, number, kind, issued, amount, tax, total, check_code, seller_tax_id, seller_name, buyer_tax_id,
+                 buyer_name, status, synced_at, _, status_changed_at) = _fields(row, has_sync, now, tz)
             except RowError as error:
                 parsed.errors.append((index, in_file_terms(str(error), columns)))
                 continue
-            earlier = first.setdefault((record.code, record.number), index)
+            earlier = first.setdefault((code, number), index)
             if earlier != index:
-                parsed.errors.append((index, f"invoice {record.code} {record.number} is already in row {earlier}"))
+                parsed.errors.append((index, f"invoice {code} {number} is already in row {earlier}"))
                 continue
-            parsed.warnings += [(index, in_file_terms(warning, columns)) for warning in row_warnings(record, today)]
-            staged.append(staged_row(index, record, now))
+            if warnings := _warnings(issued, amount, tax, total, seller_tax_id, buyer_tax_id, today):
+                parsed.warnings += [(index, in_file_terms(warning, columns)) for warning in warnings]
+            staged.append((index, code, number, kind, issued, amount, tax, total, check_code, seller_tax_id,
+                           seller_name, buyer_tax_id, buyer_name, status, status_changed_at,
+                           "synced" if synced_at else "pending", synced_at or now, synced_at))  # as staged_row
         parsed.staged, parsed.batch = len(staged), encoded(staged, sqlite=sqlite) if staged else None
         yield parsed
 

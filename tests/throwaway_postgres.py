@@ -39,7 +39,9 @@ def _free_port() -> int:
 class ThrowawayPostgres:
     """One cluster: created on `create`, stopped and started by the test, removed on `destroy`."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: dict[str, str] | None = None, fsync: bool = False) -> None:
+        """`settings`: the server's configuration beyond the defaults (`-c name=value`); `fsync` off unless told
+        (tests do not need their data to survive a crash of the machine)."""
         bindir = _bindir()
         if bindir is None:
             raise RuntimeError("initdb was not found (install PostgreSQL's server package)")
@@ -48,6 +50,7 @@ class ThrowawayPostgres:
         self.data = self._root / "data"
         self.port = _free_port()
         self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+        self._settings = {**(settings or {}), **({} if fsync else {"fsync": "off"})}
 
     def _as_owner(self, *argv: str) -> list[str]:
         """PostgreSQL refuses to run as root: run its tools as the postgres user then."""
@@ -78,7 +81,8 @@ class ThrowawayPostgres:
             await engine.dispose()
 
     async def start(self) -> None:
-        options = f"-p {self.port} -k {self._root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self._root} -c listen_addresses=127.0.0.1" + "".join(
+            f" -c {name}={value}" for name, value in self._settings.items())
         await self._run(str(self._bin / "pg_ctl"), "-D", str(self.data), "-o", options,
                         "-l", str(self._root / "server.log"), "-w", "start")
 

@@ -216,6 +216,44 @@ async def test_a_large_file_is_staged_in_batches_with_duplicates_across_them(ses
     assert (await invoices(sessions))[("011002500111", "00000005")].status == "voided"
 
 
+async def test_a_batch_stored_meanwhile_by_another_writer_is_merged(sessions, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL COPYs a batch none of whose invoices is stored straight into the table; when another writer
+    stored one of them after the check, the batch is merged instead: the same report, nothing lost."""
+    import assistant.importer as importer
+    import assistant.store.invoices as store_invoices
+
+    monkeypatch.setattr(importer, "BATCH", 2)
+    await import_file(sessions, write_csv(tmp_path / "one.csv", ENGLISH, [GOOD[1]]), now=FakeClock().now, tz=TZ)
+    # the check finds nothing stored, as if the other writer's invoice came just after it
+    monkeypatch.setattr(store_invoices, "ANY_STORED", "SELECT 1 WHERE $1::varchar[] IS NULL AND $2::varchar[] IS NULL")
+    changed = GOOD[1][:12] + ["正常", ""]  # the stored one (voided), now normal
+    report = await import_file(sessions, write_csv(tmp_path / "all.csv", ENGLISH, [GOOD[0], changed, GOOD[2]]),
+                               now=FakeClock().now, tz=TZ)
+    assert (report.rows, report.new, report.updated, report.unchanged, report.rejected) == (3, 2, 1, 0, 0)
+    stored = await invoices(sessions)
+    assert len(stored) == 3 and stored[("1100252130", "00112233")].status == "normal"
+
+
+async def test_plain_values_are_stored_as_the_general_checks_would(sessions, tmp_path: Path) -> None:
+    """The short ways for plain values (two-decimal sums, ISO dates, ASCII digits) store what the general checks
+    would: a red-letter sum with two decimals, a zero written "-0.00", spaces around values, a column the
+    importer does not know, a sync time given in another zone (the same moment)."""
+    header = ["code", "number", "备注", "issue_date", "amount", "tax", "total", "seller_tax_id", "synced_at"]
+    rows = [["011002500111", "12345678", "x", " 2025-03-01 ", "-1000.50", "-0.00", "-1000.50", " 91110000600037341l ",
+             "2025-01-01T00:00:00+08:00"],
+            [" 011002500111 ", " 12345679 ", "y", "2025-03-02", "0012.30", "1.6", " 13.90 ", "91110000600037341L",
+             "2024-12-31T16:00:00+00:00"]]
+    report = await import_file(sessions, write_csv(tmp_path / "plain.csv", header, rows), now=FakeClock().now, tz=TZ)
+    assert (report.new, report.errors, report.warnings) == (2, [], [])
+    stored = await invoices(sessions)
+    red, plain = stored[("011002500111", "12345678")], stored[("011002500111", "12345679")]
+    assert (red.issue_date, red.amount, red.tax, red.total, red.seller_tax_id) == (
+        date(2025, 3, 1), Decimal("-1000.50"), Decimal("0.00"), Decimal("-1000.50"), "91110000600037341L")
+    assert (plain.amount, plain.tax, plain.total) == (Decimal("12.30"), Decimal("1.60"), Decimal("13.90"))
+    assert _utc(red.synced_at) == _utc(plain.synced_at) == datetime(2024, 12, 31, 16, tzinfo=timezone.utc)
+
+
 async def test_a_utf8_file_with_a_byte_order_mark(sessions, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "bom.csv", CHINESE, [["", "", "25112000000012345678", "2025-03-10", "800", "104",
                                                       "904", "", "91110105MA00XYZW3K", "卖方", "", "", "正常"]],
