@@ -12,7 +12,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from assistant.importer import FileKindError, RowError, in_file_terms, parse_row, read_rows
+from assistant.importer import FileKindError, Reason, RowError, in_file_terms, parse_row, read_rows, repeated_key
 
 PROBLEMS = 10
 """Bad rows a preview lists (the first ones); the rest are counted."""
@@ -34,6 +34,11 @@ def _cut(value: Any) -> str:
     return str(value)[:TEXT]
 
 
+def _said(reason: Reason) -> dict[str, Any]:
+    """A reason as JSON, every text taken from the file cut."""
+    return {"text": _cut(reason), "code": reason.code, "params": {k: _cut(v) for k, v in reason.params.items()}}
+
+
 def preview_file(path: Path, *, now: datetime, tz: tzinfo) -> dict[str, Any]:
     """The preview of a file on disk: {"refused": why, ...} when it is not a table the importer reads."""
     try:
@@ -49,7 +54,7 @@ def preview_file(path: Path, *, now: datetime, tz: tzinfo) -> dict[str, Any]:
             try:
                 record = parse_row(row, has_sync_column=has_sync, now=now, tz=tz)
             except RowError as error:
-                reason = in_file_terms(str(error), columns)
+                reason = in_file_terms(error.reason, columns)
             else:
                 earlier = seen.setdefault((record.code, record.number), index)
                 if earlier == index:
@@ -59,14 +64,14 @@ def preview_file(path: Path, *, now: datetime, tz: tzinfo) -> dict[str, Any]:
                                       "issue_date": record.issue_date.isoformat(), "total": str(record.total),
                                       "seller_name": _cut(record.seller_name), "status": record.status})
                     continue
-                reason = f"invoice {record.code} {record.number} is already in row {earlier}"
+                reason = repeated_key(record.code, record.number, earlier)
             bad += 1
             if len(problems) < PROBLEMS:
-                problems.append([index, _cut(reason)])
+                problems.append([index, _said(reason)])
     except FileKindError as error:
         return {"refused": "xls" if error.kind == "xls" else "not_table", "kind": _cut(error.kind)}
     except RowError as error:
-        return {"refused": "unreadable", "error": _cut(str(error))}
+        return {"refused": "unreadable", "error": _said(error.reason)}
     return {"rows": counted, "good": counted - bad, "bad": bad, "problems": problems,
             "families": dict(families.most_common()), "first": first,
             "columns": [_cut(label) for label in columns.values()][:20]}

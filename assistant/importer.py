@@ -100,25 +100,73 @@ class ImportReport:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
-    errors: list[tuple[int, str]] = field(default_factory=list)
+    errors: list[tuple[int, Reason]] = field(default_factory=list)
     """The first SHOWN bad rows (row number, reason), by row."""
-    warnings: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[tuple[int, Reason]] = field(default_factory=list)
     """Rows imported, but worth a look (a future date, a total that is not amount + tax…): the first SHOWN."""
     rejected: int = 0
     """Every bad row, shown or not."""
 
-    def reject(self, row: int, reason: str) -> None:
+    def reject(self, row: int, reason: Reason) -> None:
         self.rejected += 1
         if len(self.errors) < SHOWN:
             self.errors.append((row, reason))
 
-    def warn(self, row: int, warnings: list[str]) -> None:
+    def warn(self, row: int, warnings: list[Reason]) -> None:
         room = SHOWN - len(self.warnings)
         self.warnings += [(row, warning) for warning in warnings[:max(room, 0)]]
 
 
+class Reason(str):
+    """Why a row is refused or worth a look: English words (the str itself, for logs and the English
+    report), and a code with its values, which `replies/*/import_reason.j2` says in the admin's language.
+
+    Values named `column` or ending in `_column` are columns, called as the file calls them."""
+
+    code: str
+    params: dict[str, str]
+
+    def __new__(cls, text: str, code: str = "other", params: dict[str, str] | None = None) -> Reason:
+        reason = super().__new__(cls, text)
+        reason.code, reason.params = code, dict(params or {})
+        return reason
+
+    def __reduce__(self) -> tuple[Any, ...]:  # from the reading process, whole
+        return Reason, (str(self), self.code, self.params)
+
+    @classmethod
+    def from_json(cls, value: Any) -> Reason:
+        """A reason given as JSON by the isolated reader (or a plain text: said as it is)."""
+        if isinstance(value, dict):
+            params = value.get("params")
+            return cls(str(value.get("text", "")), str(value.get("code", "other")),
+                       {str(k): str(v) for k, v in params.items()} if isinstance(params, dict) else {})
+        return cls(str(value))
+
+
+def reason(text: str, key: str, **params: Any) -> Reason:
+    """A Reason whose values are given as they come (said as text)."""
+    return Reason(text, key, {name: str(value) for name, value in params.items()})
+
+
 class RowError(ValueError):
-    """A row that cannot be imported, with the reason in words."""
+    """A row (or a whole file) that cannot be imported: the reason in English words (str(error)), and as a
+    code with its values (`reason`)."""
+
+    def __init__(self, text: str, code: str = "other", **params: Any) -> None:
+        super().__init__(text)
+        self.code, self.params = code, {name: str(value) for name, value in params.items()}
+
+    @property
+    def reason(self) -> Reason:
+        return Reason(str(self), self.code, self.params)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # from the reading process, whole
+        return _row_error, (str(self), self.code, self.params)
+
+
+def _row_error(text: str, code: str, params: dict[str, str]) -> RowError:
+    return RowError(text, code, **params)
 
 
 class FileKindError(RowError):
@@ -126,7 +174,7 @@ class FileKindError(RowError):
     looks like ("PNG", "PDF", "ZIP"…)."""
 
     def __init__(self, kind: str) -> None:
-        super().__init__(f"the file is not CSV or XLSX (its content is {kind})")
+        super().__init__(f"the file is not CSV or XLSX (its content is {kind})", "not_a_table", kind=kind)
         self.kind = kind
 
     def __reduce__(self) -> tuple[type[FileKindError], tuple[str]]:  # from the reading process, as it was
@@ -197,7 +245,7 @@ def _money(value: Any, name: str, required: bool = True) -> Decimal | None:
         return exact
     if not raw:
         if required:
-            raise RowError(f"{name} is empty")
+            raise RowError(f"{name} is empty", "empty", column=name)
         return None
     if raw in ("0", "0.0", "0.00", "-0", "-0.00"):
         return Decimal("0.00")
@@ -206,7 +254,7 @@ def _money(value: Any, name: str, required: bool = True) -> Decimal | None:
         return -plain.quantize(_CENT) if negative else plain.quantize(_CENT)
     parsed, problems = validate_money(raw.lstrip("-"), name)
     if problems or parsed is None:
-        raise RowError(f"{name} {raw!r} is not a sum of money with at most two decimals")
+        raise RowError(f"{name} {raw!r} is not a sum of money with at most two decimals", "money", column=name, raw=raw)
     return -Decimal(parsed) if negative else Decimal(parsed)
 
 
@@ -241,7 +289,7 @@ def _date(value: Any) -> date:
         return day
     parsed = parse_date(raw.split(" ")[0] if " " in raw and "年" not in raw else raw, date.today())
     if not isinstance(parsed, date):
-        raise RowError(f"issue_date {raw!r} is not a date")
+        raise RowError(f"issue_date {raw!r} is not a date", "date", column="issue_date", raw=raw)
     return parsed
 
 
@@ -263,7 +311,7 @@ def _moment_of(text: str, tz: tzinfo) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as error:
-        raise RowError(f"synced_at {text!r} is not a date and time") from error
+        raise RowError(f"synced_at {text!r} is not a date and time", "moment", column="synced_at", raw=text) from error
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
@@ -283,12 +331,12 @@ def _fields(row: dict[str, Any], has_sync_column: bool, now: datetime, tz: tzinf
     number_raw = ((value.strip() if type(value) is str else _text(value))
                   or (number_value.strip() if type(number_value) is str else _identifier(number_value, (8, 20))))
     if not number_raw:
-        raise RowError("number is empty")
+        raise RowError("number is empty", "empty", column="number")
     number: str | None = number_raw
     if not (number_raw.isdigit() and number_raw.isascii() and len(number_raw) in (8, 20)):
         number, _ = validate_number(number_raw)
         if number is None:
-            raise RowError(f"number {number_raw!r} must have 8 or 20 digits")
+            raise RowError(f"number {number_raw!r} must have 8 or 20 digits", "number_length", column="number", raw=number_raw)
     assert number is not None
     code = ""
     if len(number) != 20:
@@ -299,28 +347,31 @@ def _fields(row: dict[str, Any], has_sync_column: bool, now: datetime, tz: tzinf
         else:
             code_value, _ = validate_code(code_raw)
             if code_value is None:
-                raise RowError(f"code {code_raw!r} must have 10 or 12 digits")
+                raise RowError(f"code {code_raw!r} must have 10 or 12 digits", "code_length", column="code", raw=code_raw)
             code = code_value
     value = get("kind")
     kind = (value.strip() if type(value) is str else _text(value)) or family_of(code or None, number) or "other"
     if kind not in KINDS:
-        raise RowError(f"kind {kind!r} is not one of {', '.join(sorted(KINDS))}")
+        raise RowError(f"kind {kind!r} is not one of {', '.join(sorted(KINDS))}", "kind", column="kind", raw=kind,
+                       kinds=", ".join(sorted(KINDS)))
     value = get("status")
     status_raw = (value.strip() if type(value) is str else _text(value)) or "normal"
     status = STATUSES.get(status_raw) or STATUSES.get(status_raw.lower())  # every key is lower case already
     if status is None:
-        raise RowError(f"status {status_raw!r} is unknown ({STATUSES_HINT})")
+        raise RowError(f"status {status_raw!r} is unknown ({STATUSES_HINT})", "status", column="status", raw=status_raw,
+                       hint=STATUSES_HINT)
     amount = _money(get("amount"), "amount")
     tax = _money(get("tax"), "tax", required=False) or _ZERO
     total = _money(get("total"), "total", required=False) or (amount + tax)  # type: ignore[operator]
     assert amount is not None
     if (amount < 0) != (total < 0) and amount and total:
         raise RowError(f"amount {amount} and total {total} have different signs (a red-letter invoice is "
-                       "negative in both)")
+                       "negative in both)", "signs", amount_column="amount", amount=amount, total_column="total",
+                       total=total)
     value = get("seller_tax_id")
     seller_tax_id = _compact(value.strip() if type(value) is str else _text(value)).upper()
     if not seller_tax_id:
-        raise RowError("seller_tax_id is empty")
+        raise RowError("seller_tax_id is empty", "empty", column="seller_tax_id")
     synced_at = _moment(get("synced_at"), tz) if has_sync_column else now
     value = get("check_code")
     check_code = _compact(value.strip() if type(value) is str else _text(value))
@@ -336,9 +387,10 @@ def _fields(row: dict[str, Any], has_sync_column: bool, now: datetime, tz: tzinf
             or len(seller_tax_id) > _MAX_SELLER_TAX_ID or "\x00" in "".join(texts)):
         for name, text in zip(_TEXTS, texts):
             if len(text) > LENGTHS[name]:
-                raise RowError(f"{name} is longer than {LENGTHS[name]} characters")
+                raise RowError(f"{name} is longer than {LENGTHS[name]} characters", "too_long", column=name,
+                               limit=LENGTHS[name])
             if "\x00" in text:
-                raise RowError(f"{name} holds a NUL character")
+                raise RowError(f"{name} holds a NUL character", "nul", column=name)
     return (code, number, kind, _date(get("issue_date")), amount, tax, total, check_code, seller_tax_id,
             seller_name, buyer_tax_id, buyer_name, status, synced_at, None, _moment(get("status_changed_at"), tz))
 
@@ -348,33 +400,36 @@ def parse_row(row: dict[str, Any], *, has_sync_column: bool, now: datetime, tz: 
     return InvoiceRecord(*_fields(row, has_sync_column, now, tz))
 
 
-def row_warnings(record: InvoiceRecord, today: date) -> list[str]:
+def row_warnings(record: InvoiceRecord, today: date) -> list[Reason]:
     """What is odd about a row that is still imported."""
     return _warnings(record.issue_date, record.amount, record.tax, record.total, record.seller_tax_id,
                      record.buyer_tax_id, today)
 
 
 def _warnings(issue_date: date, amount: Decimal, tax: Decimal, total: Decimal, seller_tax_id: str,
-              buyer_tax_id: str, today: date) -> list[str]:
-    warnings = []
+              buyer_tax_id: str, today: date) -> list[Reason]:
+    warnings: list[Reason] = []
     if issue_date > today:
-        warnings.append(f"issue_date {issue_date} is in the future")
+        warnings.append(reason(f"issue_date {issue_date} is in the future", "future", column="issue_date", date=issue_date))
     if total != amount + tax:
-        warnings.append(f"total {total} is not amount {amount} + tax {tax}")
+        warnings.append(reason(f"total {total} is not amount {amount} + tax {tax}", "total_mismatch", total_column="total",
+                               total=total, amount_column="amount", amount=amount, tax_column="tax", tax=tax))
     if seller_tax_id and not _tax_id_valid(seller_tax_id):
-        warnings.append(f"seller_tax_id {seller_tax_id} fails its check digit")
+        warnings.append(reason(f"seller_tax_id {seller_tax_id} fails its check digit", "check_digit",
+                               column="seller_tax_id", value=seller_tax_id))
     if buyer_tax_id and not _tax_id_valid(buyer_tax_id):
-        warnings.append(f"buyer_tax_id {buyer_tax_id} fails its check digit")
+        warnings.append(reason(f"buyer_tax_id {buyer_tax_id} fails its check digit", "check_digit",
+                               column="buyer_tax_id", value=buyer_tax_id))
     return warnings
 
 
 def _map_headers(headers: Sequence[Any]) -> list[str | None]:
     mapped = [HEADERS.get(_text(h).lower(), HEADERS.get(_text(h))) for h in headers]
     if "number" not in mapped and "digital_number" not in mapped:
-        raise RowError("no invoice number column (number / 发票号码 / 数电发票号码)")
+        raise RowError("no invoice number column (number / 发票号码 / 数电发票号码)", "no_number_column")
     missing = [label for name, label in REQUIRED.items() if name not in mapped]
     if missing:
-        raise RowError(f"missing columns: {', '.join(missing)}")
+        raise RowError(f"missing columns: {', '.join(missing)}", "missing_columns", columns=", ".join(missing))
     return mapped
 
 
@@ -382,13 +437,24 @@ _COLUMN = re.compile(r"(?<!\w)(" + "|".join(sorted(set(HEADERS.values()), key=le
 _QUOTED = re.compile(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
 
 
-def in_file_terms(reason: str, columns: dict[str, str]) -> str:
-    """A reason with each column called as the file calls it (`issue_date` → `开票日期`); quoted values stay."""
+def in_file_terms(said: str, columns: dict[str, str]) -> Reason:
+    """A reason with each column called as the file calls it (`issue_date` → `开票日期`), in its words and in its
+    values; quoted values stay."""
     if "number" not in columns and "digital_number" in columns:
         columns = {**columns, "number": columns["digital_number"]}
-    parts = _QUOTED.split(reason)  # odd parts: the file's values, as repr() quoted them
-    return "".join(part if index % 2 else _COLUMN.sub(lambda m: columns.get(m[0], m[0]), part)
+    parts = _QUOTED.split(said)  # odd parts: the file's values, as repr() quoted them
+    text = "".join(part if index % 2 else _COLUMN.sub(lambda m: columns.get(m[0], m[0]), part)
                    for index, part in enumerate(parts))
+    if not isinstance(said, Reason):
+        return Reason(text)
+    return Reason(text, said.code, {name: columns.get(value, value) if name == "column" or name.endswith("_column")
+                                    else value for name, value in said.params.items()})
+
+
+def repeated_key(code: str, number: str, earlier: int) -> Reason:
+    """A key the file had in an earlier row: refused, with that row."""
+    return reason(f"invoice {code} {number} is already in row {earlier}", "repeated", code=code, number=number,
+                  row=earlier)
 
 
 def _is_header(values: Sequence[Any]) -> bool:
@@ -408,7 +474,7 @@ def _encoding(path: Path) -> str:
             return encoding
         except UnicodeDecodeError:
             continue
-    raise RowError("the file is neither UTF-8 nor GB18030 text")
+    raise RowError("the file is neither UTF-8 nor GB18030 text", "encoding")
 
 
 def _csv_rows(path: Path) -> Iterator[list[Any]]:
@@ -429,7 +495,8 @@ def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
         try:
             book = load_workbook(handle, read_only=True, data_only=True)
         except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
-            raise RowError(f"the XLSX file could not be opened ({type(error).__name__})") from error
+            raise RowError(f"the XLSX file could not be opened ({type(error).__name__})", "xlsx_unopenable",
+                           error=type(error).__name__) from error
         try:
             for row in book.active.iter_rows(values_only=True):  # type: ignore[union-attr]
                 yield list(row)
@@ -450,7 +517,7 @@ def read_rows(path: Path) -> tuple[Iterator[tuple[int, dict[str, Any]]], bool, d
             break
     header = header if header is not None else first
     if header is None:
-        raise RowError("the file is empty")
+        raise RowError("the file is empty", "file_empty")
     mapped = _map_headers(header)
 
     unnamed = None in mapped
@@ -546,8 +613,8 @@ class Parsed:
     staged: int
     batch: Any
     """The good rows as the backend's bulk path takes them (`encoded`)."""
-    errors: list[tuple[int, str]]
-    warnings: list[tuple[int, str]]
+    errors: list[tuple[int, Reason]]
+    warnings: list[tuple[int, Reason]]
 
 
 def parsed_batches(path: Path, now: datetime, sqlite: bool, tz: tzinfo) -> Iterator[Parsed]:
@@ -563,11 +630,11 @@ def parsed_batches(path: Path, now: datetime, sqlite: bool, tz: tzinfo) -> Itera
                 (code, number, kind, issued, amount, tax, total, check_code, seller_tax_id, seller_name, buyer_tax_id,
                  buyer_name, status, synced_at, _, status_changed_at) = _fields(row, has_sync, now, tz)
             except RowError as error:
-                parsed.errors.append((index, in_file_terms(str(error), columns)))
+                parsed.errors.append((index, in_file_terms(error.reason, columns)))
                 continue
             earlier = first.setdefault((code, number), index)
             if earlier != index:
-                parsed.errors.append((index, f"invoice {code} {number} is already in row {earlier}"))
+                parsed.errors.append((index, repeated_key(code, number, earlier)))
                 continue
             if warnings := _warnings(issued, amount, tax, total, seller_tax_id, buyer_tax_id, today):
                 parsed.warnings += [(index, in_file_terms(warning, columns)) for warning in warnings]
@@ -592,7 +659,7 @@ def _read_in_worker(path: Path, now: datetime, sqlite: bool, tz: tzinfo, queue: 
         queue.put(error)
     except Exception as error:  # noqa: BLE001 - the importer reports it as a file it could not read
         logger.exception("reading %s failed", path)
-        queue.put(RowError(f"the file could not be read ({type(error).__name__})"))
+        queue.put(RowError(f"the file could not be read ({type(error).__name__})", "unreadable", error=type(error).__name__))
 
 
 def _reading_context() -> Any:
@@ -605,13 +672,14 @@ def _reading_context() -> Any:
     held in the child for ever. There a fork server, started once, forks readers from a clean process.
     """
     methods = multiprocessing.get_all_start_methods()
+    get = multiprocessing.get_context
     if "fork" in methods and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
+        return get("fork")
     if "forkserver" in methods:
-        context = multiprocessing.get_context("forkserver")
+        context = get("forkserver")
         context.set_forkserver_preload(["assistant.importer"])
         return context
-    return multiprocessing.get_context("spawn")
+    return get("spawn")
 
 
 async def _parsed(path: Path, now: datetime, sqlite: bool, tz: tzinfo) -> AsyncGenerator[Parsed, None]:
@@ -646,7 +714,8 @@ def _next_from(queue: Any, worker: Any) -> Any:
             return queue.get(timeout=1)
         except Empty:
             if not worker.is_alive():
-                return RowError(f"the file could not be read (the reading process ended: {worker.exitcode})")
+                return RowError(f"the file could not be read (the reading process ended: {worker.exitcode})", "unreadable",
+                                error=f"exit {worker.exitcode}")
 
 
 async def import_file(sessions: Callable[..., AsyncSession], path: Path, *, now: datetime, tz: tzinfo,
@@ -696,7 +765,7 @@ async def _import(connection: AsyncConnection, sessions: Callable[..., AsyncSess
             report.new += merged.new
             report.updated += merged.updated
         repeated = merged.repeated if merged else []
-        errors = parsed.errors + [(line, f"invoice {code} {number} is already in row {earlier}")
+        errors = parsed.errors + [(line, repeated_key(code, number, earlier))
                                   for line, earlier, code, number in repeated]
         for index, reason in sorted(errors):
             report.reject(index, reason)

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant.domain.documents import MAX_BYTES
-from assistant.importer import FileKindError, ImportReport, RowError
+from assistant.import_reasons import say
+from assistant.importer import FileKindError, ImportReport, RowError, reason
 from assistant.outputs import Out, Progress, Reply
 from assistant.replies import Renderer
 from assistant.store.contracts import UnitOfWork, Units
@@ -106,16 +107,21 @@ class ImportRunner:
                 del data
                 report = await self._import(import_id, path, rows, language, chat_id, name)
         except (FileKindError, RowError) as error:  # the file changed since its preview, or cannot be read now
-            await self._finish(import_id, language, chat_id, name, "failed", "import_failed", {"error": str(error)})
+            await self._finish(import_id, language, chat_id, name, "failed", "import_failed",
+                               {"error": say(self.renderer, language, error.reason)})
             return
         except Exception as error:  # noqa: BLE001 - logged; the admin is told it did not finish
             logger.exception("import %s failed", import_id)
+            internal = reason(f"an internal error ({type(error).__name__}), logged", "internal",
+                              error=type(error).__name__)
             await self._finish(import_id, language, chat_id, name, "failed", "import_failed",
-                               {"error": type(error).__name__}, rows=rows[0])
+                               {"error": say(self.renderer, language, internal)}, rows=rows[0])
             return
         await self._finish(import_id, language, chat_id, name, "done", "import_report", {
             "rows": report.rows, "new": report.new, "updated": report.updated, "unchanged": report.unchanged,
-            "rejected": report.rejected, "errors": report.errors[:SHOWN], "warnings": report.warnings[:SHOWN],
+            "rejected": report.rejected,
+            "errors": [(row, say(self.renderer, language, why)) for row, why in report.errors[:SHOWN]],
+            "warnings": [(row, say(self.renderer, language, why)) for row, why in report.warnings[:SHOWN]],
             "more_errors": max(0, report.rejected - SHOWN), "more_warnings": max(0, len(report.warnings) - SHOWN)},
             rows=report.rows, report=report)
 

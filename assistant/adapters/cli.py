@@ -233,6 +233,7 @@ def import_invoices(ctx: typer.Context,
                     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
                     demo: DemoOption = False) -> None:
     """Import invoices from CSV or XLSX (English headers or the e-tax bureau export)."""
+    from assistant.import_reasons import say
     from assistant.importer import FileKindError, RowError, import_file
 
     settings = settings_for(ctx, demo)
@@ -249,17 +250,18 @@ def import_invoices(ctx: typer.Context,
                     fail(tell("import_xls", language, file=file) if error.kind == "xls"
                          else tell("import_not_a_table", language, file=file, kind=error.kind))
                 except RowError as error:
-                    fail(tell("import_failed", language, file=file, error=error))
+                    fail(tell("import_failed", language, file=file, error=say(rt.renderer, language, error.reason)))
             async with rt.units() as store:
                 await store.audit.add(actor_id=None, action="invoices_imported", allowed=True, now=utcnow(),
                                            detail={"file": file.name, "rows": report.rows, "new": report.new,
                                                    "updated": report.updated, "rejected": report.rejected,
                                                    "via": "cli"})
-        for row, warning in report.warnings[:200]:
-            console.print(escape(tell("row_warning", language, row=row, warning=warning)), style="cyan", highlight=False)
-        for row, reason in report.errors[:200]:
-            console.print(escape(tell("row_rejected", language, row=row, reason=reason)), style="yellow",
-                          highlight=False)
+            for row, warning in report.warnings[:200]:
+                console.print(escape(tell("row_warning", language, row=row, warning=say(rt.renderer, language, warning))),
+                              style="cyan", highlight=False)
+            for row, why in report.errors[:200]:
+                console.print(escape(tell("row_rejected", language, row=row, reason=say(rt.renderer, language, why))),
+                              style="yellow", highlight=False)
         if report.rejected > 200:
             console.print(tell("more_rejected", language, count=report.rejected - 200), style="yellow")
         console.print(tell("import_summary", language, rows=report.rows, new=report.new, updated=report.updated,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from assistant.import_reasons import say
 from assistant.messages import ButtonPress, DocumentRead
 from assistant.outputs import Out
 from assistant.store.models import User
@@ -24,9 +25,10 @@ def _buttons(import_id: int) -> list[list[str]]:
     return [[f"imports.{import_id}.go", f"imports.{import_id}.cancel"]]
 
 
-def _preview(table: dict[str, Any]) -> dict[str, Any]:
-    """What the preview template shows of the reader's preview (plain JSON from the reading process)."""
-    problems = [(int(row), str(reason)) for row, reason in table.get("problems", [])]
+def _preview(desk: AdminDesk, admin: User, table: dict[str, Any]) -> dict[str, Any]:
+    """What the preview template shows of the reader's preview (plain JSON from the reading process), the
+    reasons in the admin's language."""
+    problems = [(int(row), say(desk.renderer, admin.language, reason)) for row, reason in table.get("problems", [])]
     return {"rows": int(table.get("rows", 0)), "good": int(table.get("good", 0)), "bad": int(table.get("bad", 0)),
             "families": [(str(kind), int(count)) for kind, count in dict(table.get("families", {})).items()],
             "problems": problems, "more_problems": max(0, int(table.get("bad", 0)) - len(problems)),
@@ -47,18 +49,20 @@ async def table_read(desk: AdminDesk, event: DocumentRead, admin: User) -> list[
     if table is None or "refused" in table:
         why = (read.reason or "failed") if table is None else str(table["refused"])
         await _audit(desk, admin, "invoices_import_refused", {**detail, "reason": why})
+        error = (table or {}).get("error")
         return [desk._reply("import_refused", admin, event.chat_id, name=name, reason=why,
-                            kind=(table or {}).get("kind", ""), error=(table or {}).get("error", ""))]
+                            kind=(table or {}).get("kind", ""),
+                            error=say(desk.renderer, admin.language, error) if error else "")]
     if not table.get("good"):
         await _audit(desk, admin, "invoices_import_refused", {**detail, "reason": "no_good_rows",
                                                                "rows": table.get("rows", 0)})
-        return [desk._reply("import_preview", admin, event.chat_id, name=name, importable=False, **_preview(table))]
+        return [desk._reply("import_preview", admin, event.chat_id, name=name, importable=False, **_preview(desk, admin, table))]
     pending = await desk.store.imports.create(admin_id=admin.id, chat_id=event.chat_id, file_id=attachment.file_id,
                                               file_name=name, size=attachment.size, now=desk.now)
     await _audit(desk, admin, "invoices_import_previewed", {**detail, "import": pending.id, "rows": table["rows"],
                                                              "bad": table["bad"]})
     return [desk._reply("import_preview", admin, event.chat_id, _buttons(pending.id), name=name, importable=True,
-                        **_preview(table))]
+                        **_preview(desk, admin, table))]
 
 
 async def pressed(desk: AdminDesk, event: ButtonPress, admin: User) -> list[Out]:

@@ -314,7 +314,9 @@ class InvoiceImport:
         earlier batch had refused, and the batch is staged and merged by one upsert."""
         from asyncpg.exceptions import UniqueViolationError  # type: ignore[import-untyped]
 
-        # a batch lost in a crash is imported again by the next import: no wait for the disk; no JIT compiling
+        # no wait for the disk: the importer's caller commits its audit row synchronously before it reports, which
+        # flushes the WAL up to it, these batches included (a crash before that: the next import does them again);
+        # no JIT compiling
         # (the row estimates of the arrays' 10,000 keys cross its threshold: 15 ms a statement for nothing)
         await driver.run("SET LOCAL synchronous_commit TO OFF")
         await driver.run("SET LOCAL jit TO off")

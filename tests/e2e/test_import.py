@@ -145,10 +145,10 @@ async def test_a_bad_file_reports_its_bad_rows_and_imports_the_good(api: FakeBot
     preview = await preview_of(api, admin, "三月.csv", data)
     text = html.unescape(preview["text"])
     assert "4 行，可导入 2 行，有问题 2 行" in text
-    assert "第 3 行：开票日期 'not a date' is not a date" in text  # the file's own column names
+    assert "第 3 行：“开票日期”的值“not a date”不是日期" in text  # in the admin's language, the file's column names
     report = await imported(api, admin, preview)
     assert "共 4 行，新增 2，更新 0，未变 0，拒绝 2" in report
-    assert "第 3 行：开票日期 'not a date' is not a date" in report and "第 5 行：发票状态 '丢失' is unknown" in report
+    assert "第 3 行：“开票日期”的值“not a date”不是日期" in report and "第 5 行：“发票状态”的值“丢失”无法识别" in report
     assert await stored(sessions) == {("011002500111", "12345678"), ("1100252130", "00112233")}
 
     answer = await preview_of(api, admin, "invoices.csv", b"\x89PNG\r\n\x1a\n" + b"\0" * 500)  # not a table

@@ -201,7 +201,7 @@ def test_the_import_report_is_chinese_by_default(chinese: Path, tmp_path: Path) 
     path.write_text("发票代码,发票号码,开票日期,金额,销方识别号\n011002500111,12345678,2025-03-01,100,X1\n"
                     "011002500111,123,2025-03-01,100,X1\n", encoding="utf-8")
     out = invoke("import-invoices", str(path))
-    assert "第 3 行：发票号码 '123' must have 8 or 20 digits" in out  # the file's column name; the reason English
+    assert "第 3 行：“发票号码”的值“123”应为 8 位或 20 位数字" in out  # the file's column name, in Chinese
     assert "共 2 行：新增 1，更新 0，未变 0，拒绝 1" in out
 
 

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from assistant.core import Assistant
-from assistant.importer import ImportReport, import_file, in_file_terms, invoice_values, parse_row, read_rows
+from assistant.importer import ImportReport, RowError, import_file, in_file_terms, invoice_values, parse_row, read_rows
 from assistant.imports import ImportRunner
 from assistant.messages import Attachment, ButtonPress, FileSent, OutputDelivered
 from assistant.outputs import Out, Progress, Reply
@@ -108,8 +108,8 @@ def memory_importer(database: MemoryDatabase, clock: FakeClock) -> Callable[...,
             report.rows += 1
             try:
                 record = parse_row(row, has_sync_column=has_sync, now=clock.now, tz=TZ)
-            except ValueError as error:
-                report.reject(index, in_file_terms(str(error), columns))
+            except RowError as error:
+                report.reject(index, in_file_terms(error.reason, columns))
                 continue
             async with database.unit_of_work() as store:
                 if await store.invoices.find(record.code or None, record.number) is None:
@@ -159,8 +159,8 @@ async def test_a_table_is_previewed_then_imported_once(world: World) -> None:
     data = table(CHINESE, [chinese(GOOD[0]), chinese(BAD[1]), chinese(GOOD[1]), chinese(BAD[3])])
     [preview] = await world.send_file(ADMIN, "三月发票.csv", data)
     assert "三月发票.csv" in preview.text and "4 行，可导入 2 行，有问题 2 行" in preview.text
-    assert "第 3 行：开票日期 'not a date' is not a date" in preview.text  # the file's own column names
-    assert "第 5 行：发票状态 '丢失' is unknown" in preview.text
+    assert "第 3 行：“开票日期”的值“not a date”不是日期" in preview.text  # the admin's language, the file's column
+    assert "第 5 行：“发票状态”的值“丢失”无法识别（可填：正常/作废" in preview.text
     assert "增值税电子普通发票 1" in preview.text and "增值税专用发票 1" in preview.text
     assert "发票号码 <code>12345678</code>" in preview.text  # the first rows
     [[go, cancel]] = [[b.choice for b in row] for row in preview.buttons]
@@ -176,7 +176,7 @@ async def test_a_table_is_previewed_then_imported_once(world: World) -> None:
     report = world.report()
     assert report.count("导入完成") == 1
     assert "共 4 行，新增 2，更新 0，未变 0，拒绝 2" in report
-    assert "第 3 行：开票日期 'not a date' is not a date" in report
+    assert "第 3 行：“开票日期”的值“not a date”不是日期" in report
     stored = {(row["code"], row["number"]) for row in await world.rows(Invoice)}
     assert stored == {("011002500111", "12345678"), ("1100252130", "00112233")}
     progress = [o for o in world.sent if isinstance(o, Progress)]
@@ -267,7 +267,7 @@ async def test_a_file_changed_since_its_preview_is_reported_not_imported(world: 
     await world.press(ADMIN, preview.choices[0])
     world.files = {file_id: b"\x89PNG\r\n\x1a\n" + b"\0" * 100 for file_id in world.files}
     await world.runner().run_all()
-    assert "“invoices.csv”没有导入完成：the file is not CSV or XLSX (its content is PNG)" in world.report()
+    assert "“invoices.csv”没有导入完成：文件不是 CSV 或 XLSX（内容是 PNG）" in world.report()
     [pending] = await world.rows(PendingImport)
     assert pending["state"] == "failed" and await world.rows(Invoice) == []
 
