@@ -24,7 +24,6 @@ from assistant.adapters.bot_api_http import allow_raw_calls, may_have_arrived
 from assistant.adapters.telegram.inbound import FloodGuard, Inbound, encode_choice
 from assistant.adapters.telegram.profile import support_rights
 from assistant.adapters.texts import CAPTION_LIMIT, MESSAGE_LIMIT, shorten_html, split_html
-from assistant import charts
 from assistant.broadcast import Delivery
 from assistant.domain.text import utf16_cut
 from assistant.messages import DeliveryFailed, DeliveryResult, Inbound as InboundMessage, OutputDelivered
@@ -371,6 +370,8 @@ class TelegramAdapter(Inbound):
 
     async def _chart(self, bot: Any, chart: RatingsChart) -> DeliveryResult:
         """Draw the chart in a worker thread (tens of ms of CPU), then send it as a photo with its caption."""
+        from assistant import charts  # Pillow, loaded when an admin first asks for a chart
+
         picture = await asyncio.to_thread(charts.png, chart)
         message = await bot.send_photo(chart.chat_id, picture, caption=shorten_html(chart.caption, CAPTION_LIMIT),
                                        parse_mode=ParseMode.HTML)
