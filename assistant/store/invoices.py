@@ -316,8 +316,8 @@ class InvoiceImport:
 
         # no wait for the disk: the importer's caller commits its audit row synchronously before it reports, which
         # flushes the WAL up to it, these batches included (a crash before that: the next import does them again);
-        # no JIT compiling
-        # (the row estimates of the arrays' 10,000 keys cross its threshold: 15 ms a statement for nothing)
+        # no JIT compiling (the row estimates of the arrays' 10,000 keys cross its threshold: 15 ms a statement
+        # for nothing)
         await driver.run("SET LOCAL synchronous_commit TO OFF")
         await driver.run("SET LOCAL jit TO off")
         if not await driver.row(ANY_STORED, batch.codes, batch.numbers):
